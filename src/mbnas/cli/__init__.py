@@ -1,0 +1,54 @@
+"""The `mbnas` command line: parse arguments, build a config, call the API. Nothing else.
+
+Each command group lives in its own module with a `register(subparsers)` function that
+adds its sub-commands; every command handler takes the parsed namespace and returns an
+exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mbnas.errors import MbnasError
+
+# Command-group modules, each exposing register(subparsers).
+_GROUPS = ("data", "space", "train", "search")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mbnas",
+        description="Mixed-Block Neural Architecture Search for medical image segmentation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _GROUPS:
+        try:
+            module = importlib.import_module(f"mbnas.cli.{name}")
+        except ModuleNotFoundError as exc:  # a group not written yet
+            if exc.name == f"mbnas.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.handler(args)
+    except MbnasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
