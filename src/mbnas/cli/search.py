@@ -1,0 +1,119 @@
+"""`mbnas search` and `mbnas demo`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mbnas.engine.config import PROTOCOLS, get_protocol
+from mbnas.errors import ConfigError
+
+# Command-line flags that map onto protocol fields.
+_PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr")
+
+
+def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
+                   help="protocol preset: 'paper' (the paper's numbers) or 'quick' (default)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--folds", type=int)
+    p.add_argument("--seeds", type=int, help="network initialisations per fold")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--lr", type=float)
+
+
+def protocol_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+    """Protocol dict: preset <- config file's protocol section <- command-line flags."""
+    name = args.protocol or base.pop("protocol_preset", None) or "quick"
+    file_values = base.get("protocol", {}) or {}
+    flags = {k: getattr(args, k) for k in _PROTOCOL_FLAGS if getattr(args, k) is not None}
+    if args.seeds is not None:
+        flags["seeds"] = list(range(args.seeds))
+    return get_protocol(name, **{**file_values, **flags}).to_dict()
+
+
+def read_config_file(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        value = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of settings")
+    return value
+
+
+def search_config(args: argparse.Namespace):  # noqa: ANN201
+    from mbnas.driver.search import SearchConfig
+
+    settings = read_config_file(args.config)
+    protocol = protocol_settings(args, settings)
+    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    for name in fields - {"protocol", "data_dir"}:
+        value = getattr(args, name, None)
+        if value is not None:
+            settings[name] = value
+    if args.data_dir is not None:
+        settings["data_dir"] = args.data_dir
+    if "data_dir" not in settings:
+        raise ConfigError("no dataset given: pass DATA_DIR or set data_dir in the config file")
+    settings["data_dir"] = str(Path(settings["data_dir"]).resolve())
+    settings["protocol"] = protocol
+    return SearchConfig.from_dict(settings)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from mbnas.driver.progress import SearchProgress
+    from mbnas.driver.search import run_search
+
+    config = search_config(args)
+    executor = None
+    if config.executor == "ray":
+        from mbnas.engine.ray_executor import RayExecutor
+
+        executor = RayExecutor(**config.ray)
+    with SearchProgress(config.budget) as progress:
+        outcome = run_search(config, args.out, hooks=progress, executor=executor,
+                             on_evaluation=progress.evaluation_done)
+    print(f"{'resumed' if outcome.resumed else 'finished'} search in {outcome.folder}: "
+          f"{outcome.n_evaluated} evaluations, best score {outcome.best_score:.4f}")
+    print(f"best architecture: {outcome.folder / 'best.json'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mbnas.driver.demo import run_demo
+
+    run_demo(Path(args.out), budget=args.budget)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search for the best architecture on a dataset")
+    p.add_argument("data_dir", nargs="?", help="MSD or nnU-Net dataset folder")
+    p.add_argument("--out", required=True, help="run folder (created, or resumed)")
+    p.add_argument("--config", help="YAML file with any of the settings below")
+    p.add_argument("--space", choices=("mbnas", "macro", "micro", "bilevel"))
+    p.add_argument("--strategy", choices=("local", "random"))
+    p.add_argument("--budget", type=int, help="evaluations (architectures trained); paper: 150")
+    p.add_argument("--seed", type=int, help="seed of the search and of the folds")
+    p.add_argument("--start", help="'random' or a preset name such as 'unet'")
+    p.add_argument("--max-depth", type=int, dest="max_depth")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
+    p.add_argument("--executor", choices=("inprocess", "ray"))
+    add_protocol_arguments(p)
+    p.set_defaults(handler=cmd_search)
+
+    d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--budget", type=int, default=8)
+    d.set_defaults(handler=cmd_demo)

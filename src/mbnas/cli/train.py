@@ -1,0 +1,63 @@
+"""`mbnas train`: one training run (architecture, fold, seed) from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mbnas.cli.search import add_protocol_arguments, protocol_settings
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from mbnas.driver.single import train_one
+    from mbnas.engine.config import Protocol
+
+    protocol = Protocol.from_dict(protocol_settings(args, {}))
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task(f"fold {args.fold} seed {args.seed}", total=protocol.epochs, info="")
+
+        def on_epoch(stats) -> None:  # noqa: ANN001
+            bar.update(task, completed=stats.epoch + 1,
+                       info=f"epoch {stats.epoch + 1} loss {stats.loss:.4f} "
+                            f"val Dice {stats.val_dice:.4f}")
+
+        record, cached = train_one(
+            args.data_dir, args.arch, protocol, args.fold, args.seed, Path(args.out),
+            cache_dir=args.cache_dir, device=args.device, on_epoch=on_epoch,
+        )
+    if record.status != "finished":
+        print(f"run failed:\n{record.error}")
+        return 1
+    print(f"{'from the store (not retrained)' if cached else 'trained'}: "
+          f"{record.arch_key} fold {record.fold} seed {record.seed} on {record.device}, "
+          f"{record.seconds:.1f} s")
+    print("epoch  loss    val_dice")
+    for e in record.curve:
+        print(f"{e['epoch'] + 1:5d}  {e['loss']:.4f}  {e['val_dice']:.4f}")
+    print(f"score (mean val Dice over the last {protocol.score_epochs} epochs): "
+          f"{record.score:.4f}")
+    cases = (record.metrics or {}).get("cases") or {}
+    if cases:
+        print("per validation case: " + json.dumps(cases, indent=1))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one architecture on one fold with one seed")
+    p.add_argument("data_dir", help="MSD or nnU-Net dataset folder")
+    p.add_argument("--arch", default="unet",
+                   help="genotype JSON file, best.json of a search, or a preset/baseline name")
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/train", help="folder for splits, store and weights")
+    p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
+    p.add_argument("--device", default="auto")
+    add_protocol_arguments(p)
+    p.set_defaults(handler=cmd_train)

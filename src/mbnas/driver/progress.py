@@ -1,0 +1,81 @@
+"""Live progress on the terminal (rich): evaluations, scores, the run being trained, time left."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mbnas.engine.runs import RunSpec
+from mbnas.engine.train import EpochStats
+
+
+def _fmt_seconds(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
+    h, rem = divmod(int(s), 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s"
+
+
+class SearchProgress:
+    """Run hooks + evaluation callback that draw a two-line live display.
+
+    Line 1: evaluations done / budget, current and best score, time per evaluation and
+    the estimated time left. Line 2: the architecture, fold, seed and epoch being trained.
+    """
+
+    def __init__(self, budget: int, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.budget = budget
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), console=self.console, transient=False,
+        )
+        self.search_task = self.progress.add_task("evaluations", total=budget, info="")
+        self.run_task = self.progress.add_task("training", total=1, info="")
+        self.started = time.perf_counter()
+        self.trained_seconds: list[float] = []
+
+    def __enter__(self) -> SearchProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    # RunHooks
+    def run_started(self, spec: RunSpec) -> None:
+        self.progress.update(
+            self.run_task, completed=0, total=spec.protocol.epochs,
+            description=f"arch {spec.arch_key[:8]}",
+            info=f"fold {spec.fold} seed {spec.seed}",
+        )
+
+    def epoch_done(self, spec: RunSpec, stats: EpochStats) -> None:
+        self.progress.update(
+            self.run_task, completed=stats.epoch + 1,
+            info=(f"fold {spec.fold} seed {spec.seed} epoch {stats.epoch + 1}/"
+                  f"{spec.protocol.epochs} loss {stats.loss:.3f} val Dice {stats.val_dice:.3f}"),
+        )
+
+    # called by the driver after each tell
+    def evaluation_done(self, strategy: Any, results: list[Any]) -> None:
+        for r in results:
+            if r.n_trained:
+                self.trained_seconds.append(r.seconds)
+        done = strategy.n_evaluated
+        per_eval = (sum(self.trained_seconds) / len(self.trained_seconds)
+                    if self.trained_seconds else math.nan)
+        left = per_eval * max(self.budget - done, 0)
+        best = strategy.best[1]
+        current = results[-1].score if results else math.nan
+        self.progress.update(
+            self.search_task, completed=min(done, self.budget),
+            info=(f"{done}/{self.budget}  current {current:.4f}  best "
+                  f"{best if best is None else f'{best:.4f}'}  "
+                  f"{_fmt_seconds(per_eval)}/eval  ~{_fmt_seconds(left)} left"),
+        )

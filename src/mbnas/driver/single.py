@@ -1,0 +1,41 @@
+"""One training run outside a search (`mbnas train`), stored like any other run."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from mbnas.driver.runfolder import RunLock
+from mbnas.engine.config import Protocol
+from mbnas.engine.runs import RunContext, RunSpec, execute_run
+from mbnas.engine.train import EpochStats
+from mbnas.errors import ConfigError
+from mbnas.space import load_architecture
+from mbnas.store import ResultStore, RunRecord
+
+
+def train_one(
+    data_dir: str, arch: str, protocol: Protocol, fold: int, seed: int, out: Path,
+    cache_dir: str | None = None, device: str = "auto",
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> tuple[RunRecord, bool]:
+    """Train (or read back from ``out``'s store) one run; returns (record, from_store)."""
+    from mbnas.data import load_or_create_splits, load_slices, preprocess_config_for
+
+    architecture = load_architecture(arch)
+    if not 0 <= fold < protocol.folds:
+        raise ConfigError(f"--fold must be in 0..{protocol.folds - 1}, got {fold}")
+    protocol = dataclasses.replace(protocol, final_metrics=True, keep_weights=True)
+    with RunLock(out):
+        data = load_slices(data_dir, cache_dir, preprocess_config_for(protocol.image_size))
+        folds = load_or_create_splits(out / "splits.json", data.case_ids, protocol.folds, 0)
+        ctx = RunContext(data, tuple(tuple(f.val) for f in folds), device, str(out / "weights"))
+        spec = RunSpec(architecture.to_dict(), architecture.key, fold, seed, protocol)
+        with ResultStore(out / "store.sqlite") as store:
+            old = store.get(spec.arch_key, protocol.key, fold, seed)
+            if old is not None and old.status == "finished":
+                return old, True
+            record = execute_run(spec, ctx, on_epoch)
+            store.put(record)
+    return record, False

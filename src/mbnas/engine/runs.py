@@ -1,0 +1,163 @@
+"""The unit of work: one training run (architecture, fold, seed), and the executors that run them.
+
+An executor takes a batch of run specifications and yields a finished record for each,
+in whatever order they complete. The driver (the evaluator) commits each record to the
+store as it arrives, so nothing finished is lost when the driver dies, and it aggregates
+by key, so the completion order never changes a result. The in-process executor runs
+them one after another; ``mbnas.engine.ray_executor`` spreads them over a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol as TypingProtocol
+
+import numpy as np
+import torch
+
+import mbnas
+from mbnas.data.slices import SliceData
+from mbnas.engine.config import Protocol
+from mbnas.engine.train import EpochStats, train_run
+from mbnas.space import architecture_from_dict, build_model
+from mbnas.store import RunRecord, save_weights
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run to do: which architecture, fold and seed, under which protocol."""
+
+    architecture: dict[str, Any]
+    arch_key: str
+    fold: int
+    seed: int
+    protocol: Protocol
+
+    @property
+    def label(self) -> str:
+        return f"{self.arch_key} fold {self.fold} seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every run needs besides its spec: the data, the folds and where to put weights.
+
+    Attributes:
+        data: All preprocessed slices of the dataset.
+        folds: Validation case ids of each fold (the training cases are all others).
+        device: "auto", "cpu" or "cuda".
+        weights_dir: Where kept weights go (``<arch_key>/fold<F>_seed<S>.pt``).
+    """
+
+    data: SliceData
+    folds: tuple[tuple[str, ...], ...]
+    device: str = "auto"
+    weights_dir: str | None = None
+
+
+def versions() -> dict[str, str]:
+    import monai
+
+    return {
+        "mbnas": mbnas.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "monai": monai.__version__,
+    }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def fold_data(data: SliceData, folds: Sequence[Sequence[str]], fold: int
+              ) -> tuple[SliceData, SliceData]:
+    val_ids = list(folds[fold])
+    held_out = set(val_ids)
+    train_ids = [c for c in data.case_ids if c not in held_out]
+    return data.subset(train_ids), data.subset(val_ids)
+
+
+def execute_run(
+    spec: RunSpec,
+    ctx: RunContext,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> RunRecord:
+    """Train one run and return its record; an error becomes a failed record, not a crash.
+
+    The network is initialised from ``spec.seed`` inside a forked random state, so the
+    caller's global generators are left as they were.
+    """
+    started, t0 = _now(), time.perf_counter()
+    base = dict(
+        arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold,
+        seed=spec.seed, architecture=spec.architecture, protocol=spec.protocol.to_dict(),
+        versions=versions(), started_at=started,
+    )
+    try:
+        train, val = fold_data(ctx.data, ctx.folds, spec.fold)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            model = build_model(architecture_from_dict(spec.architecture),
+                                ctx.data.in_channels, ctx.data.n_classes)
+        outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device, on_epoch)
+        weights_path = None
+        if outcome.state_dict is not None and ctx.weights_dir:
+            path = Path(ctx.weights_dir) / spec.arch_key / f"fold{spec.fold}_seed{spec.seed}.pt"
+            save_weights(outcome.state_dict, path)
+            weights_path = str(path)
+        return RunRecord(
+            status="finished", score=outcome.score,
+            curve=[asdict(e) for e in outcome.curve],
+            metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
+                     "precision": outcome.precision},
+            seconds=time.perf_counter() - t0, device=outcome.device,
+            finished_at=_now(), error=None, weights_path=weights_path, **base,
+        )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception:  # noqa: BLE001 - an untrainable architecture is a result, not a crash
+        return RunRecord(
+            status="failed", score=None, curve=[], metrics={},
+            seconds=time.perf_counter() - t0, device=ctx.device, finished_at=_now(),
+            error=traceback.format_exc(), weights_path=None, **base,
+        )
+
+
+class RunHooks(TypingProtocol):
+    """Progress callbacks an executor calls (all optional to act on)."""
+
+    def run_started(self, spec: RunSpec) -> None: ...
+    def epoch_done(self, spec: RunSpec, stats: EpochStats) -> None: ...
+
+
+class Executor(TypingProtocol):
+    """Runs a batch of runs and yields a record per run, in completion order."""
+
+    def run(self, specs: Sequence[RunSpec], ctx: RunContext,
+            hooks: RunHooks | None = None) -> Iterator[RunRecord]: ...
+
+
+@dataclass
+class InProcessExecutor:
+    """The default: runs one after another in this process, on this machine's device."""
+
+    name: str = field(default="inprocess", init=False)
+
+    def run(self, specs: Sequence[RunSpec], ctx: RunContext,
+            hooks: RunHooks | None = None) -> Iterator[RunRecord]:
+        for spec in specs:
+            if hooks is not None:
+                hooks.run_started(spec)
+            callback = None
+            if hooks is not None:
+                def callback(stats: EpochStats, spec: RunSpec = spec) -> None:
+                    hooks.epoch_done(spec, stats)
+            yield execute_run(spec, ctx, callback)

@@ -1,0 +1,213 @@
+"""One training run: an architecture trained on one fold with one seed, scored per epoch.
+
+The whole 2D training set is moved to the device once; batches are index gathers and
+the augmentation is batched (``augment.py``), so the loop has no per-sample Python work.
+After each epoch the validation slices are predicted and Dice is computed per case in 3D
+(slices of a case summed together) with tensor reductions; the run's score is the mean
+validation Dice over the last ``score_fraction`` of epochs (paper, section 2.3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mbnas.data.slices import SliceData
+from mbnas.engine.augment import augment_batch
+from mbnas.engine.config import Protocol
+from mbnas.engine.loss import poly_lr, soft_dice_loss
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    loss: float
+    val_dice: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class RunOutcome:
+    """What one training run produced."""
+
+    score: float
+    curve: list[EpochStats]
+    case_dice: dict[str, float]
+    seconds: float
+    device: str
+    precision: str
+    metrics: dict[str, Any] | None = None
+    state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+
+EpochCallback = Callable[[EpochStats], None]
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else the CPU."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
+def use_bf16(protocol: Protocol, device: torch.device) -> bool:
+    if protocol.precision == "fp32":
+        return False
+    if device.type == "cuda":
+        return protocol.precision == "bf16" or torch.cuda.is_bf16_supported()
+    if protocol.precision == "bf16":
+        return True
+    # On CPUs with native bf16 (AVX512-BF16/AMX) autocast made a U-Net step ~2.9x faster
+    # (benchmarks/train_throughput.py); elsewhere bf16 is emulated and slower.
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _autocast(device: torch.device, bf16: bool):
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+class _DeviceData:
+    """Slices as tensors on the training device, plus per-case bookkeeping."""
+
+    def __init__(self, data: SliceData, device: torch.device, channels_last: bool) -> None:
+        self.images = torch.from_numpy(np.ascontiguousarray(data.images)).to(device)
+        if channels_last:
+            self.images = self.images.contiguous(memory_format=torch.channels_last)
+        self.labels = torch.from_numpy(data.labels.astype(np.int64)).to(device)
+        self.case_index = torch.from_numpy(data.case_index.astype(np.int64)).to(device)
+        self.n_cases = len(data.cases)
+        self.n_classes = data.n_classes
+
+
+def case_dice_scores(
+    pred: torch.Tensor, labels: torch.Tensor, case_index: torch.Tensor, n_cases: int,
+    n_classes: int,
+) -> torch.Tensor:
+    """Per-case, per-foreground-class 3D Dice, shape (n_cases, n_classes - 1).
+
+    A class absent from both the prediction and the reference of a case scores 1
+    (the empty-mask policy of ``mbnas.metrics``).
+    """
+    sums = torch.zeros(3, n_cases, n_classes - 1, device=pred.device)
+    for c in range(1, n_classes):  # a loop over classes keeps memory at one mask
+        p, r = pred == c, labels == c
+        for i, mask in enumerate((p & r, p, r)):
+            sums[i, :, c - 1].index_add_(0, case_index, mask.sum(dim=(1, 2)).float())
+    inter_c, p_c, r_c = sums
+    denom = p_c + r_c
+    return torch.where(denom > 0, 2 * inter_c / denom.clamp_min(1), torch.ones_like(denom))
+
+
+@torch.no_grad()
+def predict_labels(
+    model: nn.Module, images: torch.Tensor, batch_size: int, bf16: bool
+) -> torch.Tensor:
+    """Argmax class of every pixel, (N, H, W) int64, on the images' device."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        with _autocast(images.device, bf16):
+            logits = model(images[start:start + batch_size])
+        out.append(logits.argmax(1))
+    return torch.cat(out)
+
+
+def train_run(
+    model: nn.Module,
+    train: SliceData,
+    val: SliceData,
+    protocol: Protocol,
+    seed: int,
+    device: torch.device | str = "auto",
+    on_epoch: EpochCallback | None = None,
+) -> RunOutcome:
+    """Train ``model`` on ``train`` and score it on ``val`` after every epoch.
+
+    Args:
+        model: A freshly initialised network (its initialisation is the caller's, seeded).
+        train: Training slices of the fold.
+        val: Validation slices of the fold (whole cases).
+        protocol: The training protocol.
+        seed: Seeds the batch order and the augmentation (the model was seeded by the caller).
+        device: "auto", "cpu", "cuda" or a torch.device.
+        on_epoch: Called with each epoch's statistics (progress display).
+    """
+    device = select_device(device) if isinstance(device, str) else device
+    bf16 = use_bf16(protocol, device)
+    channels_last = protocol.channels_last != "off"
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    tr = _DeviceData(train, device, channels_last)
+    va = _DeviceData(val, device, channels_last)
+    order_gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    optimiser = torch.optim.Adam(model.parameters(), lr=protocol.lr,
+                                 weight_decay=protocol.weight_decay)
+    n, bs = len(tr.images), protocol.batch_size
+    curve: list[EpochStats] = []
+    started = time.perf_counter()
+    per_case = torch.zeros(0)
+    for epoch in range(protocol.epochs):
+        t0 = time.perf_counter()
+        lr = poly_lr(protocol.lr, epoch, protocol.epochs, protocol.poly_exponent)
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        model.train()
+        order = torch.randperm(n, generator=order_gen).to(device)
+        total, steps = torch.zeros((), device=device), 0
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples
+                continue
+            x, y = augment_batch(tr.images[idx], tr.labels[idx], protocol.augment, aug_gen)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, bf16):
+                loss = soft_dice_loss(model(x), y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += loss.detach()
+            steps += 1
+        pred = predict_labels(model, va.images, protocol.val_batch_size, bf16)
+        per_case = case_dice_scores(pred, va.labels, va.case_index, va.n_cases, va.n_classes)
+        stats = EpochStats(
+            epoch=epoch,
+            loss=float(total) / max(steps, 1),
+            val_dice=float(per_case.mean()),
+            lr=lr,
+            seconds=time.perf_counter() - t0,
+        )
+        curve.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+    last = curve[-protocol.score_epochs:]
+    score = float(np.mean([s.val_dice for s in last]))
+    case_mean = per_case.mean(dim=1).tolist()
+    outcome = RunOutcome(
+        score=score,
+        curve=curve,
+        case_dice={c.case_id: d for c, d in zip(val.cases, case_mean)},
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        precision="bf16" if bf16 else "fp32",
+    )
+    if protocol.final_metrics:
+        from mbnas.engine.final_metrics import validation_metrics
+
+        pred_np = predict_labels(model, va.images, protocol.val_batch_size, bf16).cpu().numpy()
+        outcome.metrics = validation_metrics(pred_np, val, protocol.surface_tolerance_mm)
+    if protocol.keep_weights:
+        outcome.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return outcome

@@ -1,0 +1,71 @@
+"""Search progress figure (paper, Figure 2a/b): every evaluation's score and the best so far."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import yaml  # noqa: E402
+
+from mbnas.io import atomic_write  # noqa: E402
+
+
+def read_search_log(run_dir: str | Path) -> list[dict]:
+    """The evaluations of a search run, in order (empty when none are logged yet)."""
+    path = Path(run_dir) / "search_log.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_label(run_dir: str | Path) -> str:
+    cfg_path = Path(run_dir) / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+    space = {"mbnas": "MB-NAS", "macro": "Macro-NAS", "micro": "Micro-NAS",
+             "bilevel": "Bilevel-NAS"}.get(cfg.get("space"), cfg.get("space", "?"))
+    if cfg.get("strategy") == "random":
+        space += " (random)"
+    return f"{space} seed {cfg.get('seed', '?')}"
+
+
+def plot_search_progress(run_dirs: Sequence[str | Path], out_prefix: str | Path) -> list[Path]:
+    """Plot the runs of ``run_dirs`` on one figure; write ``out_prefix``.png and .svg.
+
+    Failed evaluations (no score) are drawn as crosses at the bottom of the axis.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for i, run_dir in enumerate(run_dirs):
+        log = read_search_log(run_dir)
+        colour = f"C{i}"
+        x = [e["index"] + 1 for e in log if e.get("score") is not None]
+        y = [e["score"] for e in log if e.get("score") is not None]
+        ax.scatter(x, y, s=12, alpha=0.5, color=colour)
+        best, running = [], float("-inf")
+        for e in log:
+            if e.get("score") is not None:
+                running = max(running, e["score"])
+            best.append(running if running > float("-inf") else None)
+        xs = [e["index"] + 1 for e, b in zip(log, best) if b is not None]
+        ax.step(xs, [b for b in best if b is not None], where="post", color=colour,
+                label=run_label(run_dir))
+        failed = [e["index"] + 1 for e in log if e.get("score") is None]
+        if failed and y:
+            ax.scatter(failed, [min(y)] * len(failed), marker="x", color=colour)
+    ax.set_xlabel("evaluation")
+    ax.set_ylabel("validation Dice (mean over folds x seeds)")
+    ax.set_title("Search progress: every evaluation and the best so far")
+    ax.grid(alpha=0.3)
+    if run_dirs:
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    out_prefix = Path(out_prefix)
+    paths = [out_prefix.with_suffix(".png"), out_prefix.with_suffix(".svg")]
+    for p in paths:
+        atomic_write(p, lambda f, fmt=p.suffix[1:]: fig.savefig(f, format=fmt))
+    plt.close(fig)
+    return paths
