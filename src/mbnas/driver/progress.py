@@ -71,7 +71,7 @@ class SearchProgress:
         per_eval = (sum(self.trained_seconds) / len(self.trained_seconds)
                     if self.trained_seconds else math.nan)
         left = per_eval * max(self.budget - done, 0)
-        best = strategy.best[1]
+        best = strategy.best[1] if strategy.best is not None else None
         current = results[-1].score if results else math.nan
         self.progress.update(
             self.search_task, completed=min(done, self.budget),

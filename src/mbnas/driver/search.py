@@ -140,7 +140,7 @@ def run_search(
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
             write_outputs(out, strategy, store, config.protocol)
-    best, score = strategy.best
+    best, score = strategy.best or (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
 
@@ -148,9 +148,9 @@ def run_search(
 def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protocol) -> None:
     """Rewrite search_log.jsonl, best.json and the progress figure from the state."""
     lines = []
-    for entry in strategy.history:
-        arch = entry["genotype"]
-        key = architecture_from_dict(arch).key
+    for evaluation in strategy.history:
+        entry = evaluation.to_dict()
+        key = evaluation.key
         runs = [r for r in store.runs(arch_key=key, protocol_key=protocol.key)]
         scores = [r.score for r in runs if r.status == "finished"]
         lines.append(json.dumps({
@@ -161,11 +161,11 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
             "runs": len(runs),
         }, sort_keys=True, default=_json_default))
     atomic_write_text(out / "search_log.jsonl", "".join(line + "\n" for line in lines))
-    best, score = strategy.best
-    if best is not None:
+    if strategy.best is not None:
+        best, score = strategy.best
         atomic_write_json(out / "best.json", {
             "genotype": best.to_dict(), "arch_key": best.key,
-            "score": None if score is None or math.isnan(score) else score,
+            "score": score,
             "protocol_key": protocol.key,
         })
     from mbnas.report.progress import plot_search_progress

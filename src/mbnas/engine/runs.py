@@ -73,7 +73,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def _now() -> str:
+def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -95,7 +95,7 @@ def execute_run(
     The network is initialised from ``spec.seed`` inside a forked random state, so the
     caller's global generators are left as they were.
     """
-    started, t0 = _now(), time.perf_counter()
+    started, t0 = utc_now(), time.perf_counter()
     base = dict(
         arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold,
         seed=spec.seed, architecture=spec.architecture, protocol=spec.protocol.to_dict(),
@@ -119,14 +119,14 @@ def execute_run(
             metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
                      "precision": outcome.precision},
             seconds=time.perf_counter() - t0, device=outcome.device,
-            finished_at=_now(), error=None, weights_path=weights_path, **base,
+            finished_at=utc_now(), error=None, weights_path=weights_path, **base,
         )
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception:  # noqa: BLE001 - an untrainable architecture is a result, not a crash
         return RunRecord(
             status="failed", score=None, curve=[], metrics={},
-            seconds=time.perf_counter() - t0, device=ctx.device, finished_at=_now(),
+            seconds=time.perf_counter() - t0, device=ctx.device, finished_at=utc_now(),
             error=traceback.format_exc(), weights_path=None, **base,
         )
 

@@ -1,0 +1,36 @@
+"""Search strategies: local search, random search and bilevel search (no training here).
+
+A strategy asks for batches of genotypes and is told their scores; the driver trains,
+stores results and checkpoints ``state_dict()``. Nothing in this package imports torch.
+"""
+
+from __future__ import annotations
+
+from mbnas.search.base import Ledger, SpaceLike, Strategy
+from mbnas.search.bilevel import BilevelSearch
+from mbnas.search.local import LocalSearch, LocalWalk, full_pass_size
+from mbnas.search.random_search import RandomSearch
+from mbnas.search.records import Batch, Evaluation
+from mbnas.search.registry import (
+    SEARCH_STRATEGIES,
+    make_strategy,
+    register_strategy,
+    strategy_names,
+)
+
+__all__ = [
+    "SEARCH_STRATEGIES",
+    "Batch",
+    "BilevelSearch",
+    "Evaluation",
+    "Ledger",
+    "LocalSearch",
+    "LocalWalk",
+    "RandomSearch",
+    "SpaceLike",
+    "Strategy",
+    "full_pass_size",
+    "make_strategy",
+    "register_strategy",
+    "strategy_names",
+]
