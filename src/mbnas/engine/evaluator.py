@@ -20,7 +20,12 @@ import numpy as np
 
 from mbnas.engine.config import Protocol
 from mbnas.engine.runs import (
-    Executor, InProcessExecutor, RunContext, RunHooks, RunSpec, execute_run,
+    Executor,
+    InProcessExecutor,
+    RunContext,
+    RunHooks,
+    RunSpec,
+    execute_run,
 )
 from mbnas.store import ResultStore, RunRecord
 

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mbnas.engine.runs import RunContext, RunHooks, RunSpec, execute_run, utc_now, versions
+from mbnas.engine.runs import RunContext, RunHooks, RunSpec, execute_run, utc_now
 from mbnas.errors import ConfigError
-from mbnas.store import RunRecord
+from mbnas.store import RunRecord, runtime_versions
 
 # Test hook: when this names a file that does not exist yet, the first run to start
 # creates it and kills its own worker process, as a crashed node would.
@@ -46,7 +46,7 @@ def _failed(spec: RunSpec, error: str) -> RunRecord:
     return RunRecord(
         arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold, seed=spec.seed,
         status="failed", score=None, curve=[], metrics={}, seconds=0.0, device="ray",
-        versions=versions(), architecture=spec.architecture, protocol=spec.protocol.to_dict(),
+        versions=runtime_versions(), architecture=spec.architecture, protocol=spec.protocol.to_dict(),
         started_at=utc_now(), finished_at=utc_now(), error=error, weights_path=None,
     )
 

@@ -10,23 +10,21 @@ them one after another; ``mbnas.engine.ray_executor`` spreads them over a Ray cl
 from __future__ import annotations
 
 import datetime as dt
-import platform
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol as TypingProtocol
+from typing import Any
+from typing import Protocol as TypingProtocol
 
-import numpy as np
 import torch
 
-import mbnas
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
 from mbnas.engine.train import EpochStats, train_run
 from mbnas.space import architecture_from_dict, build_model
-from mbnas.store import RunRecord, save_weights
+from mbnas.store import RunRecord, runtime_versions, save_weights
 
 
 @dataclass(frozen=True)
@@ -61,18 +59,6 @@ class RunContext:
     weights_dir: str | None = None
 
 
-def versions() -> dict[str, str]:
-    import monai
-
-    return {
-        "mbnas": mbnas.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "monai": monai.__version__,
-    }
-
-
 def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -99,7 +85,7 @@ def execute_run(
     base = dict(
         arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold,
         seed=spec.seed, architecture=spec.architecture, protocol=spec.protocol.to_dict(),
-        versions=versions(), started_at=started,
+        versions=runtime_versions(), started_at=started,
     )
     try:
         train, val = fold_data(ctx.data, ctx.folds, spec.fold)
@@ -112,7 +98,7 @@ def execute_run(
         if outcome.state_dict is not None and ctx.weights_dir:
             path = Path(ctx.weights_dir) / spec.arch_key / f"fold{spec.fold}_seed{spec.seed}.pt"
             save_weights(outcome.state_dict, path)
-            weights_path = str(path)
+            weights_path = str(path.resolve())
         return RunRecord(
             status="finished", score=outcome.score,
             curve=[asdict(e) for e in outcome.curve],

@@ -1,0 +1,35 @@
+"""Segmentation metrics in mm: pure functions of (prediction, reference, spacing).
+
+Dice, HD95 and Surface Dice of binary masks (:mod:`mbnas.metrics.binary`, built on
+MONAI's ``compute_*`` functions), per-case metrics of label volumes
+(:mod:`mbnas.metrics.case`) and batched torch Dice for use during training
+(:mod:`mbnas.metrics.batch`). Every function applies the same documented empty-mask
+policy, so no value is NaN or inf: both empty -> Dice 1, HD95 0, Surface Dice 1;
+exactly one empty -> Dice 0, Surface Dice 0, HD95 = the image diagonal in mm.
+"""
+
+from __future__ import annotations
+
+from mbnas.metrics.batch import batch_dice, label_dice
+from mbnas.metrics.binary import (
+    MetricError,
+    check_spacing,
+    dice,
+    hd95,
+    image_diagonal_mm,
+    surface_dice,
+)
+from mbnas.metrics.case import CaseMetrics, case_metrics
+
+__all__ = [
+    "CaseMetrics",
+    "MetricError",
+    "batch_dice",
+    "case_metrics",
+    "check_spacing",
+    "dice",
+    "hd95",
+    "image_diagonal_mm",
+    "label_dice",
+    "surface_dice",
+]
