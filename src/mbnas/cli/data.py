@@ -1,0 +1,95 @@
+"""`mbnas check`, `mbnas preprocess` and `mbnas phantom`: parse, call the data API, print."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mbnas.data.check import check_dataset
+from mbnas.data.formats import read_dataset, scan_dataset
+from mbnas.data.phantom import DEFAULT_SHAPE, FORMATS, TASKS, make_phantom
+from mbnas.data.preprocess import PreprocessConfig, cache_folder, is_complete, preprocess
+from mbnas.data.slices import SliceData
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the data commands to the `mbnas` parser."""
+    p = subparsers.add_parser(
+        "check", help="validate a dataset folder (MSD v1 or nnU-Net v2)",
+        description="List every problem of a dataset, one line each, then a summary. "
+                    "Exit code 2 if there is any error.")
+    p.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    p.set_defaults(handler=run_check)
+
+    p = subparsers.add_parser(
+        "preprocess", help="reorient, slice, resize and normalise a dataset into a cache",
+        description="Preprocess a dataset into 2D slices under CACHE/<key>/; a cache made "
+                    "from the same files and settings is reused.")
+    p.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    p.add_argument("--cache", required=True, type=Path, metavar="DIR",
+                   help="folder for preprocessed data (one subfolder per inputs/settings)")
+    p.add_argument("--size", type=int, default=128, help="in-plane size (default 128)")
+    p.add_argument("--quiet", action="store_true", help="no per-case progress lines")
+    p.set_defaults(handler=run_preprocess)
+
+    p = subparsers.add_parser(
+        "phantom", help="write a synthetic dataset (spleen CT or prostate MR)",
+        description="Write a synthetic dataset in MSD v1 (or nnU-Net v2) layout that "
+                    "exercises the same code as real data.")
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--cases", required=True, type=int, metavar="N")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--sites", type=int, default=1, metavar="K",
+                   help="number of scanner groups (default 1)")
+    p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument("--shape", type=int, nargs=3, default=list(DEFAULT_SHAPE),
+                   metavar=("X", "Y", "Z"),
+                   help="in-plane size and most slices per case (default %(default)s)")
+    p.add_argument("--min-slices", type=int, default=None, metavar="N",
+                   help="fewest slices per case (default Z // 2)")
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default="msd")
+    p.set_defaults(handler=run_phantom)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        problems = check_dataset(args.data_dir)
+        dataset, _ = scan_dataset(args.data_dir)
+    except Exception as exc:  # noqa: BLE001 - `mbnas check` never shows a traceback
+        print(f"ERROR {args.data_dir}: unexpected failure ({type(exc).__name__}: {exc})")
+        return 2
+    for problem in problems:
+        print(problem)
+    n_err = sum(p.is_error for p in problems)
+    n_warn = len(problems) - n_err
+    what = (f"{len(dataset.cases)} case(s), {dataset.format} format" if dataset is not None
+            else "dataset.json unusable")
+    verdict = "FAILED" if n_err else "OK"
+    print(f"{verdict}: {args.data_dir}: {n_err} error(s), {n_warn} warning(s) ({what})")
+    return 2 if n_err else 0
+
+
+def run_preprocess(args: argparse.Namespace) -> int:
+    config = PreprocessConfig(size=args.size)
+    dataset = read_dataset(args.data_dir)
+    reused = is_complete(cache_folder(dataset, args.cache, config))
+    log = None if args.quiet else (lambda line: print(f"  {line}", flush=True))
+    folder = preprocess(args.data_dir, args.cache, config, log=log)
+    data = SliceData.load(folder)
+    channels = ", ".join(f"{n} (CT)" if ct else n
+                         for n, ct in zip(data.channel_names, dataset.ct_channels, strict=True))
+    classes = ", ".join(f"{k} {v}" for k, v in data.label_names.items())
+    print(f"{dataset.name} ({dataset.format}): {len(data.cases)} cases, {len(data.images)} "
+          f"slices of {data.in_channels} x {args.size} x {args.size}")
+    print(f"channels: {channels}; classes: {classes}")
+    print(f"cache: {folder} ({'reused, nothing to do' if reused else 'written'})")
+    return 0
+
+
+def run_phantom(args: argparse.Namespace) -> int:
+    out = make_phantom(args.out, args.task, args.cases, args.seed, sites=args.sites,
+                       shape=tuple(args.shape), fmt=args.fmt, min_slices=args.min_slices)
+    sites = f", {args.sites} sites" if args.sites > 1 else ""
+    print(f"wrote a {args.task} phantom: {args.cases} cases{sites}, {args.fmt} format, "
+          f"to {out}")
+    return 0
