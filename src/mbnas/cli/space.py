@@ -1,0 +1,164 @@
+"""`mbnas space ...`: inspect the search spaces, draw and cost architectures.
+
+* ``mbnas space info --space mbnas|macro|micro|bilevel``: the searched variables, their
+  options and the exact size (both phases for bilevel).
+* ``mbnas space draw GENOTYPE.json|unet [--out PREFIX]``: PREFIX.png and PREFIX.svg.
+* ``mbnas space cost GENOTYPE.json|unet|resunet|preset:unet --size 128``: parameters,
+  MACs (with the input size) and activation memory.
+
+``mbnas.space`` (and so torch) is imported inside the handlers only, so that other
+command groups start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mbnas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mbnas.space.spaces import SearchSpace
+
+_SPACE_CHOICES = ("mbnas", "macro", "micro", "bilevel", "bilevel-topology")
+_KIND_TEXT = {
+    "a": ("level", "  (32 * 2**level channels; cell types follow from the levels)"),
+    "b": ("block", ""),
+    "c": ("kernel size", ""),
+    "d": ("skip source", "  (0 none, 1 nearest, 2 second-nearest, 3 both)"),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "space", help="inspect search spaces; draw and cost architectures",
+        description="Inspect the search spaces; draw and cost architectures.",
+    )
+    sub = parser.add_subparsers(dest="space_command", required=True, metavar="SUBCOMMAND")
+
+    info = sub.add_parser("info", help="variables, options and exact size of a space")
+    info.add_argument("--space", default="mbnas", choices=_SPACE_CHOICES)
+    info.add_argument("--max-depth", type=int, default=4,
+                      help="deepest level allowed (default 4: 128 px -> 8 px)")
+    info.set_defaults(handler=cmd_info)
+
+    draw = sub.add_parser("draw", help="draw a genotype as PNG and SVG")
+    draw.add_argument("genotype", help="GENOTYPE.json (or a result file with a 'genotype' "
+                                       "key, e.g. best.json) or a preset name (unet)")
+    draw.add_argument("--out", default=None,
+                      help="output prefix (default: the file's path without .json, or the "
+                           "preset name)")
+    draw.add_argument("--title", default=None, help="figure title (default: the key)")
+    draw.set_defaults(handler=cmd_draw)
+
+    cost = sub.add_parser("cost", help="parameters, MACs and activation memory")
+    cost.add_argument("architecture", help="GENOTYPE.json, a baseline (unet, resunet: smp "
+                                           "networks) or preset:unet (the U-Net genotype)")
+    cost.add_argument("--size", type=int, default=128,
+                      help="input height and width (default 128, the training size; the "
+                           "paper's MMAC column used 32)")
+    cost.add_argument("--in-channels", type=int, default=1)
+    cost.add_argument("--classes", type=int, default=2)
+    cost.add_argument("--no-memory", action="store_true",
+                      help="skip the activation-memory measurement")
+    cost.set_defaults(handler=cmd_cost)
+
+
+def _describe_space(space: SearchSpace, title: str, topology: str | None = None) -> list[str]:
+    size = space.size()
+    lines = [title, f"  {len(space.variables())} searched variables, max_depth {space.max_depth}"]
+    n = space.n_nodes
+    for kind in ("a", "b", "c", "d"):
+        what, note = _KIND_TEXT[kind]
+        if kind in space.searched:
+            options = ", ".join(str(o) for o in space.options[kind])
+            lines.append(f"  {kind}1..{kind}{n}  {what:<12} {options}{note}")
+        else:
+            values = ([str(lv) for lv in space.base.levels()[1:]] if kind == "a"
+                      else [str(getattr(nd, _field(kind))) for nd in space.base.nodes])
+            fixed = values[0] if len(set(values)) == 1 else " ".join(values)
+            if topology is not None and kind in ("a", "d"):
+                fixed = topology
+            lines.append(f"  {kind}1..{kind}{n}  {what:<12} fixed: {fixed}")
+    lines.append(f"  size: {size:,} valid genotypes ({size:.3g})")
+    return lines
+
+
+def _field(kind: str) -> str:
+    from mbnas.space.genotype import FIELDS
+
+    return FIELDS[kind]
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from mbnas.space.genotype import Genotype, Node
+    from mbnas.space.spaces import get_space, kernel_space
+
+    if args.space in ("bilevel", "bilevel-topology"):
+        phase1 = get_space("bilevel-topology", args.max_depth)
+        lines = _describe_space(phase1, "bilevel phase 1 (bilevel-topology, = macro)")
+        # Any valid topology gives the same phase-2 size; a flat one is valid at any depth.
+        flat = Genotype(tuple(Node("same", "vgg", 3, 0) for _ in phase1.base.nodes))
+        phase2 = kernel_space(flat, args.max_depth)
+        lines += _describe_space(
+            phase2, "bilevel phase 2 (kernel_space(best phase-1 topology): the same size "
+                    "for every topology)", topology="the best phase-1 topology")
+        lines.append(f"networks reachable by the two phases (topology x kernels): "
+                     f"{phase1.size() * phase2.size():,}")
+    else:
+        space = get_space(args.space, args.max_depth)
+        lines = _describe_space(space, f"space {space.name}")
+        if space.name == "micro":
+            lines.append("  the fixed topology is the U-Net preset (see `mbnas space draw unet`)")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    from mbnas.space.draw import draw_genotype
+    from mbnas.space.load import load_genotype
+
+    genotype = load_genotype(args.genotype)
+    if args.out:
+        prefix = Path(args.out)
+    else:
+        spec = Path(args.genotype)
+        prefix = spec.with_suffix("") if spec.is_file() else Path(
+            args.genotype.removeprefix("preset:"))
+    png, svg = draw_genotype(genotype, prefix, args.title)
+    print(genotype.describe())
+    print(f"wrote {png}")
+    print(f"wrote {svg}")
+    return 0
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from mbnas.space.build import build_model
+    from mbnas.space.cost import cost_report
+    from mbnas.space.genotype import Genotype
+    from mbnas.space.load import load_architecture
+
+    if args.size < 1:
+        raise ConfigError(f"--size must be positive, got {args.size}")
+    for flag, value in (("--in-channels", args.in_channels), ("--classes", args.classes)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be positive, got {value}")
+    architecture = load_architecture(args.architecture)
+    if isinstance(architecture, Genotype):
+        factor = 2 ** architecture.depth()
+        label = f"genotype {architecture.key} (deepest level {architecture.depth()})"
+    else:
+        factor = 32  # smp encoders halve the resolution 5 times
+        label = architecture.describe()
+    if args.size % factor:
+        raise ConfigError(
+            f"--size {args.size} is not divisible by {factor}, which {args.architecture} "
+            f"needs (it halves the resolution {factor.bit_length() - 1} times)"
+        )
+    model = build_model(architecture, args.in_channels, args.classes)
+    report = cost_report(model, args.size, args.in_channels, args.classes,
+                         memory=not args.no_memory)
+    print(f"architecture: {label}")
+    print(report.format())
+    return 0

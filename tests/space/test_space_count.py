@@ -1,0 +1,66 @@
+"""Exact counting (DP) against brute force, and exactly uniform sampling."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+import mbnas.space.count as count_module
+from mbnas.space import Genotype, Node, SearchSpace, get_space, kernel_space, preset, space_size
+from mbnas.space.count import TopologyCounter, brute_force_size, enumerate_genotypes
+
+
+@pytest.mark.parametrize("n_nodes", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("max_depth", [0, 1, 2, 3])
+def test_dp_equals_brute_force(n_nodes, max_depth):
+    assert TopologyCounter(n_nodes, max_depth).total() == brute_force_size(n_nodes, max_depth)
+
+
+def test_dp_equals_brute_force_with_blocks_and_kernels():
+    blocks, kernels = ("vgg", "dense"), (1, 3)
+    assert space_size(3, 2, n_blocks=2, n_kernels=2) == brute_force_size(3, 2, blocks, kernels)
+
+
+def _flat(n: int) -> Genotype:
+    return Genotype(tuple(Node("same", "vgg", 3, 0) for _ in range(n)))
+
+
+@pytest.mark.parametrize("searched", ["abcd", "ad", "bc", "c", "a", "d"])
+def test_restricted_space_size_equals_brute_force(searched):
+    blocks, kernels = ("vgg", "dense"), (1, 3)
+    base = Genotype((Node("down", "vgg", 3, 0), Node("same", "vgg", 3, 0),
+                     Node("up", "vgg", 3, 1)))
+    space = SearchSpace("tiny", searched, base, max_depth=2, blocks=blocks, kernels=kernels)
+    members = [g for g in enumerate_genotypes(3, 2, blocks, kernels) if space.contains(g)]
+    assert space.size() == len(members) > 0
+
+
+def test_paper_space_sizes_are_consistent_and_documented():
+    mbnas, macro, micro = (get_space(n).size() for n in ("mbnas", "macro", "micro"))
+    assert macro == TopologyCounter(10, 4).total() == get_space("bilevel-topology").size()
+    assert mbnas == macro * 16 ** 10 == space_size()
+    assert micro == 16 ** 10
+    assert kernel_space(preset("unet")).size() == 4 ** 10
+    # The figures written in count.py's docstring are the computed ones.
+    assert f"{macro:,} topologies" in count_module.__doc__
+    assert f"{mbnas:,}" in count_module.__doc__
+    assert f"{mbnas:.3g}".replace("+", "") in count_module.__doc__
+
+
+@pytest.mark.parametrize(
+    ("searched", "n_nodes", "blocks", "kernels"),
+    [("ad", 5, ("vgg",), (3,)), ("abcd", 3, ("vgg", "dense"), (1, 3))],
+)
+def test_sampling_is_exactly_uniform(searched, n_nodes, blocks, kernels):
+    space = SearchSpace("tiny", searched, _flat(n_nodes), max_depth=2, blocks=blocks,
+                        kernels=kernels)
+    members = list(enumerate_genotypes(n_nodes, 2, blocks, kernels))
+    assert len(members) == space.size()
+    rng = np.random.default_rng(1234)
+    draws = collections.Counter(space.sample(rng) for _ in range(15 * len(members)))
+    assert set(draws) == set(members)  # every genotype reached, nothing else
+    observed = [draws[g] for g in members]
+    assert chisquare(observed).pvalue > 1e-3

@@ -1,0 +1,34 @@
+"""Architecture pictures (Figure 2c style)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.patches import FancyArrowPatch
+
+from mbnas.space import get_space, preset
+from mbnas.space.draw import draw_genotype, figure
+
+
+def test_draw_writes_png_and_svg(tmp_path):
+    png, svg = draw_genotype(preset("unet"), tmp_path / "sub" / "unet")
+    assert png == tmp_path / "sub" / "unet.png" and svg == tmp_path / "sub" / "unet.svg"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in svg.read_text()
+    assert not [p for p in (tmp_path / "sub").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_figure_shows_nodes_blocks_and_skips():
+    genotype = get_space("mbnas").sample(np.random.default_rng(3))
+    fig = figure(genotype)
+    ax = fig.axes[0]
+    arcs = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    n_skips = sum(len(genotype.skip_sources(i)) for i in range(1, 11))
+    assert len(arcs) == n_skips > 0
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert set(legend) == {n.block for n in genotype.nodes} | {"skip"}
+    labels = [t.get_text() for t in ax.texts]
+    assert "stem" in labels
+    assert [str(n.kernel) for n in genotype.nodes] == labels[1:11]
+    # Nodes sit at the height of their level (deeper is lower).
+    offsets = ax.collections[0].get_offsets()
+    assert [-y for y in np.asarray(offsets)[:, 1]] == list(genotype.levels())

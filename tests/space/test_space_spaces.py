@@ -1,0 +1,211 @@
+"""The search-space interface shared with the search strategies."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from mbnas.errors import ConfigError, GenotypeError
+from mbnas.space import (
+    KERNELS,
+    SPACES,
+    Genotype,
+    Node,
+    SearchSpace,
+    block_names,
+    get_space,
+    kernel_space,
+    preset,
+)
+from mbnas.space.genotype import CHANNEL_OPTIONS as CHANNELS
+
+ALL = (*SPACES, "bilevel-kernel")
+SEARCHED = {"mbnas": "abcd", "macro": "ad", "micro": "bc", "bilevel-topology": "ad",
+            "bilevel-kernel": "c"}
+
+
+def _space(name: str) -> SearchSpace:
+    if name == "bilevel-kernel":
+        return kernel_space(get_space("macro").sample(np.random.default_rng(7)))
+    return get_space(name)
+
+
+def _vector(space: SearchSpace, g: Genotype) -> tuple:
+    return tuple(space.value(g, v) for v in space.variables())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_variables(name):
+    space = _space(name)
+    variables = space.variables()
+    assert {v.kind for v in variables} == set(SEARCHED[name])
+    assert len(variables) == 10 * len(SEARCHED[name])
+    assert len({v.name for v in variables}) == len(variables)
+    for v in variables:
+        assert v.name == f"{v.kind}{v.node}" and 1 <= v.node <= 10
+    options = {v.kind: v.options for v in variables}
+    assert options.get("b", block_names()) == block_names()
+    assert options.get("c", KERNELS) == KERNELS
+    assert options.get("a", (0, 1, 2, 3, 4)) == (0, 1, 2, 3, 4)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_sampling_is_seeded_and_valid(name):
+    space = _space(name)
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    first = [space.sample(rng_a) for _ in range(20)]
+    assert first == [space.sample(rng_b) for _ in range(20)]
+    other = [space.sample(np.random.default_rng(4)) for _ in range(20)]
+    assert first != other
+    assert len(set(first)) > 15
+    assert all(space.contains(g) for g in first)
+
+
+def test_sampling_covers_the_options():
+    space = get_space("mbnas")
+    rng = np.random.default_rng(11)
+    samples = [space.sample(rng) for _ in range(300)]
+    for v in space.variables():
+        seen = {space.value(g, v) for g in samples}
+        if v.kind in "bc":
+            assert seen == set(v.options), v.name
+    # Uniform over valid topologies: level 4 needs 4 downs and 4 ups in 10 nodes, only
+    # 0.03% of the topologies, so 300 draws need not reach it.
+    assert {0, 1, 2, 3} <= {lv for g in samples for lv in g.levels()} <= {0, 1, 2, 3, 4}
+    assert {n.skip for g in samples for n in g.nodes} == {0, 1, 2, 3}
+    assert {n.channels for g in samples for n in g.nodes} == {"down", "same", "up"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_neighbours_are_valid_single_changes(name):
+    space = _space(name)
+    rng = np.random.default_rng(2)
+    starts = [space.sample(rng) for _ in range(3)]
+    if name != "bilevel-kernel":
+        starts.append(preset("unet"))
+    for g in starts:
+        neighbours = space.neighbours(g)
+        assert neighbours and len(set(neighbours)) == len(neighbours)
+        base = _vector(space, g)
+        for n in neighbours:
+            assert space.contains(n)
+            assert sum(x != y for x, y in zip(base, _vector(space, n), strict=True)) == 1
+
+
+def _members(space: SearchSpace) -> list[Genotype]:
+    """Brute force: every combination of the searched options that the space contains."""
+    per_node = []
+    for node in space.base.nodes:
+        choices = [
+            CHANNELS if "a" in space.searched else (node.channels,),
+            space.options["b"] if "b" in space.searched else (node.block,),
+            space.options["c"] if "c" in space.searched else (node.kernel,),
+            (0, 1, 2, 3) if "d" in space.searched else (node.skip,),
+        ]
+        per_node.append([Node(*o) for o in itertools.product(*choices)])
+    members = []
+    for nodes in itertools.product(*per_node):
+        try:
+            g = Genotype(nodes)
+        except GenotypeError:
+            continue
+        if space.contains(g):
+            members.append(g)
+    return members
+
+
+@pytest.mark.parametrize(("searched", "n_nodes"), [("abcd", 3), ("ad", 5), ("bc", 4), ("c", 4)])
+def test_neighbours_include_every_valid_single_change(searched, n_nodes):
+    """Brute force on a small space: all members differing in exactly one variable."""
+    cells = ["down", "same", "up", "same", "same"][:n_nodes]
+    base = Genotype(tuple(Node(c, "vgg", 3, 1 if i == 2 else 0) for i, c in enumerate(cells)))
+    space = SearchSpace("tiny", searched, base, max_depth=2, blocks=("vgg", "dense"),
+                        kernels=(1, 3))
+    members = _members(space)
+    assert len(members) == space.size()
+    rng = np.random.default_rng(0)
+    for g in [base] + [members[i] for i in rng.choice(len(members), 5)]:
+        vec = _vector(space, g)
+        expected = {
+            m for m in members
+            if sum(x != y for x, y in zip(vec, _vector(space, m), strict=True)) == 1
+        }
+        assert set(space.neighbours(g)) == expected
+
+
+def test_level_variable_moves_one_node():
+    space = get_space("macro")
+    unet = preset("unet")
+    a5 = next(v for v in space.variables() if v.name == "a5")
+    assert space.value(unet, a5) == 4
+    shallower = space.with_value(unet, a5, 3)
+    assert shallower.levels() == (0, 0, 1, 2, 3, 3, 3, 2, 1, 0, 0)
+    assert [n.channels for n in shallower.nodes[3:6]] == ["down", "same", "same"]
+    assert space.with_value(unet, a5, 2).levels()[4:7] == (3, 2, 3)
+    assert space.with_value(unet, a5, 1) is None  # node 4 -> 5 would skip a level
+
+
+def test_level_change_that_breaks_a_skip_gives_none():
+    cells = ["same", "down", "up"] + ["same"] * 7
+    g = Genotype(tuple(Node(c, "vgg", 3, 3 if i == 2 else 0) for i, c in enumerate(cells)))
+    assert g.skip_sources(3) == (1, 0)
+    space = get_space("macro")
+    a1 = next(v for v in space.variables() if v.name == "a1")
+    assert space.with_value(g, a1, 1) is None  # node 3 keeps only the stem as candidate
+    no_skip = Genotype(tuple(_replace(n, skip=0) for n in g.nodes))
+    assert space.with_value(no_skip, a1, 1).levels()[:4] == (0, 1, 1, 0)
+
+
+def _replace(node: Node, **changes) -> Node:
+    return Node(**{**node.to_dict(), **changes})
+
+
+def test_with_value_rejects_foreign_options():
+    space = get_space("micro")
+    b1 = space.variables()[0]
+    with pytest.raises(GenotypeError, match="not an option of b1"):
+        space.with_value(preset("unet"), b1, "transformer")
+
+
+def test_fixed_variables_are_enforced():
+    macro, micro = get_space("macro"), get_space("micro")
+    unet = preset("unet")
+    assert macro.contains(unet) and micro.contains(unet)
+    dense = Genotype((Node("same", "dense", 3, 0), *unet.nodes[1:]))
+    assert not macro.contains(dense) and micro.contains(dense)
+    flat = Genotype(tuple(Node("same", "vgg", 3, 0) for _ in range(10)))
+    assert macro.contains(flat) and not micro.contains(flat)
+    assert not get_space("mbnas").contains(Genotype(unet.nodes[:9]))
+
+
+def test_kernel_space_searches_only_kernels():
+    topology = get_space("bilevel-topology").sample(np.random.default_rng(4))
+    space = kernel_space(topology)
+    assert space.contains(topology)
+    for n in space.neighbours(topology):
+        assert n.levels() == topology.levels()
+        assert [x.skip for x in n.nodes] == [x.skip for x in topology.nodes]
+        assert [x.block for x in n.nodes] == ["vgg"] * 10
+    assert len(space.neighbours(topology)) == 10 * 3
+    deep = Genotype(tuple(Node(c, "vgg", 3, 0) for c in ["down"] * 5 + ["up"] * 5))
+    assert kernel_space(deep).contains(deep)  # phase 2 of a max_depth-5 search
+    with pytest.raises(GenotypeError, match="deeper than max_depth 4"):
+        kernel_space(deep, max_depth=4)
+
+
+def test_max_depth_limits_the_space():
+    space = get_space("mbnas", max_depth=2)
+    rng = np.random.default_rng(0)
+    assert all(max(space.sample(rng).levels()) <= 2 for _ in range(100))
+    assert space.size() < get_space("mbnas").size()
+    with pytest.raises(ConfigError, match="micro.*max_depth 2"):
+        get_space("micro", max_depth=2)
+
+
+def test_unknown_space_lists_names():
+    with pytest.raises(ConfigError, match="spaces: mbnas, macro, micro, bilevel-topology"):
+        get_space("nasnet")
+    with pytest.raises(ConfigError, match="kernel_space"):
+        get_space("bilevel")
