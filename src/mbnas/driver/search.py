@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.engine.config import Protocol
 from mbnas.engine.evaluator import Evaluator
@@ -115,17 +116,12 @@ def run_search(
     on_evaluation: Any = None,
 ) -> SearchOutcome:
     """Run (or resume) a search into the folder ``out``; see the module docstring."""
-    from mbnas.data import load_or_create_splits, load_slices, preprocess_config_for
-
     out = Path(out)
     with RunLock(out):
         resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
-        data = load_slices(config.data_dir, config.cache_dir,
-                           preprocess_config_for(config.protocol.image_size))
-        folds = load_or_create_splits(out / "splits.json", data.case_ids,
-                                      config.protocol.folds, config.seed)
-        ctx = RunContext(data, tuple(tuple(f.val) for f in folds), config.device,
-                         str(out / "weights"))
+        data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size)
+        folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed)
+        ctx = RunContext(data, folds, config.device, str(out / "weights"))
         state_path = out / "search_state.json"
         with ResultStore(out / "store.sqlite") as store:
             evaluator = Evaluator(ctx, config.protocol, store, executor, hooks)

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.runfolder import RunLock
 from mbnas.engine.config import Protocol
 from mbnas.engine.runs import RunContext, RunSpec, execute_run
@@ -21,16 +22,14 @@ def train_one(
     on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> tuple[RunRecord, bool]:
     """Train (or read back from ``out``'s store) one run; returns (record, from_store)."""
-    from mbnas.data import load_or_create_splits, load_slices, preprocess_config_for
-
     architecture = load_architecture(arch)
     if not 0 <= fold < protocol.folds:
         raise ConfigError(f"--fold must be in 0..{protocol.folds - 1}, got {fold}")
     protocol = dataclasses.replace(protocol, final_metrics=True, keep_weights=True)
     with RunLock(out):
-        data = load_slices(data_dir, cache_dir, preprocess_config_for(protocol.image_size))
-        folds = load_or_create_splits(out / "splits.json", data.case_ids, protocol.folds, 0)
-        ctx = RunContext(data, tuple(tuple(f.val) for f in folds), device, str(out / "weights"))
+        data = training_data(data_dir, cache_dir, protocol.image_size)
+        folds = fold_case_ids(out / "splits.json", data, protocol.folds, 0)
+        ctx = RunContext(data, folds, device, str(out / "weights"))
         spec = RunSpec(architecture.to_dict(), architecture.key, fold, seed, protocol)
         with ResultStore(out / "store.sqlite") as store:
             old = store.get(spec.arch_key, protocol.key, fold, seed)

@@ -46,7 +46,8 @@ def _failed(spec: RunSpec, error: str) -> RunRecord:
     return RunRecord(
         arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold, seed=spec.seed,
         status="failed", score=None, curve=[], metrics={}, seconds=0.0, device="ray",
-        versions=runtime_versions(), architecture=spec.architecture, protocol=spec.protocol.to_dict(),
+        versions=runtime_versions(), architecture=spec.architecture,
+        protocol=spec.protocol.to_dict(),
         started_at=utc_now(), finished_at=utc_now(), error=error, weights_path=None,
     )
 
