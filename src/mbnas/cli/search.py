@@ -27,6 +27,26 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float)
 
 
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("inprocess", "ray"),
+                   help="where training runs execute (default: in this process)")
+    p.add_argument("--address", help="Ray cluster address: 'auto' or HOST:PORT "
+                   "(default: start a local Ray instance)")
+    p.add_argument("--cpus-per-run", type=float, help="Ray: CPUs reserved per training run")
+    p.add_argument("--gpus-per-run", type=float,
+                   help="Ray: GPUs per training run; fractions share a GPU (e.g. 0.25)")
+
+
+def ray_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+    """Ray options: config file's ``ray`` section <- command-line flags."""
+    ray = dict(base.get("ray") or {})
+    for flag, key in (("address", "address"), ("cpus_per_run", "cpus_per_run"),
+                      ("gpus_per_run", "gpus_per_run")):
+        if getattr(args, flag, None) is not None:
+            ray[key] = getattr(args, flag)
+    return ray
+
+
 def protocol_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
     """Protocol dict: preset <- config file's protocol section <- command-line flags."""
     name = args.protocol or base.pop("protocol_preset", None) or "quick"
@@ -57,7 +77,7 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
     settings = read_config_file(args.config)
     protocol = protocol_settings(args, settings)
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
-    for name in fields - {"protocol", "data_dir"}:
+    for name in fields - {"protocol", "data_dir", "ray"}:
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
@@ -67,6 +87,7 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
         raise ConfigError("no dataset given: pass DATA_DIR or set data_dir in the config file")
     settings["data_dir"] = str(Path(settings["data_dir"]).resolve())
     settings["protocol"] = protocol
+    settings["ray"] = ray_settings(args, settings)
     return SearchConfig.from_dict(settings)
 
 
@@ -109,7 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-depth", type=int, dest="max_depth")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
-    p.add_argument("--executor", choices=("inprocess", "ray"))
+    add_executor_arguments(p)
     add_protocol_arguments(p)
     p.set_defaults(handler=cmd_search)
 

@@ -57,6 +57,8 @@ class Protocol:
             epoch (costly; on for the final evaluation, off during search).
         surface_tolerance_mm: Tolerance of the Surface Dice (paper: 2 mm).
         keep_weights: Keep each run's final weights (needed by ``mbnas predict``).
+        base_channels: Channels after the stem of a searched network (paper: 32);
+            the quick protocol narrows the networks so a CPU can try the tool.
     """
 
     epochs: int = 50
@@ -74,6 +76,7 @@ class Protocol:
     final_metrics: bool = False
     surface_tolerance_mm: float = 2.0
     keep_weights: bool = False
+    base_channels: int = 32
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -142,7 +145,8 @@ PROTOCOLS: dict[str, Protocol] = {
     "paper": Protocol(),
     # Small and fast, for trying the tool on a laptop CPU.
     "quick": Protocol(
-        epochs=6, batch_size=16, image_size=32, folds=3, seeds=(0,), score_fraction=0.34
+        epochs=10, batch_size=16, image_size=32, folds=3, seeds=(0,), score_fraction=0.2,
+        base_channels=8,
     ),
 }
 

@@ -92,7 +92,8 @@ def execute_run(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             model = build_model(architecture_from_dict(spec.architecture),
-                                ctx.data.in_channels, ctx.data.n_classes)
+                                ctx.data.in_channels, ctx.data.n_classes,
+                                spec.protocol.base_channels)
         outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device, on_epoch)
         weights_path = None
         if outcome.state_dict is not None and ctx.weights_dir:

@@ -24,7 +24,7 @@ from mbnas.errors import ConfigError, GenotypeError
 from mbnas.space.baselines import Baseline
 from mbnas.space.blocks import get_block
 from mbnas.space.blocks.common import ConvBNAct
-from mbnas.space.genotype import Genotype, level_text
+from mbnas.space.genotype import BASE_CHANNELS, Genotype, level_text
 
 
 class Cell(nn.Module):
@@ -60,11 +60,12 @@ class MBNASNet(nn.Module):
         depth: The deepest level; H and W must be divisible by ``2 ** depth``.
     """
 
-    def __init__(self, genotype: Genotype, in_channels: int, n_classes: int) -> None:
+    def __init__(self, genotype: Genotype, in_channels: int, n_classes: int,
+                 base_channels: int = BASE_CHANNELS) -> None:
         super().__init__()
         self.genotype = genotype
         self.depth = genotype.depth()
-        chans = genotype.channels()
+        chans = genotype.channels(base=base_channels)
         self.stem = ConvBNAct(in_channels, chans[0], 3)
         self.sources = [genotype.skip_sources(i) for i in range(1, len(genotype.nodes) + 1)]
         self.cells = nn.ModuleList(
@@ -104,26 +105,34 @@ def _check_channels(in_channels: int, n_classes: int) -> None:
             raise ConfigError(f"{what} must be a positive integer, got {value!r}")
 
 
-def build_network(genotype: Genotype, in_channels: int, n_classes: int) -> MBNASNet:
+def build_network(genotype: Genotype, in_channels: int, n_classes: int,
+                  base_channels: int = BASE_CHANNELS) -> MBNASNet:
     """Build the network of a genotype.
 
     Args:
         genotype: Any valid genotype (its depth decides the input-size multiple).
         in_channels: Image channels (modalities).
         n_classes: Output channels (logits), background included.
+        base_channels: Channels after the stem (paper: 32); node channels are
+            ``min(base * 2**level, 512)``. Smaller values make CPU trials fast.
     """
     _check_channels(in_channels, n_classes)
-    return MBNASNet(genotype, in_channels, n_classes)
+    if isinstance(base_channels, bool) or not isinstance(base_channels, int) or base_channels < 4:
+        raise ConfigError(f"base_channels must be an integer >= 4, got {base_channels!r}")
+    return MBNASNet(genotype, in_channels, n_classes, base_channels)
 
 
-def build_model(architecture: Genotype | Baseline, in_channels: int, n_classes: int) -> nn.Module:
+def build_model(architecture: Genotype | Baseline, in_channels: int, n_classes: int,
+                base_channels: int = BASE_CHANNELS) -> nn.Module:
     """Build a genotype's network or a named baseline, so callers need not care which.
+
+    ``base_channels`` applies to genotypes; the baselines keep their published widths.
 
     Raises:
         GenotypeError: If ``architecture`` is neither a Genotype nor a Baseline.
     """
     if isinstance(architecture, Genotype):
-        return build_network(architecture, in_channels, n_classes)
+        return build_network(architecture, in_channels, n_classes, base_channels)
     if isinstance(architecture, Baseline):
         _check_channels(in_channels, n_classes)
         return architecture.build(in_channels, n_classes)
