@@ -1,0 +1,50 @@
+"""`mbnas train` and `mbnas demo` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mbnas.cli import main
+
+TINY = ["--protocol", "quick", "--epochs", "2", "--folds", "2", "--image-size", "32"]
+
+
+def test_train_prints_curve_and_metrics_then_reuses_the_run(
+        tmp_path: Path, phantom_spleen: Path, phantom_cache: Path, capsys) -> None:
+    args = ["train", str(phantom_spleen), "--arch", "preset:unet", "--fold", "1", "--seed", "2",
+            "--out", str(tmp_path / "t"), "--cache", str(phantom_cache), *TINY]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("trained:") and "fold 1 seed 2" in out
+    assert "epoch  loss    val_dice" in out and "score (mean val Dice" in out
+    cases = json.loads(out.split("per validation case: ", 1)[1])
+    assert all({"mean_dice", "mean_hd95", "mean_surface_dice"} <= set(v) for v in cases.values())
+    assert list((tmp_path / "t" / "weights").rglob("fold1_seed2.pt"))
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("from the store (not retrained)")
+
+
+def test_train_refuses_a_fold_outside_the_protocol(tmp_path: Path, phantom_spleen: Path,
+                                                   capsys) -> None:
+    code = main(["train", str(phantom_spleen), "--fold", "5", "--out", str(tmp_path), *TINY])
+    assert code == 2
+    assert "--fold must be in 0..1" in capsys.readouterr().err
+
+
+def test_train_refuses_a_broken_dataset(tmp_path: Path, capsys) -> None:
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "dataset.json").write_text("{not json")
+    code = main(["train", str(tmp_path / "ds"), "--out", str(tmp_path / "o"),
+                 "--cache", str(tmp_path / "c"), *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "dataset.json" in err and "Traceback" not in err
+
+
+def test_demo_runs_a_real_search(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--budget", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "U-Net preset score:" in out and "best found score:" in out
+    log = (tmp_path / "demo" / "search" / "search_log.jsonl").read_text().splitlines()
+    assert len(log) == 2
+    assert (tmp_path / "demo" / "search" / "progress.png").exists()
