@@ -20,6 +20,10 @@ Cases are streamed one at a time into preallocated output arrays, so the peak me
 the output plus one case. The result is cached under ``cache_dir/<key>/``, the key being
 a hash of the input files (path, size, mtime) and the settings; ``preprocess.json`` is
 written last and marks a complete cache.
+
+The per-case steps (:func:`to_canonical` / :func:`from_canonical`, :func:`resize_slices`,
+:func:`normalise_ct`, :func:`zscore`) are public so that `mbnas predict` prepares new
+scans with the very same code.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ PREPROCESS_VERSION = 1
 _CHUNK = 32
 AXES_DOC = ("images (N, C, H, W): H along R (left to right), W along A (posterior to "
             "anterior) of the RAS-canonical volume; slices inferior to superior")
+
+_IDENTITY = np.array([[0, 1], [1, 1], [2, 1]], dtype=float)  # RAS in nibabel's ornt form
 
 Log = Callable[[str], None]
 
@@ -220,7 +226,7 @@ def _run(dataset: Dataset, config: PreprocessConfig,
         spacing = (voxel[2], voxel[0] * x / size, voxel[1] * y / size)
         for c in range(n_ch):
             if c not in ct:
-                _zscore(images[start:stop, c])
+                zscore(images[start:stop, c])
         case_index[start:stop] = len(infos)
         slice_index[start:stop] = np.arange(stop - start)
         infos.append(CaseInfo(case.case_id, spacing, case.site))
@@ -241,32 +247,88 @@ def _run(dataset: Dataset, config: PreprocessConfig,
 
 def _canonical(volume: Volume) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     """Image (X, Y, Z, C), label (X, Y, Z) and voxel size in the closest RAS orientation."""
-    canon = nib.as_closest_canonical(nib.Nifti1Image(volume.image, volume.affine))
-    canon_label = nib.as_closest_canonical(nib.Nifti1Image(volume.label, volume.affine))
-    sx, sy, sz = (float(v) for v in voxel_sizes(canon.affine))
-    return np.asanyarray(canon.dataobj), np.asanyarray(canon_label.dataobj), (sx, sy, sz)
+    image, affine = to_canonical(volume.image, volume.affine)
+    label, _ = to_canonical(volume.label, volume.affine)
+    sx, sy, sz = (float(v) for v in voxel_sizes(affine))
+    return image, label, (sx, sy, sz)
+
+
+def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reorient a volume to the closest canonical (RAS) orientation, like nibabel's
+    ``as_closest_canonical``: only axis permutations and flips, no resampling.
+
+    Args:
+        array: (X, Y, Z, ...) array as stored; trailing axes (channels) are kept.
+        affine: Its voxel -> world (mm) affine.
+
+    Returns:
+        The reoriented array (a view where possible) and its affine.
+    """
+    ornt = nib.orientations.io_orientation(affine)
+    if np.array_equal(ornt, _IDENTITY):
+        return np.asanyarray(array), np.asarray(affine)
+    out = nib.orientations.apply_orientation(array, ornt)
+    shape = np.asarray(array.shape[:3])
+    return out, np.asarray(affine) @ nib.orientations.inv_ornt_aff(ornt, shape)
+
+
+def from_canonical(array: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Undo :func:`to_canonical`: put a canonical (X, Y, Z, ...) array back into the
+    voxel order of the volume whose own affine is ``affine``."""
+    ornt = nib.orientations.io_orientation(affine)
+    if np.array_equal(ornt, _IDENTITY):
+        return np.asanyarray(array)
+    return nib.orientations.apply_orientation(array, nib.orientations.ornt_transform(
+        _IDENTITY, ornt))
 
 
 def _resize_into(image: np.ndarray, label: np.ndarray, out_images: np.ndarray,
                  out_labels: np.ndarray) -> None:
     """Resize every axial slice: bilinear (antialiased) for images, nearest for labels."""
-    import torch  # imported here so that `mbnas check` and the folds stay light
+    import torch
     import torch.nn.functional as F
 
+    resize_slices(image, out_images)
     size = out_images.shape[-2:]
     for a in range(0, label.shape[2], _CHUNK):
         b = min(a + _CHUNK, label.shape[2])
-        chunk = np.ascontiguousarray(image[:, :, a:b].transpose(2, 3, 0, 1), dtype=np.float32)
-        out_images[a:b] = F.interpolate(torch.from_numpy(chunk), size=size, mode="bilinear",
-                                        align_corners=False, antialias=True).numpy()
         lab = np.ascontiguousarray(label[:, :, a:b].transpose(2, 0, 1)[:, None])
         out_labels[a:b] = F.interpolate(torch.from_numpy(lab), size=size,
                                         mode="nearest-exact").numpy()[:, 0]
 
 
-def _zscore(x: np.ndarray) -> None:
-    """Z-score in place over the whole array (one channel of one case)."""
+def resize_slices(image: np.ndarray, out: np.ndarray) -> None:
+    """Resize every axial slice of a canonical image to ``out``'s in-plane size.
+
+    Bilinear with antialiasing, in float32, a chunk of slices at a time.
+
+    Args:
+        image: (X, Y, Z, C) canonical image, any real data type.
+        out: (Z, C, H, W) float32 array receiving the resized slices.
+    """
+    import torch  # imported here so that `mbnas check` and the folds stay light
+    import torch.nn.functional as F
+
+    size = out.shape[-2:]
+    for a in range(0, image.shape[2], _CHUNK):
+        b = min(a + _CHUNK, image.shape[2])
+        chunk = np.ascontiguousarray(image[:, :, a:b].transpose(2, 3, 0, 1), dtype=np.float32)
+        out[a:b] = F.interpolate(torch.from_numpy(chunk), size=size, mode="bilinear",
+                                 align_corners=False, antialias=True).numpy()
+
+
+def zscore(x: np.ndarray) -> None:
+    """Z-score in place over the whole array (one channel of one case): the scheme of
+    every non-CT channel."""
     mean, std = float(x.mean(dtype=np.float64)), float(x.std(dtype=np.float64))
+    x -= np.float32(mean)
+    x /= np.float32(max(std, 1e-8))
+
+
+def normalise_ct(x: np.ndarray, clip: tuple[float, float], mean: float, std: float) -> None:
+    """Clip to ``clip`` and z-score with the dataset's foreground ``mean`` and ``std``,
+    in place (nnU-Net's CT scheme; the statistics are in ``preprocess.json``)."""
+    np.clip(x, clip[0], clip[1], out=x)
     x -= np.float32(mean)
     x /= np.float32(max(std, 1e-8))
 
@@ -282,9 +344,6 @@ def _normalise_ct(dataset: Dataset, c: int, samples: list[np.ndarray], images: n
     lo, hi = (float(v) for v in np.percentile(values, percentiles))
     mean, std = float(values.mean()), float(values.std())
     for a in range(0, len(images), 256):
-        part = images[a:a + 256, c]
-        np.clip(part, lo, hi, out=part)
-        part -= np.float32(mean)
-        part /= np.float32(max(std, 1e-8))
+        normalise_ct(images[a:a + 256, c], (lo, hi), mean, std)
     return {"clip_low": lo, "clip_high": hi, "mean": mean, "std": std,
             "n_samples": int(values.size)}
