@@ -1,0 +1,222 @@
+"""Segment scans with an exported model folder: the same preprocessing as training.
+
+Per scan: reorient to the closest canonical (RAS) orientation, take the axial slices,
+resize them in-plane to the model's ``image_size`` (bilinear, antialiased) and normalise
+each channel as recorded in ``model.json`` (the very functions of
+``mbnas.data.preprocess``). Then, a batch of slices at a time: the softmax probabilities
+of every network of the folder are averaged, resized back to the canonical grid
+(bilinear), and the argmax is taken; the label volume is finally put back into the
+scan's own voxel order, so it lies on the scan's grid with the scan's affine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mbnas.data.preprocess import (
+    from_canonical,
+    normalise_ct,
+    resize_slices,
+    to_canonical,
+    zscore,
+)
+from mbnas.errors import ConfigError, MbnasError
+from mbnas.predict.export import ModelFolder, ModelFolderError, load_model_folder
+from mbnas.predict.scans import ScanFiles, find_scans, read_scan, write_label
+from mbnas.space import build_model
+from mbnas.store import load_weights
+
+# Slices per forward pass; bounds the memory of the probabilities resized to the scan grid.
+BATCH_SIZE = 16
+
+
+def resolve_device(preference: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Raises:
+        ConfigError: If the name is not a device or CUDA is asked for but absent.
+    """
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(preference)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device {preference!r}; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {preference!r} asked for, but CUDA is not available")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {preference!r} is not supported; use auto, cpu or cuda")
+    return device
+
+
+def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder) -> np.ndarray:
+    """A scan's normalised axial slices, exactly as training saw its cases.
+
+    Args:
+        image: (X, Y, Z, C) array as stored.
+        affine: The scan's affine.
+        model: Gives the slice size and each channel's normalisation.
+
+    Returns:
+        float32 (Z, C, S, S) slices of the canonical volume, inferior to superior.
+    """
+    canonical, _ = to_canonical(image, affine)
+    s = model.image_size
+    slices = np.empty((canonical.shape[2], canonical.shape[3], s, s), np.float32)
+    resize_slices(canonical, slices)
+    for c, scheme in enumerate(model.normalisation):
+        if scheme["scheme"] == "ct":
+            normalise_ct(slices[:, c], (float(scheme["clip"][0]), float(scheme["clip"][1])),
+                         float(scheme["mean"]), float(scheme["std"]))
+        else:
+            zscore(slices[:, c])
+    return slices
+
+
+class Segmenter:
+    """The networks of a model folder on a device, ready to segment scans.
+
+    Args:
+        model: A model folder (``load_model_folder``).
+        device: ``auto``, ``cpu``, ``cuda`` or a ``torch.device``.
+        batch_size: Slices per forward pass.
+
+    Raises:
+        ModelFolderError: If a weights file does not fit the architecture.
+    """
+
+    def __init__(self, model: ModelFolder, device: str | torch.device = "auto",
+                 batch_size: int = BATCH_SIZE) -> None:
+        self.model = model
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.batch_size = batch_size
+        self.networks: list[nn.Module] = [self._load(path) for path in model.weights]
+
+    def _load(self, path: Path) -> nn.Module:
+        m = self.model
+        net = build_model(m.architecture, m.in_channels, m.n_classes, m.base_channels)
+        try:
+            net.load_state_dict(load_weights(path))
+        except MbnasError as exc:
+            raise ModelFolderError(str(exc)) from None
+        except (RuntimeError, KeyError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ModelFolderError(f"{path}: the weights do not fit the architecture in "
+                                   f"{m.folder / 'model.json'} ({first})") from None
+        return net.to(self.device).eval()
+
+    @torch.no_grad()
+    def segment(self, image: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        """Class ids (X, Y, Z) uint8 on the scan's own grid.
+
+        Args:
+            image: (X, Y, Z, C) array as stored (channels last).
+            affine: The scan's affine.
+        """
+        slices = prepare_slices(image, affine, self.model)
+        canonical_shape = to_canonical(image[..., 0], affine)[0].shape
+        grid = canonical_shape[:2]
+        labels = np.empty((canonical_shape[2], *grid), np.uint8)
+        for a in range(0, len(slices), self.batch_size):
+            x = torch.from_numpy(slices[a:a + self.batch_size]).to(self.device)
+            prob = self.networks[0](x).float().softmax(1)
+            for net in self.networks[1:]:
+                prob += net(x).float().softmax(1)
+            prob = F.interpolate(prob / len(self.networks), size=grid, mode="bilinear",
+                                 align_corners=False, antialias=True)
+            labels[a:a + len(x)] = prob.argmax(1).to(torch.uint8).cpu().numpy()
+        return np.ascontiguousarray(from_canonical(labels.transpose(1, 2, 0), affine))
+
+
+@dataclass
+class PredictSummary:
+    """What a prediction over several scans produced.
+
+    Attributes:
+        written: Label files written, in scan order.
+        failed: (scan name or file, message) of every scan that could not be segmented.
+    """
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+ScanCallback = Callable[[ScanFiles, Path | None, str | None], None]
+
+
+def output_path(scan: ScanFiles, out_dir: Path) -> Path:
+    """Where the label file of a scan is written."""
+    return out_dir / f"{scan.name}.nii.gz"
+
+
+def predict_scan(segmenter: Segmenter, scan: ScanFiles, out_dir: str | Path) -> Path:
+    """Segment one scan and write ``out_dir/<name>.nii.gz``.
+
+    Raises:
+        ScanError: If the scan cannot be read or does not fit the model.
+    """
+    data = read_scan(scan, segmenter.model.channel_names)
+    label = segmenter.segment(data.image, data.affine)
+    path = output_path(scan, Path(out_dir))
+    write_label(label, data, path)
+    return path
+
+
+def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
+            device: str = "auto", batch_size: int = BATCH_SIZE,
+            on_scan: ScanCallback | None = None) -> PredictSummary:
+    """Segment a scan or a folder of scans with a model folder (ensemble of its weights).
+
+    A single file that fails raises; in a folder, a scan that fails is recorded in the
+    summary and the others are still segmented.
+
+    Args:
+        model_dir: A model folder written by ``export_model``.
+        input_path: A NIfTI file or a folder (see ``mbnas.predict.scans``).
+        out_dir: Folder the label files are written to (created).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        batch_size: Slices per forward pass.
+        on_scan: Called after each scan with (scan, written path or None, error or None).
+
+    Raises:
+        ModelFolderError: If the model folder is unusable.
+        ConfigError: If the input does not exist or the output would overwrite an input.
+        ScanError: If a single-file input cannot be segmented.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    model = load_model_folder(model_dir)
+    scans = find_scans(input_path)
+    out = Path(out_dir)
+    inputs = {p.resolve() for s in scans for p in s.files}
+    for scan in scans:
+        if output_path(scan, out).resolve() in inputs:
+            raise ConfigError(f"writing {output_path(scan, out)} would overwrite an input "
+                              "scan; choose another --output folder")
+    segmenter = Segmenter(model, device, batch_size)
+    summary = PredictSummary()
+    single = Path(input_path).is_file()
+    for scan in scans:
+        try:
+            path = predict_scan(segmenter, scan, out)
+        except (MbnasError, RuntimeError, MemoryError, OSError) as exc:
+            # One bad scan (or one too large for the device) must not stop a folder.
+            if single:
+                raise
+            message = str(exc) if isinstance(exc, MbnasError) else \
+                f"{scan.files[0]}: {type(exc).__name__}: {exc}"
+            summary.failed.append((scan.name, message))
+            if on_scan is not None:
+                on_scan(scan, None, message)
+            continue
+        summary.written.append(path)
+        if on_scan is not None:
+            on_scan(scan, path, None)
+    return summary
