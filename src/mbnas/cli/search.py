@@ -100,10 +100,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     if config.executor == "ray":
         from mbnas.engine.ray_executor import RayExecutor
 
-        executor = RayExecutor(**config.ray)
-    with SearchProgress(config.budget) as progress:
-        outcome = run_search(config, args.out, hooks=progress, executor=executor,
-                             on_evaluation=progress.evaluation_done)
+        executor = RayExecutor.from_settings(config.ray)
+        executor.start()  # connect and print the dashboard before the live display
+    try:
+        with SearchProgress(config.budget) as progress:
+            outcome = run_search(config, args.out, hooks=progress, executor=executor,
+                                 on_evaluation=progress.evaluation_done)
+    finally:
+        if executor is not None:
+            executor.close()
     print(f"{'resumed' if outcome.resumed else 'finished'} search in {outcome.folder}: "
           f"{outcome.n_evaluated} evaluations, best score {outcome.best_score:.4f}")
     print(f"best architecture: {outcome.folder / 'best.json'}")
