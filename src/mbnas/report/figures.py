@@ -78,7 +78,9 @@ def plot_case_boxplot(evals: Sequence[ModelEvaluation], metric: str,
         x = positions[i] + rng.uniform(-0.15, 0.15, len(data[i]))
         colour = "C0" if evals[i].kind == "searched" else "C1"
         ax.scatter(x, data[i], s=10, alpha=0.6, color=colour, zorder=3)
-    ax.set_xticks(positions, [e.name for e in evals], rotation=20 if len(evals) > 4 else 0)
+    # "MB-NAS (run_a)" on two lines, so that neighbouring long names do not run together
+    names = [e.name.replace(" (", "\n(") for e in evals]
+    ax.set_xticks(positions, names, rotation=20 if len(evals) > 4 else 0)
     ax.set_xlim(0.4, len(evals) + 0.6)
     ax.set_ylabel(METRIC_LABELS[metric] + " per case")
     ax.set_title(f"{METRIC_LABELS[metric]} per validation case (mean over seeds)", fontsize=10)

@@ -96,7 +96,10 @@ def _cell(c: Cell) -> str:
     return f"<td><strong>{text}</strong></td>" if c.best else f"<td>{text}</td>"
 
 
-def _table_html(table: Table1) -> str:
+def _table_html(table: Table1 | None) -> str:
+    if table is None:
+        return ('<p class="na">No evaluation yet: run <code>mbnas evaluate</code> on the '
+                "search runs, then build the report with <code>--evaluation</code>.</p>")
     head = "".join(f"<th>{escape(c.header)}</th>" for c in table.columns)
     rows = "".join(
         f"<tr><td>{escape(r.model)} <span class='meta'>({escape(r.kind)})</span></td>"
@@ -166,7 +169,7 @@ def build_html(
     out_path: str | Path,
     *,
     title: str,
-    table: Table1,
+    table: Table1 | None,
     card: ReportingCard,
     friedman: FriedmanResult | None = None,
     wilcoxon: WilcoxonReport | None = None,
@@ -178,7 +181,8 @@ def build_html(
     Args:
         out_path: The HTML file to write.
         title: Page title and heading.
-        table: Table 1 from :func:`mbnas.report.table.build_table`.
+        table: Table 1 from :func:`mbnas.report.table.build_table`; None for a
+            search-only report (the section then says that no evaluation exists yet).
         card: The NAS reporting card.
         friedman: Result of :func:`mbnas.report.stats.friedman` (None: "not run").
         wilcoxon: Result of :func:`mbnas.report.stats.wilcoxon_vs_best`.

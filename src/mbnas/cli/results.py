@@ -1,0 +1,169 @@
+"""`mbnas evaluate` and `mbnas report`."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from mbnas.cli.search import add_executor_arguments, add_protocol_arguments, ray_settings
+from mbnas.errors import ConfigError
+
+# Protocol flags that override one training setting of the searches' protocol.
+_OVERRIDES = ("epochs", "batch_size", "image_size", "lr")
+
+
+class RunProgress:
+    """Run hooks drawing one progress bar over the runs of an evaluation."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                                 console=Console(stderr=True))
+        self.task = self.progress.add_task("runs to train", total=total, info="")
+        self.started = 0
+
+    def __enter__(self) -> RunProgress:
+        return self  # the bar appears with the first run: a refusal stays one line
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.progress.stop()
+
+    def run_started(self, spec) -> None:  # noqa: ANN001
+        if not self.started:
+            self.progress.start()
+        self.started += 1
+        self.progress.update(self.task, info=f"run {self.started}: {spec.label}")
+
+    def epoch_done(self, spec, stats) -> None:  # noqa: ANN001
+        self.progress.update(self.task, info=(
+            f"run {self.started}: {spec.label} epoch {stats.epoch + 1}/{spec.protocol.epochs}"
+            f" val Dice {stats.val_dice:.3f}"))
+        if stats.epoch + 1 == spec.protocol.epochs:
+            self.progress.advance(self.task)
+
+
+def _baselines(text: str) -> tuple[str, ...]:
+    if text.strip().lower() in ("", "none"):
+        return ()
+    return tuple(b.strip() for b in text.split(",") if b.strip())
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
+    """The :class:`EvaluateConfig` of the command line."""
+    from mbnas.driver.evaluate import evaluate_config
+    from mbnas.driver.search_runs import read_search_runs
+    from mbnas.engine.config import Protocol, get_protocol
+
+    runs = read_search_runs(args.run_dirs)
+    base = get_protocol(args.protocol) if args.protocol else runs[0].protocol
+    flags = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    protocol = Protocol.from_dict({**base.to_dict(), **flags})
+    settings = {"device": args.device, "split_seed": args.split_seed,
+                "executor": args.executor or "inprocess",
+                "ray": ray_settings(args, {})}
+    if args.cache_dir is not None:
+        settings["cache_dir"] = str(Path(args.cache_dir).resolve())
+    return evaluate_config(
+        args.run_dirs, seeds=args.seeds if args.seeds is not None else 5,
+        folds=args.folds if args.folds is not None else 5,
+        baselines=_baselines(args.baselines), protocol=protocol, **settings)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mbnas.driver.evaluate import run_evaluation
+
+    config = evaluate_settings(args)
+    executor = None
+    if config.executor == "ray":
+        from mbnas.engine.ray_executor import RayExecutor
+
+        executor = RayExecutor(**config.ray)
+    n_models = len(config.run_dirs) + len(config.baselines)
+    total = n_models * config.protocol.folds * len(config.protocol.seeds)
+    with RunProgress(total) as progress:
+        outcome = run_evaluation(config, args.out, hooks=progress, executor=executor)
+    print(f"{'resumed' if outcome.resumed else 'finished'} evaluation in {outcome.folder}: "
+          f"{outcome.n_runs} runs ({outcome.n_trained} trained now, "
+          f"{outcome.n_runs - outcome.n_trained} from the store)")
+    print(f"{'model':<24} {'Dice':>7} {'HD95 mm':>8} {'SD':>7} {'params M':>9}  model folder")
+    for e in outcome.evaluations:
+        dice, hd95, sd = (_mean([getattr(c, m) for c in e.cases])
+                          for m in ("dice", "hd95", "surface_dice"))
+        folder = outcome.model_dirs.get(e.name, "none (no finished run)")
+        print(f"{e.name:<24} {dice:7.4f} {hd95:8.2f} {sd:7.4f} "
+              f"{(e.cost.params or 0) / 1e6:9.3f}  {folder}")
+    for note in outcome.notes:
+        print(f"note: {note}")
+    print(f"results: {outcome.folder / 'evaluation.json'}; report: mbnas report "
+          f"--evaluation {outcome.folder} --out report")
+    if outcome.failed:
+        print(f"{len(outcome.failed)} run(s) failed (tracebacks in the store): "
+              + ", ".join(outcome.failed))
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mbnas.driver.evaluate import default_evaluation_dir
+    from mbnas.driver.report import build_report
+
+    if not args.run_dirs and args.evaluation is None:
+        raise ConfigError("give search run folders (RUN_DIR ...), --evaluation EVAL_DIR, "
+                          "or both")
+    outcome = build_report(args.run_dirs, args.out, evaluation=args.evaluation,
+                           cache_dir=args.cache_dir)
+    print(f"report: {outcome.html}")
+    print("files: " + ", ".join(p.name for p in outcome.files))
+    if args.evaluation is None:
+        hint = default_evaluation_dir(args.run_dirs)
+        extra = (f" ({hint} exists: add --evaluation {hint})"
+                 if (hint / "evaluation.json").is_file() else "")
+        print(f"search-only report: no --evaluation given{extra}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="retrain the best searched networks and the baselines with the "
+        "final protocol (seeds x folds) and measure them (Table 1)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="search run folders (each with best.json), all of one dataset")
+    p.add_argument("--out", help="evaluation folder, created or resumed "
+                   "(default: <parent of the first RUN_DIR>/evaluation)")
+    p.add_argument("--baselines", default="unet,resunet",
+                   help="comma-separated baselines to evaluate too: unet, resunet; or 'none'")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the evaluation's folds")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder "
+                   "(default: the first search run's)")
+    add_executor_arguments(p)
+    add_protocol_arguments(p)
+    helps = {"protocol": "start from this preset instead of the first search run's protocol",
+             "seeds": "initialisations per fold of the final protocol (default 5, the paper's)",
+             "folds": "folds of the final protocol (default 5, the paper's)"}
+    for action in p._actions:  # the defaults differ from those of `mbnas search`
+        action.help = helps.get(action.dest, action.help)
+    p.set_defaults(handler=cmd_evaluate)
+    p.epilog = ("Training settings are those of the first search run's protocol; --protocol "
+                "starts from a preset instead, and the other protocol flags override single "
+                "settings. --seeds (default 5) and --folds (default 5) set the final protocol.")
+
+    r = sub.add_parser("report", help="one self-contained HTML page (+ Markdown, CSV, JSON) "
+                       "from search runs and their evaluation")
+    r.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                   help="search run folders (default: those of the evaluation)")
+    r.add_argument("--evaluation", metavar="EVAL_DIR",
+                   help="folder of `mbnas evaluate` (without it: a search-only report)")
+    r.add_argument("--out", default="report", help="report folder (default: report)")
+    r.add_argument("--cache", dest="cache_dir",
+                   help="preprocessing cache folder (for the example segmentations)")
+    r.set_defaults(handler=cmd_report)

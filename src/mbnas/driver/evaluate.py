@@ -1,0 +1,351 @@
+"""`mbnas evaluate`: retrain the best searched networks and the baselines with the final protocol.
+
+The paper's Table 1 protocol: every model (the best network of each search run, and the
+hand-crafted baselines) is trained again with the training settings of the search, on
+every fold of a fresh patient-level cross-validation, with several seeds (paper: 5
+seeds x 5 folds), and measured per validation case in 3D: Dice, HD95 (mm) and Surface
+Dice (2 mm), per class and averaged.
+
+It runs through the same engine, store and executor as the search, into its own folder:
+``config.yaml`` (claimed: a rerun with other settings is refused), ``splits.json``,
+``store.sqlite``, ``weights/``. So a killed evaluation resumes, and a second run on a
+finished folder trains nothing. The results go to ``evaluation.json`` (one
+:class:`~mbnas.report.model.ModelEvaluation` per model, with its cost figures), and each
+model's trained runs are exported as a model folder for `mbnas predict`:
+``EVAL_DIR/models/<slug>/`` and, for the best network of a search run, ``RUN_DIR/model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
+from mbnas.driver.model_cost import measure_costs
+from mbnas.driver.runfolder import RunLock, claim_config
+from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
+from mbnas.engine.config import Protocol
+from mbnas.engine.evaluator import EvaluationResult, Evaluator
+from mbnas.engine.runs import RunContext, RunHooks
+from mbnas.errors import ConfigError
+from mbnas.io import atomic_write_json
+from mbnas.report.model import CaseScore, ModelCost, ModelEvaluation
+from mbnas.space import BASELINES, Baseline, architecture_from_dict
+from mbnas.store import ResultStore
+
+EVALUATION_FORMAT = "mbnas-evaluation"
+# Where and how fast to compute, and which models: may change when a folder is resumed
+# (a new model reuses nothing, an old one reuses its stored runs).
+RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Every setting of an evaluation; the resolved config is saved in its folder.
+
+    Attributes:
+        run_dirs: The search run folders whose best networks are evaluated.
+        data_dir: The dataset they all searched.
+        protocol: The final protocol: the search's, with the final seeds and folds,
+            ``final_metrics`` and ``keep_weights`` on.
+        baselines: Names of the hand-crafted baselines to evaluate too.
+        split_seed: Seed of the evaluation's cross-validation folds.
+    """
+
+    run_dirs: tuple[str, ...]
+    data_dir: str
+    protocol: Protocol
+    baselines: tuple[str, ...] = ("unet", "resunet")
+    split_seed: int = 0
+    executor: str = "inprocess"
+    device: str = "auto"
+    cache_dir: str | None = None
+    ray: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}; baselines: "
+                              f"{', '.join(BASELINES)}")
+        if not (self.protocol.final_metrics and self.protocol.keep_weights):
+            raise ConfigError("the evaluation protocol needs final_metrics and keep_weights")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["protocol"] = self.protocol.to_dict()
+        d["run_dirs"], d["baselines"] = list(self.run_dirs), list(self.baselines)
+        return d
+
+
+def evaluation_protocol(search_protocol: Protocol, seeds: int, folds: int,
+                        **overrides: Any) -> Protocol:
+    """The search's protocol with the final seeds and folds (and any other overrides)."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    d = {**search_protocol.to_dict(), **overrides, "seeds": list(range(seeds)),
+         "folds": folds, "final_metrics": True, "keep_weights": True}
+    return Protocol.from_dict(d)
+
+
+def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: int = 5,
+                    baselines: Sequence[str] = ("unet", "resunet"),
+                    protocol: Protocol | None = None, **settings: Any) -> EvaluateConfig:
+    """Resolve an evaluation config from search run folders.
+
+    Args:
+        run_dirs: Search run folders (each needs ``config.yaml`` and ``best.json``).
+        seeds: Seeds per fold (paper: 5).
+        folds: Cross-validation folds (paper: 5).
+        baselines: Baselines to evaluate too.
+        protocol: The training settings; default: the first run's search protocol.
+            Seeds, folds, ``final_metrics`` and ``keep_weights`` are set here.
+        **settings: Other :class:`EvaluateConfig` fields (device, executor, ...);
+            ``cache_dir`` defaults to the first run's.
+
+    Raises:
+        ConfigError: for unusable run folders or runs of different datasets.
+    """
+    runs = read_search_runs(run_dirs)
+    base = protocol if protocol is not None else runs[0].protocol
+    settings.setdefault("cache_dir", runs[0].config.get("cache_dir"))
+    return EvaluateConfig(
+        run_dirs=tuple(str(r.folder) for r in runs), data_dir=runs[0].data_dir,
+        protocol=evaluation_protocol(base, seeds, folds), baselines=tuple(baselines),
+        **settings)
+
+
+@dataclass(frozen=True)
+class EvaluatedModel:
+    """What the evaluation knows of one model besides its :class:`ModelEvaluation`."""
+
+    name: str
+    architecture: dict[str, Any]
+    arch_key: str
+    search_run: SearchRun | None = None
+
+    @property
+    def kind(self) -> str:
+        return "searched" if self.search_run is not None else "baseline"
+
+
+@dataclass
+class EvaluateOutcome:
+    folder: Path
+    evaluations: list[ModelEvaluation]
+    n_trained: int
+    n_runs: int
+    failed: list[str]
+    resumed: bool
+    model_dirs: dict[str, Path]
+    notes: list[str] = field(default_factory=list)
+
+
+def default_evaluation_dir(run_dirs: Sequence[str | Path]) -> Path:
+    """``<parent of the first run folder>/evaluation``."""
+    return Path(run_dirs[0]).resolve().parent / "evaluation"
+
+
+def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
+                   hooks: RunHooks | None = None, executor: Any = None) -> EvaluateOutcome:
+    """Run (or resume) an evaluation into ``out``; see the module docstring.
+
+    The search run folders are locked while it runs (a search still running in one is
+    refused: its best network may change), and each gets ``RUN_DIR/model``.
+    """
+    out = Path(out) if out is not None else default_evaluation_dir(config.run_dirs)
+    runs = read_search_runs(config.run_dirs)
+    if runs[0].data_dir != str(Path(config.data_dir).resolve()):
+        raise ConfigError(f"the search runs searched {runs[0].data_dir}, not {config.data_dir}")
+    models = [EvaluatedModel(r.name, r.genotype, architecture_from_dict(r.genotype).key, r)
+              for r in runs]
+    for b in config.baselines:
+        arch = Baseline(b)
+        models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
+    protocol = config.protocol
+    with ExitStack() as stack:
+        stack.enter_context(RunLock(out))
+        for r in runs:
+            stack.enter_context(RunLock(r.folder))
+        resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
+        data = training_data(config.data_dir, config.cache_dir, protocol.image_size)
+        folds = fold_case_ids(out / "splits.json", data, protocol.folds, config.split_seed)
+        ctx = RunContext(data, folds, config.device, str(out / "weights"))
+        with ResultStore(out / "store.sqlite") as store:
+            evaluator = Evaluator(ctx, protocol, store, executor, hooks)
+            results = evaluator.evaluate_many([architecture_from_dict(m.architecture)
+                                               for m in models])
+        costs = measure_costs([m.architecture for m in models], data.in_channels,
+                              data.n_classes, protocol.base_channels, protocol.image_size,
+                              config.device, cache=out / "costs.json")
+        evaluations = [model_evaluation(m, res, data.label_names, costs[m.arch_key])
+                       for m, res in zip(models, results, strict=True)]
+        failed = sorted({f"{m.name} fold {r.fold} seed {r.seed}" for m, res in
+                         zip(models, results, strict=True) for r in res.runs
+                         if r.status != "finished"})
+        write_evaluation(out, config, models, results, evaluations, data, folds)
+        notes: list[str] = []
+        model_dirs = export_models(out, config, models, results, data, notes)
+    n_trained = sum({r.arch_key: r.n_trained for r in results}.values())
+    n_runs = len({(r.arch_key, r.fold, r.seed) for res in results for r in res.runs})
+    return EvaluateOutcome(out, evaluations, n_trained, n_runs, failed, resumed, model_dirs,
+                           notes)
+
+
+def model_evaluation(model: EvaluatedModel, result: EvaluationResult,
+                     label_names: dict[int, str], cost: ModelCost | None = None
+                     ) -> ModelEvaluation:
+    """The per-case scores of a model's finished runs, as a :class:`ModelEvaluation`."""
+    cases = []
+    for run in result.runs:
+        if run.status != "finished":
+            continue
+        for case_id, m in sorted((run.metrics.get("cases") or {}).items()):
+            per_class = {
+                label_names.get(c, f"class {c}"): {"dice": d, "hd95": h, "surface_dice": s}
+                for c, d, h, s in zip(m["classes"], m["dice"], m["hd95"], m["surface_dice"],
+                                      strict=True)}
+            cases.append(CaseScore(model.name, run.seed, run.fold, case_id, m["mean_dice"],
+                                   m["mean_hd95"], m["mean_surface_dice"], per_class))
+    return ModelEvaluation(
+        name=model.name, kind=model.kind, architecture=model.architecture, cases=tuple(cases),
+        cost=cost if cost is not None else ModelCost(),
+        source_run=str(model.search_run.folder) if model.search_run else None)
+
+
+def _seconds_by_device(result: EvaluationResult) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in result.runs:
+        out[r.device] = out.get(r.device, 0.0) + r.seconds
+    return out
+
+
+def write_evaluation(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedModel],
+                     results: Sequence[EvaluationResult],
+                     evaluations: Sequence[ModelEvaluation], data: Any,
+                     folds: Sequence[Sequence[str]]) -> Path:
+    """Write ``evaluation.json``: the model evaluations and what the report needs besides."""
+    details = {}
+    for m, res in zip(models, results, strict=True):
+        search = None
+        if m.search_run is not None:
+            r = m.search_run
+            search = {"run_dir": str(r.folder), "space": r.space,
+                      "strategy": r.config.get("strategy"), "seed": r.config.get("seed"),
+                      "search_score": r.best.get("score")}
+        details[m.name] = {
+            "arch_key": m.arch_key, "model_dir": f"models/{slug(m.name)}",
+            "runs": len(res.runs),
+            "failed_runs": [f"fold {r.fold} seed {r.seed}" for r in res.runs
+                            if r.status != "finished"],
+            "run_score_mean": None if math.isnan(res.score) else res.score,
+            "seconds_by_device": _seconds_by_device(res), "search": search,
+            "versions": res.runs[0].versions if res.runs else {},
+        }
+    path = out / "evaluation.json"
+    atomic_write_json(path, {
+        "format": EVALUATION_FORMAT, "version": 1,
+        "config": config.to_dict(), "protocol_key": config.protocol.key,
+        "label_names": {str(k): v for k, v in data.label_names.items()},
+        "channel_names": list(data.channel_names),
+        "sites": {c.case_id: c.site for c in data.cases},
+        "folds": [list(f) for f in folds],
+        "models": [e.to_dict() for e in evaluations],
+        "details": details,
+    })
+    return path
+
+
+def read_evaluation(folder: str | Path) -> tuple[dict[str, Any], list[ModelEvaluation]]:
+    """Read ``evaluation.json`` of an evaluation folder: (the whole file, the models).
+
+    Raises:
+        ConfigError: when the folder holds no readable evaluation.
+    """
+    path = Path(folder) / "evaluation.json"
+    if not path.is_file():
+        raise ConfigError(f"{folder}: no evaluation.json; run `mbnas evaluate` first")
+    try:
+        raw = json.loads(path.read_text())
+        if raw.get("format") != EVALUATION_FORMAT:
+            raise ValueError(f"format is {raw.get('format')!r}, not {EVALUATION_FORMAT!r}")
+        return raw, [ModelEvaluation.from_dict(m) for m in raw["models"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: not a readable evaluation ({exc})") from None
+
+
+def _weights_file(out: Path, record: Any) -> Path | None:
+    """A run's kept weights: in this evaluation folder (which may have been moved since),
+    else where the run saved them."""
+    here = out / "weights" / record.arch_key / f"fold{record.fold}_seed{record.seed}.pt"
+    for path in (here, Path(record.weights_path or here)):
+        if path.is_file():
+            return path
+    return None
+
+
+def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedModel],
+                  results: Sequence[EvaluationResult], data: Any,
+                  notes: list[str]) -> dict[str, Path]:
+    """Export each model's kept weights as a model folder for `mbnas predict`.
+
+    ``EVAL_DIR/models/<slug>/`` for every model whose finished runs all have their
+    weights, and the same for a search run's best network in ``RUN_DIR/model``. A model
+    that cannot be exported gets a line in ``notes``. Returns model name -> folder.
+    """
+    from mbnas.predict.export import export_model, normalisation_from_cache
+
+    protocol = config.protocol
+    norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
+                                    protocol.image_size)
+    folders: dict[str, Path] = {}
+    for m, res in zip(models, results, strict=True):
+        finished = [r for r in res.runs if r.status == "finished"]
+        weights = [_weights_file(out, r) for r in finished]
+        missing = [f"fold {r.fold} seed {r.seed}" for r, w in zip(finished, weights) if w is None]
+        if missing:
+            notes.append(f"{m.name}: no model folder exported, the weights of "
+                         f"{', '.join(missing)} are missing from {out / 'weights'}")
+        if missing or not weights:
+            continue
+        settings = dict(
+            architecture=m.architecture, in_channels=data.in_channels,
+            n_classes=data.n_classes, base_channels=protocol.base_channels,
+            image_size=protocol.image_size, label_names=data.label_names,
+            channel_names=data.channel_names, normalisation=norm, weights=weights)
+        folders[m.name] = out / "models" / slug(m.name)
+        targets = [folders[m.name]]
+        if m.search_run is not None:
+            targets.append(m.search_run.folder / "model")
+        for target in targets:
+            # Weights linked into the folder first: export_model keeps files already there.
+            linked = [link_or_copy(w, target / w.name) for w in weights if w is not None]
+            export_model(target, **{**settings, "weights": linked})
+    return folders
+
+
+def link_or_copy(source: Path, target: Path) -> Path:
+    """Put ``source`` at ``target`` as a hard link (a copy across file systems), atomically.
+
+    The weights of a paper-sized evaluation run to gigabytes, so model folders share the
+    store's files instead of copying them; weights files are only ever replaced, never
+    rewritten in place, so a link can never see a half-written file.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and os.path.samefile(source, target):
+        return target
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # another file system, or links not supported
+        shutil.copy2(source, tmp)
+    os.replace(tmp, target)
+    return target

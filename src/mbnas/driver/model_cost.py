@@ -1,0 +1,128 @@
+"""Cost figures of a trained network for Table 1 and the reporting card.
+
+* parameters;
+* MACs of one forward pass (batch 1) at the training size, and at 32x32 (the input size
+  of the paper's MMAC column, see :mod:`mbnas.space.cost`);
+* inference latency: milliseconds per slice at the training size, batch 1, fp32, the
+  median of several timed forward passes after warm-up, on the device given;
+* peak (activation) memory: the activations a training forward pass keeps for the
+  backward pass, per slice at the training size (deterministic, device-independent; see
+  :func:`mbnas.space.peak_activation_memory`).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mbnas.engine.train import select_device
+from mbnas.io import atomic_write_json
+from mbnas.report.model import ModelCost
+from mbnas.space import (
+    architecture_from_dict,
+    build_model,
+    count_macs,
+    count_parameters,
+    peak_activation_memory,
+)
+
+#: Timed forward passes per latency figure (after ``_WARMUP`` untimed ones).
+LATENCY_REPEATS = 10
+_WARMUP = 3
+
+
+def device_name(device: torch.device) -> str:
+    """A readable device name: the GPU model for CUDA, "cpu" otherwise."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+@torch.no_grad()
+def latency_ms(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
+               repeats: int = LATENCY_REPEATS) -> float:
+    """Median forward-pass time in milliseconds of ``model`` (eval mode) on ``device``."""
+    model = model.to(device).eval()
+    x = torch.zeros(shape, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(_WARMUP):
+        model(x)
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model(x)
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(statistics.median(times))
+
+
+def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
+                 base_channels: int, image_size: int, device: str = "auto") -> ModelCost:
+    """Every cost figure of one network (fresh weights: cost does not depend on them).
+
+    Args:
+        architecture: A genotype or baseline dict.
+        in_channels: Input channels of the dataset.
+        n_classes: Classes, background included.
+        base_channels: Stem width of a searched network (the protocol's).
+        image_size: The training size: MACs, latency and memory are measured there.
+        device: Where latency is measured ("auto": CUDA when present).
+    """
+    arch = architecture_from_dict(dict(architecture))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(arch, in_channels, n_classes, base_channels)
+    shape = (1, in_channels, image_size, image_size)
+    # BatchNorm cannot train on one sample of 1x1 features: measure 2 samples, halve.
+    memory = peak_activation_memory(model, (2, *shape[1:])) / 2
+    dev = select_device(device)
+    macs = float(count_macs(model, shape))
+    return ModelCost(
+        params=count_parameters(model),
+        macs=macs,
+        macs_input_size=(image_size, image_size),
+        macs_32=macs if image_size == 32 else float(count_macs(model, (1, in_channels, 32, 32))),
+        latency_ms=latency_ms(model, shape, dev),
+        peak_memory_mb=memory / 2 ** 20,
+        device=device_name(dev),
+    )
+
+
+def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_classes: int,
+                  base_channels: int, image_size: int, device: str = "auto",
+                  cache: Path | None = None) -> dict[str, ModelCost]:
+    """Cost figures of several networks, keyed by architecture key.
+
+    With ``cache`` (a JSON file), figures measured before for the same network, sizes
+    and device are read back instead of measured again, so a resumed evaluation does
+    not rebuild every network, and its latency figures stay those first reported.
+    """
+    known: dict[str, Any] = {}
+    if cache is not None and cache.is_file():
+        try:
+            known = json.loads(cache.read_text())
+        except (OSError, ValueError):
+            known = {}
+    where = device_name(select_device(device))
+    out: dict[str, ModelCost] = {}
+    for architecture in architectures:
+        key = architecture_from_dict(dict(architecture)).key
+        ident = f"{key}/{in_channels}/{n_classes}/{base_channels}/{image_size}/{where}"
+        if key in out:
+            continue
+        if ident in known:
+            out[key] = ModelCost.from_dict(known[ident])
+            continue
+        out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,
+                                image_size, device)
+        known[ident] = out[key].to_dict()
+    if cache is not None:
+        atomic_write_json(cache, known)
+    return out

@@ -1,0 +1,280 @@
+"""`mbnas report`: the report of a NAS study from its search runs and (optionally) its evaluation.
+
+Writes into the report folder:
+
+* ``report.html``: one self-contained page (images embedded, no scripts, opens offline);
+* ``table1.md``/``.csv``/``.json``: Table 1 as in the paper (with an evaluation);
+* ``statistics.json``: Friedman test and Wilcoxon tests with Holm correction;
+* ``card.md``/``card.json``: the NAS reporting card;
+* ``figures/``: search progress of every run on one plot, the best architectures,
+  per-case Dice and HD95 box plots and example segmentations (PNG and SVG).
+
+Without an evaluation it is a search-only report: progress, architectures and the card;
+Table 1 and the statistics say that no evaluation exists yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mbnas.driver.evaluate import read_evaluation
+from mbnas.driver.report_card import NO_EVALUATION, build_card
+from mbnas.driver.search_runs import SearchRun, read_search_runs, slug
+from mbnas.engine.config import Protocol
+from mbnas.errors import ConfigError, MbnasError
+from mbnas.io import atomic_write_json, atomic_write_text
+from mbnas.report.card import ReportingCard
+from mbnas.report.model import ModelEvaluation
+
+PNG = ".png"
+
+
+@dataclass
+class ReportOutcome:
+    folder: Path
+    html: Path
+    files: list[Path]
+    notes: list[str]
+
+
+def build_report(run_dirs: Sequence[str | Path], out: str | Path,
+                 evaluation: str | Path | None = None,
+                 cache_dir: str | Path | None = None) -> ReportOutcome:
+    """Build the report of ``run_dirs`` (and of the evaluation folder, if given) into ``out``.
+
+    Args:
+        run_dirs: Search run folders; may be empty when ``evaluation`` is given (then
+            the evaluation's runs are used).
+        out: The report folder (created).
+        evaluation: An `mbnas evaluate` folder, or None for a search-only report.
+        cache_dir: Preprocessing cache for the example segmentations (default: the
+            evaluation's).
+
+    Raises:
+        ConfigError: for unusable run folders or an evaluation of another dataset.
+    """
+    from mbnas.report.html import FigureRef, build_html
+    from mbnas.report.progress import plot_search_progress
+    from mbnas.report.stats import FriedmanResult, WilcoxonReport, friedman, wilcoxon_vs_best
+    from mbnas.report.table import build_table, write_table
+
+    raw, evals, eval_dir = None, [], None
+    if evaluation is not None:
+        eval_dir = Path(evaluation).resolve()
+        raw, evals = read_evaluation(eval_dir)
+        run_dirs = list(run_dirs) or list(raw["config"]["run_dirs"])
+    runs = read_search_runs(run_dirs)
+    if raw is not None and runs[0].data_dir != str(Path(raw["config"]["data_dir"]).resolve()):
+        raise ConfigError(f"{eval_dir} evaluated {raw['config']['data_dir']}, but the search "
+                          f"runs searched {runs[0].data_dir}; give runs of that dataset")
+    out = Path(out)
+    figs = out / "figures"
+    files: list[Path] = []
+    notes: list[str] = []
+    figures: list[FigureRef] = []
+
+    def add(paths: Sequence[Path], caption: str) -> None:
+        files.extend(paths)
+        figures.append(FigureRef(next(p for p in paths if p.suffix == PNG), caption))
+
+    add(plot_search_progress([r.folder for r in runs], figs / "search_progress"),
+        "Search progress of every run: each evaluation's score (dots) and the best so far.")
+    for r in runs:
+        add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
+            f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
+    tolerance = 2.0
+    if evals:
+        protocol = Protocol.from_dict(raw["config"]["protocol"])
+        tolerance = protocol.surface_tolerance_mm
+        from mbnas.report.figures import plot_case_boxplot
+
+        table = build_table(evals, tolerance)
+        files += write_table(evals, out, tolerance)
+        fried, wilc = friedman(evals), wilcoxon_vs_best(evals)
+        for metric, what in (("dice", "Dice"), ("hd95", "HD95 (mm)")):
+            add(plot_case_boxplot(evals, metric, figs / f"boxplot_{metric}"),
+                f"{what} per validation case (mean over seeds) of every model.")
+        try:
+            paths, caption = example_segmentations(raw, evals, eval_dir,
+                                                   figs / "example_segmentations", cache_dir)
+            add(paths, caption)
+        except MbnasError as exc:
+            notes.append(f"example segmentations not drawn: {exc}")
+    else:
+        table = None
+        fried = FriedmanResult(False, (), 0, 0, reason=NO_EVALUATION)
+        wilc = WilcoxonReport(None, reason=NO_EVALUATION)
+    stats_path = out / "statistics.json"
+    atomic_write_json(stats_path, {"friedman": fried.to_dict(), "wilcoxon": wilc.to_dict(),
+                                   "paired_values": "run-level Dice per (seed, fold): the "
+                                   "mean Dice over each run's validation cases"})
+    dataset = dataset_info(runs[0], raw)
+    card = build_card(runs, raw, evals, dataset, eval_dir,
+                      network_cost=None if evals else search_costs(runs))
+    card_paths = [out / "card.json", out / "card.md"]
+    atomic_write_json(card_paths[0], card.to_dict())
+    atomic_write_text(card_paths[1], card_markdown(card))
+    intro = (f"Search runs: {', '.join(f'{r.label} ({r.folder})' for r in runs)}. "
+             + (f"Evaluation: {eval_dir} ({len(evals)} models)." if eval_dir
+                else "Search-only report: " + NO_EVALUATION + ".")
+             + "".join(f" Note: {n}." for n in notes))
+    html = build_html(out / "report.html",
+                      title=f"NAS report: {dataset.get('name') or Path(dataset['path']).name}",
+                      table=table, card=card, friedman=fried, wilcoxon=wilc, figures=figures,
+                      intro=intro)
+    return ReportOutcome(out, html, [html, *files, stats_path, *card_paths], notes)
+
+
+def _score(x: Any) -> str:
+    return "n/a" if x is None else f"{float(x):.4f}"
+
+
+def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
+    """The architecture picture of a run's best network (PNG and SVG)."""
+    from mbnas.space import Genotype
+    from mbnas.space.draw import draw_genotype
+
+    genotype = Genotype.from_dict(run.genotype)
+    return list(draw_genotype(genotype, prefix, title=f"{run.name}: best network "
+                              f"({genotype.key})"))
+
+
+def dataset_info(run: SearchRun, evaluation: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Name, path, number of cases and cases per site of the dataset."""
+    info: dict[str, Any] = {"path": run.data_dir}
+    sites: dict[str, int] = {}
+    try:
+        from mbnas.data import read_dataset
+
+        ds = read_dataset(run.data_dir)
+        info.update(name=ds.name, cases=len(ds.cases))
+        for c in ds.cases:
+            if c.site is not None:
+                sites[str(c.site)] = sites.get(str(c.site), 0) + 1
+    except MbnasError:
+        recorded = (evaluation or {}).get("sites") or {}
+        info["cases"] = len(recorded) or "not available (dataset not readable)"
+        for s in recorded.values():
+            if s is not None:
+                sites[str(s)] = sites.get(str(s), 0) + 1
+    info["sites"] = sites
+    return info
+
+
+def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
+    """Parameters and MACs of each run's best network at its search's training size."""
+    from mbnas.space import architecture_from_dict, build_model, count_macs, count_parameters
+
+    out = {}
+    for r in runs:
+        p = r.protocol
+        dataset = r.config.get("data_dir")
+        try:
+            from mbnas.data import read_dataset
+
+            ds = read_dataset(dataset)
+            c, k = len(ds.channel_names), len(ds.label_names)
+        except MbnasError:
+            continue
+        model = build_model(architecture_from_dict(r.genotype), c, k, p.base_channels)
+        macs = count_macs(model, (1, c, p.image_size, p.image_size))
+        out[r.name] = (f"{count_parameters(model) / 1e6:.3g} M params; {macs / 1e6:.3g} MMAC "
+                       f"at {p.image_size}x{p.image_size} (base channels {p.base_channels})")
+    return out
+
+
+def _slice_dice(pred: np.ndarray, ref: np.ndarray, n_classes: int) -> float:
+    scores = []
+    for c in range(1, n_classes):
+        p, r = pred == c, ref == c
+        total = int(p.sum() + r.sum())
+        scores.append(1.0 if total == 0 else 2 * int((p & r).sum()) / total)
+    return float(np.mean(scores))
+
+
+def example_segmentations(raw: Mapping[str, Any], evals: Sequence[ModelEvaluation],
+                          eval_dir: Path, out_prefix: Path,
+                          cache_dir: str | Path | None = None) -> tuple[list[Path], str]:
+    """Predict one validation slice with each model's fold-0, seed-0 weights and draw it.
+
+    The slice: of the first validation case of fold 0, the one with the most foreground.
+    """
+    import torch
+
+    from mbnas.driver.dataset import training_data
+    from mbnas.report.figures import plot_example_segmentations
+    from mbnas.space import architecture_from_dict, build_model
+    from mbnas.store import load_weights
+
+    cfg = raw["config"]
+    protocol = Protocol.from_dict(cfg["protocol"])
+    data = training_data(cfg["data_dir"], cache_dir or cfg.get("cache_dir"),
+                         protocol.image_size)
+    case_id = raw["folds"][0][0]
+    rows = data.case_slices(case_id)
+    labels = data.labels[rows]
+    k = rows.start + int(np.argmax((labels > 0).reshape(len(labels), -1).sum(1)))
+    image, ref = data.images[k], data.labels[k]
+    preds, captions = {}, {}
+    for e in evals:
+        model_dir = (raw.get("details") or {}).get(e.name, {}).get("model_dir")
+        weights = eval_dir / str(model_dir) / "fold0_seed0.pt"
+        if model_dir is None or not weights.is_file():
+            continue
+        model = build_model(architecture_from_dict(dict(e.architecture)), data.in_channels,
+                            data.n_classes, protocol.base_channels)
+        model.load_state_dict(load_weights(weights))
+        model.eval()
+        with torch.no_grad():
+            pred = model(torch.from_numpy(image[None].copy())).argmax(1)[0].numpy()
+        preds[e.name] = pred
+        # a prediction covering the whole slice has no contour: say how much it covers
+        captions[e.name] = (f"slice Dice {_slice_dice(pred, ref, data.n_classes):.3f}, "
+                            f"{100 * float((pred > 0).mean()):.0f}% predicted foreground")
+    if not preds:
+        raise ConfigError("no model has weights of fold 0, seed 0")
+    title = (f"{case_id}, slice {int(data.slice_index[k])} (fold 0 validation case), "
+             "networks of fold 0, seed 0")
+    # The title goes into the page's caption: a figure title overlaps the two-line panel
+    # titles of plot_example_segmentations.
+    paths = plot_example_segmentations(
+        radiological(image[0]), radiological(ref),
+        {n: radiological(p) for n, p in preds.items()}, out_prefix, captions=captions,
+        class_names={c: n for c, n in data.label_names.items() if c != 0})
+    return paths, ("Example segmentations: reference (green) and prediction (pink) "
+                   f"contours on {title}; radiological view (anterior up, the patient's "
+                   "right on the left).")
+
+
+def radiological(slice_ra: np.ndarray) -> np.ndarray:
+    """An axial slice (rows along R, columns along A, see ``mbnas.data.preprocess``) as
+    shown in radiology: anterior at the top, the patient's right on the viewer's left."""
+    return np.asarray(slice_ra).T[::-1, ::-1]
+
+
+def _md_value(v: Any, indent: int = 0) -> str:
+    pad = "  " * indent
+    if isinstance(v, Mapping):
+        if not v:
+            return " none"
+        return "".join(f"\n{pad}- **{k}**:{_md_value(x, indent + 1)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return "".join(f"\n{pad}-{_md_value(x, indent + 1)}" for x in v) or " none"
+    if isinstance(v, float):
+        return f" {v:.4g}"
+    return f" {v}"
+
+
+def card_markdown(card: ReportingCard) -> str:
+    """The reporting card as Markdown: a heading per section, nested lists for values."""
+    lines = ["# NAS reporting card", ""]
+    for head, items in card.sections():
+        lines += [f"## {head}", ""]
+        lines += [f"- **{label}**:{_md_value(value, 1)}" for label, value in items]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,223 @@
+"""The NAS reporting card of `mbnas report`, filled from search run folders and an evaluation.
+
+Every value comes from what the runs recorded: their ``config.yaml``, ``best.json``,
+``search_log.jsonl``, stores (compute time per device) and ``splits.json``, and the
+evaluation's ``evaluation.json``. What was not measured says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mbnas.driver.search_runs import SearchRun
+from mbnas.engine.config import Protocol
+from mbnas.report.card import (
+    NOT_AVAILABLE,
+    NOT_DONE,
+    ReportingCard,
+    cost_summary,
+    software_versions,
+    stability,
+)
+from mbnas.report.model import ModelEvaluation
+from mbnas.report.progress import read_search_log
+from mbnas.space import Genotype, get_space, kernel_space
+
+SPACE_TEXT = {
+    "mbnas": "MB-NAS: topology (cell types, skips) and cells (block family, kernel) of "
+             "every node",
+    "macro": "Macro-NAS: topology only (cell types, skips); VGG 3x3 blocks",
+    "micro": "Micro-NAS: U-Net topology; block family and kernel of every node",
+    "bilevel": "Bilevel-NAS: topology first (VGG blocks), then the kernels of the best "
+               "topology, one shared budget",
+}
+NO_EVALUATION = "no evaluation yet: run `mbnas evaluate` on the search runs"
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n < 10 ** 9 else f"{n:.3e} (exactly {n})"
+
+
+def space_size(run: SearchRun) -> str:
+    """The exact size of a run's search space; both phases for bilevel search."""
+    depth = int(run.config.get("max_depth", 4))
+    if run.space != "bilevel":
+        return f"{_count(get_space(run.space, depth).size())} networks (max depth {depth})"
+    topo = get_space("bilevel-topology", depth).size()
+    text = f"phase 1 (topology): {_count(topo)} networks"
+    phase1 = [e for e in read_search_log(run.folder)
+              if e.get("phase") == "topology" and e.get("score") is not None]
+    if phase1:
+        best = Genotype.from_dict(max(phase1, key=lambda e: e["score"])["genotype"])
+        text += (f"; phase 2 (kernels of the best topology): "
+                 f"{_count(kernel_space(best, depth).size())} networks")
+    return text
+
+
+def hours_by_device(seconds: Mapping[str, float]) -> str:
+    """``{"cuda": 7200}`` -> "2 GPU h (cuda)"; several devices joined by "; "."""
+    if not seconds:
+        return "nothing trained"
+    parts = []
+    for device, s in sorted(seconds.items()):
+        kind = "GPU" if device.startswith("cuda") else "CPU"
+        parts.append(f"{s / 3600:.3g} {kind} h ({device})")
+    return "; ".join(parts)
+
+
+def search_seconds(run: SearchRun) -> dict[str, float]:
+    """Training seconds per device of a search run, from its store (read-only)."""
+    from mbnas.store import ResultStore, StoreError
+
+    out: dict[str, float] = {}
+    try:
+        with ResultStore(run.folder / "store.sqlite", read_only=True) as store:
+            for r in store.runs():
+                out[r.device] = out.get(r.device, 0.0) + r.seconds
+    except StoreError:
+        return {}
+    return out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+
+
+def _per_run(runs: Sequence[SearchRun], value: Any) -> dict[str, Any]:
+    return {r.label if len(runs) > 1 else r.name: value(r) for r in runs}
+
+
+def site_summary(evaluation: Mapping[str, Any], evals: Sequence[ModelEvaluation]
+                 ) -> str | dict[str, Any]:
+    """Per-site validation Dice of every model, or "not done" when there are no sites.
+
+    When every fold validates on the cases of one site only (leave-site-out folds),
+    this is held-out-site validation; otherwise the folds mix sites and the summary is
+    labelled as per-site cross-validation performance, not external validation.
+    """
+    sites = {k: v for k, v in (evaluation.get("sites") or {}).items() if v is not None}
+    if len(set(sites.values())) < 2:
+        return f"{NOT_DONE} (the dataset records fewer than two sites)"
+    fold_sites = [{sites.get(c) for c in fold} for fold in evaluation.get("folds", [])]
+    held_out = all(len(s) == 1 for s in fold_sites) and \
+        len({next(iter(s)) for s in fold_sites}) == len(fold_sites)
+    out: dict[str, Any] = {"design": (
+        "held-out-site validation: every fold validates on one site, trained on the others"
+        if held_out else f"{NOT_DONE} as held-out-site validation: the folds mix sites; "
+        "below is the cross-validated Dice per site")}
+    for e in evals:
+        by_site: dict[str, list[float]] = {}
+        for c in e.cases:
+            by_site.setdefault(str(sites.get(c.case_id, "unknown")), []).append(c.dice)
+        out[e.name] = {s: f"Dice {np.mean(v):.4f} ({len(v)} case scores)"
+                       for s, v in sorted(by_site.items())}
+    return out
+
+
+def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
+               evals: Sequence[ModelEvaluation], dataset: Mapping[str, Any],
+               eval_dir: Path | None = None, network_cost: Any = None) -> ReportingCard:
+    """Fill the reporting card.
+
+    Args:
+        runs: The search runs of the report.
+        evaluation: The evaluation's ``evaluation.json`` (None: search-only report).
+        evals: Its model evaluations (empty without one).
+        dataset: ``{"name", "path", "cases", "sites"}`` of the dataset.
+        eval_dir: The evaluation folder (for its splits and config hash).
+        network_cost: Cost lines to show when there is no evaluation.
+    """
+    ev_cfg = (evaluation or {}).get("config") or {}
+    ev_protocol = Protocol.from_dict(ev_cfg["protocol"]) if ev_cfg else None
+
+    def search_part(value: Any) -> dict[str, Any]:
+        out = _per_run(runs, lambda r: value(r.protocol, r))
+        if ev_protocol is not None:
+            out["evaluation"] = value(ev_protocol, None)
+        return out
+
+    def fxs(p: Protocol, _r: Any) -> str:
+        return f"{p.folds} folds x {len(p.seeds)} seed(s) = {p.folds * len(p.seeds)} runs"
+
+    splits = _per_run(runs, lambda r: str(r.folder / "splits.json"))
+    seeds = _per_run(runs, lambda r: f"search seed {r.config.get('seed')} (strategy and "
+                     f"folds); initialisations {', '.join(map(str, r.protocol.seeds))}")
+    split_seed = _per_run(runs, lambda r: r.config.get("seed"))
+    hashes: dict[str, Any] = {}
+    for r in runs:
+        hashes[r.label] = {"protocol key": r.best.get("protocol_key", NOT_AVAILABLE),
+                           "config.yaml sha256": _sha(r.folder / "config.yaml")}
+    versions: dict[str, Any] = {"this report": software_versions()}
+    evaluation_hours: Any = NO_EVALUATION
+    if evaluation is not None and eval_dir is not None:
+        splits["evaluation"] = str(eval_dir / "splits.json")
+        split_seed["evaluation"] = ev_cfg.get("split_seed")
+        seeds["evaluation"] = f"initialisations {', '.join(map(str, ev_protocol.seeds))}"
+        hashes["evaluation"] = {"protocol key": evaluation.get("protocol_key"),
+                                "config.yaml sha256": _sha(eval_dir / "config.yaml")}
+        details = evaluation.get("details") or {}
+        evaluation_hours = {n: hours_by_device(d.get("seconds_by_device") or {})
+                            for n, d in details.items()}
+        recorded = next((d["versions"] for d in details.values() if d.get("versions")), None)
+        if recorded:
+            versions["evaluation runs"] = recorded
+    devices = sorted({d for r in runs for d in search_seconds(r)})
+    device: dict[str, Any] = {"searches": ", ".join(devices) or NOT_AVAILABLE}
+    if evaluation is not None:
+        ev_devices = {d for x in (evaluation.get("details") or {}).values()
+                      for d in (x.get("seconds_by_device") or {})}
+        device["evaluation"] = ", ".join(sorted(ev_devices)) or NOT_AVAILABLE
+        measured = {e.cost.device for e in evals if e.cost.device}
+        if measured:
+            device["latency measured on"] = ", ".join(sorted(measured))
+    by_space: dict[str, list[SearchRun]] = {}
+    for r in runs:
+        by_space.setdefault(f"{r.space}/{r.config.get('strategy')}", []).append(r)
+    stab = {f"{group[0].name.split(' (')[0]} ({len(group)} runs)": stability(
+        [math.nan if r.best.get("score") is None else float(r.best["score"]) for r in group],
+        [r.genotype for r in group], [r.label for r in group])
+        for group in by_space.values() if len(group) > 1}
+    sites = dataset.get("sites") or {}
+    return ReportingCard(
+        dataset=f"{dataset.get('name', NOT_AVAILABLE)} ({dataset.get('path')})",
+        cases=(f"{dataset.get('cases', NOT_AVAILABLE)} cases (patients)"
+               + (f", sites: {', '.join(f'{k} ({v})' for k, v in sorted(sites.items()))}"
+                  if sites else ", no sites recorded")),
+        folds=search_part(lambda p, _r: f"{p.folds}-fold patient-level cross-validation"),
+        split_seed=split_seed, splits_file=splits,
+        search_space=_per_run(runs, lambda r: SPACE_TEXT.get(r.space, r.space)),
+        search_space_size=_per_run(runs, space_size),
+        strategy=_per_run(runs, lambda r: f"{r.config.get('strategy')} search, start "
+                          f"{r.config.get('start')}"),
+        budget=_per_run(runs, lambda r: f"{r.config.get('budget')} evaluations "
+                        f"({len(read_search_log(r.folder))} done)"),
+        epochs=search_part(lambda p, _r: p.epochs),
+        folds_x_seeds=search_part(fxs),
+        image_size=search_part(lambda p, _r: f"{p.image_size} x {p.image_size} (2D axial "
+                               f"slices), base channels {p.base_channels}"),
+        score_definition={
+            "search": "mean validation Dice (per case in 3D, averaged) over the last "
+                      f"{runs[0].protocol.score_fraction:.0%} of epochs "
+                      f"({runs[0].protocol.score_epochs} of {runs[0].protocol.epochs}), "
+                      "averaged over folds x seeds",
+            "evaluation": (f"per validation case in 3D with the final weights: Dice, HD95 "
+                           f"(mm), Surface Dice ({ev_protocol.surface_tolerance_mm:g} mm), "
+                           "per class and averaged" if ev_protocol else NO_EVALUATION)},
+        device=device,
+        search_hours=_per_run(runs, lambda r: hours_by_device(search_seconds(r))),
+        evaluation_hours=evaluation_hours,
+        seeds=seeds,
+        search_stability=stab or (f"{NOT_DONE}: one search run per search space; repeat "
+                                  "a search with other --seed values to measure it"),
+        external_validation=(site_summary(evaluation, evals) if evaluation is not None
+                             else f"{NOT_DONE} ({NO_EVALUATION})"),
+        network_cost=cost_summary(evals) if evals else (network_cost or NOT_AVAILABLE),
+        software_versions=versions,
+        config_hashes=hashes,
+    )

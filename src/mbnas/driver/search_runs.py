@@ -1,0 +1,144 @@
+"""Reading finished search run folders: their settings, best architecture and display name.
+
+``mbnas evaluate`` and ``mbnas report`` both start from search run folders (what
+``mbnas search --out`` wrote). A folder is usable once its search has finished at least
+one evaluation: then it holds ``config.yaml`` and ``best.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mbnas.engine.config import Protocol
+from mbnas.errors import ConfigError
+
+#: Display name of the best network of each search space (the paper's Table 1 names).
+SPACE_NAMES = {"mbnas": "MB-NAS", "macro": "Macro-NAS", "micro": "Micro-NAS",
+               "bilevel": "Bilevel-NAS"}
+#: Display name of each baseline.
+BASELINE_NAMES = {"unet": "U-Net", "resunet": "ResU-Net"}
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """One search run folder, read.
+
+    Attributes:
+        folder: The run folder (absolute).
+        config: Its ``config.yaml`` (the resolved ``SearchConfig`` as a dict).
+        best: Its ``best.json`` (``genotype``, ``arch_key``, ``score``, ``protocol_key``).
+        name: Display name of its best network ("MB-NAS", or "MB-NAS (folder)" when two
+            runs of one report share a search space).
+    """
+
+    folder: Path
+    config: dict[str, Any]
+    best: dict[str, Any]
+    name: str
+
+    @property
+    def space(self) -> str:
+        return str(self.config.get("space", "?"))
+
+    @property
+    def data_dir(self) -> str:
+        return str(Path(self.config["data_dir"]).resolve())
+
+    @property
+    def protocol(self) -> Protocol:
+        return Protocol.from_dict(self.config.get("protocol") or {})
+
+    @property
+    def genotype(self) -> dict[str, Any]:
+        return dict(self.best["genotype"])
+
+    @property
+    def label(self) -> str:
+        """A short label for the run: "<name> seed <search seed>"."""
+        return f"{self.name} seed {self.config.get('seed', '?')}"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        value = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not readable ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    return value
+
+
+def read_search_run(folder: str | Path, name: str | None = None) -> SearchRun:
+    """Read a search run folder; refuse one that is not a search or has no best network yet.
+
+    Raises:
+        ConfigError: naming the folder and what is missing.
+    """
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such search run folder")
+    config_path, best_path = folder / "config.yaml", folder / "best.json"
+    if not config_path.is_file():
+        raise ConfigError(f"{folder}: not a search run folder (no config.yaml); pass the "
+                          "--out folder of `mbnas search`")
+    config = _read_yaml(config_path)
+    if "data_dir" not in config or "space" not in config:
+        raise ConfigError(f"{config_path}: not the config of a search (no data_dir or space)")
+    if not best_path.is_file():
+        raise ConfigError(f"{folder}: no best.json: the search has not finished an evaluation "
+                          "yet; run (or resume) `mbnas search` on it first")
+    try:
+        best = json.loads(best_path.read_text())
+        if not isinstance(best, dict) or not isinstance(best.get("genotype"), dict):
+            raise ValueError("no 'genotype' mapping")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{best_path}: not a readable best.json ({exc})") from None
+    return SearchRun(folder, config, best,
+                     name or SPACE_NAMES.get(str(config["space"]), str(config["space"])))
+
+
+def read_search_runs(folders: Sequence[str | Path]) -> list[SearchRun]:
+    """Read several runs, in order, with unique names; refuse runs on different datasets.
+
+    Two runs of one search space are told apart by their folder name ("MB-NAS (run_a)").
+    A folder given twice is read once.
+
+    Raises:
+        ConfigError: for an unusable folder, or runs that searched different datasets.
+    """
+    unique: list[Path] = []
+    for f in folders:
+        path = Path(f).resolve()
+        if path not in unique:
+            unique.append(path)
+    if not unique:
+        raise ConfigError("no search run folder given")
+    runs = [read_search_run(f) for f in unique]
+    datasets = {r.data_dir for r in runs}
+    if len(datasets) > 1:
+        listing = "; ".join(f"{r.folder}: {r.data_dir}" for r in runs)
+        raise ConfigError("the search runs searched different datasets, so their networks "
+                          f"cannot be compared on one; give runs of one dataset ({listing})")
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.name] = counts.get(r.name, 0) + 1
+    named = [SearchRun(r.folder, r.config, r.best,
+                       r.name if counts[r.name] == 1 else f"{r.name} ({r.folder.name})")
+             for r in runs]
+    names = [r.name for r in named]
+    if len(set(names)) != len(names):  # same space, same folder name in two parents
+        named = [SearchRun(r.folder, r.config, r.best, f"{r.name} #{i + 1}")
+                 for i, r in enumerate(named)]
+    return named
+
+
+def slug(name: str) -> str:
+    """A folder name for a model name: "MB-NAS (run a)" -> "mb-nas-run-a"."""
+    return re.sub(r"[^a-z0-9_]+", "-", name.lower()).strip("-") or "model"

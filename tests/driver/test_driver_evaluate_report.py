@@ -1,0 +1,268 @@
+"""`mbnas evaluate` and `mbnas report` end to end on a tiny phantom study.
+
+One module fixture runs the whole study once: two real searches of the MB-NAS space
+(so the search-stability section has two runs of one space), the evaluation of their
+best networks and of the smp U-Net baseline (2 folds x 2 seeds, final metrics, kept
+weights), and the report. Everything is real training on CPU-sized data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+
+from mbnas.cli import main
+from mbnas.data import make_phantom, read_splits
+from mbnas.driver.evaluate import evaluate_config, read_evaluation, run_evaluation
+from mbnas.driver.report_card import site_summary
+from mbnas.driver.runfolder import RunLock
+from mbnas.driver.search import SearchConfig, run_search
+from mbnas.engine.config import get_protocol
+from mbnas.predict.export import load_model_folder
+from mbnas.report.card import CARD_SECTIONS, NOT_DONE
+from mbnas.space import architecture_from_dict, build_model, count_parameters, get_space
+from mbnas.store import ResultStore, load_weights
+
+MODELS = ("MB-NAS (run_a)", "MB-NAS (run_b)", "U-Net")
+EVALUATE = ["--baselines", "unet", "--seeds", "2", "--folds", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("study")
+    data = make_phantom(root / "phantom", "spleen", n_cases=6, seed=0, shape=(48, 48, 12),
+                        sites=2)
+    # fp32: on CPUs without fast bf16 the "auto" precision is several times slower.
+    protocol = get_protocol("quick", epochs=1, folds=2, image_size=32, base_channels=4,
+                            batch_size=32, precision="fp32")
+    for name, budget, seed in (("run_a", 2, 0), ("run_b", 1, 1)):
+        run_search(SearchConfig(data_dir=str(data), space="mbnas", strategy="local",
+                                budget=budget, seed=seed, start="unet",
+                                cache_dir=str(root / "cache"), protocol=protocol),
+                   root / name)
+    runs = [str(root / "run_a"), str(root / "run_b")]
+    evaluation = root / "evaluation"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["evaluate", *runs, *EVALUATE, "--out", str(evaluation)]) == 0
+    assert "8 runs (8 trained now, 0 from the store)" in printed.getvalue()
+    report = root / "report"
+    assert main(["report", "--evaluation", str(evaluation), "--out", str(report)]) == 0
+    return SimpleNamespace(root=root, data=data, runs=runs, evaluation=evaluation,
+                           report=report)
+
+
+def _store_count(folder: Path) -> int:
+    with ResultStore(folder / "store.sqlite", read_only=True) as store:
+        return store.count()
+
+
+def test_evaluation_scores_every_validation_case_of_every_run(study: SimpleNamespace) -> None:
+    raw, evals = read_evaluation(study.evaluation)
+    assert [e.name for e in evals] == list(MODELS)
+    assert [e.kind for e in evals] == ["searched", "searched", "baseline"]
+    config = yaml.safe_load((study.evaluation / "config.yaml").read_text())
+    assert config["protocol"]["seeds"] == [0, 1] and config["protocol"]["folds"] == 2
+    assert config["protocol"]["final_metrics"] and config["protocol"]["keep_weights"]
+    # the search's training settings are kept
+    assert config["protocol"]["epochs"] == 1 and config["protocol"]["base_channels"] == 4
+    folds = read_splits(study.evaluation / "splits.json")
+    for e in evals:
+        assert {(c.seed, c.fold) for c in e.cases} == {(s, f) for s in (0, 1) for f in (0, 1)}
+        for f, fold in enumerate(folds):
+            assert {c.case_id for c in e.cases if c.fold == f} == set(fold.val)
+        for c in e.cases:
+            assert 0.0 <= c.dice <= 1.0 and 0.0 <= c.surface_dice <= 1.0 and c.hd95 >= 0
+            assert set(c.per_class) == {"spleen"}
+            assert c.per_class["spleen"]["dice"] == pytest.approx(c.dice)
+    # the two MB-NAS runs found the same network: trained once, scored identically
+    assert evals[0].architecture == evals[1].architecture
+    assert [c.dice for c in evals[0].cases] == [c.dice for c in evals[1].cases]
+    assert _store_count(study.evaluation) == 8  # 2 architectures x 2 folds x 2 seeds
+    # the case scores are the store's final metrics of each run
+    unet = architecture_from_dict({"kind": "baseline", "name": "unet"})
+    with ResultStore(study.evaluation / "store.sqlite", read_only=True) as store:
+        record = store.get(unet.key, raw["protocol_key"], 1, 1)
+    stored = record.metrics["cases"]
+    for c in evals[2].cases:
+        if (c.fold, c.seed) == (1, 1):
+            assert c.dice == pytest.approx(stored[c.case_id]["mean_dice"])
+            assert c.hd95 == pytest.approx(stored[c.case_id]["mean_hd95"])
+
+
+def test_evaluation_measures_cost(study: SimpleNamespace) -> None:
+    _, evals = read_evaluation(study.evaluation)
+    for e in evals:
+        model = build_model(architecture_from_dict(dict(e.architecture)), 1, 2, 4)
+        assert e.cost.params == count_parameters(model)
+        assert e.cost.macs_input_size == (32, 32)
+        assert e.cost.macs == e.cost.macs_32 > 0  # trained at 32 px
+        assert e.cost.latency_ms > 0 and e.cost.peak_memory_mb > 0
+        assert e.cost.device == "cpu"
+    assert evals[2].cost.params > 100 * evals[0].cost.params  # smp U-Net (vgg13) is big
+
+
+def test_model_folders_hold_loadable_weights(study: SimpleNamespace) -> None:
+    raw, evals = read_evaluation(study.evaluation)
+    for e in evals:
+        folder = load_model_folder(study.evaluation / raw["details"][e.name]["model_dir"])
+        assert folder.architecture.to_dict() == dict(e.architecture)
+        assert sorted(p.name for p in folder.weights) == [
+            "fold0_seed0.pt", "fold0_seed1.pt", "fold1_seed0.pt", "fold1_seed1.pt"]
+        assert folder.base_channels == 4 and folder.image_size == 32
+        assert folder.label_names == {0: "background", 1: "spleen"}
+        assert folder.normalisation[0]["scheme"] == "ct"  # the dataset's CT statistics
+        model = build_model(folder.architecture, 1, 2, folder.base_channels)
+        model.load_state_dict(load_weights(folder.weights[0]))  # strict: shapes match
+    for run in study.runs:
+        best = json.loads((Path(run) / "best.json").read_text())
+        folder = load_model_folder(Path(run) / "model")  # what `predict --model` reads
+        assert folder.architecture.to_dict() == best["genotype"]
+        assert len(folder.weights) == 4
+
+
+def test_evaluate_again_trains_nothing(study: SimpleNamespace) -> None:
+    before = _store_count(study.evaluation)
+    _, first = read_evaluation(study.evaluation)
+    config = evaluate_config(study.runs, seeds=2, folds=2, baselines=("unet",), device="cpu")
+    outcome = run_evaluation(config, study.evaluation)
+    assert outcome.resumed and outcome.n_trained == 0 and outcome.n_runs == 8
+    assert _store_count(study.evaluation) == before
+    assert outcome.evaluations == first  # same scores, and costs read back, not re-timed
+
+
+def test_report_page_has_every_part(study: SimpleNamespace) -> None:
+    html = (study.report / "report.html").read_text()
+    for head, items in CARD_SECTIONS:
+        assert f">{head}<" in html
+        for _, label in items:
+            assert f">{label}<" in html
+    assert "<script" not in html and not re.search(r'src="(?!data:)', html)
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 6
+    figures = {p.name for p in (study.report / "figures").iterdir()}
+    for stem in ("search_progress", "architecture_mb-nas-run_a", "architecture_mb-nas-run_b",
+                 "boxplot_dice", "boxplot_hd95", "example_segmentations"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= figures
+    table = (study.report / "table1.md").read_text()
+    for name in MODELS:
+        assert f"| {name} |" in table
+    assert len((study.report / "table1.csv").read_text().splitlines()) == 4
+    stats = json.loads((study.report / "statistics.json").read_text())
+    assert stats["friedman"]["ok"] and stats["friedman"]["n_blocks"] == 4
+    assert {c["other"] for c in stats["wilcoxon"]["comparisons"]} == set(MODELS) - {
+        stats["wilcoxon"]["best"]}
+
+
+def test_report_card_values(study: SimpleNamespace) -> None:
+    card = json.loads((study.report / "card.json").read_text())
+    size = get_space("mbnas", 4).size()
+    assert all(str(size) in v for v in card["search_space_size"].values())
+    assert card["budget"]["MB-NAS (run_a) seed 0"] == "2 evaluations (2 done)"
+    stability = card["search_stability"]["MB-NAS (2 runs)"]
+    assert stability["runs"] == 2 and stability["genotype_similarity_mean"] == 1.0
+    # the phantom has two sites, but the folds mix them: said so, with per-site Dice
+    assert card["external_validation"]["design"].startswith(NOT_DONE)
+    assert set(card["external_validation"]["U-Net"]) == {"site0", "site1"}
+    assert "CPU h" in card["evaluation_hours"]["U-Net"]
+    assert card["config_hashes"]["evaluation"]["protocol key"] == json.loads(
+        (study.evaluation / "evaluation.json").read_text())["protocol_key"]
+    markdown = (study.report / "card.md").read_text()
+    assert all(f"## {head}" in markdown for head, _ in CARD_SECTIONS)
+
+
+def test_site_summary_recognises_held_out_site_folds() -> None:
+    from mbnas.report.model import CaseScore, ModelEvaluation
+
+    cases = tuple(CaseScore("M", 0, f, c, d, 1.0, 0.5)
+                  for f, c, d in ((0, "a", 0.8), (0, "b", 0.6), (1, "c", 0.4)))
+    evals = [ModelEvaluation("M", "searched", cases=cases)]
+    sites = {"a": "s1", "b": "s1", "c": "s2"}
+    held = site_summary({"sites": sites, "folds": [["a", "b"], ["c"]]}, evals)
+    assert held["design"].startswith("held-out-site validation")
+    assert held["M"] == {"s1": "Dice 0.7000 (2 case scores)", "s2": "Dice 0.4000 (1 case scores)"}
+    mixed = site_summary({"sites": sites, "folds": [["a", "c"], ["b"]]}, evals)
+    assert mixed["design"].startswith(NOT_DONE)
+    assert site_summary({"sites": {"a": None}, "folds": [["a"]]}, evals).startswith(NOT_DONE)
+
+
+def test_search_only_report(study: SimpleNamespace) -> None:
+    out = study.root / "search_only"
+    assert main(["report", study.runs[0], "--out", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "No evaluation yet" in html and "NAS reporting card" in html
+    assert not (out / "table1.md").exists()
+    card = json.loads((out / "card.json").read_text())
+    assert "no evaluation yet" in card["evaluation_hours"]
+    assert "M params" in card["network_cost"]["MB-NAS"]  # costed from the search alone
+    assert card["search_stability"].startswith(NOT_DONE)
+
+
+def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_refused_input(study: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+    root = study.root / "refused"
+    no_best = root / "no_best"
+    no_best.mkdir(parents=True)
+    shutil.copy(Path(study.runs[0]) / "config.yaml", no_best / "config.yaml")
+    err = _refused(["evaluate", str(no_best), *EVALUATE, "--out", str(root / "ev")], capsys)
+    assert str(no_best) in err and "best.json" in err
+    other = root / "other_dataset"
+    other.mkdir()
+    config = yaml.safe_load((Path(study.runs[0]) / "config.yaml").read_text())
+    config["data_dir"] = str(root / "another_phantom")
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copy(Path(study.runs[0]) / "best.json", other / "best.json")
+    err = _refused(["evaluate", study.runs[0], str(other), *EVALUATE,
+                    "--out", str(root / "ev")], capsys)
+    assert "different datasets" in err and str(root / "another_phantom") in err
+    err = _refused(["evaluate", study.runs[0], "--baselines", "vnet", "--out",
+                    str(root / "ev")], capsys)
+    assert "vnet" in err
+    assert not (root / "ev").exists()  # nothing was started
+    err = _refused(["report", str(other), "--evaluation", str(study.evaluation),
+                    "--out", str(root / "rep")], capsys)
+    assert "another_phantom" in err
+    _refused(["report", "--evaluation", str(root), "--out", str(root / "rep")], capsys)
+    with RunLock(Path(study.runs[1])):  # a search still running there: its best may change
+        err = _refused(["evaluate", *study.runs, *EVALUATE, "--out", str(root / "ev2")],
+                       capsys)
+    assert study.runs[1] in err and "another mbnas process" in err
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _two_threads() -> Iterator[None]:
+    """Two torch threads at most: the suite runs on a 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(threads, 2))
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_bilevel_space_size_names_both_phases(tmp_path: Path) -> None:
+    from mbnas.driver.report_card import space_size
+    from mbnas.driver.search_runs import SearchRun
+    from mbnas.space import kernel_space, preset
+
+    unet = preset("unet")
+    log = [{"index": 0, "genotype": unet.to_dict(), "score": 0.5, "phase": "topology"}]
+    (tmp_path / "search_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    run = SearchRun(tmp_path, {"space": "bilevel", "max_depth": 4, "data_dir": "x"},
+                    {"genotype": unet.to_dict()}, "Bilevel-NAS")
+    text = space_size(run)
+    assert f"phase 1 (topology): {get_space('bilevel-topology', 4).size():,}" in text
+    assert f"phase 2 (kernels of the best topology): {kernel_space(unet, 4).size():,}" in text
