@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 
@@ -102,3 +103,12 @@ def test_bad_input(table_evals):
         build_table([])
     with pytest.raises(ReportError, match="repeated: \\['MB-NAS'\\]"):
         build_table([table_evals[0], table_evals[0]])
+
+
+def test_paper_mac_column_only_when_training_size_is_not_32(table_evals):
+    headers = [c.header for c in build_table(table_evals).columns]
+    assert headers.count("MMAC (32x32)") == 1 and "MMAC (128x128)" in headers
+    at_32 = [dataclasses.replace(e, cost=dataclasses.replace(e.cost, macs_input_size=(32, 32)))
+             for e in table_evals]
+    headers = [c.header for c in build_table(at_32).columns]
+    assert headers.count("MMAC (32x32)") == 1

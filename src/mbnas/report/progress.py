@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mbnas.io import atomic_write  # noqa: E402
 
@@ -56,6 +57,7 @@ def plot_search_progress(run_dirs: Sequence[str | Path], out_prefix: str | Path)
         failed = [e["index"] + 1 for e in log if e.get("score") is None]
         if failed and y:
             ax.scatter(failed, [min(y)] * len(failed), marker="x", color=colour)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("evaluation")
     ax.set_ylabel("validation Dice (mean over folds x seeds)")
     ax.set_title("Search progress: every evaluation and the best so far")
