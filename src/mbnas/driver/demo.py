@@ -50,7 +50,9 @@ def run_demo(out: Path, budget: int = 8, cases: int = 12, seed: int = 0) -> dict
     console.print(f"best found score:     {outcome.best_score:.4f} "
                   f"({outcome.best_score - unet_score:+.4f} vs U-Net)")
     if best is not None:
-        console.print(f"best architecture:    {best.describe()}")
+        console.print("best architecture (built with "
+                      f"{config.protocol.base_channels} base channels in the demo):\n"
+                      f"{best.describe(base=config.protocol.base_channels)}")
     console.print(f"run folder:           {outcome.folder} (best.json, search_log.jsonl, "
                   "progress.png)")
     return {"unet": unet_score, "best": outcome.best_score, "folder": str(outcome.folder)}

@@ -224,9 +224,9 @@ class Genotype:
                     f"deeper than max_depth {max_depth}"
                 )
 
-    def describe(self) -> str:
+    def describe(self, base: int = BASE_CHANNELS) -> str:
         """One line per node: cell type, level, channels, block, kernel and skips."""
-        levels, chans = self.levels(), self.channels()
+        levels, chans = self.levels(), self.channels(base=base)
         lines = [f"node  0  stem       level 0  {chans[0]:>3} ch  conv k3"]
         for i, node in enumerate(self.nodes, start=1):
             src = self.skip_sources(i)
