@@ -134,3 +134,11 @@ def test_search_killed_with_sigkill_resumes_to_the_same_end(
             key = (r.arch_key, r.fold, r.seed)
             if key in committed_before_resume:
                 assert r.finished_at == committed_before_resume[key]
+
+
+def test_a_typo_in_the_config_file_is_refused(tmp_path: Path, phantom_spleen: Path,
+                                              phantom_cache: Path, capsys) -> None:
+    cfg = _config(tmp_path, phantom_spleen, phantom_cache, budgit=3)
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown search settings: budgit" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "store.sqlite").exists()

@@ -21,7 +21,7 @@ import numpy as np
 
 from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.runfolder import RunLock, claim_config
-from mbnas.engine.config import Protocol
+from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.runs import RunContext, RunHooks
 from mbnas.errors import ConfigError
@@ -73,10 +73,7 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown search settings: {', '.join(unknown)}")
+        reject_unknown(cls, d, "search")
         protocol = Protocol.from_dict(d.pop("protocol", {}) or {})
         return cls(protocol=protocol, **d)
 

@@ -112,10 +112,7 @@ class Protocol:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Protocol:
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown protocol settings: {', '.join(unknown)}")
+        reject_unknown(cls, d, "protocol")
         aug = d.pop("augment", None)
         augment = AugmentConfig(**_tuples(aug)) if isinstance(aug, dict) else AugmentConfig()
         return cls(augment=augment, **_tuples(d))
@@ -133,6 +130,13 @@ class Protocol:
         d.pop("val_batch_size")  # changes speed only
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def reject_unknown(cls: type, d: dict[str, Any], what: str) -> None:
+    """Refuse keys that are not fields of the dataclass ``cls`` (a typo in a config file)."""
+    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown {what} settings: {', '.join(unknown)}")
 
 
 def _tuples(d: dict[str, Any]) -> dict[str, Any]:
