@@ -92,3 +92,32 @@ def test_untrainable_architecture_scores_as_failed(phantom_slices: SliceData,
             {"channels": "same", "block": "vgg", "kernel": 3, "skip": 0}] * 10})
         ok = Evaluator(ctx, tiny_protocol, store).evaluate(shallow)
         assert not ok.failed and math.isfinite(ok.score)
+
+
+def test_inprocess_threads_setting_is_applied_and_restored(phantom_slices: SliceData,
+                                                           tiny_protocol: Protocol) -> None:
+    from mbnas.engine.runs import InProcessExecutor, make_executor
+    from mbnas.errors import ConfigError
+
+    seen = []
+
+    class Hooks:
+        def run_started(self, spec: RunSpec) -> None:
+            seen.append(torch.get_num_threads())
+
+        def epoch_done(self, spec: RunSpec, stats) -> None:  # noqa: ANN001
+            pass
+
+    before = torch.get_num_threads()
+    executor = make_executor("inprocess", threads=1)
+    assert isinstance(executor, InProcessExecutor) and executor.threads == 1
+    arch = preset("unet")
+    spec = RunSpec(arch.to_dict(), arch.key, 0, 0, tiny_protocol)
+    records = list(executor.run([spec], RunContext(phantom_slices, _folds(phantom_slices), "cpu"),
+                                Hooks()))
+    assert seen == [1] and records[0].status == "finished"
+    assert torch.get_num_threads() == before
+    with pytest.raises(ConfigError, match="threads must be >= 1"):
+        make_executor("inprocess", threads=0)
+    with pytest.raises(ConfigError, match="unknown executor"):
+        make_executor("dask")

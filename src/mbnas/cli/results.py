@@ -80,17 +80,20 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mbnas.driver.evaluate import run_evaluation
+    from mbnas.engine.runs import make_executor
 
     config = evaluate_settings(args)
-    executor = None
-    if config.executor == "ray":
-        from mbnas.engine.ray_executor import RayExecutor
-
-        executor = RayExecutor(**config.ray)
+    executor = make_executor(config.executor, config.ray, args.threads)
+    if hasattr(executor, "start"):
+        executor.start()
     n_models = len(config.run_dirs) + len(config.baselines)
     total = n_models * config.protocol.folds * len(config.protocol.seeds)
-    with RunProgress(total) as progress:
-        outcome = run_evaluation(config, args.out, hooks=progress, executor=executor)
+    try:
+        with RunProgress(total) as progress:
+            outcome = run_evaluation(config, args.out, hooks=progress, executor=executor)
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()
     print(f"{'resumed' if outcome.resumed else 'finished'} evaluation in {outcome.folder}: "
           f"{outcome.n_runs} runs ({outcome.n_trained} trained now, "
           f"{outcome.n_runs - outcome.n_trained} from the store)")

@@ -30,6 +30,10 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=("inprocess", "ray"),
                    help="where training runs execute (default: in this process)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads per training run, in either executor (default: all "
+                        "cores in process, --cpus-per-run on Ray); equal values give "
+                        "bit-identical results across executors")
     p.add_argument("--address", help="Ray cluster address: 'auto' or HOST:PORT "
                    "(default: start a local Ray instance)")
     p.add_argument("--cpus-per-run", type=float, help="Ray: CPUs reserved per training run")
@@ -94,20 +98,18 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
 def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.driver.progress import SearchProgress
     from mbnas.driver.search import run_search
+    from mbnas.engine.runs import make_executor
 
     config = search_config(args)
-    executor = None
-    if config.executor == "ray":
-        from mbnas.engine.ray_executor import RayExecutor
-
-        executor = RayExecutor.from_settings(config.ray)
-        executor.start()  # connect and print the dashboard before the live display
+    executor = make_executor(config.executor, config.ray, config.threads)
+    if hasattr(executor, "start"):
+        executor.start()  # connect and print the Ray dashboard before the live display
     try:
         with SearchProgress(config.budget) as progress:
             outcome = run_search(config, args.out, hooks=progress, executor=executor,
                                  on_evaluation=progress.evaluation_done)
     finally:
-        if executor is not None:
+        if hasattr(executor, "close"):
             executor.close()
     print(f"{'resumed' if outcome.resumed else 'finished'} search in {outcome.folder}: "
           f"{outcome.n_evaluated} evaluations, best score {outcome.best_score:.4f}")

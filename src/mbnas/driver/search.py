@@ -33,7 +33,7 @@ from mbnas.store import ResultStore
 SPACES = ("mbnas", "macro", "micro", "bilevel")
 STRATEGIES = ("local", "random")
 # Settings that say where and how fast to compute, not what: they may change on resume.
-RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray")
+RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class SearchConfig:
     max_depth: int = 4
     protocol: Protocol = field(default_factory=Protocol)
     executor: str = "inprocess"
+    threads: int | None = None
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)

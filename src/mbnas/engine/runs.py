@@ -23,6 +23,7 @@ import torch
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
 from mbnas.engine.train import EpochStats, train_run
+from mbnas.errors import ConfigError
 from mbnas.space import architecture_from_dict, build_model
 from mbnas.store import RunRecord, runtime_versions, save_weights
 
@@ -134,12 +135,29 @@ class Executor(TypingProtocol):
 
 @dataclass
 class InProcessExecutor:
-    """The default: runs one after another in this process, on this machine's device."""
+    """The default: runs one after another in this process, on this machine's device.
 
+    Args:
+        threads: Intra-op CPU threads of each run (None: torch's default, all cores).
+            Float reductions depend on the thread count, so runs repeat bit for bit only
+            with the same count; the Ray executor uses the same setting.
+    """
+
+    threads: int | None = None
     name: str = field(default="inprocess", init=False)
 
     def run(self, specs: Sequence[RunSpec], ctx: RunContext,
             hooks: RunHooks | None = None) -> Iterator[RunRecord]:
+        before = torch.get_num_threads()
+        try:
+            if self.threads is not None:
+                torch.set_num_threads(self.threads)
+            yield from self._run(specs, ctx, hooks)
+        finally:
+            torch.set_num_threads(before)
+
+    def _run(self, specs: Sequence[RunSpec], ctx: RunContext,
+             hooks: RunHooks | None) -> Iterator[RunRecord]:
         for spec in specs:
             if hooks is not None:
                 hooks.run_started(spec)
@@ -148,3 +166,23 @@ class InProcessExecutor:
                 def callback(stats: EpochStats, spec: RunSpec = spec) -> None:
                     hooks.epoch_done(spec, stats)
             yield execute_run(spec, ctx, callback)
+
+
+def make_executor(kind: str, ray: dict[str, Any] | None = None, threads: int | None = None
+                  ) -> Executor:
+    """The executor named by a config: "inprocess" or "ray" (with its settings).
+
+    ``threads`` applies to both, so the same settings give the same numbers either way.
+    """
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    if kind == "ray":
+        from mbnas.engine.ray_executor import RayExecutor
+
+        settings = dict(ray or {})
+        if threads is not None:
+            settings.setdefault("threads", threads)
+        return RayExecutor.from_settings(settings)
+    if kind != "inprocess":
+        raise ConfigError(f"unknown executor {kind!r}; choose inprocess or ray")
+    return InProcessExecutor(threads=threads)
