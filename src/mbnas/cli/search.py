@@ -18,7 +18,8 @@ _PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr")
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
-                   help="protocol preset: 'paper' (the paper's numbers) or 'quick' (default)")
+                   help="protocol preset: 'paper' (the paper's numbers, the default) or "
+                        "'quick' (small and fast, for trying the tool)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--folds", type=int)
     p.add_argument("--seeds", type=int, help="network initialisations per fold")
@@ -53,7 +54,7 @@ def ray_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, An
 
 def protocol_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
     """Protocol dict: preset <- config file's protocol section <- command-line flags."""
-    name = args.protocol or base.pop("protocol_preset", None) or "quick"
+    name = args.protocol or base.pop("protocol_preset", None) or "paper"
     file_values = base.get("protocol", {}) or {}
     flags = {k: getattr(args, k) for k in _PROTOCOL_FLAGS if getattr(args, k) is not None}
     if args.seeds is not None:
