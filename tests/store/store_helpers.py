@@ -35,6 +35,15 @@ def make_record(i: int, **overrides: Any) -> RunRecord:
     return RunRecord(**fields)
 
 
+def reap(proc: Any) -> None:
+    """Make sure a test's subprocess is dead and its pipes are closed."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
 def key_text(record: RunRecord) -> str:
     return "|".join(str(part) for part in record.key)
 

@@ -38,11 +38,7 @@ def _run_and_kill(path: Path, start: int, commits: int, delay: float, helpers) -
         proc.wait(timeout=30)
         reported += [line.strip() for line in proc.stdout.read().splitlines() if line.strip()]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        helpers.reap(proc)
     assert proc.returncode == -signal.SIGKILL
     return reported
 

@@ -98,7 +98,8 @@ while True:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 @pytest.mark.parametrize("delay", [0.0, 0.013, 0.031])
-def test_sigkill_while_saving_leaves_a_whole_file(tmp_path: Path, delay: float) -> None:
+def test_sigkill_while_saving_leaves_a_whole_file(tmp_path: Path, delay: float,
+                                                  helpers) -> None:
     path = tmp_path / "run.pt"
     proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -110,11 +111,7 @@ def test_sigkill_while_saving_leaves_a_whole_file(tmp_path: Path, delay: float) 
         proc.wait(timeout=30)
         saved += proc.stdout.read().split()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        helpers.reap(proc)
     w = load_weights(path)["w"]
     assert w.shape == (2_000_000,)
     value = w[0].item()
