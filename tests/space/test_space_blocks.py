@@ -37,6 +37,19 @@ def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
         assert torch.isfinite(p.grad).all()
 
 
+@pytest.mark.parametrize("name", block_names())
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_block_with_stride_two_halves_the_resolution(name, kernel):
+    block = get_block(name)(6, 8, kernel, stride=2)
+    assert block(torch.randn(2, 6, 12, 10)).shape == (2, 8, 6, 5)
+
+
+def test_residual_shortcut_is_always_a_projection():
+    # The authors' residual block projects even when the channel count is kept.
+    block = get_block("residual")(8, 8, 3)
+    assert isinstance(block.shortcut, nn.Conv2d) and block.shortcut.kernel_size == (1, 1)
+
+
 def test_even_kernel_rejected():
     with pytest.raises(ValueError, match="odd"):
         get_block("vgg")(4, 8, 4)
@@ -58,9 +71,10 @@ def test_duplicate_registration_is_an_error():
 class _ToyBlock(nn.Sequential):
     """A fifth family: 1x1 conv then depthwise kxk conv, BN, act."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 1),
+            nn.Conv2d(in_channels, out_channels, 1, stride=stride),
             nn.Conv2d(out_channels, out_channels, kernel_size, padding=kernel_size // 2,
                       groups=out_channels),
             nn.BatchNorm2d(out_channels),
@@ -82,8 +96,11 @@ def test_fifth_family_needs_only_a_registration(toy_family):
     space = get_space("mbnas")
     b_options = {v.options for v in space.variables() if v.kind == "b"}
     assert b_options == {block_names()}
-    assert space.size() == TopologyCounter().total() * (5 * 4) ** 10
-    assert get_space("micro").size() == 20 ** 10
+    # The paper's space: depth 3, kernels 3/5/7, skips 0/1/2, node 10 non-scaling.
+    topologies = TopologyCounter(10, 3, [("down", "same", "up")] * 9 + [("same",)],
+                                 [(0, 1, 2)] * 10).total()
+    assert space.size() == topologies * (5 * 3) ** 10
+    assert get_space("micro").size() == 15 ** 10
     # A genotype using the new family builds and runs.
     unet = preset("unet")
     genotype = Genotype(tuple(Node(n.channels, toy_family, 5, n.skip) for n in unet.nodes))

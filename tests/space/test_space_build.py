@@ -47,11 +47,12 @@ def test_kernel_space_and_deepest_genotypes_run_at_128():
         {"channels": c, "block": b, "kernel": k, "skip": d}
         for c, b, k, d in [("down", "dense", 7, 0), ("down", "inception", 5, 0),
                            ("down", "residual", 1, 0), ("down", "vgg", 3, 0),
-                           ("up", "dense", 3, 1), ("up", "inception", 7, 1),
+                           ("up", "dense", 3, 0), ("up", "inception", 7, 1),
                            ("up", "residual", 5, 1), ("up", "vgg", 1, 1),
-                           ("same", "inception", 3, 1), ("same", "residual", 3, 3)]
+                           ("same", "inception", 3, 1), ("same", "residual", 3, 1)]
     ]})
     assert deepest.depth() == 4
+    assert get_space("mbnas-wide").contains(deepest)
     assert _forward(build_model(deepest, 1, 2), 128, 1).shape == (1, 2, 128, 128)
     genotype = kernel_space(preset("unet")).sample(np.random.default_rng(0))
     assert _forward(build_model(genotype, 1, 2), 128, 1).shape == (1, 2, 128, 128)
@@ -67,8 +68,8 @@ def test_training_step_reaches_every_parameter():
 
 def test_input_size_must_be_divisible():
     model = build_model(preset("unet"), 1, 2)
-    with pytest.raises(ConfigError, match=r"divisible by 16"):
-        _forward(model, 40, 1)
+    with pytest.raises(ConfigError, match=r"divisible by 8"):
+        _forward(model, 36, 1)
 
 
 def test_bad_channels_rejected():
@@ -79,39 +80,45 @@ def test_bad_channels_rejected():
 
 
 # -- an independent U-Net written from the decisions, to check the preset's build -----
-def _cba(cin: int, cout: int, k: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False),
+# The authors' wiring (see mbnas.space.build): VGG layers are conv (with bias) + BN +
+# LeakyReLU; downscaling is the block's stride-2 first conv; a skip is concatenated
+# onto the predecessor's output, and an up cell's transposed conv (no bias) halves the
+# channels of that concatenation.
+def _cba(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1),
                          nn.BatchNorm2d(cout), nn.LeakyReLU(0.01))
 
 
-def _vgg(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(_cba(cin, cout), _cba(cout, cout))
+def _vgg(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(_cba(cin, cout, stride), _cba(cout, cout))
+
+
+def _up(cin: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cin // 2, 2, stride=2, bias=False)
 
 
 class ReferenceUNet(nn.Module):
+    """Depth 3: encoder 32-64-128-256, three blocks at the bottom, decoder 128-64-32."""
+
     def __init__(self, in_channels: int, n_classes: int) -> None:
         super().__init__()
-        ch = [32, 64, 128, 256, 512]
-        self.stem = _cba(in_channels, 32)
-        self.node1 = _vgg(32, 32)
-        self.down = nn.ModuleList(_vgg(ch[i], ch[i + 1]) for i in range(4))
-        self.upconv = nn.ModuleList(
-            nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in reversed(range(4))
-        )
-        self.up = nn.ModuleList(_vgg(2 * ch[i], ch[i]) for i in reversed(range(4)))
-        self.node10 = _vgg(32, 32)
+        self.stem = _vgg(in_channels, 32)
+        self.down = nn.ModuleList([_vgg(32, 64, 2), _vgg(64, 128, 2), _vgg(128, 256, 2)])
+        self.bottom = nn.Sequential(_vgg(256, 256), _vgg(256, 256), _vgg(256, 256))
+        self.up7 = nn.Sequential(_up(256), _vgg(128, 128))
+        self.up8 = nn.Sequential(_up(256), _vgg(128, 64))    # 128 + 128 (skip)
+        self.up9 = nn.Sequential(_up(128), _vgg(64, 32))     # 64 + 64 (skip)
+        self.node10 = _vgg(64, 32)                           # 32 + 32 (skip)
         self.head = nn.Conv2d(32, n_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.node1(self.stem(x))
-        encoder = [x]
+        encoder = [self.stem(x)]
         for block in self.down:
-            x = block(nn.functional.max_pool2d(x, 2))
-            encoder.append(x)
-        for upconv, block, skip in zip(self.upconv, self.up, reversed(encoder[:-1]),
-                                       strict=True):
-            x = block(torch.cat([upconv(x), skip], dim=1))
-        return self.head(self.node10(x))
+            encoder.append(block(encoder[-1]))
+        x = self.up7(self.bottom(encoder[-1]))
+        x = self.up8(torch.cat([x, encoder[2]], 1))
+        x = self.up9(torch.cat([x, encoder[1]], 1))
+        return self.head(self.node10(torch.cat([x, encoder[0]], 1)))
 
 
 def test_unet_preset_matches_reference_unet():

@@ -34,7 +34,7 @@ def test_draw_from_a_search_result_file(tmp_path, capsys):
     best.write_text(json.dumps({"genotype": preset("unet").to_dict(), "score": 0.91}))
     assert main(["space", "draw", str(best), "--out", str(tmp_path / "pic")]) == 0
     assert (tmp_path / "pic.png").stat().st_size > 0 and (tmp_path / "pic.svg").exists()
-    assert "skip <- node 4" in capsys.readouterr().out
+    assert "skip <- node 2" in capsys.readouterr().out
     assert main(["space", "draw", str(best)]) == 0  # default prefix: next to the file
     assert (tmp_path / "best.png").exists() and (tmp_path / "best.svg").exists()
 
@@ -66,7 +66,7 @@ def test_cost_of_a_genotype_and_a_baseline(tmp_path, capsys):
         (["space", "cost", "{missing}"], "does not exist"),
         (["space", "cost", "vnet"], "unknown architecture 'vnet'"),
         (["space", "draw", "resunet"], "unknown genotype 'resunet'"),
-        (["space", "cost", "preset:unet", "--size", "40"], "not divisible by 16"),
+        (["space", "cost", "preset:unet", "--size", "36"], "not divisible by 8"),
         (["space", "info", "--space", "micro", "--max-depth", "2"], "max_depth 2"),
     ],
 )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import collections
+import math
 
 import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-import mbnas.space.count as count_module
+import mbnas.space.spaces as spaces_module
 from mbnas.space import Genotype, Node, SearchSpace, get_space, kernel_space, preset, space_size
 from mbnas.space.count import TopologyCounter, brute_force_size, enumerate_genotypes
+from mbnas.space_registry import PAPER_SIZE_NOTE
 
 
 @pytest.mark.parametrize("n_nodes", [1, 2, 3, 4, 5])
@@ -31,8 +33,8 @@ def _flat(n: int) -> Genotype:
 @pytest.mark.parametrize("searched", ["abcd", "ad", "bc", "c", "a", "d"])
 def test_restricted_space_size_equals_brute_force(searched):
     blocks, kernels = ("vgg", "dense"), (1, 3)
-    base = Genotype((Node("down", "vgg", 3, 0), Node("same", "vgg", 3, 0),
-                     Node("up", "vgg", 3, 1)))
+    base = Genotype((Node("down", "vgg", 3, 0), Node("up", "vgg", 3, 0),
+                     Node("same", "vgg", 3, 1)))
     space = SearchSpace("tiny", searched, base, max_depth=2, blocks=blocks, kernels=kernels)
     members = [g for g in enumerate_genotypes(3, 2, blocks, kernels) if space.contains(g)]
     assert space.size() == len(members) > 0
@@ -40,14 +42,23 @@ def test_restricted_space_size_equals_brute_force(searched):
 
 def test_paper_space_sizes_are_consistent_and_documented():
     mbnas, macro, micro = (get_space(n).size() for n in ("mbnas", "macro", "micro"))
-    assert macro == TopologyCounter(10, 4).total() == get_space("bilevel-topology").size()
-    assert mbnas == macro * 16 ** 10 == space_size()
-    assert micro == 16 ** 10
-    assert kernel_space(preset("unet")).size() == 4 ** 10
-    # The figures written in count.py's docstring are the computed ones.
-    assert f"{macro:,} topologies" in count_module.__doc__
-    assert f"{mbnas:,}" in count_module.__doc__
-    assert f"{mbnas:.3g}".replace("+", "") in count_module.__doc__
+    # The paper's rules: depth <= 3, d in 0..2, node 10 non-scaling; 4 blocks, 3 kernels.
+    paper = TopologyCounter(10, 3, [("down", "same", "up")] * 9 + [("same",)],
+                            [(0, 1, 2)] * 10).total()
+    assert macro == paper == get_space("bilevel-topology").size()
+    assert mbnas == macro * 12 ** 10
+    assert micro == 12 ** 10
+    assert kernel_space(preset("unet")).size() == 3 ** 10
+    wide = get_space("mbnas-wide").size()
+    assert wide == space_size() == TopologyCounter(10, 4).total() * 16 ** 10
+    # The figures written in the docstring are the computed ones.
+    assert f"{macro:,} valid topologies" in spaces_module.__doc__
+    assert f"{mbnas:,}" in spaces_module.__doc__
+    assert f"({mbnas:.3g})".replace("+", "") in spaces_module.__doc__
+    # Every digit combination of the authors' alphabet (alphabets/NAS_MIS.txt: depth
+    # 1 2 3 4 4 4 4 3 2 1 values, 3 convs, skips 1 1 3 ... 3) with 4 blocks.
+    raw = math.prod([1, 2, 3, 4, 4, 4, 4, 3, 2, 1]) * 3 ** 10 * 3 ** 8 * 4 ** 10
+    assert f"{raw:.3g}".replace("+", "") in PAPER_SIZE_NOTE
 
 
 @pytest.mark.parametrize(

@@ -21,26 +21,33 @@ def _g(cells, skips=None, block="vgg", kernel=3):
 
 def test_unet_preset_follows_the_skip_rule():
     unet = preset("unet")
-    assert unet.levels() == (0, 0, 1, 2, 3, 4, 3, 2, 1, 0, 0)
-    assert unet.channels() == (32, 32, 64, 128, 256, 512, 256, 128, 64, 32, 32)
-    # node 6 <- node 4, node 7 <- node 3, node 8 <- node 2, node 9 <- node 1
+    assert unet.levels() == (0, 1, 2, 3, 3, 3, 3, 2, 1, 0, 0)
+    assert unet.channels() == (32, 64, 128, 256, 256, 256, 256, 128, 64, 32, 32)
+    # Concatenated onto the predecessor's output: node 2 onto node 7 (feeding node 8),
+    # node 1 onto node 8, the stem onto node 9: the encoder-decoder skips.
     assert [unet.skip_sources(i) for i in range(1, 11)] == [
-        (), (), (), (), (), (4,), (3,), (2,), (1,), ()
+        (), (), (), (), (), (), (), (2,), (1,), (0,)
     ]
     assert all(n.block == "vgg" and n.kernel == 3 for n in unet.nodes)
-    unet.validate(max_depth=4)
-    assert "skip <- node 4" in unet.describe()
+    unet.validate(max_depth=3)
+    assert "skip <- node 2" in unet.describe()
 
 
 def test_skip_values_pick_nearest_second_and_both():
-    cells = ["same", "same", "same", "same"]  # all at level 0, with the stem
-    g = _g(cells, [0, 0, 0, 0])
-    assert [g.skip_sources(4)] == [()]
+    cells = ["same"] * 5  # all at level 0, with the stem
+    g = _g(cells, [0] * 5)
+    assert [g.skip_sources(5)] == [()]
     for skip, expected in ((1, (2,)), (2, (1,)), (3, (2, 1))):
-        g = _g(cells, [0, 0, 0, skip])
-        assert g.skip_sources(4) == expected  # node 3 (predecessor) excluded
-    g = _g(["same", "same"], [0, 1])  # node 2 may take the stem
-    assert g.skip_sources(2) == (0,)
+        g = _g(cells, [0, 0, 0, 0, skip])
+        # Onto node 4's output: node 4 itself and its input, node 3, excluded.
+        assert g.skip_sources(5) == expected
+    # The authors' range(max(0, i - 2), ...) lets node 2 take the stem (node 1's input).
+    assert _g(["same", "same"], [0, 1]).skip_sources(2) == (0,)
+    assert _g(["same", "same", "same"], [0, 0, 1]).skip_sources(3) == (0,)
+    # Candidates are at the predecessor's level, not the node's: node 3 goes up to
+    # level 0 but its skip is concatenated at node 2's level 1 (none there).
+    with pytest.raises(GenotypeError, match="node 3: skip 1"):
+        _g(["down", "same", "up"], [0, 0, 1])
 
 
 def test_channels_capped():
@@ -63,15 +70,18 @@ def test_json_round_trip(space_name):
 
 
 def test_key_is_sha256_of_canonical_json():
-    g = _g(["down", "up"], [0, 1], block="dense", kernel=5)
+    g = _g(["same", "same"], [0, 1], block="dense", kernel=5)
     # The canonical format, written out by hand: sorted keys, no whitespace.
     canonical = (
         '{"kind":"genotype","nodes":['
-        '{"block":"dense","channels":"down","kernel":5,"skip":0},'
-        '{"block":"dense","channels":"up","kernel":5,"skip":1}]}'
+        '{"block":"dense","channels":"same","kernel":5,"skip":0},'
+        '{"block":"dense","channels":"same","kernel":5,"skip":1}]}'
     )
     assert g.to_json() == canonical
-    assert g.key == hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    # The builder version is hashed too: a result of the old builder (whose key was
+    # the plain JSON hash) is never found under a new key.
+    assert g.key == hashlib.sha256(f"builder2:{canonical}".encode()).hexdigest()[:16]
+    assert g.key != hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
     # Key order in the input dict does not matter.
     shuffled = {"nodes": [dict(reversed(list(n.items()))) for n in json.loads(canonical)["nodes"]]}
     assert Genotype.from_dict(shuffled).key == g.key
@@ -115,9 +125,9 @@ UNET = ["same", "down", "down", "down", "down", "up", "up", "up", "up", "same"]
          r"the last node \(node 10\) ends at level 1 \(input/2\); it must end at full"),
         (lambda: _g(["same"] * 10, [1] + [0] * 9),
          "node 1: skip 1 needs 1 earlier node"),
-        (lambda: _g(["down", "same", "same"] + ["same"] * 6 + ["up"], [0, 0, 2] + [0] * 7),
-         r"node 3: skip 2 needs 2 earlier node\(s\) at level 1 other than node 2, found 1 "
-         r"\(node 1\)"),
+        (lambda: _g(["same"] * 10, [0, 0, 2] + [0] * 7),
+         r"node 3: skip 2 needs 2 earlier node\(s\) at node 2's level 0 other than nodes 2 "
+         r"and 1, found 1 \(node 0\)"),
         (lambda: _g(["down"] * 5 + ["up"] * 5).validate(max_depth=4),
          r"node 5 goes to level 5 \(input/32\), deeper than max_depth 4"),
         (lambda: _g(UNET[:8]), r"node 8\) ends at level 1"),

@@ -18,12 +18,14 @@ from mbnas.space import (
     get_space,
     kernel_space,
     preset,
+    register_space,
 )
 from mbnas.space.genotype import CHANNEL_OPTIONS as CHANNELS
+from mbnas.space_registry import SpaceDefinition
 
 ALL = (*SPACES, "bilevel-kernel")
-SEARCHED = {"mbnas": "abcd", "macro": "ad", "micro": "bc", "bilevel-topology": "ad",
-            "bilevel-kernel": "c"}
+SEARCHED = {"mbnas": "abcd", "mbnas-wide": "abcd", "macro": "ad", "micro": "bc",
+            "bilevel-topology": "ad", "bilevel-kernel": "c"}
 
 
 def _space(name: str) -> SearchSpace:
@@ -46,9 +48,13 @@ def test_variables(name):
     for v in variables:
         assert v.name == f"{v.kind}{v.node}" and 1 <= v.node <= 10
     options = {v.kind: v.options for v in variables}
+    wide = name == "mbnas-wide"
+    kernels, levels = (KERNELS, (0, 1, 2, 3, 4)) if wide else ((3, 5, 7), (0, 1, 2, 3))
+    skips = (0, 1, 2, 3) if wide else (0, 1, 2)  # the paper: a single skip-connection
     assert options.get("b", block_names()) == block_names()
-    assert options.get("c", KERNELS) == KERNELS
-    assert options.get("a", (0, 1, 2, 3, 4)) == (0, 1, 2, 3, 4)
+    assert options.get("c", kernels) == kernels
+    assert options.get("a", levels) == levels
+    assert options.get("d", skips) == skips
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -71,11 +77,14 @@ def test_sampling_covers_the_options():
         seen = {space.value(g, v) for g in samples}
         if v.kind in "bc":
             assert seen == set(v.options), v.name
-    # Uniform over valid topologies: level 4 needs 4 downs and 4 ups in 10 nodes, only
-    # 0.03% of the topologies, so 300 draws need not reach it.
-    assert {0, 1, 2, 3} <= {lv for g in samples for lv in g.levels()} <= {0, 1, 2, 3, 4}
-    assert {n.skip for g in samples for n in g.nodes} == {0, 1, 2, 3}
+    assert {lv for g in samples for lv in g.levels()} == {0, 1, 2, 3}  # the authors' cap
+    assert {n.skip for g in samples for n in g.nodes} == {0, 1, 2}
     assert {n.channels for g in samples for n in g.nodes} == {"down", "same", "up"}
+    assert all(g.nodes[-1].channels == "same" for g in samples)  # the authors' last block
+    wide = get_space("mbnas-wide")
+    samples = [wide.sample(rng) for _ in range(300)]
+    assert {n.skip for g in samples for n in g.nodes} == {0, 1, 2, 3}
+    assert {g.nodes[-1].channels for g in samples} == {"same", "up"}
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -120,7 +129,7 @@ def _members(space: SearchSpace) -> list[Genotype]:
 def test_neighbours_include_every_valid_single_change(searched, n_nodes):
     """Brute force on a small space: all members differing in exactly one variable."""
     cells = ["down", "same", "up", "same", "same"][:n_nodes]
-    base = Genotype(tuple(Node(c, "vgg", 3, 1 if i == 2 else 0) for i, c in enumerate(cells)))
+    base = Genotype(tuple(Node(c, "vgg", 3, 1 if i == 3 else 0) for i, c in enumerate(cells)))
     space = SearchSpace("tiny", searched, base, max_depth=2, blocks=("vgg", "dense"),
                         kernels=(1, 3))
     members = _members(space)
@@ -138,24 +147,23 @@ def test_neighbours_include_every_valid_single_change(searched, n_nodes):
 def test_level_variable_moves_one_node():
     space = get_space("macro")
     unet = preset("unet")
-    a5 = next(v for v in space.variables() if v.name == "a5")
-    assert space.value(unet, a5) == 4
-    shallower = space.with_value(unet, a5, 3)
-    assert shallower.levels() == (0, 0, 1, 2, 3, 3, 3, 2, 1, 0, 0)
-    assert [n.channels for n in shallower.nodes[3:6]] == ["down", "same", "same"]
-    assert space.with_value(unet, a5, 2).levels()[4:7] == (3, 2, 3)
-    assert space.with_value(unet, a5, 1) is None  # node 4 -> 5 would skip a level
+    a4 = next(v for v in space.variables() if v.name == "a4")
+    assert space.value(unet, a4) == 3
+    moved = space.with_value(unet, a4, 2)
+    assert moved.levels() == (0, 1, 2, 3, 2, 3, 3, 2, 1, 0, 0)
+    assert [n.channels for n in moved.nodes[3:5]] == ["up", "down"]
+    assert moved.skip_sources(8) == (4,)  # node 4 is now the nearest at level 2
+    assert space.with_value(unet, a4, 1) is None  # node 3 -> 4 would skip a level
 
 
 def test_level_change_that_breaks_a_skip_gives_none():
-    cells = ["same", "down", "up"] + ["same"] * 7
-    g = Genotype(tuple(Node(c, "vgg", 3, 3 if i == 2 else 0) for i, c in enumerate(cells)))
-    assert g.skip_sources(3) == (1, 0)
+    g = Genotype(tuple(Node("same", "vgg", 3, 2 if i == 3 else 0) for i in range(10)))
+    assert g.skip_sources(4) == (0,)  # second-nearest of nodes 1 and 0 at level 0
     space = get_space("macro")
     a1 = next(v for v in space.variables() if v.name == "a1")
-    assert space.with_value(g, a1, 1) is None  # node 3 keeps only the stem as candidate
+    assert space.with_value(g, a1, 1) is None  # node 4 keeps only the stem as candidate
     no_skip = Genotype(tuple(_replace(n, skip=0) for n in g.nodes))
-    assert space.with_value(no_skip, a1, 1).levels()[:4] == (0, 1, 1, 0)
+    assert space.with_value(no_skip, a1, 1).levels()[:4] == (0, 1, 0, 0)
 
 
 def _replace(node: Node, **changes) -> Node:
@@ -173,11 +181,17 @@ def test_fixed_variables_are_enforced():
     macro, micro = get_space("macro"), get_space("micro")
     unet = preset("unet")
     assert macro.contains(unet) and micro.contains(unet)
-    dense = Genotype((Node("same", "dense", 3, 0), *unet.nodes[1:]))
+    dense = Genotype((Node("down", "dense", 3, 0), *unet.nodes[1:]))
     assert not macro.contains(dense) and micro.contains(dense)
     flat = Genotype(tuple(Node("same", "vgg", 3, 0) for _ in range(10)))
     assert macro.contains(flat) and not micro.contains(flat)
     assert not get_space("mbnas").contains(Genotype(unet.nodes[:9]))
+    # The paper's spaces: a single skip (no "both"), kernels 3-7, node 10 non-scaling.
+    both = Genotype(tuple(Node("same", "vgg", 3, 3 if i == 3 else 0) for i in range(10)))
+    one_by_one = Genotype(tuple(Node("same", "vgg", 1, 0) for _ in range(10)))
+    last_up = Genotype(tuple(Node(c, "vgg", 3, 0) for c in ["same"] * 8 + ["down", "up"]))
+    for g in (both, one_by_one, last_up):
+        assert not get_space("mbnas").contains(g) and get_space("mbnas-wide").contains(g)
 
 
 def test_kernel_space_searches_only_kernels():
@@ -188,7 +202,7 @@ def test_kernel_space_searches_only_kernels():
         assert n.levels() == topology.levels()
         assert [x.skip for x in n.nodes] == [x.skip for x in topology.nodes]
         assert [x.block for x in n.nodes] == ["vgg"] * 10
-    assert len(space.neighbours(topology)) == 10 * 3
+    assert len(space.neighbours(topology)) == 10 * 2  # kernels 3, 5, 7
     deep = Genotype(tuple(Node(c, "vgg", 3, 0) for c in ["down"] * 5 + ["up"] * 5))
     assert kernel_space(deep).contains(deep)  # phase 2 of a max_depth-5 search
     with pytest.raises(GenotypeError, match="deeper than max_depth 4"):
@@ -205,7 +219,10 @@ def test_max_depth_limits_the_space():
 
 
 def test_unknown_space_lists_names():
-    with pytest.raises(ConfigError, match="spaces: mbnas, macro, micro, bilevel-topology"):
+    with pytest.raises(ConfigError,
+                       match="spaces: mbnas, mbnas-wide, macro, micro, bilevel-topology"):
         get_space("nasnet")
+    with pytest.raises(ValueError, match="already registered"):
+        register_space(SpaceDefinition("macro", "ad"))
     with pytest.raises(ConfigError, match="kernel_space"):
         get_space("bilevel")

@@ -11,6 +11,7 @@ import yaml
 
 from mbnas.engine.config import PROTOCOLS, get_protocol
 from mbnas.errors import ConfigError
+from mbnas.space_registry import search_space_names
 
 # Command-line flags that map onto protocol fields.
 _PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr")
@@ -130,12 +131,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", nargs="?", help="MSD or nnU-Net dataset folder")
     p.add_argument("--out", required=True, help="run folder (created, or resumed)")
     p.add_argument("--config", help="YAML file with any of the settings below")
-    p.add_argument("--space", choices=("mbnas", "macro", "micro", "bilevel"))
+    p.add_argument("--space", choices=search_space_names())
     p.add_argument("--strategy", choices=("local", "random"))
     p.add_argument("--budget", type=int, help="evaluations (architectures trained); paper: 150")
     p.add_argument("--seed", type=int, help="seed of the search and of the folds")
-    p.add_argument("--start", help="'random' or a preset name such as 'unet'")
-    p.add_argument("--max-depth", type=int, dest="max_depth")
+    p.add_argument("--start", help="'random', a preset name such as 'unet', or an authors' "
+                                   "40-digit genotype string")
+    p.add_argument("--max-depth", type=int, dest="max_depth",
+                   help="deepest level (default: the space's own, 3 for the paper's)")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
     add_executor_arguments(p)

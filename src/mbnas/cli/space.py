@@ -1,7 +1,9 @@
 """`mbnas space ...`: inspect the search spaces, draw and cost architectures.
 
-* ``mbnas space info --space mbnas|macro|micro|bilevel``: the searched variables, their
-  options and the exact size (both phases for bilevel).
+* ``mbnas space info --space NAME``: the searched variables, their options and the
+  exact size (both phases for bilevel); for mbnas also the paper's 1.14e18.
+* ``mbnas space convert STRING --out genotype.json`` (an authors' 40-digit string to
+  JSON) and ``mbnas space convert genotype.json`` (back: prints the string).
 * ``mbnas space draw GENOTYPE.json|unet [--out PREFIX]``: PREFIX.png and PREFIX.svg.
 * ``mbnas space cost GENOTYPE.json|unet|resunet|preset:unet --size 128``: parameters,
   MACs (with the input size) and activation memory.
@@ -13,15 +15,17 @@ command groups start fast.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mbnas.errors import ConfigError
+from mbnas.space_registry import space_names
 
 if TYPE_CHECKING:
     from mbnas.space.spaces import SearchSpace
 
-_SPACE_CHOICES = ("mbnas", "macro", "micro", "bilevel", "bilevel-topology")
+_SPACE_CHOICES = (*space_names(), "bilevel")
 _KIND_TEXT = {
     "a": ("level", "  (32 * 2**level channels; cell types follow from the levels)"),
     "b": ("block", ""),
@@ -39,9 +43,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     info = sub.add_parser("info", help="variables, options and exact size of a space")
     info.add_argument("--space", default="mbnas", choices=_SPACE_CHOICES)
-    info.add_argument("--max-depth", type=int, default=4,
-                      help="deepest level allowed (default 4: 128 px -> 8 px)")
+    info.add_argument("--max-depth", type=int, default=None,
+                      help="deepest level allowed (default: the space's own; 3, the "
+                           "authors' cap, for the paper's spaces: 128 px -> 16 px)")
     info.set_defaults(handler=cmd_info)
+
+    convert = sub.add_parser(
+        "convert", help="the authors' 40-digit genotype string to JSON, or back",
+        description="STRING --out FILE.json writes the genotype; FILE.json (or a preset) "
+                    "prints its authors' string.")
+    convert.add_argument("genotype", help="an authors' string such as "
+                                          "0320100012202000320031203001232111210121, "
+                                          "a GENOTYPE.json or a preset name")
+    convert.add_argument("--out", default=None, help="write the genotype JSON here")
+    convert.set_defaults(handler=cmd_convert)
 
     draw = sub.add_parser("draw", help="draw a genotype as PNG and SVG")
     draw.add_argument("genotype", help="GENOTYPE.json (or a result file with a 'genotype' "
@@ -111,7 +126,31 @@ def cmd_info(args: argparse.Namespace) -> int:
         lines = _describe_space(space, f"space {space.name}")
         if space.name == "micro":
             lines.append("  the fixed topology is the U-Net preset (see `mbnas space draw unet`)")
+        if space.name == "mbnas":
+            from mbnas.space_registry import PAPER_SIZE, PAPER_SIZE_NOTE
+
+            lines.append(f"  paper (section 2.1): {PAPER_SIZE:.3g}; exact here: "
+                         f"{space.size():.3g}: {PAPER_SIZE_NOTE}")
     print("\n".join(lines))
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from mbnas.io import atomic_write_text
+    from mbnas.space.authors import looks_like_authors_string, to_authors_string
+    from mbnas.space.load import load_genotype
+
+    genotype = load_genotype(args.genotype)
+    if looks_like_authors_string(args.genotype.strip()):
+        print(genotype.describe())
+        if args.out:
+            atomic_write_text(Path(args.out), json.dumps(genotype.to_dict(), indent=2) + "\n")
+            print(f"wrote {args.out}")
+        return 0
+    if args.out:
+        raise ConfigError("--out is for an authors' string; a genotype file converts to "
+                          "its string, which is printed")
+    print(to_authors_string(genotype))
     return 0
 
 

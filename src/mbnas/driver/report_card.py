@@ -46,9 +46,11 @@ def _count(n: int) -> str:
 
 def space_size(run: SearchRun) -> str:
     """The exact size of a run's search space; both phases for bilevel search."""
-    depth = int(run.config.get("max_depth", 4))
+    depth = run.config.get("max_depth")
+    depth = int(depth) if depth is not None else None
     if run.space != "bilevel":
-        return f"{_count(get_space(run.space, depth).size())} networks (max depth {depth})"
+        space = get_space(run.space, depth)
+        return f"{_count(space.size())} networks (max depth {space.max_depth})"
     topo = get_space("bilevel-topology", depth).size()
     text = f"phase 1 (topology): {_count(topo)} networks"
     phase1 = [e for e in read_search_log(run.folder)

@@ -27,10 +27,12 @@ from mbnas.engine.runs import RunContext, RunHooks
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.search import BilevelSearch, make_strategy
-from mbnas.space import architecture_from_dict, get_space, kernel_space, preset
+from mbnas.space import architecture_from_dict, get_space, kernel_space
+from mbnas.space.presets import start_genotype
+from mbnas.space.spaces import search_space_names
 from mbnas.store import ResultStore
 
-SPACES = ("mbnas", "macro", "micro", "bilevel")
+SPACES = search_space_names()
 STRATEGIES = ("local", "random")
 # Settings that say where and how fast to compute, not what: they may change on resume.
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads")
@@ -46,7 +48,7 @@ class SearchConfig:
     budget: int = 150
     seed: int = 0
     start: str = "random"
-    max_depth: int = 4
+    max_depth: int | None = None  # None: the space's own (3, the authors' cap)
     protocol: Protocol = field(default_factory=Protocol)
     executor: str = "inprocess"
     threads: int | None = None
@@ -81,7 +83,7 @@ class SearchConfig:
 
 def build_strategy(config: SearchConfig, rng: np.random.Generator):  # noqa: ANN201
     """The strategy object for a config (not yet started)."""
-    start = None if config.start == "random" else preset(config.start)
+    start = None if config.start == "random" else start_genotype(config.start)
     if config.space == "bilevel":
         return BilevelSearch(
             topology_space=get_space("bilevel-topology", config.max_depth),

@@ -12,10 +12,13 @@ Public API:
   :func:`cost_report`, :class:`CostReport`: cost figures.
 * :func:`register_block`, :func:`get_block`, :func:`block_names`: the block registry.
 * :func:`load_architecture`, :func:`load_genotype`: read a file or a name.
+* :func:`from_authors_string`, :func:`to_authors_string`: the authors' 40-digit strings.
+* :func:`register_space`, :func:`space_names`: the registry of named spaces.
 """
 
 from __future__ import annotations
 
+from mbnas.space.authors import from_authors_string, to_authors_string
 from mbnas.space.baselines import BASELINES, Baseline, architecture_from_dict
 from mbnas.space.blocks import block_names, get_block, register_block, unregister_block
 from mbnas.space.build import build_model, build_network
@@ -31,7 +34,15 @@ from mbnas.space.count import space_size
 from mbnas.space.genotype import KERNELS, N_NODES, Genotype, Node
 from mbnas.space.load import load_architecture, load_genotype
 from mbnas.space.presets import PRESETS, preset
-from mbnas.space.spaces import SPACES, SearchSpace, Variable, get_space, kernel_space
+from mbnas.space.spaces import (
+    SPACES,
+    SearchSpace,
+    Variable,
+    get_space,
+    kernel_space,
+    register_space,
+    space_names,
+)
 
 __all__ = [
     "BASELINES",
@@ -53,6 +64,7 @@ __all__ = [
     "count_macs",
     "count_parameters",
     "format_macs",
+    "from_authors_string",
     "get_block",
     "get_space",
     "kernel_space",
@@ -61,6 +73,9 @@ __all__ = [
     "peak_activation_memory",
     "preset",
     "register_block",
+    "register_space",
+    "space_names",
     "space_size",
+    "to_authors_string",
     "unregister_block",
 ]

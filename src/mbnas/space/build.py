@@ -1,18 +1,20 @@
-"""Genotype -> ``nn.Module``: the builder of MB-NAS networks.
+"""Genotype -> ``nn.Module``: the builder of MB-NAS networks (builder version 2).
 
-The network (see :mod:`mbnas.space.genotype` for the encoding):
+The network is wired as the authors' ``NAS_WNet_blocks_convs`` (see
+:mod:`mbnas.space.genotype` for the encoding and docs/fidelity.md for the choices):
 
-* stem ("node 0"): 3x3 conv + BatchNorm + LeakyReLU(0.01), in_channels -> 32, full
-  resolution;
-* node l is a cell: its input is node l-1's output, resampled by the cell type:
-  ``down`` = MaxPool2d(2); ``up`` = ConvTranspose2d(C_{l-1}, C_l, 2, stride 2);
-  ``same`` = nothing. The output features of the node's skip sources are concatenated
-  to the resampled input, then the block runs:
-  ``block(C_resampled + sum(C_skips) -> C_l, kernel c_l)``;
-* head: 1x1 conv from node 10's channels to ``n_classes`` (logits, no activation).
+* stem ("node 0"): a fixed VGG block, 3x3, in_channels -> 32, full resolution;
+* node l is a cell. Its input is node l-1's output with the outputs of node l's skip
+  sources concatenated onto it *at node l-1's level* (C_in = C_{l-1} + sum C_skips).
+  Then, by cell type: ``down``: ``block(C_in -> C_l, kernel c_l, stride 2)`` (the
+  block's own stride-2 convolution halves the resolution; no pooling); ``same``:
+  ``block(C_in -> C_l)``; ``up``: ``ConvTranspose2d(C_in, C_in // 2, 2, stride 2)``
+  on the concatenation (no bias), then ``block(C_in // 2 -> C_l)``;
+* head: 1x1 conv (with bias) from node 10's channels to ``n_classes`` (logits).
 
-Convolutions followed by BatchNorm have no bias. Inputs must have a height and width
-divisible by ``2 ** genotype.depth()`` (16 for the U-Net preset).
+The authors' final non-scaling block before the head is built from the *last* node's
+block and kernel (their ``blocks[d - 1]`` with d = 10), so it is node 10 here, not a
+fixed block. Inputs must have a height and width divisible by ``2 ** genotype.depth()``.
 """
 
 from __future__ import annotations
@@ -23,33 +25,28 @@ from torch import nn
 from mbnas.errors import ConfigError, GenotypeError
 from mbnas.space.baselines import Baseline
 from mbnas.space.blocks import get_block
-from mbnas.space.blocks.common import ConvBNAct
+from mbnas.space.blocks.vgg import VGGBlock
 from mbnas.space.genotype import BASE_CHANNELS, Genotype, level_text
 
 
 class Cell(nn.Module):
-    """One node: resample the predecessor, concatenate skips, run the block."""
+    """One node: (upsample the concatenated input,) then run the block (strided if down)."""
 
-    def __init__(self, cell_type: str, prev_channels: int, channels: int,
-                 skip_channels: int, block: str, kernel: int) -> None:
+    def __init__(self, cell_type: str, in_channels: int, channels: int, block: str,
+                 kernel: int) -> None:
         super().__init__()
-        self.resample: nn.Module
-        if cell_type == "down":
-            self.resample = nn.MaxPool2d(2)
-            resampled = prev_channels
-        elif cell_type == "up":
-            self.resample = nn.ConvTranspose2d(prev_channels, channels, 2, stride=2)
-            resampled = channels
-        else:
-            self.resample = nn.Identity()
-            resampled = prev_channels
-        self.block = get_block(block)(resampled + skip_channels, channels, kernel)
+        self.resample: nn.Module = nn.Identity()
+        stride = 2 if cell_type == "down" else 1
+        if cell_type == "up":
+            self.resample = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2,
+                                               bias=False)
+            in_channels //= 2
+        self.block = get_block(block)(in_channels, channels, kernel, stride=stride)
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
-        x = self.resample(x)
         if skips:
             x = torch.cat([x, *skips], dim=1)
-        return self.block(x)
+        return self.block(self.resample(x))
 
 
 class MBNASNet(nn.Module):
@@ -66,11 +63,11 @@ class MBNASNet(nn.Module):
         self.genotype = genotype
         self.depth = genotype.depth()
         chans = genotype.channels(base=base_channels)
-        self.stem = ConvBNAct(in_channels, chans[0], 3)
+        self.stem = VGGBlock(in_channels, chans[0], 3)
         self.sources = [genotype.skip_sources(i) for i in range(1, len(genotype.nodes) + 1)]
         self.cells = nn.ModuleList(
-            Cell(node.channels, chans[i - 1], chans[i],
-                 sum(chans[j] for j in self.sources[i - 1]), node.block, node.kernel)
+            Cell(node.channels, chans[i - 1] + sum(chans[j] for j in self.sources[i - 1]),
+                 chans[i], node.block, node.kernel)
             for i, node in enumerate(genotype.nodes, start=1)
         )
         self.head = nn.Conv2d(chans[-1], n_classes, 1)

@@ -2,24 +2,19 @@
 
 Rules counted (those of :mod:`mbnas.space.genotype`): n nodes after the stem; each node
 chooses a cell type ``a`` (down, same, up), a block ``b``, a kernel ``c`` and a skip
-source ``d`` (0 none, 1 nearest, 2 second-nearest, 3 both, among earlier nodes at the
-node's level other than its predecessor, the stem included); levels stay within
+source ``d`` (0 none, 1 nearest, 2 second-nearest, 3 both, among the candidates at the
+predecessor's level: nodes 0..l-3, and the stem for node 2); levels stay within
 0..max_depth and the last node ends at level 0; ``d`` may only point at nodes that
 exist. ``b`` and ``c`` never affect validity, so they multiply the count of valid
 topologies (a, d) by (#blocks * #kernels) ** n.
 
-The DP walks the nodes in order. Its state before node l is (level of node l-1,
-per-level counts of nodes 0..l-2, each capped at 2), which is all that decides which
-``d`` values are valid for node l (2 and 3 need two candidates, so counts beyond 2
-make no difference). ``completions(l, state)`` counts the valid (a, d) choices for
-nodes l..n; it also drives the exactly uniform sampling in :mod:`mbnas.space.spaces`.
-
-Size of the MB-NAS space with these rules (10 nodes, max_depth 4, 4 blocks, 4 kernels):
-15,616,864 topologies x 16**10 = 17,170,923,557,396,414,464 (about 1.72e19). The paper
-reports 1.14e18 (about 1.04e6 topologies x 16**10); its counting rules are not fully
-published, and we do not bend ours to match it. The difference, a factor of about 15,
-is not explained by the obvious variants either: d restricted to {0, 1} gives 3.74e17,
-d in {0, 1, 2} gives 3.24e18, and max_depth 3 or 5 changes the count by < 0.1%.
+The DP walks the nodes in order. Its state before node l is (level of node l-1, level
+of node l-2, per-level counts of nodes 0..l-3, each capped at 2), which is all that
+decides which ``d`` values are valid for node l and later (2 and 3 need two
+candidates, so counts beyond 2 make no difference). ``completions(l, state)`` counts
+the valid (a, d) choices for nodes l..n; it also drives the exactly uniform sampling
+in :mod:`mbnas.space.spaces`. The sizes of the named spaces, and how they compare with
+the paper's 1.14e18, are in :mod:`mbnas.space.spaces`.
 """
 
 from __future__ import annotations
@@ -40,7 +35,7 @@ from mbnas.space.genotype import (
     skips_needed,
 )
 
-State = tuple[int, tuple[int, ...]]
+State = tuple[int, int, tuple[int, ...]]
 
 
 class TopologyCounter:
@@ -73,23 +68,33 @@ class TopologyCounter:
         self._memo: dict[tuple[int, State], int] = {}
 
     def start(self) -> State:
-        """The state before node 1: the stem (level 0) is the predecessor."""
-        return (0, (0,) * (self.max_depth + 1))
+        """The state before node 1: the stem (level 0) is the predecessor; no node before it."""
+        return (0, -1, (0,) * (self.max_depth + 1))
+
+    def candidates(self, node: int, state: State) -> int:
+        """How many skip candidates node ``node`` has in ``state`` (capped at 2)."""
+        level, before, counts = state
+        if node == 1:
+            return 0
+        # The stem is a candidate of node 2 although it is node 2's predecessor's input.
+        extra = 1 if node == 2 and before == level else 0
+        return min(2, counts[level] + extra)
 
     def choices(self, node: int, state: State) -> list[tuple[str, int, State]]:
         """Valid (a, d, next state) choices for ``node`` (1-based) in ``state``."""
-        level, counts = state
-        out = []
+        level, before, counts = state
+        n_candidates = self.candidates(node, state)
         bumped = list(counts)
-        bumped[level] = min(2, bumped[level] + 1)  # node-1 becomes a skip candidate
+        if before >= 0:
+            bumped[before] = min(2, bumped[before] + 1)  # node l-2 becomes a candidate
         after = tuple(bumped)
+        skips = [d for d in self.skip_options[node - 1] if skips_needed(d) <= n_candidates]
+        out = []
         for a in self.channel_options[node - 1]:
             new_level = level + LEVEL_STEP[a]
             if not 0 <= new_level <= self.max_depth:
                 continue
-            for d in self.skip_options[node - 1]:
-                if skips_needed(d) <= counts[new_level]:
-                    out.append((a, d, (new_level, after)))
+            out.extend((a, d, (new_level, level, after)) for d in skips)
         return out
 
     def completions(self, node: int, state: State) -> int:

@@ -1,35 +1,41 @@
 """Genotypes: the serialisable description of one MB-NAS network.
 
-A network is a stem followed by ``N_NODES`` (10) nodes, numbered 1..10.
+A network is a stem followed by ``N_NODES`` (10) nodes, numbered 1..10, then a 1x1
+head. The wiring is the authors' network class (``NAS_WNet_blocks_convs``, see
+docs/fidelity.md); :mod:`mbnas.space.authors` converts to and from their 40-digit string.
 
-* The **stem** is "node 0": a 3x3 conv + BatchNorm + LeakyReLU(0.01) from the input
-  channels to 32 channels at full resolution (level 0).
+* The **stem** is "node 0": a fixed VGG block (two 3x3 conv + BatchNorm + LeakyReLU)
+  from the input channels to 32 channels at full resolution (level 0).
 * Each **node** l holds the four categorical variables of the paper, named by kind
   letter and node number (``a3``, ``b3``, ``c3``, ``d3``):
 
   - ``a`` (:attr:`Node.channels`): channels relative to node l-1. ``"down"``: a
-    downscaling cell (resolution halved, channels doubled); ``"same"``: a non-scaling
-    cell; ``"up"``: an upscaling cell (resolution doubled, channels halved).
+    downscaling cell (resolution halved by a stride-2 convolution inside the block,
+    channels doubled); ``"same"``: a non-scaling cell; ``"up"``: an upscaling cell (a
+    2x2 transposed convolution halves the channels of its input, then the block).
   - ``b`` (:attr:`Node.block`): the block family, a name registered in
     :mod:`mbnas.space.blocks` ("vgg", "residual", "dense", "inception").
   - ``c`` (:attr:`Node.kernel`): the convolution kernel size, one of 1, 3, 5, 7.
-  - ``d`` (:attr:`Node.skip`): the skip-connection source. 0: none; 1: the nearest
-    earlier node at the same level as node l, node l-1 excluded (it is the input
-    already); 2: the second-nearest such node; 3: both. The stem counts as an earlier
-    node, so the last full-resolution decoder node can take a skip from the encoder's
-    first full-resolution node or from the stem.
+  - ``d`` (:attr:`Node.skip`): the skip-connection source, concatenated onto the
+    output of node l-1 *at node l-1's level, before node l resamples* (the authors'
+    wiring). Candidates are the earlier nodes at node l-1's level, nearest first,
+    excluding node l-1 itself and node l-2 (node l-1's own input), but the stem is a
+    candidate from node 2 on (the authors' rule). 0: none; 1: the nearest candidate;
+    2: the second-nearest; 3: both (only in the ``mbnas-wide`` space). Node 1 has no
+    candidates.
 
 * **Level** (resolution depth) of node l: level(l-1) + 1 for down, + 0 for same, - 1
   for up; the stem is at level 0. A node at level k works at input/2**k.
   **Channels** = min(32 * 2**level, 512).
 * **Valid** genotypes: no level below 0; node 10 ends at level 0 (full resolution);
   every ``d`` points at nodes that exist (1 needs at least one candidate, 2 and 3 need
-  two); no level deeper than ``max_depth`` (a search-space parameter, default 4:
-  128 px -> 8 px at the deepest level); exactly 10 nodes for the spaces of the paper.
+  two); no level deeper than ``max_depth`` (a search-space parameter); exactly 10
+  nodes for the spaces of the paper.
 
 Everything except ``max_depth`` and the node count is checked when a genotype is
 constructed; :meth:`Genotype.validate` checks those two. Genotypes are frozen and
-hashable; :attr:`Genotype.key` is a stable hash of the canonical JSON.
+hashable; :attr:`Genotype.key` is a stable hash of the canonical JSON and of
+:data:`BUILDER_VERSION`, so results trained with another builder never share a key.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ from mbnas.errors import GenotypeError
 from mbnas.space.blocks import get_block
 
 N_NODES = 10
+#: What a genotype means as a network. Version 1 (before the authors' wiring) resampled
+#: before concatenating skips and used MaxPool; its keys were the plain JSON hash.
+BUILDER_VERSION = 2
 DEFAULT_MAX_DEPTH = 4
 BASE_CHANNELS = 32
 MAX_CHANNELS = 512
@@ -65,14 +74,18 @@ def level_text(level: int) -> str:
 def skip_candidates(levels: tuple[int, ...], node: int) -> tuple[int, ...]:
     """Earlier nodes that node ``node`` may take a skip from, nearest first.
 
+    The skip is concatenated onto the output of node ``node - 1``, so candidates are
+    at that node's level: nodes ``j <= node - 3`` (``node - 1`` is the tensor itself,
+    ``node - 2`` its input), and the stem (node 0) from node 2 on, as in the authors'
+    ``range(max(0, i - 2), -1, -1)`` with their i = node - 1.
+
     Args:
         levels: Levels of nodes 0..n (stem included), as from :meth:`Genotype.levels`.
         node: A node number (1..n).
-
-    Returns:
-        Node numbers j < node - 1 (node - 1 is the input already) with the same level.
     """
-    return tuple(j for j in range(node - 2, -1, -1) if levels[j] == levels[node])
+    if node < 2:
+        return ()
+    return tuple(j for j in range(max(0, node - 3), -1, -1) if levels[j] == levels[node - 1])
 
 
 def skips_needed(skip: int) -> int:
@@ -169,7 +182,8 @@ class Genotype:
                 names = ", ".join(f"node {j}" for j in found)
                 raise GenotypeError(
                     f"node {i}: skip {node.skip} needs {skips_needed(node.skip)} earlier "
-                    f"node(s) at level {levels[i]} other than node {i - 1}, found "
+                    f"node(s) at node {i - 1}'s level {levels[i - 1]} other than nodes "
+                    f"{i - 1} and {i - 2}, found "
                     f"{len(found)}{f' ({names})' if found else ''}"
                 )
 
@@ -190,7 +204,7 @@ class Genotype:
         return max(self.levels())
 
     def skip_sources(self, index: int) -> tuple[int, ...]:
-        """Nodes whose output features are concatenated into node ``index`` (0 = stem).
+        """Nodes whose outputs are concatenated onto node ``index - 1``'s, feeding node ``index``.
 
         Args:
             index: A node number, 1..n.
@@ -227,7 +241,7 @@ class Genotype:
     def describe(self, base: int = BASE_CHANNELS) -> str:
         """One line per node: cell type, level, channels, block, kernel and skips."""
         levels, chans = self.levels(), self.channels(base=base)
-        lines = [f"node  0  stem       level 0  {chans[0]:>3} ch  conv k3"]
+        lines = [f"node  0  stem       level 0  {chans[0]:>3} ch  vgg k3"]
         for i, node in enumerate(self.nodes, start=1):
             src = self.skip_sources(i)
             skip = ("  skip <- " + ", ".join(f"node {j}" for j in src)) if src else ""
@@ -277,6 +291,11 @@ class Genotype:
 
     @property
     def key(self) -> str:
-        """Stable hash: the first 16 hex characters of sha256(canonical JSON)."""
-        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:16]
+        """Stable hash: 16 hex characters of sha256 of the builder version and canonical JSON.
+
+        The builder version is part of it so that a result trained with an older
+        builder (another network for the same genotype) is never found under this key.
+        """
+        blob = f"builder{BUILDER_VERSION}:{self.to_json()}"
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 

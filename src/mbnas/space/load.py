@@ -7,6 +7,7 @@ Accepted specs:
   (``{"genotype": {...}, "score": ...}``);
 * ``preset:NAME`` (e.g. ``preset:unet``, the U-Net genotype of the MB-NAS space) or
   ``baseline:NAME`` (``baseline:unet``, ``baseline:resunet``: smp networks);
+* an authors' 40-digit genotype string (:mod:`mbnas.space.authors`);
 * a bare name. :func:`load_architecture` tries baselines first, so ``unet`` there is
   smp's U-Net; :func:`load_genotype` only knows presets, so ``unet`` there is the
   preset genotype.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mbnas.errors import ConfigError, GenotypeError
+from mbnas.space.authors import from_authors_string, looks_like_authors_string
 from mbnas.space.baselines import BASELINES, Baseline, architecture_from_dict
 from mbnas.space.genotype import Genotype
 from mbnas.space.presets import PRESETS, preset
@@ -62,6 +64,8 @@ def load_architecture(spec: str | Path) -> Genotype | Baseline:
     path = Path(text)
     if path.is_file():
         return _read_file(path)
+    if looks_like_authors_string(text):
+        return from_authors_string(text)
     if text.startswith("preset:"):
         return preset(text.removeprefix("preset:"))
     if text.startswith("baseline:"):
@@ -89,6 +93,8 @@ def load_genotype(spec: str | Path) -> Genotype:
     text = str(spec)
     if text in PRESETS and not Path(text).is_file():
         return PRESETS[text]
+    if looks_like_authors_string(text) and not Path(text).is_file():
+        return from_authors_string(text)
     if not Path(text).is_file() and not text.startswith(("preset:", "baseline:")) \
             and not isinstance(spec, Path) and not _looks_like_path(text):
         raise GenotypeError(

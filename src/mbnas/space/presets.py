@@ -1,24 +1,29 @@
 """Named genotypes of the MB-NAS space.
 
 ``"unet"``: the U-Net topology expressed in the space, as the paper says it is
-included: nodes [same, down, down, down, down, up, up, up, up, same], all VGG blocks
-with 3x3 kernels; skips d=1 on the four up nodes and none elsewhere. With the skip
-rule (nearest earlier node at the same level, the predecessor excluded), d=1 on
-node 6 (level 3) picks node 4, node 7 (level 2) node 3, node 8 (level 1) node 2, and
-node 9 (level 0) node 1 (nearer than the stem): the encoder-decoder skips of U-Net.
-Its deepest level is 4 (128 px -> 8 px).
+included, within the authors' depth cap of 3 (their alphabet, alphabets/NAS_MIS.txt,
+allows depth digits 0..3): nodes [down, down, down, same, same, same, up, up, up,
+same], all VGG blocks with 3x3 kernels. Encoder: the stem (level 0), nodes 1-3
+(levels 1-3); the bottom: nodes 4-6 at level 3; decoder: nodes 7-9 up to levels 2, 1,
+0, then node 10 at full resolution (the authors' last, non-scaling, block). Skips
+(concatenated onto the predecessor's output before the cell resamples, see
+:mod:`mbnas.space.genotype`): d=1 on node 8 (node 2 onto node 7, level 2), node 9
+(node 1 onto node 8, level 1) and node 10 (the stem onto node 9, level 0): the
+encoder-decoder skips of U-Net. In the authors' 40-digit string this is
+``0000100020003000300030003000200110010001``.
 """
 
 from __future__ import annotations
 
 from mbnas.errors import GenotypeError
+from mbnas.space.authors import from_authors_string, looks_like_authors_string
 from mbnas.space.genotype import Genotype, Node
 
-_UNET_CELLS = ("same", "down", "down", "down", "down", "up", "up", "up", "up", "same")
+_UNET_CELLS = ("down", "down", "down", "same", "same", "same", "up", "up", "up", "same")
 
 PRESETS: dict[str, Genotype] = {
     "unet": Genotype(tuple(
-        Node(cell, "vgg", 3, 1 if i in (6, 7, 8, 9) else 0)
+        Node(cell, "vgg", 3, 1 if i in (8, 9, 10) else 0)
         for i, cell in enumerate(_UNET_CELLS, start=1)
     )),
 }
@@ -36,3 +41,17 @@ def preset(name: str) -> Genotype:
         raise GenotypeError(
             f"unknown preset {name!r}; presets: {', '.join(PRESETS)}"
         ) from None
+
+
+def start_genotype(spec: str) -> Genotype:
+    """A search's start point: a preset name or an authors' 40-digit string.
+
+    Raises:
+        GenotypeError: If ``spec`` is neither (the message lists the presets).
+    """
+    if looks_like_authors_string(spec):
+        return from_authors_string(spec)
+    try:
+        return preset(spec)
+    except GenotypeError as exc:
+        raise GenotypeError(f"{exc}, or an authors' 40-digit genotype string") from None

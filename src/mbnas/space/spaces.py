@@ -4,11 +4,26 @@ A :class:`SearchSpace` is the full genotype encoding (see :mod:`mbnas.space.geno
 with some variable kinds searched and the others fixed to the values of a base
 genotype. The spaces of the paper (section 2.4):
 
-* ``"mbnas"``: everything searched: ``a``, ``b``, ``c``, ``d`` of the 10 nodes.
+* ``"mbnas"``: everything searched: ``a``, ``b``, ``c``, ``d`` of the 10 nodes, with the
+  options of the authors' alphabet (``alphabets/NAS_MIS.txt``): depth at most 3,
+  kernels 3, 5, 7, a single skip-connection (``d`` in 0, 1, 2: no "both"), and node 10
+  non-scaling (the authors' last block always is; see :mod:`mbnas.space.authors`).
+* ``"mbnas-wide"``: mbnas's earlier, extended space: depth 4, kernels 1, 3, 5, 7, skip
+  "both" allowed, node 10 of any cell type.
 * ``"macro"``: topology only (``a``, ``d``); blocks fixed to VGG, kernels to 3.
 * ``"micro"``: the U-Net topology fixed (the ``"unet"`` preset); ``b`` and ``c`` searched.
 * ``"bilevel-topology"``: phase 1 of Bilevel-NAS, the same space as Macro;
   phase 2 is :func:`kernel_space` of the best phase-1 topology: only ``c`` searched.
+
+Macro, Micro and Bilevel follow the same rules as ``mbnas``. Spaces are registered by
+name (:func:`register_space`, duplicates refused); the CLI's choices, the configs and
+the report read :func:`space_names`.
+
+**Size and the paper's 1.14e18.** ``mbnas`` holds 596,722 valid topologies x
+(4 blocks x 3 kernels) ** 10 = 36,947,453,414,473,728 (3.69e16) genotypes. Counting
+every digit combination of the authors' alphabet instead (invalid depth jumps and
+dangling skips included, 4 blocks) gives 3.74e18; neither reading gives the paper's
+1.14e18, whose counting rules are not published (:data:`PAPER_SIZE_NOTE`).
 
 The ``b`` options are the block names registered when the space is created (see
 :mod:`mbnas.space.blocks`), in registration order.
@@ -62,8 +77,20 @@ from mbnas.space.genotype import (
     Node,
 )
 from mbnas.space.presets import preset
+from mbnas.space_registry import (
+    PAPER_KERNELS,
+    SPACES,
+    SpaceDefinition,
+    register_space,
+    search_space_names,
+    space_definition,
+    space_names,
+)
 
-SPACES: tuple[str, ...] = ("mbnas", "macro", "micro", "bilevel-topology")
+__all__ = [
+    "SPACES", "SearchSpace", "SpaceDefinition", "Variable", "get_space", "kernel_space",
+    "register_space", "search_space_names", "space_definition", "space_names",
+]
 KINDS = ("a", "b", "c", "d")
 CELL_OF_STEP = {1: "down", 0: "same", -1: "up"}
 
@@ -88,6 +115,8 @@ class SearchSpace:
         max_depth: The deepest level allowed.
         blocks: The ``b`` options; default: the blocks registered now.
         kernels: The ``c`` options.
+        skips: The ``d`` options.
+        last_same: Whether the last node must be a non-scaling cell (the authors').
 
     Raises:
         ConfigError: If the fixed part of ``base`` is not valid with ``max_depth``.
@@ -101,6 +130,8 @@ class SearchSpace:
         max_depth: int = DEFAULT_MAX_DEPTH,
         blocks: tuple[str, ...] | None = None,
         kernels: tuple[int, ...] = KERNELS,
+        skips: tuple[int, ...] = SKIPS,
+        last_same: bool = False,
     ) -> None:
         self.name = name
         self.searched = frozenset(searched)
@@ -113,8 +144,9 @@ class SearchSpace:
             "a": tuple(range(max_depth + 1)),  # the level of the node (see module doc)
             "b": tuple(blocks) if blocks is not None else block_names(),
             "c": tuple(kernels),
-            "d": SKIPS,
+            "d": tuple(skips),
         }
+        self.last_same = last_same
         if not {"a", "d"} & self.searched:
             try:
                 base.validate(max_depth, self.n_nodes)
@@ -123,10 +155,14 @@ class SearchSpace:
                     f"space {name!r} fixes a topology that is invalid with max_depth "
                     f"{max_depth}: {exc}"
                 ) from None
+        channel_options = [CHANNEL_OPTIONS if "a" in self.searched else (n.channels,)
+                           for n in base.nodes]
+        if last_same and "a" in self.searched:
+            channel_options[-1] = ("same",)
         self._counter = TopologyCounter(
             self.n_nodes,
             max_depth,
-            [CHANNEL_OPTIONS if "a" in self.searched else (n.channels,) for n in base.nodes],
+            channel_options,
             [self._allowed("d", n) for n in base.nodes],
         )
         self._variables = tuple(
@@ -238,12 +274,14 @@ class SearchSpace:
             genotype.validate(self.max_depth, self.n_nodes)
         except GenotypeError:
             return False
+        if self.last_same and genotype.nodes[-1].channels != "same":
+            return False
         for node, base_node in zip(genotype.nodes, self.base.nodes, strict=True):
             for kind, field in FIELDS.items():
                 value = getattr(node, field)
                 if kind in self.searched:
-                    # a (levels) and d are covered by validate(); b and c may be restricted.
-                    if kind in ("b", "c") and value not in self.options[kind]:
+                    # a (levels) is covered by validate(); b, c and d may be restricted.
+                    if kind in ("b", "c", "d") and value not in self.options[kind]:
                         return False
                 elif value != getattr(base_node, field):
                     return False
@@ -266,33 +304,37 @@ class SearchSpace:
         }
 
 
-def get_space(name: str, max_depth: int = DEFAULT_MAX_DEPTH) -> SearchSpace:
-    """The search space ``name``: one of :data:`SPACES`.
+def get_space(name: str, max_depth: int | None = None) -> SearchSpace:
+    """The registered search space ``name`` (see :func:`space_names`).
+
+    Args:
+        name: A registered space name.
+        max_depth: The deepest level allowed; default: the space's own (3 for the
+            paper's spaces, the authors' cap).
 
     Raises:
         ConfigError: If the name is unknown, or the space is empty with ``max_depth``.
     """
+    definition = space_definition(name)
+    if max_depth is None:
+        max_depth = definition.max_depth if definition.max_depth is not None \
+            else DEFAULT_MAX_DEPTH
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise ConfigError(f"max_depth must be an integer >= 0, got {max_depth!r}")
-    unet = preset("unet")
-    if name == "mbnas":
-        return SearchSpace(name, "abcd", unet, max_depth)
-    if name in ("macro", "bilevel-topology"):
-        return SearchSpace(name, "ad", unet, max_depth)
-    if name == "micro":
-        return SearchSpace(name, "bc", unet, max_depth)
-    hint = (" (Bilevel-NAS has two phases: 'bilevel-topology', then "
-            "kernel_space(best_topology))") if name == "bilevel" else ""
-    raise ConfigError(f"unknown search space {name!r}; spaces: {', '.join(SPACES)}{hint}")
+    return SearchSpace(name, definition.searched, preset(definition.base), max_depth,
+                       kernels=definition.kernels or KERNELS, skips=definition.skips or SKIPS,
+                       last_same=definition.last_same)
 
 
-def kernel_space(topology: Genotype, max_depth: int | None = None) -> SearchSpace:
+def kernel_space(topology: Genotype, max_depth: int | None = None,
+                 kernels: tuple[int, ...] = PAPER_KERNELS) -> SearchSpace:
     """Bilevel-NAS phase 2: only the kernel sizes (``c``) searched, the rest fixed.
 
     Args:
         topology: The best phase-1 genotype; its cells, blocks and skips are kept.
         max_depth: The depth limit to check it against; default: the larger of 4 and
             the topology's own depth (phase 2 never changes levels).
+        kernels: The ``c`` options (the paper's 3, 5, 7).
 
     Raises:
         GenotypeError: If ``topology`` is not a valid genotype with ``max_depth``.
@@ -300,7 +342,7 @@ def kernel_space(topology: Genotype, max_depth: int | None = None) -> SearchSpac
     if max_depth is None:
         max_depth = max(DEFAULT_MAX_DEPTH, topology.depth())
     topology.validate(max_depth, len(topology.nodes))
-    return SearchSpace("bilevel-kernel", "c", topology, max_depth)
+    return SearchSpace("bilevel-kernel", "c", topology, max_depth, kernels=kernels)
 
 
 def _randbelow(rng: np.random.Generator, n: int) -> int:

@@ -6,7 +6,9 @@ other module in this package is then imported automatically (alphabetically), so
 
 **adding a fifth family (e.g. a transformer block) is one new file**
 ``src/mbnas/space/blocks/<family>.py`` holding an ``nn.Module`` with the constructor
-``(in_channels, out_channels, kernel_size)`` (spatial size kept for kernels 1, 3, 5, 7)
+``(in_channels, out_channels, kernel_size, stride=1)`` (spatial size kept for kernels
+1, 3, 5, 7 with stride 1, halved with stride 2: a downscaling cell is its block with
+stride 2)
 decorated with ``@register_block("<family>")``. Nothing else changes: the builder looks
 blocks up by name, and the search spaces and the counting take their ``b`` options
 from :func:`block_names`. Code outside the package can also call ``register_block``

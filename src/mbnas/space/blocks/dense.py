@@ -1,43 +1,47 @@
-"""Dense block: DenseNet layers whose inputs are concatenated, then a 1x1 transition."""
+"""Dense block: DenseNet bottleneck layers whose inputs are concatenated, then a transition."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from mbnas.space.blocks.common import ConvBNAct, act, check_kernel
+from mbnas.space.blocks.common import check_kernel, norm, relu, transition
 from mbnas.space.blocks.registry import register_block
 
-N_LAYERS = 4
+N_LAYERS = 2
 
 
 @register_block("dense")
 class DenseBlock(nn.Module):
-    """``N_LAYERS`` pre-activation layers (BN, act, kxk conv) with growth rate g.
+    """``N_LAYERS`` (2) bottleneck layers with growth rate ``out_channels``, as the authors'.
 
     Layer i sees the concatenation of the block input and all earlier layer outputs
-    (Huang et al.); the growth rate is ``max(8, out_channels // N_LAYERS)``. A 1x1
-    conv-BN-act transition maps the final concatenation to ``out_channels`` so that
-    the block ends, like the others, on normalised and activated features.
+    (Huang et al.) and is BN-ReLU-1x1 conv (the bottleneck, ``out_channels`` wide),
+    BN-ReLU-kxk conv (``out_channels`` new features). The transition maps the final
+    concatenation (``in + N_LAYERS * out``) to ``out_channels``: a 1x1 conv-BN-ReLU, or
+    for a downscaling block a 3x3 stride-2 one; then BN and ReLU once more (the
+    authors' block ends so).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1) -> None:
         super().__init__()
         padding = check_kernel(kernel_size)
-        growth = max(8, out_channels // N_LAYERS)
         self.layers = nn.ModuleList()
         width = in_channels
         for _ in range(N_LAYERS):
             self.layers.append(nn.Sequential(
-                nn.BatchNorm2d(width),
-                act(),
-                nn.Conv2d(width, growth, kernel_size, padding=padding, bias=False),
+                norm(width), relu(),
+                nn.Conv2d(width, out_channels, 1, bias=False),
+                norm(out_channels), relu(),
+                nn.Conv2d(out_channels, out_channels, kernel_size, padding=padding, bias=False),
             ))
-            width += growth
-        self.transition = ConvBNAct(width, out_channels, 1)
+            width += out_channels
+        self.transition = transition(width, out_channels, stride)
+        self.out = nn.Sequential(norm(out_channels), relu())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
         for layer in self.layers:
             features.append(layer(torch.cat(features, dim=1)))
-        return self.transition(torch.cat(features, dim=1))
+        return self.out(self.transition(torch.cat(features, dim=1)))

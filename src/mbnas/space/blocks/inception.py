@@ -1,40 +1,48 @@
-"""Inception block: four parallel branches concatenated to the output channels."""
+"""Inception block: parallel branches (one factorised), concatenated, then a reduction."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from mbnas.space.blocks.common import ConvBNAct, check_kernel
+from mbnas.space.blocks.common import BasicConv, check_kernel, norm, relu, transition
 from mbnas.space.blocks.registry import register_block
 
 
 @register_block("inception")
 class InceptionBlock(nn.Module):
-    """Branches 1x1 | 1x1 -> kxk | 1x1 -> kxk -> kxk | 3x3 max-pool -> 1x1 (Szegedy et al.).
+    """The authors' Inception block (after Szegedy et al.'s Inception-v3 module E).
 
-    The output channels are split over the four branches as evenly as possible (the
-    first branches take the remainder); each 1x1 reduction has its branch's width.
-    Every convolution is conv-BN-act.
+    Every branch is ``out_channels`` wide and every convolution is conv-BN-ReLU
+    (torchvision's ``BasicConv2d``):
+
+    * 1x1;
+    * 1x1 -> kxk -> BN, then two factorised branches 1xk and kx1, concatenated -> BN
+      (``2 * out_channels``);
+    * 3x3 average pool -> 1x1.
+
+    The ``4 * out_channels`` concatenation is reduced to ``out_channels`` by a 1x1
+    conv-BN-ReLU (a 3x3 stride-2 one in a downscaling block), then BN and ReLU.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1) -> None:
         super().__init__()
         check_kernel(kernel_size)
-        if out_channels < 4:
-            raise ValueError(f"inception block needs out_channels >= 4, got {out_channels}")
-        w = [out_channels // 4 + (1 if i < out_channels % 4 else 0) for i in range(4)]
-        k = kernel_size
-        self.branch1 = ConvBNAct(in_channels, w[0], 1)
-        self.branch2 = nn.Sequential(ConvBNAct(in_channels, w[1], 1), ConvBNAct(w[1], w[1], k))
-        self.branch3 = nn.Sequential(
-            ConvBNAct(in_channels, w[2], 1), ConvBNAct(w[2], w[2], k), ConvBNAct(w[2], w[2], k)
+        k, w = kernel_size, out_channels
+        self.branch1 = BasicConv(in_channels, w, 1)
+        self.branch_k = nn.Sequential(BasicConv(in_channels, w, 1), BasicConv(w, w, k), norm(w))
+        self.branch_1xk = BasicConv(w, w, (1, k))
+        self.branch_kx1 = BasicConv(w, w, (k, 1))
+        self.branch_k_norm = norm(2 * w)
+        self.branch_pool = nn.Sequential(
+            nn.AvgPool2d(3, stride=1, padding=1), BasicConv(in_channels, w, 1)
         )
-        self.branch4 = nn.Sequential(
-            nn.MaxPool2d(3, stride=1, padding=1), ConvBNAct(in_channels, w[3], 1)
-        )
+        self.reduction = transition(4 * w, w, stride)
+        self.out = nn.Sequential(norm(w), relu())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat(
-            [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], dim=1
-        )
+        mid = self.branch_k(x)
+        factorised = self.branch_k_norm(torch.cat([self.branch_1xk(mid), self.branch_kx1(mid)], 1))
+        out = torch.cat([self.branch1(x), factorised, self.branch_pool(x)], dim=1)
+        return self.out(self.reduction(out))

@@ -1,7 +1,8 @@
 """The block registry: block families registered by name, looked up by name.
 
 A block family is a small ``nn.Module`` whose constructor takes
-``(in_channels, out_channels, kernel_size)`` and whose forward keeps the spatial size.
+``(in_channels, out_channels, kernel_size, stride=1)`` and whose forward keeps the
+spatial size (stride 1) or halves it (stride 2, in a downscaling cell).
 Genotypes refer to blocks by their registered name (never by class path), and the
 builder, the search spaces (the options of every ``b`` variable) and the counting all
 read the names from this registry, in registration order.
@@ -16,7 +17,7 @@ from torch import nn
 
 from mbnas.errors import GenotypeError
 
-BlockFactory = Callable[[int, int, int], nn.Module]
+BlockFactory = Callable[..., nn.Module]
 T = TypeVar("T", bound=type[nn.Module])
 
 _REGISTRY: dict[str, type[nn.Module]] = {}

@@ -10,10 +10,11 @@ from mbnas.space.blocks.registry import register_block
 
 @register_block("vgg")
 class VGGBlock(nn.Sequential):
-    """Two conv-BN-act layers: in -> out -> out channels, spatial size kept."""
+    """Two conv-BN-act layers: in -> out -> out channels; the first one strides."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1) -> None:
         super().__init__(
-            ConvBNAct(in_channels, out_channels, kernel_size),
+            ConvBNAct(in_channels, out_channels, kernel_size, stride),
             ConvBNAct(out_channels, out_channels, kernel_size),
         )

@@ -1,0 +1,92 @@
+"""The registry of named search spaces: what each one searches and with which options.
+
+One list, read by the CLI's choices, the configs and the report. A space is a
+:class:`SpaceDefinition` registered by name; :func:`mbnas.space.spaces.get_space` builds
+it. A duplicate name is an error; an unknown name lists the valid ones. This module
+sits outside :mod:`mbnas.space` so that the CLI can read the names without importing
+torch; an option left ``None`` means "every option of the genotype encoding".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mbnas.errors import ConfigError
+
+PAPER_MAX_DEPTH = 3
+PAPER_KERNELS: tuple[int, ...] = (3, 5, 7)
+PAPER_SKIPS: tuple[int, ...] = (0, 1, 2)
+PAPER_SIZE = 1.14e18
+PAPER_SIZE_NOTE = (
+    "the paper does not publish its counting rules; counting every digit combination "
+    "of the authors' alphabet (invalid ones included) gives 3.74e18, and no reading of "
+    "the rules we tried gives 1.14e18 exactly"
+)
+
+
+@dataclass(frozen=True)
+class SpaceDefinition:
+    """A named search space: what is searched, its options and its fixed base."""
+
+    name: str
+    searched: str
+    base: str = "unet"
+    max_depth: int | None = PAPER_MAX_DEPTH
+    kernels: tuple[int, ...] | None = PAPER_KERNELS
+    skips: tuple[int, ...] | None = PAPER_SKIPS
+    last_same: bool = True
+    about: str = ""
+
+
+_SPACES: dict[str, SpaceDefinition] = {}
+
+
+def register_space(definition: SpaceDefinition) -> None:
+    """Register a named space.
+
+    Raises:
+        ValueError: If the name is taken (a duplicate is an error, not a warning).
+    """
+    if definition.name in _SPACES:
+        raise ValueError(f"space {definition.name!r} is already registered; choose another name")
+    _SPACES[definition.name] = definition
+
+
+def space_names() -> tuple[str, ...]:
+    """The registered space names, in registration order."""
+    return tuple(_SPACES)
+
+
+def search_space_names() -> tuple[str, ...]:
+    """What ``mbnas search --space`` accepts: the spaces, with Bilevel-NAS's two phases
+    as one name ("bilevel" instead of "bilevel-topology")."""
+    return tuple("bilevel" if n == "bilevel-topology" else n for n in _SPACES)
+
+
+def space_definition(name: str) -> SpaceDefinition:
+    """The definition of space ``name``.
+
+    Raises:
+        ConfigError: If the name is unknown; the message lists the valid names.
+    """
+    try:
+        return _SPACES[name]
+    except (KeyError, TypeError):
+        hint = (" (Bilevel-NAS has two phases: 'bilevel-topology', then "
+                "kernel_space(best_topology))") if name == "bilevel" else ""
+        raise ConfigError(
+            f"unknown search space {name!r}; spaces: {', '.join(_SPACES)}{hint}"
+        ) from None
+
+
+for _definition in (
+    SpaceDefinition("mbnas", "abcd", about="the paper's MB-NAS space, the authors' options"),
+    SpaceDefinition("mbnas-wide", "abcd", max_depth=None, kernels=None, skips=None,
+                    last_same=False,
+                    about="extended: depth 4, kernels 1-7, skip 'both', any last cell"),
+    SpaceDefinition("macro", "ad", about="Macro-NAS: topology only, VGG 3x3 blocks"),
+    SpaceDefinition("micro", "bc", about="Micro-NAS: blocks and kernels on the U-Net"),
+    SpaceDefinition("bilevel-topology", "ad", about="Bilevel-NAS phase 1 (= macro)"),
+):
+    register_space(_definition)
+SPACES: tuple[str, ...] = space_names()
