@@ -35,6 +35,7 @@ class SpaceDefinition:
     kernels: tuple[int, ...] | None = PAPER_KERNELS
     skips: tuple[int, ...] | None = PAPER_SKIPS
     last_same: bool = True
+    first_skip_node: int = 3
     about: str = ""
 
 
@@ -82,7 +83,7 @@ def space_definition(name: str) -> SpaceDefinition:
 for _definition in (
     SpaceDefinition("mbnas", "abcd", about="the paper's MB-NAS space, the authors' options"),
     SpaceDefinition("mbnas-wide", "abcd", max_depth=None, kernels=None, skips=None,
-                    last_same=False,
+                    last_same=False, first_skip_node=1,
                     about="extended: depth 4, kernels 1-7, skip 'both', any last cell"),
     SpaceDefinition("macro", "ad", about="Macro-NAS: topology only, VGG 3x3 blocks"),
     SpaceDefinition("micro", "bc", about="Micro-NAS: blocks and kernels on the U-Net"),

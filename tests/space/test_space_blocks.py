@@ -98,7 +98,7 @@ def test_fifth_family_needs_only_a_registration(toy_family):
     assert b_options == {block_names()}
     # The paper's space: depth 3, kernels 3/5/7, skips 0/1/2, node 10 non-scaling.
     topologies = TopologyCounter(10, 3, [("down", "same", "up")] * 9 + [("same",)],
-                                 [(0, 1, 2)] * 10).total()
+                                 [(0,)] * 2 + [(0, 1, 2)] * 8).total()
     assert space.size() == topologies * (5 * 3) ** 10
     assert get_space("micro").size() == 15 ** 10
     # A genotype using the new family builds and runs.

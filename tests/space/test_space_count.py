@@ -42,9 +42,10 @@ def test_restricted_space_size_equals_brute_force(searched):
 
 def test_paper_space_sizes_are_consistent_and_documented():
     mbnas, macro, micro = (get_space(n).size() for n in ("mbnas", "macro", "micro"))
-    # The paper's rules: depth <= 3, d in 0..2, node 10 non-scaling; 4 blocks, 3 kernels.
+    # The paper's rules: depth <= 3, d in 0..2 (none on nodes 1 and 2), node 10
+    # non-scaling; 4 blocks, 3 kernels.
     paper = TopologyCounter(10, 3, [("down", "same", "up")] * 9 + [("same",)],
-                            [(0, 1, 2)] * 10).total()
+                            [(0,)] * 2 + [(0, 1, 2)] * 8).total()
     assert macro == paper == get_space("bilevel-topology").size()
     assert mbnas == macro * 12 ** 10
     assert micro == 12 ** 10

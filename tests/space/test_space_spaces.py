@@ -190,7 +190,8 @@ def test_fixed_variables_are_enforced():
     both = Genotype(tuple(Node("same", "vgg", 3, 3 if i == 3 else 0) for i in range(10)))
     one_by_one = Genotype(tuple(Node("same", "vgg", 1, 0) for _ in range(10)))
     last_up = Genotype(tuple(Node(c, "vgg", 3, 0) for c in ["same"] * 8 + ["down", "up"]))
-    for g in (both, one_by_one, last_up):
+    stem_skip = Genotype(tuple(Node("same", "vgg", 3, 1 if i == 1 else 0) for i in range(10)))
+    for g in (both, one_by_one, last_up, stem_skip):
         assert not get_space("mbnas").contains(g) and get_space("mbnas-wide").contains(g)
 
 

@@ -6,8 +6,9 @@ genotype. The spaces of the paper (section 2.4):
 
 * ``"mbnas"``: everything searched: ``a``, ``b``, ``c``, ``d`` of the 10 nodes, with the
   options of the authors' alphabet (``alphabets/NAS_MIS.txt``): depth at most 3,
-  kernels 3, 5, 7, a single skip-connection (``d`` in 0, 1, 2: no "both"), and node 10
-  non-scaling (the authors' last block always is; see :mod:`mbnas.space.authors`).
+  kernels 3, 5, 7, a single skip-connection (``d`` in 0, 1, 2: no "both"; nodes 1 and 2
+  take none), and node 10 non-scaling (the authors' last block always is; see
+  :mod:`mbnas.space.authors`).
 * ``"mbnas-wide"``: mbnas's earlier, extended space: depth 4, kernels 1, 3, 5, 7, skip
   "both" allowed, node 10 of any cell type.
 * ``"macro"``: topology only (``a``, ``d``); blocks fixed to VGG, kernels to 3.
@@ -19,8 +20,8 @@ Macro, Micro and Bilevel follow the same rules as ``mbnas``. Spaces are register
 name (:func:`register_space`, duplicates refused); the CLI's choices, the configs and
 the report read :func:`space_names`.
 
-**Size and the paper's 1.14e18.** ``mbnas`` holds 596,722 valid topologies x
-(4 blocks x 3 kernels) ** 10 = 36,947,453,414,473,728 (3.69e16) genotypes. Counting
+**Size and the paper's 1.14e18.** ``mbnas`` holds 453,892 valid topologies x
+(4 blocks x 3 kernels) ** 10 = 28,103,796,282,359,808 (2.81e16) genotypes. Counting
 every digit combination of the authors' alphabet instead (invalid depth jumps and
 dangling skips included, 4 blocks) gives 3.74e18; neither reading gives the paper's
 1.14e18, whose counting rules are not published (:data:`PAPER_SIZE_NOTE`).
@@ -117,6 +118,8 @@ class SearchSpace:
         kernels: The ``c`` options.
         skips: The ``d`` options.
         last_same: Whether the last node must be a non-scaling cell (the authors').
+        first_skip_node: Nodes before it take no skip (the authors' alphabet gives
+            nodes 1 and 2 a single skip option, none: 3).
 
     Raises:
         ConfigError: If the fixed part of ``base`` is not valid with ``max_depth``.
@@ -132,6 +135,7 @@ class SearchSpace:
         kernels: tuple[int, ...] = KERNELS,
         skips: tuple[int, ...] = SKIPS,
         last_same: bool = False,
+        first_skip_node: int = 1,
     ) -> None:
         self.name = name
         self.searched = frozenset(searched)
@@ -147,6 +151,7 @@ class SearchSpace:
             "d": tuple(skips),
         }
         self.last_same = last_same
+        self.first_skip_node = first_skip_node
         if not {"a", "d"} & self.searched:
             try:
                 base.validate(max_depth, self.n_nodes)
@@ -163,7 +168,8 @@ class SearchSpace:
             self.n_nodes,
             max_depth,
             channel_options,
-            [self._allowed("d", n) for n in base.nodes],
+            [self._allowed("d", n) if i >= first_skip_node else (0,)
+             for i, n in enumerate(base.nodes, start=1)],
         )
         self._variables = tuple(
             Variable(f"{kind}{i}", i, kind, self.options[kind])
@@ -276,6 +282,8 @@ class SearchSpace:
             return False
         if self.last_same and genotype.nodes[-1].channels != "same":
             return False
+        if any(n.skip for n in genotype.nodes[:self.first_skip_node - 1]):
+            return False
         for node, base_node in zip(genotype.nodes, self.base.nodes, strict=True):
             for kind, field in FIELDS.items():
                 value = getattr(node, field)
@@ -323,7 +331,8 @@ def get_space(name: str, max_depth: int | None = None) -> SearchSpace:
         raise ConfigError(f"max_depth must be an integer >= 0, got {max_depth!r}")
     return SearchSpace(name, definition.searched, preset(definition.base), max_depth,
                        kernels=definition.kernels or KERNELS, skips=definition.skips or SKIPS,
-                       last_same=definition.last_same)
+                       last_same=definition.last_same,
+                       first_skip_node=definition.first_skip_node)
 
 
 def kernel_space(topology: Genotype, max_depth: int | None = None,
