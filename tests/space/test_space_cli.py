@@ -21,6 +21,13 @@ def test_info_prints_variables_and_exact_size(name, capsys):
         assert ", ".join(map(str, v.options)) in kind_line
 
 
+def test_info_mbnas_prints_the_papers_size_next_to_the_exact_one(capsys):
+    assert main(["space", "info", "--space", "mbnas"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "paper" in x)
+    assert "1.14e+18" in line and f"{get_space('mbnas').size():.3g}" in line
+    assert "does not publish its counting rules" in line
+
+
 def test_info_bilevel_prints_both_phases(capsys):
     assert main(["space", "info", "--space", "bilevel"]) == 0
     out = capsys.readouterr().out
