@@ -36,6 +36,7 @@ from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs
 from mbnas.engine.config import Protocol
 from mbnas.engine.evaluator import EvaluationResult, Evaluator
 from mbnas.engine.runs import RunContext, RunHooks
+from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
 from mbnas.report.model import CaseScore, ModelCost, ModelEvaluation
@@ -72,6 +73,7 @@ class EvaluateConfig:
     ray: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_fields(self, "evaluate")
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}; baselines: "

@@ -27,6 +27,7 @@ from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.failures import RunFailure, last_line
+from mbnas.engine.validate import check_fields
 from mbnas.engine.runs import RunContext, RunHooks
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
@@ -59,6 +60,7 @@ class SearchConfig:
     ray: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_fields(self, "search")
         if self.space not in SPACES:
             raise ConfigError(f"unknown space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.strategy not in STRATEGIES:
