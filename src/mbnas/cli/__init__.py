@@ -42,12 +42,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = args.handler(args)
     except MbnasError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
+    except OSError as exc:  # the file system said no: one line naming the path
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; run the same command again to resume.",
               file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: reason`` for an OSError (disk full, read-only, permission denied, ...)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [p for p in (exc.filename, exc.filename2) if p is not None]
+    where = " -> ".join(str(p) for p in paths)
+    return f"{where}: {reason}" if where else reason
 
 
 if __name__ == "__main__":  # pragma: no cover

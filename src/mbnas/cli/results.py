@@ -90,7 +90,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     total = n_models * config.protocol.folds * len(config.protocol.seeds)
     try:
         with RunProgress(total) as progress:
-            outcome = run_evaluation(config, args.out, hooks=progress, executor=executor)
+            outcome = run_evaluation(config, args.out, hooks=progress, executor=executor,
+                                     retry_failed=args.retry_failed)
     finally:
         if hasattr(executor, "close"):
             executor.close()
@@ -148,6 +149,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder "
                    "(default: the first search run's)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="train failed runs again (runs that failed because of the machine "
+                        "are always retried)")
     add_executor_arguments(p)
     add_protocol_arguments(p)
     helps = {"protocol": "start from this preset instead of the first search run's protocol",

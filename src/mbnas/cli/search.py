@@ -109,13 +109,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         with SearchProgress(config.budget) as progress:
             outcome = run_search(config, args.out, hooks=progress, executor=executor,
-                                 on_evaluation=progress.evaluation_done)
+                                 on_evaluation=progress.evaluation_done,
+                                 retry_failed=args.retry_failed)
     finally:
         if hasattr(executor, "close"):
             executor.close()
     print(f"{'resumed' if outcome.resumed else 'finished'} search in {outcome.folder}: "
           f"{outcome.n_evaluated} evaluations, best score {outcome.best_score:.4f}")
-    print(f"best architecture: {outcome.folder / 'best.json'}")
+    if (outcome.folder / "best.json").is_file():
+        print(f"best architecture: {outcome.folder / 'best.json'}")
     return 0
 
 
@@ -141,6 +143,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="deepest level (default: the space's own, 3 for the paper's)")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="train failed runs again (runs that failed because of the machine "
+                        "are always retried) and replay the search from its seed")
     add_executor_arguments(p)
     add_protocol_arguments(p)
     p.set_defaults(handler=cmd_search)

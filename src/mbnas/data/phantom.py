@@ -85,6 +85,7 @@ def make_phantom(out: str | Path, task: str, n_cases: int, seed: int, sites: int
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a dataset is shared
         (tmp / "imagesTr").mkdir()
         (tmp / "labelsTr").mkdir()
         entries = []
@@ -145,6 +146,33 @@ def _check_out(out: Path) -> None:
     if not is_phantom:
         raise ConfigError(f"{out} is not empty and is not an mbnas phantom; "
                           "choose another output folder")
+    foreign = _foreign_entries(out)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                          else "")
+        raise ConfigError(f"{out} is an earlier phantom but also holds files it did not write "
+                          f"({shown}); move them away or choose another output folder")
+
+
+def _foreign_entries(out: Path) -> list[str]:
+    """What a phantom folder holds besides dataset.json and the image and label files."""
+    foreign = []
+    for entry in sorted(out.iterdir()):
+        if entry.name == "dataset.json" and entry.is_file() and not entry.is_symlink():
+            continue
+        if entry.name in ("imagesTr", "labelsTr") and entry.is_dir() and not entry.is_symlink():
+            foreign += [f"{entry.name}/{f.name}" for f in sorted(entry.iterdir())
+                        if f.is_symlink() or not f.is_file()
+                        or not f.name.endswith((".nii.gz", ".nii"))]
+            continue
+        foreign.append(entry.name)
+    return foreign
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _to_storage(canonical: np.ndarray) -> np.ndarray:

@@ -20,26 +20,28 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import shutil
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mbnas.data.fingerprint import claim_fingerprint, dataset_fingerprint
 from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
 from mbnas.driver.model_cost import measure_costs
+from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
 from mbnas.driver.runfolder import RunLock, claim_config
+from mbnas.driver.search import raise_if_all_failed
 from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
 from mbnas.engine.config import Protocol
 from mbnas.engine.evaluator import EvaluationResult, Evaluator
 from mbnas.engine.runs import RunContext, RunHooks
+from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
 from mbnas.report.model import CaseScore, ModelCost, ModelEvaluation
 from mbnas.space import BASELINES, Baseline, architecture_from_dict
-from mbnas.store import ResultStore
+from mbnas.store import ResultStore, file_sha256
 
 EVALUATION_FORMAT = "mbnas-evaluation"
 # Where and how fast to compute, and which models: may change when a folder is resumed
@@ -71,6 +73,7 @@ class EvaluateConfig:
     ray: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_fields(self, "evaluate")
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}; baselines: "
@@ -154,7 +157,8 @@ def default_evaluation_dir(run_dirs: Sequence[str | Path]) -> Path:
 
 
 def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
-                   hooks: RunHooks | None = None, executor: Any = None) -> EvaluateOutcome:
+                   hooks: RunHooks | None = None, executor: Any = None,
+                   retry_failed: bool = False) -> EvaluateOutcome:
     """Run (or resume) an evaluation into ``out``; see the module docstring.
 
     The search run folders are locked while it runs (a search still running in one is
@@ -170,18 +174,36 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         arch = Baseline(b)
         models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
     protocol = config.protocol
+    # Every input is checked before the evaluation folder is written.
+    check_output_dir(out)
+    if any(out.resolve() == r.folder for r in runs):
+        raise ConfigError(f"{out}: is a search run folder given to evaluate; choose another "
+                          "--out (default: next to the search runs)")
+    check_device(config.device, config.executor)
+    data = training_data(config.data_dir, config.cache_dir, protocol.image_size)
+    check_folds(out / "splits.json", data, protocol.folds, config.split_seed)
+    from mbnas.predict.export import normalisation_from_cache
+
+    norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
+                                    protocol.image_size)
+    fingerprint = dataset_fingerprint(config.data_dir, data, norm)
     with ExitStack() as stack:
         stack.enter_context(RunLock(out))
         for r in runs:
             stack.enter_context(RunLock(r.folder))
-        resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
-        data = training_data(config.data_dir, config.cache_dir, protocol.image_size)
+            claim_fingerprint(r.folder, fingerprint, files_only=True)  # searched on this data
+        claim_fingerprint(out, fingerprint)
+        resumed = claim_config(out, with_fingerprint(config.to_dict(), fingerprint),
+                               ignore=RUNTIME_SETTINGS)
         folds = fold_case_ids(out / "splits.json", data, protocol.folds, config.split_seed)
-        ctx = RunContext(data, folds, config.device, str(out / "weights"))
+        ctx = RunContext(data, folds, config.device, str(out / "weights"),
+                         data_fingerprint=fingerprint["digest"])
         with ResultStore(out / "store.sqlite") as store:
-            evaluator = Evaluator(ctx, protocol, store, executor, hooks)
+            evaluator = Evaluator(ctx, protocol, store, executor, hooks,
+                                  retry_failed=retry_failed)
             results = evaluator.evaluate_many([architecture_from_dict(m.architecture)
                                                for m in models])
+            raise_if_all_failed(store, protocol.key, "evaluation")
         costs = measure_costs([m.architecture for m in models], data.in_channels,
                               data.n_classes, protocol.base_channels, protocol.image_size,
                               config.device, cache=out / "costs.json")
@@ -192,7 +214,7 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                          if r.status != "finished"})
         write_evaluation(out, config, models, results, evaluations, data, folds)
         notes: list[str] = []
-        model_dirs = export_models(out, config, models, results, data, notes)
+        model_dirs = export_models(out, config, models, results, data, notes, norm)
     n_trained = sum({r.arch_key: r.n_trained for r in results}.values())
     n_runs = len({(r.arch_key, r.fold, r.seed) for res in results for r in res.runs})
     return EvaluateOutcome(out, evaluations, n_trained, n_runs, failed, resumed, model_dirs,
@@ -293,7 +315,7 @@ def _weights_file(out: Path, record: Any) -> Path | None:
 
 def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedModel],
                   results: Sequence[EvaluationResult], data: Any,
-                  notes: list[str]) -> dict[str, Path]:
+                  notes: list[str], norm: dict[str, Any] | None = None) -> dict[str, Path]:
     """Export each model's kept weights as a model folder for `mbnas predict`.
 
     ``EVAL_DIR/models/<slug>/`` for every model whose finished runs all have their
@@ -303,12 +325,20 @@ def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedM
     from mbnas.predict.export import export_model, normalisation_from_cache
 
     protocol = config.protocol
-    norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
-                                    protocol.image_size)
+    if norm is None:
+        norm = normalisation_from_cache(config.data_dir,
+                                        config.cache_dir or default_cache_dir(),
+                                        protocol.image_size)
     folders: dict[str, Path] = {}
     for m, res in zip(models, results, strict=True):
         finished = [r for r in res.runs if r.status == "finished"]
         weights = [_weights_file(out, r) for r in finished]
+        changed = [f"{w}" for r, w in zip(finished, weights) if w is not None
+                   and r.weights_sha256 is not None and file_sha256(w) != r.weights_sha256]
+        if changed:
+            notes.append(f"{m.name}: no model folder exported, weights changed since they "
+                         f"were trained (checksum differs from the store): {', '.join(changed)}")
+            continue
         missing = [f"fold {r.fold} seed {r.seed}" for r, w in zip(finished, weights) if w is None]
         if missing:
             notes.append(f"{m.name}: no model folder exported, the weights of "
@@ -325,27 +355,16 @@ def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedM
         if m.search_run is not None:
             targets.append(m.search_run.folder / "model")
         for target in targets:
-            # Weights linked into the folder first: export_model keeps files already there.
-            linked = [link_or_copy(w, target / w.name) for w in weights if w is not None]
-            export_model(target, **{**settings, "weights": linked})
+            if target != folders[m.name] and _holds_other_model(target, m.arch_key):
+                notes.append(f"{target}: replaced the model folder of another network (an "
+                             "earlier evaluation); its own copy stays in that evaluation")
+            export_model(target, **settings)  # weights copied: never linked to the store's
     return folders
 
 
-def link_or_copy(source: Path, target: Path) -> Path:
-    """Put ``source`` at ``target`` as a hard link (a copy across file systems), atomically.
-
-    The weights of a paper-sized evaluation run to gigabytes, so model folders share the
-    store's files instead of copying them; weights files are only ever replaced, never
-    rewritten in place, so a link can never see a half-written file.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and os.path.samefile(source, target):
-        return target
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
+def _holds_other_model(folder: Path, arch_key: str) -> bool:
     try:
-        os.link(source, tmp)
-    except OSError:  # another file system, or links not supported
-        shutil.copy2(source, tmp)
-    os.replace(tmp, target)
-    return target
+        meta = json.loads((folder / "model.json").read_text())
+        return architecture_from_dict(meta["architecture"]).key != arch_key
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

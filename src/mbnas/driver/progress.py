@@ -39,16 +39,23 @@ class SearchProgress:
         self.run_task = self.progress.add_task("training", total=1, info="")
         self.started = time.perf_counter()
         self.trained_seconds: list[float] = []
+        self._shown = False
 
     def __enter__(self) -> SearchProgress:
-        self.progress.start()
-        return self
+        return self  # the display appears with the first run: a refusal stays one line
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self._shown:
+            self.progress.stop()
+
+    def _show(self) -> None:
+        if not self._shown:
+            self._shown = True
+            self.progress.start()
 
     # RunHooks
     def run_started(self, spec: RunSpec) -> None:
+        self._show()
         self.progress.update(
             self.run_task, completed=0, total=spec.protocol.epochs,
             description=f"arch {spec.arch_key[:8]}",
@@ -64,6 +71,7 @@ class SearchProgress:
 
     # called by the driver after each tell
     def evaluation_done(self, strategy: Any, results: list[Any]) -> None:
+        self._show()
         for r in results:
             if r.n_trained:
                 self.trained_seconds.append(r.seconds)

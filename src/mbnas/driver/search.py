@@ -19,10 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.data.fingerprint import claim_fingerprint, dataset_fingerprint
 from mbnas.driver.dataset import fold_case_ids, training_data
+from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
+from mbnas.driver.resume import load_state, save_state
 from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
+from mbnas.engine.failures import RunFailure, last_line
+from mbnas.engine.validate import check_fields
 from mbnas.engine.runs import RunContext, RunHooks
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
@@ -57,6 +62,7 @@ class SearchConfig:
     ray: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_fields(self, "search")
         if self.space not in SPACES:
             raise ConfigError(f"unknown space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.strategy not in STRATEGIES:
@@ -76,6 +82,7 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
         d = dict(d)
+        d.pop("data_fingerprint", None)  # written into config.yaml beside the settings
         reject_unknown(cls, d, "search")
         protocol = Protocol.from_dict(d.pop("protocol", {}) or {})
         return cls(protocol=protocol, **d)
@@ -114,31 +121,60 @@ def run_search(
     hooks: RunHooks | None = None,
     executor: Any = None,
     on_evaluation: Any = None,
+    retry_failed: bool = False,
 ) -> SearchOutcome:
-    """Run (or resume) a search into the folder ``out``; see the module docstring."""
-    out = Path(out)
+    """Run (or resume) a search into the folder ``out``; see the module docstring.
+
+    Every input is checked before the folder is written. With ``retry_failed`` the
+    search is replayed from its seed: finished runs come from the store, failed ones are
+    trained again, so the trajectory is the one the search takes had they not failed.
+
+    Raises:
+        RunFailure: when a run failed because of the machine (it is retried on resume),
+            or when every run of the search failed.
+    """
+    out = check_output_dir(out)
+    check_device(config.device, config.executor)
+    data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size)
+    check_folds(out / "splits.json", data, config.protocol.folds, config.seed)
+    strategy = build_strategy(config, np.random.default_rng(config.seed))
+    fingerprint = dataset_fingerprint(config.data_dir, data)
     with RunLock(out):
-        resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
-        data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size)
+        claim_fingerprint(out, fingerprint)
+        resumed = claim_config(out, with_fingerprint(config.to_dict(), fingerprint),
+                               ignore=RUNTIME_SETTINGS)
         folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed)
-        ctx = RunContext(data, folds, config.device, str(out / "weights"))
-        state_path = out / "search_state.json"
+        ctx = RunContext(data, folds, config.device, str(out / "weights"),
+                         data_fingerprint=fingerprint["digest"])
         with ResultStore(out / "store.sqlite") as store:
-            evaluator = Evaluator(ctx, config.protocol, store, executor, hooks)
-            strategy = build_strategy(config, np.random.default_rng(config.seed))
-            if state_path.exists():
-                strategy.load_state_dict(json.loads(state_path.read_text()))
+            evaluator = Evaluator(ctx, config.protocol, store, executor, hooks,
+                                  retry_failed=retry_failed)
+            state = load_state(out, config, store, RUNTIME_SETTINGS)
+            if state is not None and not retry_failed:
+                strategy.load_state_dict(state)
             while (batch := strategy.ask()) is not None:
                 results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
-                atomic_write_json(state_path, strategy.state_dict())
+                save_state(out, strategy, config, RUNTIME_SETTINGS)
                 write_outputs(out, strategy, store, config.protocol)
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
             write_outputs(out, strategy, store, config.protocol)
+            raise_if_all_failed(store, config.protocol.key, "search")
     best, score = strategy.best or (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
+
+
+def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> None:
+    """Raise :class:`RunFailure` with the first error when no run of ``what`` finished."""
+    runs = store.runs(protocol_key=protocol_key)
+    if runs and not any(r.status == "finished" for r in runs):
+        first = runs[0]
+        raise RunFailure(
+            f"every run of this {what} failed ({len(runs)} runs); first: run {first.arch_key} "
+            f"fold {first.fold} seed {first.seed}: {last_line(first.error)}. Fix the cause, "
+            "then run the same command again with --retry-failed")
 
 
 def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protocol) -> None:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 
 
@@ -80,6 +81,8 @@ class Protocol:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
+        check_fields(self, "protocol")  # types, finite numbers and ranges, field by field
+        check_fields(self.augment, "protocol.augment")
         problems = []
         if self.epochs < 1:
             problems.append(f"epochs must be >= 1, got {self.epochs}")

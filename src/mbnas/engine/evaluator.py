@@ -6,6 +6,12 @@ are read back, the others go to the executor together (so they can run in parall
 each finished run is committed to the store the moment it arrives. The score of an
 architecture is the mean run score over folds x seeds; an architecture with a failed run
 scores NaN (failed), which a strategy ranks below everything.
+
+A run that failed for a reason of its environment (``mbnas.engine.failures``) is trained
+again whenever it is asked for, and a batch in which one happens raises
+:class:`~mbnas.engine.failures.RunFailure` instead of returning scores, so a strategy is
+never told a score the network did not earn. With ``retry_failed`` every failed run is
+trained again (once per evaluator).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.engine.config import Protocol
+from mbnas.engine.failures import ENVIRONMENT, RunFailure, last_line
 from mbnas.engine.runs import (
     Executor,
     InProcessExecutor,
@@ -73,6 +80,7 @@ class Evaluator:
         store: ResultStore,
         executor: Executor | None = None,
         hooks: RunHooks | None = None,
+        retry_failed: bool = False,
     ) -> None:
         if len(ctx.folds) != protocol.folds:
             raise ValueError(f"{len(ctx.folds)} folds given, protocol wants {protocol.folds}")
@@ -81,6 +89,19 @@ class Evaluator:
         self.store = store
         self.executor = executor or InProcessExecutor()
         self.hooks = hooks
+        self.retry_failed = retry_failed
+        self._retried: set[tuple[str, int, int]] = set()
+
+    def _stored(self, spec: RunSpec) -> bool:
+        """Whether the store holds a run that answers this spec (no training needed)."""
+        record = self.store.get(spec.arch_key, self.protocol.key, spec.fold, spec.seed)
+        if record is None:
+            return False
+        if record.status == "finished":
+            return True
+        if record.failure == ENVIRONMENT:
+            return False
+        return not self.retry_failed or (spec.arch_key, spec.fold, spec.seed) in self._retried
 
     def specs(self, architecture: Architecture) -> list[RunSpec]:
         d, key = architecture.to_dict(), architecture.key
@@ -101,22 +122,32 @@ class Evaluator:
         for arch in architectures:
             for spec in self.specs(arch):
                 ident = (spec.arch_key, spec.fold, spec.seed)
-                if ident in seen or self.store.get(spec.arch_key, pkey, spec.fold, spec.seed):
+                if ident in seen or self._stored(spec):
                     continue
                 seen.add(ident)
                 todo.append(spec)
         trained: dict[str, int] = {}
+        environment: list[RunRecord] = []
         if todo:
             for record in self.executor.run(todo, self.ctx, self.hooks):
                 self.store.put(record)  # committed now: a crash after this loses nothing
+                self._retried.add((record.arch_key, record.fold, record.seed))
                 trained[record.arch_key] = trained.get(record.arch_key, 0) + 1
-                if record.status != "finished":
-                    last = (record.error or "").strip().splitlines()[-1:] or ["unknown error"]
+                if record.failure == ENVIRONMENT:
+                    environment.append(record)
+                elif record.status != "finished":
                     warnings.warn(
                         f"run {record.arch_key} fold {record.fold} seed {record.seed} "
-                        f"failed: {last[0]}",
+                        f"failed: {last_line(record.error)}",
                         RuntimeWarning, stacklevel=2,
                     )
+        if environment:
+            first = environment[0]
+            raise RunFailure(
+                f"{len(environment)} of {len(todo)} runs failed because of the machine, not "
+                f"the network; they are trained again when you run the same command again. "
+                f"First: run {first.arch_key} fold {first.fold} seed {first.seed} on "
+                f"{first.device}: {last_line(first.error)}")
         results = []
         for arch in architectures:
             specs = self.specs(arch)

@@ -159,7 +159,8 @@ def _failed(spec: RunSpec, ctx: RunContext, error: str) -> RunRecord:
         status="failed", score=None, curve=[], metrics={}, seconds=0.0, device=ctx.device,
         versions=runtime_versions(), architecture=spec.architecture,
         protocol=spec.protocol.to_dict(), started_at=now, finished_at=now, error=error,
-        weights_path=None,
+        weights_path=None, failure="environment",  # a lost worker says nothing of the network
+        data_fingerprint=ctx.data_fingerprint,
     )
 
 

@@ -22,10 +22,11 @@ import torch
 
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
+from mbnas.engine.failures import failure_kind
 from mbnas.engine.train import EpochStats, train_run
 from mbnas.errors import ConfigError
 from mbnas.space import architecture_from_dict, build_model
-from mbnas.store import RunRecord, runtime_versions, save_weights
+from mbnas.store import RunRecord, file_sha256, runtime_versions, save_weights
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class RunContext:
     folds: tuple[tuple[str, ...], ...]
     device: str = "auto"
     weights_dir: str | None = None
+    data_fingerprint: str | None = None
 
 
 def utc_now() -> str:
@@ -87,6 +89,7 @@ def execute_run(
         arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold,
         seed=spec.seed, architecture=spec.architecture, protocol=spec.protocol.to_dict(),
         versions=runtime_versions(), started_at=started,
+        data_fingerprint=ctx.data_fingerprint,
     )
     try:
         train, val = fold_data(ctx.data, ctx.folds, spec.fold)
@@ -96,27 +99,35 @@ def execute_run(
                                 ctx.data.in_channels, ctx.data.n_classes,
                                 spec.protocol.base_channels)
         outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device, on_epoch)
-        weights_path = None
+        weights_path = sha = None
         if outcome.state_dict is not None and ctx.weights_dir:
             path = Path(ctx.weights_dir) / spec.arch_key / f"fold{spec.fold}_seed{spec.seed}.pt"
             save_weights(outcome.state_dict, path)
-            weights_path = str(path.resolve())
+            weights_path, sha = str(path.resolve()), file_sha256(path)
         return RunRecord(
             status="finished", score=outcome.score,
             curve=[asdict(e) for e in outcome.curve],
             metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
                      "precision": outcome.precision},
             seconds=time.perf_counter() - t0, device=outcome.device,
-            finished_at=utc_now(), error=None, weights_path=weights_path, **base,
+            finished_at=utc_now(), error=None, weights_path=weights_path,
+            weights_sha256=sha, **base,
         )
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception:  # noqa: BLE001 - an untrainable architecture is a result, not a crash
+    except Exception as exc:  # noqa: BLE001 - an untrainable architecture is a result
+        error = traceback.format_exc()
+        if not str(exc):  # MemoryError() and friends carry no message of their own
+            error += f"{type(exc).__name__}: {_DESCRIPTIONS.get(type(exc), 'no message')}\n"
         return RunRecord(
             status="failed", score=None, curve=[], metrics={},
             seconds=time.perf_counter() - t0, device=ctx.device, finished_at=utc_now(),
-            error=traceback.format_exc(), weights_path=None, **base,
+            error=error, weights_path=None, failure=failure_kind(exc), **base,
         )
+
+
+_DESCRIPTIONS = {MemoryError: "the machine ran out of memory (RAM) during this run; free "
+                              "memory or lower batch_size, then resume"}
 
 
 class RunHooks(TypingProtocol):

@@ -180,6 +180,11 @@ def train_run(
             optimiser.step()
             total += loss.detach()
             steps += 1
+        if not torch.isfinite(total):  # a diverged network: a failed run, not a score 0
+            from mbnas.engine.failures import NonFiniteLossError
+
+            raise NonFiniteLossError(f"the training loss became non-finite ({float(total)}) "
+                                     f"in epoch {epoch}")
         pred = predict_labels(model, va.images, protocol.val_batch_size, bf16)
         per_case = case_dice_scores(pred, va.labels, va.case_index, va.n_cases, va.n_classes)
         stats = EpochStats(

@@ -18,6 +18,7 @@ so a folder with a ``model.json`` is complete.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import numbers
@@ -32,6 +33,7 @@ from mbnas.data.preprocess import PreprocessConfig, preprocess
 from mbnas.errors import GenotypeError, MbnasError
 from mbnas.io import atomic_write, atomic_write_json
 from mbnas.space import Baseline, Genotype, architecture_from_dict
+from mbnas.store import file_sha256
 
 MODEL_FORMAT = 1
 MODEL_JSON = "model.json"
@@ -69,6 +71,7 @@ class ModelFolder:
     channel_names: tuple[str, ...]
     normalisation: tuple[dict[str, Any], ...]
     weights: tuple[Path, ...]
+    weights_sha256: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_channels: int,
@@ -126,6 +129,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
             continue
         with path.open("rb") as src:
             atomic_write(target, lambda f, src=src: shutil.copyfileobj(src, f))
+    # A checksum per weights file: loading refuses a file changed since the export.
+    meta["weights_sha256"] = {p.name: file_sha256(folder / p.name) for p in paths}
     atomic_write_json(folder / MODEL_JSON, meta)
     for name in old - set(meta["weights"]):
         (folder / name).unlink(missing_ok=True)
@@ -169,7 +174,17 @@ def load_model_folder(folder: str | Path) -> ModelFolder:
         channel_names=channels,
         normalisation=tuple(dict(meta["normalisation"][c]) for c in channels),
         weights=tuple((folder / n).resolve() for n in meta["weights"]),
+        weights_sha256=_checksums(meta, path),
     )
+
+
+def _checksums(meta: dict[str, Any], path: Path) -> dict[str, str]:
+    """``weights_sha256`` of model.json (absent from folders exported before it existed)."""
+    sums = meta.get("weights_sha256") or {}
+    if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
+        raise ModelFolderError(f"{path}: 'weights_sha256' must map weight file names to "
+                               "SHA-256 strings")
+    return {str(k): v for k, v in sums.items()}
 
 
 def normalisation_from_cache(data_dir: str | Path, cache_dir: str | Path,

@@ -103,7 +103,7 @@ class Segmenter:
         m = self.model
         net = build_model(m.architecture, m.in_channels, m.n_classes, m.base_channels)
         try:
-            net.load_state_dict(load_weights(path))
+            net.load_state_dict(load_weights(path, m.weights_sha256.get(path.name)))
         except MbnasError as exc:
             raise ModelFolderError(str(exc)) from None
         except (RuntimeError, KeyError, TypeError) as exc:

@@ -18,7 +18,7 @@ from mbnas.store.records import (
     utc_now,
 )
 from mbnas.store.sqlite import SCHEMA_VERSION, ResultStore
-from mbnas.store.weights import load_weights, save_weights
+from mbnas.store.weights import file_sha256, load_weights, save_weights
 
 __all__ = [
     "RUN_STATUSES",
@@ -28,6 +28,7 @@ __all__ = [
     "RunKey",
     "RunRecord",
     "StoreError",
+    "file_sha256",
     "load_weights",
     "runtime_versions",
     "save_weights",

@@ -16,6 +16,7 @@ from typing import Any
 from mbnas.errors import MbnasError
 
 __all__ = [
+    "FAILURE_KINDS",
     "RUN_STATUSES",
     "FinishedRunError",
     "RunKey",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 RUN_STATUSES = ("finished", "failed")
+#: Why a run failed: its environment (no device, out of memory, disk full, worker lost),
+#: retried on resume; or its network (non-finite loss, an error in the model), final.
+FAILURE_KINDS = ("environment", "network")
 
 RunKey = tuple[str, str, int, int]
 """(arch_key, protocol_key, fold, seed): what identifies one training run."""
@@ -107,6 +111,10 @@ class RunRecord:
         error: The traceback of a failed run; required when ``status == "failed"``.
         weights_path: Where the trained weights were saved, if they were; relative
             paths are relative to the store's folder.
+        failure: For a failed run, one of :data:`FAILURE_KINDS` (None: unknown, as in
+            stores written before it was recorded; treated as a network failure).
+        weights_sha256: SHA-256 of the saved weights file, checked when it is loaded.
+        data_fingerprint: Fingerprint of the dataset and preprocessing the run trained on.
     """
 
     arch_key: str
@@ -126,6 +134,9 @@ class RunRecord:
     finished_at: str
     error: str | None = None
     weights_path: str | None = None
+    failure: str | None = None
+    weights_sha256: str | None = None
+    data_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         where = f"run {self.arch_key!r}/{self.protocol_key!r}"
@@ -149,7 +160,11 @@ class RunRecord:
         self._set("seconds", seconds)
         for name in ("started_at", "finished_at"):
             _check_utc(getattr(self, name), name, where)
-        for name in ("error", "weights_path"):
+        if self.failure is not None and (self.status != "failed"
+                                         or self.failure not in FAILURE_KINDS):
+            raise StoreError(f"{where}: failure must be one of {FAILURE_KINDS} on a failed "
+                             f"run, got {self.failure!r}")
+        for name in ("error", "weights_path", "weights_sha256", "data_fingerprint"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise StoreError(f"{where}: {name} must be a string or None, got {value!r}")

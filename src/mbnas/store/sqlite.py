@@ -39,14 +39,18 @@ from mbnas.store.records import (
 
 __all__ = ["SCHEMA_VERSION", "ResultStore"]
 
-SCHEMA_VERSION = 1
+# 2: failure kind, weights checksum and dataset fingerprint per run (schema 1 stores are
+# upgraded when opened for writing, and read as they are).
+SCHEMA_VERSION = 2
 _APPLICATION = "mbnas-result-store"
 
 _COLUMNS = (
     "arch_key", "protocol_key", "fold", "seed", "status", "score", "curve", "metrics",
     "seconds", "device", "versions", "architecture", "protocol", "started_at",
-    "finished_at", "error", "weights_path",
+    "finished_at", "error", "weights_path", "failure", "weights_sha256", "data_fingerprint",
 )
+# Columns added by schema 2, absent from schema 1 stores.
+_V2_COLUMNS = ("failure", "weights_sha256", "data_fingerprint")
 
 _SCHEMA = (
     "CREATE TABLE mbnas_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -69,6 +73,9 @@ _SCHEMA = (
         finished_at TEXT NOT NULL,
         error TEXT,
         weights_path TEXT,
+        failure TEXT,
+        weights_sha256 TEXT,
+        data_fingerprint TEXT,
         UNIQUE (arch_key, protocol_key, fold, seed)
     )""",
     "CREATE INDEX runs_by_protocol ON runs (protocol_key, arch_key)",
@@ -103,6 +110,7 @@ class ResultStore:
         self._path = Path(path)
         self._read_only = read_only
         self._lock: str | None = None
+        self._select_columns = ", ".join(_COLUMNS)
         self._conn: sqlite3.Connection | None = None
         # One connection shared by the threads of the driver; the mutex keeps each
         # transaction whole.
@@ -135,6 +143,11 @@ class ResultStore:
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             tables = {r[0] for r in rows}
         except sqlite3.DatabaseError as exc:
+            if _has_sqlite_header(self._path):
+                raise StoreError(
+                    f"{self._path}: damaged result store ({exc}); restore it from a copy, or "
+                    "move it away to train the runs again"
+                ) from exc
             raise StoreError(
                 f"{self._path}: not an mbnas result store (not an SQLite database: {exc}); "
                 "point to the store file of a run folder, or to a new file"
@@ -170,8 +183,30 @@ class ResultStore:
                 f"{self._path}: written by a newer mbnas (store schema {version}, this mbnas "
                 f"reads up to {SCHEMA_VERSION}); upgrade mbnas to read it"
             )
-        if version < SCHEMA_VERSION:  # pragma: no cover - no older schema exists yet
+        if version < 1:
             raise StoreError(f"{self._path}: store schema {version} is no longer supported")
+        if version == 1:
+            self._upgrade_v1()
+
+    def _upgrade_v1(self) -> None:
+        """Schema 1 has no failure, checksum or fingerprint columns: add them (writer), or
+        read them as NULL (reader)."""
+        if self._read_only:
+            self._select_columns = ", ".join(
+                f"NULL AS {c}" if c in _V2_COLUMNS else c for c in _COLUMNS)
+            return
+        conn = self._connection
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for column in _V2_COLUMNS:
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+            conn.execute("UPDATE mbnas_meta SET value = ? WHERE key = 'schema_version'",
+                         (str(SCHEMA_VERSION),))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def _create(self) -> None:
         from mbnas import __version__
@@ -286,7 +321,7 @@ class ResultStore:
     # ---- reading -----------------------------------------------------------------------
 
     def _select(self, where: str = "", params: tuple[Any, ...] = ()) -> list[RunRecord]:
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM runs {where} ORDER BY id"
+        sql = f"SELECT {self._select_columns} FROM runs {where} ORDER BY id"
         return [_record(row) for row in self._query(sql, params)]
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -347,6 +382,14 @@ class ResultStore:
 
     def __len__(self) -> int:
         return self.count()
+
+
+def _has_sqlite_header(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def _record(row: tuple[Any, ...]) -> RunRecord:

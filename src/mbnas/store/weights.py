@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 from mbnas.io import atomic_write
 from mbnas.store.records import StoreError
 
-__all__ = ["load_weights", "save_weights"]
+__all__ = ["file_sha256", "load_weights", "save_weights"]
 
 
 def save_weights(state_dict: Mapping[str, Any], path: str | Path) -> Path:
@@ -31,24 +33,52 @@ def save_weights(state_dict: Mapping[str, Any], path: str | Path) -> Path:
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"save_weights() takes a state_dict mapping, got {type(state_dict)}")
     path = Path(path)
-    atomic_write(path, lambda f: torch.save(state_dict, f))
+    # Serialised in memory first, so a full disk is a plain OSError (ENOSPC) naming the
+    # file, not torch's "unexpected pos".
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    blob = buffer.getvalue()
+    try:
+        atomic_write(path, lambda f: f.write(blob))
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
     return path
 
 
-def load_weights(path: str | Path) -> dict[str, Any]:
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_weights(path: str | Path, sha256: str | None = None) -> dict[str, Any]:
     """Load weights saved by :func:`save_weights` onto the CPU.
 
     Uses ``torch.load(..., weights_only=True)``, which refuses pickled code, so a weights
     file from elsewhere cannot run anything when loaded.
 
+    Args:
+        path: The weights file.
+        sha256: Its recorded checksum; when given, a file whose content differs (a flipped
+            byte, an overwritten copy) is refused.
+
     Raises:
-        StoreError: If the file is missing or is not a readable weights file.
+        StoreError: If the file is missing, is not a readable weights file, or does not
+            match its checksum.
     """
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{path}: no weights file there")
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise StoreError(f"{path}: the weights file does not match its recorded checksum "
+                         "(changed or damaged since it was trained); train the run again "
+                         "or restore the file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:

@@ -1,0 +1,64 @@
+"""Checks made before a run folder is written, so a mistaken setting never locks a folder.
+
+A search or evaluation validates every input (dataset, folds, device, output location)
+first; only a run that can start writes ``config.yaml`` into its folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mbnas.data.folds import make_splits, read_splits
+from mbnas.data.slices import SliceData
+from mbnas.errors import ConfigError
+
+
+def check_output_dir(out: str | Path, what: str = "--out") -> Path:
+    """Refuse an output folder that is an existing file or whose location is not writable."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: {what} is an existing file, not a folder; choose a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{parent}: {what} lies under a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{parent}: not writable; choose another {what}")
+    return out
+
+
+def check_device(device: str, executor: str = "inprocess") -> None:
+    """Refuse a device this machine does not have (in-process runs only: Ray workers may)."""
+    if executor != "inprocess" or device in ("auto", "cpu"):
+        return
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"--device {device!r} is not a device ({exc}); use auto, cpu or "
+                          "cuda") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device is available on this machine; "
+                          "use --device cpu (or auto), or run on a machine with a GPU")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {device}: MPS is not available on this machine")
+
+
+def check_folds(splits_path: Path, data: SliceData, n_folds: int, seed: int) -> None:
+    """Refuse folds the dataset cannot fill, before anything is written."""
+    if splits_path.is_file():
+        folds = read_splits(splits_path)
+        if len(folds) != n_folds:
+            raise ConfigError(f"{splits_path} holds {len(folds)} folds but {n_folds} were "
+                              "asked for; use the same number of folds or another --out")
+        return
+    make_splits(list(data.case_ids), n_folds, seed)
+
+
+def with_fingerprint(config: dict[str, Any], fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """The config as saved in ``config.yaml``: with the dataset fingerprint's digest."""
+    return {**config, "data_fingerprint": fingerprint["digest"]}

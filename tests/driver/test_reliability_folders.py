@@ -1,0 +1,138 @@
+"""Run folders that stay true: validated before writing, fingerprinted data, checksummed
+model weights, consistent resume state (issue 11, items 3, 4, 6, 7 and small items)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import nibabel as nib
+import numpy as np
+import pytest
+import yaml
+
+from mbnas.cli import main
+from mbnas.errors import MbnasError
+from mbnas.predict.export import load_model_folder
+from mbnas.predict.inference import Segmenter
+from mbnas.store import ResultStore
+
+SMALL = ["--protocol", "quick", "--epochs", "1", "--image-size", "32", "--threads", "1",
+         "--device", "cpu"]
+TINY = [*SMALL, "--folds", "2"]
+
+
+def _err(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, phantom_spleen: Path) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("folders")
+    data = root / "data"
+    shutil.copytree(phantom_spleen, data)
+    cache = root / "cache"
+    run = root / "run"
+    assert main(["search", str(data), *TINY, "--budget", "1", "--start", "unet",
+                 "--cache", str(cache), "--out", str(run)]) == 0
+    evaluation = root / "evaluation"
+    assert main(["evaluate", str(run), "--baselines", "none", "--seeds", "1", "--folds", "2",
+                 "--device", "cpu", "--out", str(evaluation)]) == 0
+    return SimpleNamespace(root=root, data=data, cache=cache, run=run, evaluation=evaluation)
+
+
+def test_dataset_fingerprint_is_stored_with_runs_and_config(study) -> None:
+    config = yaml.safe_load((study.run / "config.yaml").read_text())
+    fingerprint = json.loads((study.run / "dataset_fingerprint.json").read_text())
+    assert config["data_fingerprint"] == fingerprint["digest"]
+    assert "labelsTr/spleen_1.nii.gz" in fingerprint["files"]
+    with ResultStore(study.run / "store.sqlite", read_only=True) as store:
+        assert {r.data_fingerprint for r in store.runs()} == {fingerprint["digest"]}
+
+
+def test_model_weights_are_copies_with_checked_checksums(study, tmp_path: Path) -> None:
+    model = study.run / "model"
+    meta = json.loads((model / "model.json").read_text())
+    name = meta["weights"][0]
+    with ResultStore(study.evaluation / "store.sqlite", read_only=True) as store:
+        record = next(r for r in store.runs() if Path(r.weights_path).name == name)
+    stored = Path(record.weights_path)
+    assert meta["weights_sha256"][name] == record.weights_sha256
+    assert (model / name).stat().st_ino != stored.stat().st_ino  # a copy, not a hard link
+    before = stored.read_bytes()
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    blob = bytearray((copy / name).read_bytes())
+    blob[len(blob) // 2] ^= 0x01  # one flipped bit deep in the tensors
+    (copy / name).write_bytes(bytes(blob))
+    with pytest.raises(MbnasError, match="does not match its recorded checksum"):
+        Segmenter(load_model_folder(copy), device="cpu")
+    (model / name).write_bytes(b"overwritten")
+    assert stored.read_bytes() == before  # the store's weights are untouched
+
+
+def test_invalid_settings_write_no_run_folder(study, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "p"
+    base = ["--budget", "1", "--cache", str(study.cache), "--out", str(out)]
+    assert main(["search", str(study.data), *SMALL, "--folds", "7", *base]) == 2
+    assert "7 folds need at least 7 cases" in _err(capsys)
+    assert not out.exists()
+    assert main(["search", str(study.data) + "-typo", *TINY, *base]) == 2
+    assert "no such dataset folder" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["search", str(study.data), *TINY, *base]) == 0  # nothing was locked
+    capsys.readouterr()
+    ev = tmp_path / "ev"
+    assert main(["evaluate", str(study.run), "--baselines", "none", "--folds", "9",
+                 "--out", str(ev)]) == 2
+    assert "9 folds" in _err(capsys)
+    assert not ev.exists()
+
+
+def test_evaluation_into_its_own_search_folder_is_refused_clearly(
+        study, capsys: pytest.CaptureFixture) -> None:
+    assert main(["evaluate", str(study.run), "--baselines", "none", "--seeds", "1",
+                 "--folds", "2", "--out", str(study.run)]) == 2
+    err = _err(capsys)
+    assert "another mbnas process" not in err and "search run folder" in err
+
+
+def test_changed_config_is_refused_against_the_state(study, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(study.run, run, ignore=shutil.ignore_patterns(".lock", "*.lock"))
+    path = run / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["protocol"]["epochs"] = 2
+    path.write_text(yaml.safe_dump(config))
+    assert main(["search", "--config", str(path), "--out", str(run)]) == 2
+    assert "protocol" in _err(capsys)
+    path.unlink()  # a deleted config.yaml is no way around it
+    config.pop("data_fingerprint")
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(config))
+    assert main(["search", "--config", str(other), "--out", str(run)]) == 2
+    assert "protocol" in _err(capsys)
+    with ResultStore(run / "store.sqlite", read_only=True) as store:
+        assert len(store.protocols()) == 1
+
+
+def test_changed_dataset_is_refused_listing_what_changed(study, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    # Last: it rewrites a label of the study's dataset.
+    label = study.data / "labelsTr" / "spleen_2.nii.gz"
+    img = nib.load(label)
+    arr = np.zeros(img.shape, dtype=np.uint8)
+    nib.save(nib.Nifti1Image(arr, img.affine), label)
+    assert main(["evaluate", str(study.run), "--baselines", "none", "--seeds", "1",
+                 "--folds", "2", "--device", "cpu", "--out", str(study.evaluation)]) == 2
+    err = _err(capsys)
+    assert "dataset changed" in err and "labelsTr/spleen_2.nii.gz changed" in err
+    assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
+                 "--cache", str(study.cache), "--out", str(study.run)]) == 2
+    assert "labelsTr/spleen_2.nii.gz changed" in _err(capsys)
