@@ -60,3 +60,20 @@ def test_nnunet_splits_become_the_run_folds(tmp_path):
     with pytest.raises(ConfigError, match="other folds"):
         adopt_splits(source, run_splits)
     assert run_splits.read_text() == before
+
+
+def test_search_takes_a_dataset_id_and_nnunet_folds(nnunet_raw, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("nnUNet_raw", str(nnunet_raw))
+    splits = tmp_path / "splits_final.json"
+    cases = ["spleen_1", "spleen_2", "spleen_3"]
+    splits.write_text(json.dumps([{"train": cases[1:], "val": cases[:1]},
+                                  {"train": cases[:2], "val": cases[2:]}]))
+    out = tmp_path / "run"
+    # Three folds asked for, two given: refused once the folds are read, before training.
+    code = main(["search", "9", "--protocol", "quick", "--folds", "3", "--budget", "1",
+                 "--cache", str(tmp_path / "cache"), "--splits", str(splits),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds 2 folds but 3 were asked for" in err
+    assert [f.val for f in read_splits(out / "splits.json")] == [("spleen_1",), ("spleen_3",)]
+    assert str(nnunet_raw / "Dataset009_Spleen") in (out / "config.yaml").read_text()

@@ -121,3 +121,22 @@ def test_a_missing_nnunet_install_is_refused(plans, genotype_file, capsys, monke
     monkeypatch.setitem(sys.modules, "nnunetv2", None)  # how Python marks a blocked import
     assert _export(plans, genotype_file) == 2
     _refused(capsys, plans, before, "mbnas[nnunet]")
+
+
+def test_a_search_run_folder_exports_its_best_network(plans, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data_dir: {tmp_path}\nspace: mbnas\n")
+    (run / "best.json").write_text(json.dumps({"genotype": preset("unet").to_dict(),
+                                               "score": 0.8}))
+    assert _export(plans, run) == 0
+    written = json.loads(plans.read_text())["configurations"]["2d_mbnas"]
+    assert Genotype.from_dict(written["architecture"]["arch_kwargs"]["genotype"]) == \
+        preset("unet")
+    assert written["mbnas"]["source"] == str(run)
+
+
+def test_an_unknown_source_is_refused(plans, tmp_path, capsys):
+    before = plans.read_text()
+    assert _export(plans, tmp_path / "nowhere") == 2
+    _refused(capsys, plans, before, "not a search run folder")
