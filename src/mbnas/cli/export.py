@@ -58,8 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     o = ex.add_parser(
         "onnx", help="write the networks of a model folder as ONNX files",
         description="Write one .onnx file per fold network of a model folder (written by "
-                    "`mbnas evaluate` or `mbnas search`), exported with PyTorch's "
-                    "torch.export-based exporter (torch.onnx.export(dynamo=True)), with a "
+                    "`mbnas evaluate`), exported with PyTorch's supported exporter, "
+                    "torch.onnx.export(dynamo=True) (torch.export + onnxscript), with a "
                     "dynamic batch axis and a dynamic height and width (any multiple of "
                     "2**depth of the network). The output holds logits of shape (B, K, H, W) "
                     "for input (B, C, H, W). model.json (the preprocessing: slice size, "

@@ -32,6 +32,7 @@ from torch import nn
 
 from mbnas.errors import GenotypeError
 from mbnas.space import Genotype, build_network
+from mbnas.space.genotype import BASE_CHANNELS
 
 #: ``network_class_name`` of the configurations written by ``mbnas export nnunet``.
 CLASS_NAME = "mbnas.export.nnunet.MBNASNetwork"
@@ -77,7 +78,7 @@ class MBNASNetwork(nn.Module):
     """
 
     def __init__(self, input_channels: int, num_classes: int, genotype: Mapping[str, Any],
-                 base_channels: int = 32, strides: Sequence[Sequence[int]] = ((1, 1),),
+                 base_channels: int = BASE_CHANNELS, strides: Sequence[Sequence[int]] = ((1, 1),),
                  deep_supervision: bool = False) -> None:
         super().__init__()
         if not isinstance(genotype, Mapping):

@@ -35,7 +35,7 @@ from mbnas.errors import ConfigError, GenotypeError
 from mbnas.export.nnunet import CLASS_NAME
 from mbnas.io import atomic_write, atomic_write_json
 from mbnas.space import Genotype, load_genotype
-from mbnas.space.genotype import level_text
+from mbnas.space.genotype import BASE_CHANNELS, level_text
 
 DEFAULT_NAME = "2d_mbnas"
 PARENT = "2d"
@@ -140,7 +140,7 @@ def _parent_geometry(plans: dict[str, Any], path: Path) -> tuple[list[int], list
 
 
 def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str = DEFAULT_NAME,
-                      base_channels: int = 32, force: bool = False,
+                      base_channels: int = BASE_CHANNELS, force: bool = False,
                       source: str = "") -> ExportedConfiguration:
     """Add a configuration that trains ``genotype`` to an nnU-Net v2 plans file.
 
