@@ -207,6 +207,28 @@ def test_search_only_report(study: SimpleNamespace) -> None:
     assert card["search_stability"].startswith(NOT_DONE)
 
 
+def test_report_adds_rows_trained_by_nnunet(study: SimpleNamespace) -> None:
+    # nnU-Net's results layout and summary.json format (see tests/report/test_report_nnunet.py)
+    results = study.root / "nnunet_results"
+    for config, step in (("2d", 0.05), ("2d_mbnas", 0.06)):
+        for fold in range(2):
+            folder = results / f"nnUNetTrainer__nnUNetPlans__{config}" / f"fold_{fold}"
+            (folder / "validation").mkdir(parents=True)
+            (folder / "validation" / "summary.json").write_text(json.dumps({"metric_per_case": [
+                {"metrics": {"1": {"Dice": 0.6 + step * i, "n_ref": 9, "n_pred": 9}},
+                 "reference_file": f"gt/spleen_{i}.nii.gz"} for i in range(1 + fold, 7, 2)]}))
+    out = study.root / "with_nnunet"
+    assert main(["report", "--evaluation", str(study.evaluation), "--nnunet",
+                 f"{results}:Spleen", "--out", str(out)]) == 0
+    table = (out / "table1.md").read_text()
+    for name in (*MODELS, "Spleen nnU-Net 2d (trained by nnU-Net)",
+                 "Spleen MB-NAS 2d_mbnas (trained by nnU-Net)"):
+        assert f"| {name} |" in table
+    tests = json.loads((out / "statistics.json").read_text())["nnunet_case_tests"]
+    assert [t["n_cases"] for t in tests] == [6, 6, 6] and all(t["ok"] for t in tests)
+    assert "trained by nnU-Net" in (out / "report.html").read_text()
+
+
 def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

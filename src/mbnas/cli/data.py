@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mbnas.data.check import check_dataset
 from mbnas.data.formats import read_dataset, scan_dataset
+from mbnas.data.nnunet import resolve_dataset
 from mbnas.data.phantom import DEFAULT_SHAPE, FORMATS, TASKS, make_phantom
 from mbnas.data.preprocess import PreprocessConfig, cache_folder, is_complete, preprocess
 from mbnas.data.slices import SliceData
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    args.data_dir = resolve_dataset(args.data_dir)
     try:
         problems = check_dataset(args.data_dir)
         dataset, _ = scan_dataset(args.data_dir)
@@ -70,6 +72,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_preprocess(args: argparse.Namespace) -> int:
+    args.data_dir = resolve_dataset(args.data_dir)
     config = PreprocessConfig(size=args.size)
     dataset = read_dataset(args.data_dir)
     reused = is_complete(cache_folder(dataset, args.cache, config))

@@ -17,7 +17,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if Path(args.input).is_file():
         summary = predict(args.model, args.input, args.output, device=args.device,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, backend=args.backend)
         print(f"wrote {summary.written[0]}")
         return 0
     total = len(find_scans(args.input))
@@ -29,7 +29,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bar.update(task, advance=1, name=scan.name)
 
         summary = predict(args.model, args.input, args.output, device=args.device,
-                          batch_size=args.batch_size, on_scan=on_scan)
+                          batch_size=args.batch_size, on_scan=on_scan, backend=args.backend)
     print(f"wrote {len(summary.written)} label file(s) to {args.output}")
     if summary.failed:
         # Plain lines, never wrapped, so that file names can be copied.
@@ -54,4 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, help="folder the label files are written to")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--batch-size", type=int, default=16, help="slices per forward pass")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                   help="torch (default: the model folder's weights) or onnxruntime (a folder "
+                        "written by `mbnas export onnx`; needs mbnas[onnx])")
     p.set_defaults(handler=cmd_predict)

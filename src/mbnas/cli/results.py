@@ -124,7 +124,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError("give search run folders (RUN_DIR ...), --evaluation EVAL_DIR, "
                           "or both")
     outcome = build_report(args.run_dirs, args.out, evaluation=args.evaluation,
-                           cache_dir=args.cache_dir)
+                           cache_dir=args.cache_dir, nnunet=args.nnunet)
     print(f"report: {outcome.html}")
     print("files: " + ", ".join(p.name for p in outcome.files))
     if args.evaluation is None:
@@ -171,6 +171,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--evaluation", metavar="EVAL_DIR",
                    help="folder of `mbnas evaluate` (without it: a search-only report)")
     r.add_argument("--out", default="report", help="report folder (default: report)")
+    r.add_argument("--nnunet", action="append", default=[], metavar="RESULTS_DIR[:LABEL]",
+                   help="nnU-Net results folder of the dataset ($nnUNet_results/DatasetXXX_"
+                        "Name): adds its 2d and 2d_mbnas validation results as rows marked "
+                        "'trained by nnU-Net', with per-case Wilcoxon tests (repeatable)")
     r.add_argument("--cache", dest="cache_dir",
                    help="preprocessing cache folder (for the example segmentations)")
     r.set_defaults(handler=cmd_report)

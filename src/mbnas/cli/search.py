@@ -91,7 +91,9 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
         settings["data_dir"] = args.data_dir
     if "data_dir" not in settings:
         raise ConfigError("no dataset given: pass DATA_DIR or set data_dir in the config file")
-    settings["data_dir"] = str(Path(settings["data_dir"]).resolve())
+    from mbnas.data.nnunet import resolve_dataset
+
+    settings["data_dir"] = str(resolve_dataset(settings["data_dir"]).resolve())
     settings["protocol"] = protocol
     settings["ray"] = ray_settings(args, settings)
     return SearchConfig.from_dict(settings)
@@ -103,6 +105,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.engine.runs import make_executor
 
     config = search_config(args)
+    if args.splits is not None:
+        from mbnas.data.nnunet import adopt_splits
+
+        adopt_splits(args.splits, Path(args.out) / "splits.json")
     executor = make_executor(config.executor, config.ray, config.threads)
     if hasattr(executor, "start"):
         executor.start()  # connect and print the Ray dashboard before the live display
@@ -130,7 +136,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search for the best architecture on a dataset")
-    p.add_argument("data_dir", nargs="?", help="MSD or nnU-Net dataset folder")
+    p.add_argument("data_dir", nargs="?", help="MSD or nnU-Net dataset folder, or an nnU-Net "
+                   "dataset ID or name (9, Dataset009_Spleen) under $nnUNet_raw")
+    p.add_argument("--splits", default=None, metavar="FILE",
+                   help="use these folds (nnU-Net's splits_final.json, or a splits.json) "
+                        "instead of making new ones; --folds must match its fold count")
     p.add_argument("--out", required=True, help="run folder (created, or resumed)")
     p.add_argument("--config", help="YAML file with any of the settings below")
     p.add_argument("--space", choices=search_space_names())

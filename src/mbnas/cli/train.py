@@ -13,9 +13,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from mbnas.data.nnunet import resolve_dataset
     from mbnas.driver.single import train_one
     from mbnas.engine.config import Protocol
 
+    data_dir = resolve_dataset(args.data_dir)
     protocol = Protocol.from_dict(protocol_settings(args, {}))
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(),
@@ -29,7 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                             f"val Dice {stats.val_dice:.4f}")
 
         record, cached = train_one(
-            args.data_dir, args.arch, protocol, args.fold, args.seed, Path(args.out),
+            data_dir, args.arch, protocol, args.fold, args.seed, Path(args.out),
             cache_dir=args.cache_dir, device=args.device, on_epoch=on_epoch,
         )
     if record.status != "finished":

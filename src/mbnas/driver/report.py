@@ -44,7 +44,8 @@ class ReportOutcome:
 
 def build_report(run_dirs: Sequence[str | Path], out: str | Path,
                  evaluation: str | Path | None = None,
-                 cache_dir: str | Path | None = None) -> ReportOutcome:
+                 cache_dir: str | Path | None = None,
+                 nnunet: Sequence[str] = ()) -> ReportOutcome:
     """Build the report of ``run_dirs`` (and of the evaluation folder, if given) into ``out``.
 
     Args:
@@ -54,6 +55,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         evaluation: An `mbnas evaluate` folder, or None for a search-only report.
         cache_dir: Preprocessing cache for the example segmentations (default: the
             evaluation's).
+        nnunet: nnU-Net results folders (``DIR`` or ``DIR:LABEL``) whose ``2d`` and
+            ``2d_mbnas`` validation results become rows (see ``mbnas.report.nnunet``).
 
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
@@ -72,6 +75,11 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     if raw is not None and runs[0].data_dir != str(Path(raw["config"]["data_dir"]).resolve()):
         raise ConfigError(f"{eval_dir} evaluated {raw['config']['data_dir']}, but the search "
                           f"runs searched {runs[0].data_dir}; give runs of that dataset")
+    nn_rows = []
+    if nnunet:
+        from mbnas.report.nnunet import read_nnunet_results
+
+        nn_rows = [row for spec in nnunet for row in read_nnunet_results(spec)]
     out = Path(out)
     figs = out / "figures"
     files: list[Path] = []
@@ -109,10 +117,21 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         table = None
         fried = FriedmanResult(False, (), 0, 0, reason=NO_EVALUATION)
         wilc = WilcoxonReport(None, reason=NO_EVALUATION)
+    nn_tests = []
+    if nn_rows:
+        from mbnas.report.nnunet import case_comparisons, describe
+        from mbnas.report.stats import best_searched
+
+        table = build_table([*evals, *nn_rows], tolerance)
+        files += write_table([*evals, *nn_rows], out, tolerance)
+        nn_tests = case_comparisons(nn_rows, best_searched(evals))
+        notes.append("rows marked 'trained by nnU-Net' come from nnU-Net's validation "
+                     "summaries; per-case Wilcoxon tests: " + (describe(nn_tests) or "none"))
     stats_path = out / "statistics.json"
     atomic_write_json(stats_path, {"friedman": fried.to_dict(), "wilcoxon": wilc.to_dict(),
                                    "paired_values": "run-level Dice per (seed, fold): the "
-                                   "mean Dice over each run's validation cases"})
+                                   "mean Dice over each run's validation cases",
+                                   **({"nnunet_case_tests": nn_tests} if nn_rows else {})})
     dataset = dataset_info(runs[0], raw)
     card = build_card(runs, raw, evals, dataset, eval_dir,
                       network_cost=None if evals else search_costs(runs))

@@ -35,6 +35,8 @@ from mbnas.store import load_weights
 
 # Slices per forward pass; bounds the memory of the probabilities resized to the scan grid.
 BATCH_SIZE = 16
+#: ``torch``: the model folder's weights; ``onnxruntime``: a folder of ``mbnas export onnx``.
+BACKENDS = ("torch", "onnxruntime")
 
 
 def resolve_device(preference: str = "auto") -> torch.device:
@@ -87,17 +89,25 @@ class Segmenter:
         model: A model folder (``load_model_folder``).
         device: ``auto``, ``cpu``, ``cuda`` or a ``torch.device``.
         batch_size: Slices per forward pass.
+        backend: ``torch``, or ``onnxruntime`` for a model read by
+            ``mbnas.export.onnx.load_onnx_folder``.
 
     Raises:
         ModelFolderError: If a weights file does not fit the architecture.
     """
 
     def __init__(self, model: ModelFolder, device: str | torch.device = "auto",
-                 batch_size: int = BATCH_SIZE) -> None:
+                 batch_size: int = BATCH_SIZE, backend: str = "torch") -> None:
         self.model = model
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.batch_size = batch_size
-        self.networks: list[nn.Module] = [self._load(path) for path in model.weights]
+        self.networks: list[Callable[[torch.Tensor], torch.Tensor]]
+        if backend == "onnxruntime":
+            from mbnas.export.onnx import OnnxNetwork
+
+            self.networks = [OnnxNetwork(path, self.device) for path in model.weights]
+        else:
+            self.networks = [self._load(path) for path in model.weights]
 
     def _load(self, path: Path) -> nn.Module:
         m = self.model
@@ -171,7 +181,7 @@ def predict_scan(segmenter: Segmenter, scan: ScanFiles, out_dir: str | Path) -> 
 
 def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
             device: str = "auto", batch_size: int = BATCH_SIZE,
-            on_scan: ScanCallback | None = None) -> PredictSummary:
+            on_scan: ScanCallback | None = None, backend: str = "torch") -> PredictSummary:
     """Segment a scan or a folder of scans with a model folder (ensemble of its weights).
 
     A single file that fails raises; in a folder, a scan that fails is recorded in the
@@ -184,6 +194,8 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: Slices per forward pass.
         on_scan: Called after each scan with (scan, written path or None, error or None).
+        backend: ``torch`` (a model folder) or ``onnxruntime`` (an ONNX folder written by
+            ``mbnas export onnx``).
 
     Raises:
         ModelFolderError: If the model folder is unusable.
@@ -192,7 +204,14 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    model = load_model_folder(model_dir)
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
+    if backend == "onnxruntime":
+        from mbnas.export.onnx import load_onnx_folder
+
+        model = load_onnx_folder(model_dir)
+    else:
+        model = load_model_folder(model_dir)
     scans = find_scans(input_path)
     out = Path(out_dir)
     inputs = {p.resolve() for s in scans for p in s.files}
@@ -200,7 +219,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
         if output_path(scan, out).resolve() in inputs:
             raise ConfigError(f"writing {output_path(scan, out)} would overwrite an input "
                               "scan; choose another --output folder")
-    segmenter = Segmenter(model, device, batch_size)
+    segmenter = Segmenter(model, device, batch_size, backend)
     summary = PredictSummary()
     single = Path(input_path).is_file()
     for scan in scans:

@@ -168,7 +168,7 @@ def _fmt_cost(x: float) -> str:
 
 def _metric_cell(mean: float | None, std: float | None, decimals: int, std_decimals: int
                  ) -> Cell:
-    if mean is None:
+    if mean is None or math.isnan(mean):  # NaN: a metric the source did not measure
         return Cell(None, None, "n/a")
     text = f"{mean:.{decimals}f} ± " + ("n/a" if std is None else f"{std:.{std_decimals}f}")
     return Cell(mean, std, text)

@@ -1,0 +1,142 @@
+"""`mbnas export nnunet`: the configuration nnU-Net builds, and refusals that write nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+from mbnas.cli import main
+from mbnas.export.nnunet import MBNASNetwork
+from mbnas.space import Genotype, build_network, preset
+
+# The 2d configuration nnUNetv2_plan_and_preprocess writes for a 32x32 dataset, shortened.
+PLANS = {
+    "dataset_name": "Dataset042_Phantom", "plans_name": "nnUNetPlans",
+    "configurations": {"2d": {
+        "data_identifier": "nnUNetPlans_2d", "batch_size": 2, "patch_size": [32, 32],
+        "architecture": {
+            "network_class_name":
+                "dynamic_network_architectures.architectures.unet.PlainConvUNet",
+            "arch_kwargs": {"n_stages": 4, "strides": [[1, 1], [2, 2], [2, 2], [2, 2]]},
+            "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]},
+    }},
+}
+
+
+@pytest.fixture
+def plans(tmp_path: Path) -> Path:
+    path = tmp_path / "nnUNetPlans.json"
+    path.write_text(json.dumps(PLANS))
+    return path
+
+
+@pytest.fixture
+def genotype_file(tmp_path: Path) -> Path:
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps({"genotype": preset("unet").to_dict(), "score": 0.5}))
+    return path
+
+
+def _export(plans: Path, source: Path, *extra: str) -> int:
+    return main(["export", "nnunet", str(source), "--plans", str(plans), "--base-channels", "4",
+                 *extra])
+
+
+def test_nnunet_builds_the_genotype_from_the_written_configuration(plans, genotype_file):
+    assert _export(plans, genotype_file) == 0
+    config = PlansManager(str(plans)).get_configuration("2d_mbnas")
+    assert config.patch_size == [32, 32] and config.batch_size == 2  # inherited from 2d
+    net = get_network_from_plans(config.network_arch_class_name,
+                                 config.network_arch_init_kwargs,
+                                 config.network_arch_init_kwargs_req_import, 1, 3,
+                                 deep_supervision=True)
+    assert isinstance(net, MBNASNetwork) and net.genotype == preset("unet")
+    reference = build_network(preset("unet"), 1, 3, 4)
+    assert sum(p.numel() for p in net.parameters()) == \
+        sum(p.numel() for p in reference.parameters())
+    outputs = net(torch.randn(2, 1, 32, 32))
+    # nnU-Net's loss expects one output per scale of 1 / cumprod(strides[:-1]).
+    assert [tuple(o.shape) for o in outputs] == [(2, 3, 32, 32), (2, 3, 16, 16), (2, 3, 8, 8)]
+    net.decoder.deep_supervision = False  # what nnU-Net's trainer sets for validation
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net(x), net.network(x))
+
+
+def test_the_backup_holds_the_previous_plans(plans, genotype_file):
+    before = plans.read_text()
+    assert _export(plans, genotype_file) == 0
+    assert (plans.parent / "nnUNetPlans.mbnas-backup.json").read_text() == before
+
+
+def _refused(capsys, plans: Path, before: str, problem: str) -> None:
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and problem in err and "Traceback" not in err
+    assert plans.read_text() == before
+
+
+def test_an_existing_configuration_needs_force(plans, genotype_file, capsys):
+    assert _export(plans, genotype_file) == 0
+    before = plans.read_text()
+    capsys.readouterr()
+    assert _export(plans, genotype_file) == 2
+    _refused(capsys, plans, before, "--force")
+    # A shallower genotype (one down cell fewer) replaces the first with --force.
+    nodes = preset("unet").to_dict()["nodes"]
+    nodes[4]["channels"], nodes[5]["channels"] = "same", "same"
+    nodes[5]["skip"] = 0
+    other = Genotype.from_dict({"nodes": nodes})
+    genotype_file.write_text(json.dumps(other.to_dict()))
+    assert _export(plans, genotype_file, "--force") == 0
+    written = json.loads(plans.read_text())["configurations"]["2d_mbnas"]
+    assert written["mbnas"]["genotype_key"] == other.key != preset("unet").key
+
+
+def test_a_file_that_is_not_nnunet_plans_is_refused(tmp_path, genotype_file, capsys):
+    plans = tmp_path / "plans.json"
+    plans.write_text(json.dumps({"configurations": {"2d": {}}}))
+    before = plans.read_text()
+    assert _export(plans, genotype_file) == 2
+    _refused(capsys, plans, before, "not an nnU-Net v2 plans file")
+
+
+def test_a_patch_size_the_genotype_cannot_divide_is_refused(tmp_path, genotype_file, capsys):
+    plans = tmp_path / "nnUNetPlans.json"
+    odd = json.loads(json.dumps(PLANS))
+    odd["configurations"]["2d"]["patch_size"] = [40, 24]
+    plans.write_text(json.dumps(odd))
+    before = plans.read_text()
+    assert _export(plans, genotype_file) == 2
+    _refused(capsys, plans, before, "not divisible by 16")
+
+
+def test_a_missing_nnunet_install_is_refused(plans, genotype_file, capsys, monkeypatch):
+    before = plans.read_text()
+    monkeypatch.setitem(sys.modules, "nnunetv2", None)  # how Python marks a blocked import
+    assert _export(plans, genotype_file) == 2
+    _refused(capsys, plans, before, "mbnas[nnunet]")
+
+
+def test_a_search_run_folder_exports_its_best_network(plans, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data_dir: {tmp_path}\nspace: mbnas\n")
+    (run / "best.json").write_text(json.dumps({"genotype": preset("unet").to_dict(),
+                                               "score": 0.8}))
+    assert _export(plans, run) == 0
+    written = json.loads(plans.read_text())["configurations"]["2d_mbnas"]
+    assert Genotype.from_dict(written["architecture"]["arch_kwargs"]["genotype"]) == \
+        preset("unet")
+    assert written["mbnas"]["source"] == str(run)
+
+
+def test_an_unknown_source_is_refused(plans, tmp_path, capsys):
+    before = plans.read_text()
+    assert _export(plans, tmp_path / "nowhere") == 2
+    _refused(capsys, plans, before, "not a search run folder")
