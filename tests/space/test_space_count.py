@@ -56,6 +56,9 @@ def test_paper_space_sizes_are_consistent_and_documented():
     assert f"{macro:,} valid topologies" in spaces_module.__doc__
     assert f"{mbnas:,}" in spaces_module.__doc__
     assert f"({mbnas:.3g})".replace("+", "") in spaces_module.__doc__
+    shallow = TopologyCounter(10, 2, [("down", "same", "up")] * 9 + [("same",)],
+                              [(0,)] * 2 + [(0, 1, 2)] * 8).total()
+    assert f"only {macro - shallow:,} reach level 3" in spaces_module.__doc__
     # Every digit combination of the authors' alphabet (alphabets/NAS_MIS.txt: depth
     # 1 2 3 4 4 4 4 3 2 1 values, 3 convs, skips 1 1 3 ... 3) with 4 blocks.
     raw = math.prod([1, 2, 3, 4, 4, 4, 4, 3, 2, 1]) * 3 ** 10 * 3 ** 8 * 4 ** 10

@@ -46,10 +46,9 @@ each valid (a, d) choice is drawn with probability proportional to the number of
 valid completions after it (the DP of :mod:`mbnas.space.count`), and ``b`` and ``c``
 (which never affect validity) uniformly. No rejection, so it costs the same however
 rare valid genotypes are. The draws use only the given ``numpy.random.Generator``.
-Uniform over genotypes means shallow networks dominate: of the 15,616,864 topologies
-(max_depth 4) only 4,768 reach level 4 (0.03%), so a random start or a random-search
-sample is almost never U-Net-deep; start the local search from the ``"unet"`` preset
-to begin deep.
+Uniform over genotypes means shallow networks dominate: of the 453,892 topologies of
+``mbnas`` only 10,489 reach level 3 (2.3%), so a random start or a random-search sample
+is rarely U-Net-deep; start the local search from the ``"unet"`` preset to begin deep.
 
 :meth:`SearchSpace.with_value` never repairs: changing an ``a`` variable that makes a
 later ``d`` point at a node that no longer exists (or leaves the levels invalid) gives
