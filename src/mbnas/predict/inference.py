@@ -169,6 +169,17 @@ def predict_scan(segmenter: Segmenter, scan: ScanFiles, out_dir: str | Path) -> 
     return path
 
 
+def check_output_folder(out_dir: str | Path) -> Path:
+    """Refuse an output that is an existing file, or a new path named like a NIfTI file."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --output is an existing file; give a folder for the labels")
+    if not out.exists() and out.name.endswith((".nii", ".nii.gz")):
+        raise ConfigError(f"{out}: --output is the folder the label files go to, not a file "
+                          "name; give a folder")
+    return out
+
+
 def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
             device: str = "auto", batch_size: int = BATCH_SIZE,
             on_scan: ScanCallback | None = None) -> PredictSummary:
@@ -192,9 +203,9 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    out = check_output_folder(out_dir)
     model = load_model_folder(model_dir)
     scans = find_scans(input_path)
-    out = Path(out_dir)
     inputs = {p.resolve() for s in scans for p in s.files}
     for scan in scans:
         if output_path(scan, out).resolve() in inputs:
