@@ -42,3 +42,24 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty_meta"])
+def test_broken_cache_entry_is_rebuilt_with_a_warning(tmp_path, damage) -> None:
+    from mbnas.data import PreprocessConfig, load_slices, preprocess
+
+    data = make_phantom(tmp_path / "D", "spleen", 2, seed=0, shape=SHAPE)
+    config = PreprocessConfig(size=16)
+    good = load_slices(data, tmp_path / "cache", config)
+    folder = preprocess(data, tmp_path / "cache", config)
+    npz, meta = folder / "slices.npz", folder / "slices.json"
+    if damage == "truncate":
+        npz.write_bytes(npz.read_bytes()[:200])
+    elif damage == "garbage":
+        npz.write_bytes(b"\x00garbage" * 100)
+    else:
+        meta.write_text("{}")
+    with pytest.warns(RuntimeWarning, match="broken preprocessing cache entry"):
+        again = load_slices(data, tmp_path / "cache", config)
+    assert again.images.tobytes() == good.images.tobytes()
+    assert again.case_ids == good.case_ids
