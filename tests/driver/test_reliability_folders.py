@@ -136,3 +136,25 @@ def test_changed_dataset_is_refused_listing_what_changed(study, tmp_path: Path,
     assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
                  "--cache", str(study.cache), "--out", str(study.run)]) == 2
     assert "labelsTr/spleen_2.nii.gz changed" in _err(capsys)
+
+
+@pytest.mark.parametrize(("name", "content", "match"), [
+    ("search_state.json", b"", "not a readable search checkpoint"),
+    ("search_state.json", b"\xff\xfe garbage", "not a readable search checkpoint"),
+    ("search_state.json", b"[" * 100000, "not a readable search checkpoint"),
+    ("config.yaml", b"- a\n- list\n", "not a mapping of settings"),
+    ("store.sqlite", None, "damaged result store"),
+])
+def test_damaged_run_folder_files_give_one_line(study, tmp_path: Path, capsys, name,
+                                                content, match) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(study.run, run, ignore=shutil.ignore_patterns(".lock", "*.lock",
+                                                                  "*-wal", "*-shm"))
+    path = run / name
+    if content is None:  # truncated
+        path.write_bytes(path.read_bytes()[:5000])
+    else:
+        path.write_bytes(content)
+    assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
+                 "--cache", str(study.cache), "--out", str(run)]) == 2
+    assert match in _err(capsys)

@@ -11,9 +11,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from mbnas.predict.inference import predict
+    from mbnas.predict.inference import check_output_folder, predict
     from mbnas.predict.scans import find_scans
 
+    check_output_folder(args.output)
     console = Console(stderr=True)
     if Path(args.input).is_file():
         summary = predict(args.model, args.input, args.output, device=args.device,

@@ -123,6 +123,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.run_dirs and args.evaluation is None:
         raise ConfigError("give search run folders (RUN_DIR ...), --evaluation EVAL_DIR, "
                           "or both")
+    from mbnas.driver.preflight import check_output_dir
+
+    check_output_dir(args.out)
     outcome = build_report(args.run_dirs, args.out, evaluation=args.evaluation,
                            cache_dir=args.cache_dir, nnunet=args.nnunet)
     print(f"report: {outcome.html}")

@@ -178,8 +178,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from mbnas.space.genotype import Genotype
     from mbnas.space.load import load_architecture
 
-    if args.size < 1:
-        raise ConfigError(f"--size must be positive, got {args.size}")
+    if not 1 <= args.size <= 8192:
+        raise ConfigError(f"--size must be between 1 and 8192 pixels, got {args.size}")
     for flag, value in (("--in-channels", args.in_channels), ("--classes", args.classes)):
         if value < 1:
             raise ConfigError(f"{flag} must be positive, got {value}")

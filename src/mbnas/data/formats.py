@@ -123,6 +123,11 @@ def scan_dataset(data_dir: str | Path) -> tuple[Dataset | None, list[Problem]]:
     if "channel_names" in meta or "modality" in meta:
         scan = _scan_nnunet if "channel_names" in meta else _scan_msd
         dataset, problems = scan(root, meta)
+        if dataset is not None:  # symlinks: followed inside the root, refused outside
+            from mbnas.data.symlinks import drop_escaping_cases
+
+            dataset, found = drop_escaping_cases(dataset, root)
+            problems += found
         if dataset is not None and not dataset.cases and not any(p.is_error for p in problems):
             problems.append(error(root / "dataset.json", "no training cases found"))
         return dataset, problems

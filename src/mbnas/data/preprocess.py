@@ -33,6 +33,7 @@ import hashlib
 import json
 import numbers
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from mbnas.data.cache_check import cache_checksums, cache_problem
 from mbnas.data.check import Volume, load_case, voxel_sizes
 from mbnas.data.formats import Dataset, read_dataset
 from mbnas.data.problems import Problem, raise_if_errors
@@ -122,7 +124,12 @@ def preprocess(data_dir: str | Path, cache_dir: str | Path,
     inputs = _inputs(dataset)
     folder = _folder(cache_dir, config, inputs)
     if is_complete(folder):
-        return folder
+        problem = cache_problem(folder)
+        if problem is None:
+            return folder
+        warnings.warn(f"{folder}: broken preprocessing cache entry ({problem}); rebuilding it",
+                      RuntimeWarning, stacklevel=2)
+        (folder / "preprocess.json").unlink()
     say = log or (lambda _msg: None)
     data, stats, problems = _run(dataset, config, say)
     data.save(folder)
@@ -140,6 +147,7 @@ def preprocess(data_dir: str | Path, cache_dir: str | Path,
         "axes": AXES_DOC,
         "inputs": inputs,
         "warnings": [str(p) for p in problems if not p.is_error],
+        "checksums": cache_checksums(folder),
     })
     return folder
 

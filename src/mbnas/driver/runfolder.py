@@ -88,8 +88,11 @@ def claim_config(folder: Path, config: dict[str, Any], ignore: tuple[str, ...] =
     if path.exists():
         try:
             old = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not readable YAML ({exc})") from None
+        if not isinstance(old, dict):
+            raise ConfigError(f"{path}: not a mapping of settings; restore it or choose "
+                              "another --out")
         diffs = config_differences(old, config, ignore)
         if diffs:
             raise ConfigError(

@@ -27,8 +27,8 @@ from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.failures import RunFailure, last_line
-from mbnas.engine.validate import check_fields
 from mbnas.engine.runs import RunContext, RunHooks
+from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.search import BilevelSearch, make_strategy

@@ -81,7 +81,7 @@ def _check_value(field: str, name: str, value: Any) -> None:
                               f"with low <= high, got {list(value)}")
         if field in _POSITIVE_RANGES and low <= 0:
             raise ConfigError(f"invalid {name}: factors must be > 0, got {list(value)}")
-        if "probability" in field and not (0 <= low and high <= 1):
+        if "probability" in field and not (low >= 0 and high <= 1):
             raise ConfigError(f"invalid {name}: probabilities must be in [0, 1], "
                               f"got {list(value)}")
 

@@ -179,6 +179,17 @@ def predict_scan(segmenter: Segmenter, scan: ScanFiles, out_dir: str | Path) -> 
     return path
 
 
+def check_output_folder(out_dir: str | Path) -> Path:
+    """Refuse an output that is an existing file, or a new path named like a NIfTI file."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --output is an existing file; give a folder for the labels")
+    if not out.exists() and out.name.endswith((".nii", ".nii.gz")):
+        raise ConfigError(f"{out}: --output is the folder the label files go to, not a file "
+                          "name; give a folder")
+    return out
+
+
 def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
             device: str = "auto", batch_size: int = BATCH_SIZE,
             on_scan: ScanCallback | None = None, backend: str = "torch") -> PredictSummary:
@@ -206,6 +217,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
+    out = check_output_folder(out_dir)
     if backend == "onnxruntime":
         from mbnas.export.onnx import load_onnx_folder
 
@@ -213,7 +225,6 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
     else:
         model = load_model_folder(model_dir)
     scans = find_scans(input_path)
-    out = Path(out_dir)
     inputs = {p.resolve() for s in scans for p in s.files}
     for scan in scans:
         if output_path(scan, out).resolve() in inputs:

@@ -202,12 +202,21 @@ def _read(path: Path) -> tuple[np.ndarray, nib.Nifti1Image]:
                         "the affine (must be finite and positive)")
     if arr.dtype.kind not in "iubf":
         raise ScanError(f"{path}: image data type {arr.dtype} is not a real number type")
+    if arr.size == 0:
+        raise ScanError(f"{path}: holds no voxels (shape {arr.shape}); not a usable scan")
     return arr, img
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_values(path: Path, arr: np.ndarray) -> None:
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ScanError(f"{path}: image contains NaN or Inf values; replace them first")
+    # The network reads float32: values beyond it (e.g. an overflowing scl_slope) turn Inf.
+    if arr.size and arr.dtype.kind in "iuf" and float(np.abs(arr).max()) > _FLOAT32_MAX:
+        raise ScanError(f"{path}: intensities beyond float32 range (max |value| "
+                        f"{float(np.abs(arr).max()):.3g}); check the header's scl_slope")
 
 
 def _same_grid(ref: Path, ref_img: nib.Nifti1Image, path: Path, img: nib.Nifti1Image,

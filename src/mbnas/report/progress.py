@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from mbnas.errors import ConfigError  # noqa: E402
 from mbnas.io import atomic_write  # noqa: E402
 
 
@@ -21,7 +22,19 @@ def read_search_log(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / "search_log.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    entries = []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"{path}: line {n} is not a JSON object ({exc}); resume the "
+                              "search to rewrite the log from its state") from None
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: line {n} is not a JSON object")
+        entries.append(entry)
+    return entries
 
 
 def run_label(run_dir: str | Path) -> str:

@@ -56,6 +56,9 @@ BUILDER_VERSION = 2
 DEFAULT_MAX_DEPTH = 4
 BASE_CHANNELS = 32
 MAX_CHANNELS = 512
+# Far above any space's node count (the paper's: 10): a hostile file cannot make a
+# network of thousands of nodes.
+MAX_NODES = 64
 CHANNEL_OPTIONS: tuple[str, ...] = ("down", "same", "up")
 KERNELS: tuple[int, ...] = (1, 3, 5, 7)
 SKIPS: tuple[int, ...] = (0, 1, 2, 3)
@@ -160,6 +163,9 @@ class Genotype:
             object.__setattr__(self, "nodes", tuple(self.nodes))
         if not self.nodes:
             raise GenotypeError("a genotype needs at least one node")
+        if len(self.nodes) > MAX_NODES:
+            raise GenotypeError(f"a genotype has at most {MAX_NODES} nodes, got "
+                                f"{len(self.nodes)}")
         for i, node in enumerate(self.nodes, start=1):
             if not isinstance(node, Node):
                 raise GenotypeError(f"node {i} is not a Node: {node!r}")
