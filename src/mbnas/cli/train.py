@@ -16,7 +16,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mbnas.driver.single import train_one
     from mbnas.engine.config import Protocol
 
-    protocol = Protocol.from_dict(protocol_settings(args, {}))
+    protocol = Protocol.from_dict(protocol_settings(args, {}, args.data_dir))
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(),

@@ -5,8 +5,8 @@ MONAI's ``compute_*`` functions), per-case metrics of label volumes
 (:mod:`mbnas.metrics.case`), per-slice metrics as the paper measured them
 (:mod:`mbnas.metrics.slices`) and the Dice counts that every Dice in mbnas comes from,
 the run score included (:mod:`mbnas.metrics.overlap`). Every function applies the same
-documented empty-mask policy, so no value is NaN or inf: both empty -> Dice 1, HD95 0, Surface Dice 1;
-exactly one empty -> Dice 0, Surface Dice 0, HD95 = the image diagonal in mm.
+documented empty-mask policy, so no value is NaN or inf: both empty -> Dice 1, HD95 0,
+Surface Dice 1; exactly one empty -> Dice 0, Surface Dice 0, HD95 = the image diagonal in mm.
 """
 
 from __future__ import annotations
