@@ -162,8 +162,13 @@ class Protocol:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
 
     def passes_per_epoch(self, n_train: int) -> int:
-        """Whole passes over ``n_train`` slices that make one epoch (at least one)."""
-        return max(1, -(-self.samples_per_epoch // max(n_train, 1)))
+        """Whole passes over ``n_train`` slices that make one epoch (at least one).
+
+        As the authors count (``num_batchgens_tr`` in ``unet_evaluate.py``), a pass is
+        its number of batches times the batch size, a short last batch counted whole.
+        """
+        per_pass = -(-max(n_train, 1) // self.batch_size) * self.batch_size
+        return max(1, -(-self.samples_per_epoch // per_pass))
 
     @property
     def score_epochs(self) -> int:
