@@ -125,7 +125,9 @@ def main() -> None:
     args = parser.parse_args()
     device = select_device(args.device)
     torch.manual_seed(0)
-    protocol = Protocol(epochs=args.epochs, batch_size=args.batch, image_size=args.size)
+    # One pass per epoch: images/s below counts the slices once per epoch.
+    protocol = Protocol(epochs=args.epochs, batch_size=args.batch, image_size=args.size,
+                        samples_per_epoch=0)
     bf16 = use_bf16(protocol, device)
     data = synthetic_slices(args.slices, args.size)
     val = synthetic_slices(16, args.size, seed=1)

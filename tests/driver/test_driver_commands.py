@@ -48,3 +48,34 @@ def test_demo_runs_a_real_search(tmp_path: Path, capsys) -> None:
     log = (tmp_path / "demo" / "search" / "search_log.jsonl").read_text().splitlines()
     assert len(log) == 2
     assert (tmp_path / "demo" / "search" / "progress.png").exists()
+
+
+def test_search_dry_run_resolves_paper_by_dataset_name_and_writes_nothing(
+        tmp_path: Path, capsys) -> None:
+    import yaml
+
+    from mbnas.data import make_phantom
+
+    seen = {}
+    for task in ("prostate", "spleen", "other"):
+        data = make_phantom(tmp_path / f"data_{task}", "spleen" if task == "other" else task,
+                            n_cases=2, seed=0, shape=(16, 16, 4))
+        if task == "other":  # a dataset that is neither: named after neither organ
+            meta = json.loads((data / "dataset.json").read_text())
+            (data / "dataset.json").write_text(json.dumps({**meta, "name": "Liver"}))
+            data = data.rename(tmp_path / "liver")
+        before = sorted(p.name for p in tmp_path.iterdir())
+        args = ["search", str(data), "--out", str(tmp_path / "run"), "--dry-run",
+                "--cache", str(tmp_path / "cache")]
+        assert main(args) == 0
+        captured = capsys.readouterr()
+        assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run folder, no cache
+        resolved = yaml.safe_load(captured.out.split("protocol key")[0])
+        seen[task] = resolved["protocol"]
+        assert f"-> {'paper-spleen' if task != 'prostate' else 'paper-prostate'}" in captured.err
+    assert seen["prostate"]["epochs"] == 100 and seen["spleen"]["epochs"] == 50
+    assert seen["other"] == seen["spleen"]
+    for p in seen.values():
+        assert p["samples_per_epoch"] >= 2048 and p["dice"] == "pooled"
+    assert seen["spleen"]["augment"]["flip_p"] == 0.4
+    assert seen["prostate"]["augment"]["flip_p"] == 0.0

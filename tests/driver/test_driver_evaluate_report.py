@@ -33,7 +33,8 @@ from mbnas.report.card import CARD_SECTIONS, NOT_DONE
 from mbnas.space import architecture_from_dict, build_model, count_parameters, get_space
 from mbnas.store import ResultStore, load_weights
 
-MODELS = ("MB-NAS (run_a)", "MB-NAS (run_b)", "U-Net")
+# base_channels 4 narrows the searched networks: the U-Net preset at that width is added.
+MODELS = ("MB-NAS (run_a)", "MB-NAS (run_b)", "U-Net", "U-Net preset (width 4)")
 EVALUATE = ["--baselines", "unet", "--seeds", "2", "--folds", "2", "--device", "cpu"]
 
 
@@ -70,7 +71,9 @@ def _store_count(folder: Path) -> int:
 def test_evaluation_scores_every_validation_case_of_every_run(study: SimpleNamespace) -> None:
     raw, evals = read_evaluation(study.evaluation)
     assert [e.name for e in evals] == list(MODELS)
-    assert [e.kind for e in evals] == ["searched", "searched", "baseline"]
+    assert [e.kind for e in evals] == ["searched", "searched", "baseline", "baseline"]
+    assert [e.width for e in evals] == ["4 base channels"] * 2 + [
+        "full width (smp encoder, 64 first-stage channels)", "4 base channels"]
     config = yaml.safe_load((study.evaluation / "config.yaml").read_text())
     assert config["protocol"]["seeds"] == [0, 1] and config["protocol"]["folds"] == 2
     assert config["protocol"]["final_metrics"] and config["protocol"]["keep_weights"]
@@ -89,15 +92,26 @@ def test_evaluation_scores_every_validation_case_of_every_run(study: SimpleNames
     assert evals[0].architecture == evals[1].architecture
     assert [c.dice for c in evals[0].cases] == [c.dice for c in evals[1].cases]
     assert _store_count(study.evaluation) == 8  # 2 architectures x 2 folds x 2 seeds
-    # the case scores are the store's final metrics of each run
+    # the case scores are measured on the original grid; the paper-comparable ones are
+    # the store's per-slice metrics of each run
     unet = architecture_from_dict({"kind": "baseline", "name": "unet"})
     with ResultStore(study.evaluation / "store.sqlite", read_only=True) as store:
         record = store.get(unet.key, raw["protocol_key"], 1, 1)
     stored = record.metrics["cases"]
+    original = json.loads((study.evaluation / "original_grid.json").read_text())["metrics"]
+    paper = {(c.case_id, c.fold, c.seed): c for c in evals[2].paper_cases}
+    assert len(paper) == len(evals[2].cases)
+    moved = 0
     for c in evals[2].cases:
         if (c.fold, c.seed) == (1, 1):
-            assert c.dice == pytest.approx(stored[c.case_id]["mean_dice"])
-            assert c.hd95 == pytest.approx(stored[c.case_id]["mean_hd95"])
+            grid = original[f"{unet.key}/1/1/{c.case_id}"]
+            assert c.dice == pytest.approx(grid["mean_dice"])
+            assert c.hd95 == pytest.approx(grid["mean_hd95"])
+            moved += c.hd95 != pytest.approx(stored[c.case_id]["mean_hd95"])
+            per_slice = paper[(c.case_id, 1, 1)]
+            assert per_slice.dice == pytest.approx(stored[c.case_id]["paper"]["dice"])
+            assert per_slice.hd95 == pytest.approx(stored[c.case_id]["paper"]["hd95"])
+    assert moved > 0  # 48 px scans scored at 48 px, not at the 32 px training grid
 
 
 def test_evaluation_measures_cost(study: SimpleNamespace) -> None:
@@ -156,7 +170,12 @@ def test_report_page_has_every_part(study: SimpleNamespace) -> None:
     table = (study.report / "table1.md").read_text()
     for name in MODELS:
         assert f"| {name} |" in table
-    assert len((study.report / "table1.csv").read_text().splitlines()) == 4
+    assert len((study.report / "table1.csv").read_text().splitlines()) == 5
+    paper = (study.report / "table1_paper.md").read_text()
+    assert all(f"| {name} |" in paper for name in MODELS) and "per 2D slice" not in table
+    assert "Paper-comparable" in paper and "Trained width" in table
+    assert "| 4 base channels |" in table
+    assert "paper-comparable: per 2D slice" in html
     stats = json.loads((study.report / "statistics.json").read_text())
     assert stats["friedman"]["ok"] and stats["friedman"]["n_blocks"] == 4
     assert {c["other"] for c in stats["wilcoxon"]["comparisons"]} == set(MODELS) - {

@@ -121,3 +121,43 @@ def test_inprocess_threads_setting_is_applied_and_restored(phantom_slices: Slice
         make_executor("inprocess", threads=0)
     with pytest.raises(ConfigError, match="unknown executor"):
         make_executor("dask")
+
+
+def test_run_score_is_the_protocols_dice_of_the_final_network(phantom_slices: SliceData,
+                                                              tiny_protocol: Protocol) -> None:
+    """The search objective: each epoch's val Dice is mbnas.metrics' Dice, pooled or per case."""
+    from mbnas.engine.train import _DeviceData, predict_labels
+    from mbnas.metrics import dice_counts, validation_dice
+
+    train, val = fold_data(phantom_slices, _folds(phantom_slices), 0)
+    scores = {}
+    for mode in ("pooled", "case"):
+        protocol = dataclasses.replace(tiny_protocol, epochs=1, precision="fp32", dice=mode,
+                                       keep_weights=True)
+        torch.manual_seed(0)
+        out = train_run(build_model(preset("unet"), 1, 2, base_channels=4), train, val,
+                        protocol, seed=0, device="cpu")
+        model = build_model(preset("unet"), 1, 2, base_channels=4)
+        model.load_state_dict(out.state_dict)
+        va = _DeviceData(val, torch.device("cpu"), channels_last=False)
+        counts = dice_counts(predict_labels(model, va.images, 64, False), va.labels, 2)
+        want, per_case = validation_dice(counts, va.case_index, va.n_cases, mode)
+        assert out.curve[-1].val_dice == pytest.approx(float(want), abs=1e-6)
+        assert list(out.case_dice.values()) == pytest.approx(per_case.mean(1).tolist(), abs=1e-6)
+        scores[mode] = (out.curve[-1].loss, out.curve[-1].val_dice)
+    # The Dice setting changes the score only, never the training.
+    assert scores["pooled"][0] == scores["case"][0]
+    assert scores["pooled"][1] != scores["case"][1]
+
+
+def test_an_epoch_draws_at_least_samples_per_epoch(phantom_slices: SliceData,
+                                                   tiny_protocol: Protocol) -> None:
+    train, _ = fold_data(phantom_slices, _folds(phantom_slices), 0)
+    n = len(train.images)
+    # The authors' count: Prostate's 482 training slices in batches of 32 are 16 batches,
+    # 512 samples a pass, so 4 passes make 2048 (and 5 if a pass were 482 samples).
+    assert dataclasses.replace(tiny_protocol, batch_size=32, samples_per_epoch=2048
+                               ).passes_per_epoch(482) == 4
+    protocol = dataclasses.replace(tiny_protocol, batch_size=1, samples_per_epoch=2 * n + 1)
+    assert protocol.passes_per_epoch(n) == 3
+    assert dataclasses.replace(tiny_protocol, samples_per_epoch=0).passes_per_epoch(n) == 1

@@ -6,7 +6,12 @@ import argparse
 import math
 from pathlib import Path
 
-from mbnas.cli.search import add_executor_arguments, add_protocol_arguments, ray_settings
+from mbnas.cli.search import (
+    add_executor_arguments,
+    add_protocol_arguments,
+    dataset_name,
+    ray_settings,
+)
 from mbnas.errors import ConfigError
 
 # Protocol flags that override one training setting of the searches' protocol.
@@ -64,7 +69,8 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
     from mbnas.engine.config import Protocol, get_protocol
 
     runs = read_search_runs(args.run_dirs)
-    base = get_protocol(args.protocol) if args.protocol else runs[0].protocol
+    base = (get_protocol(args.protocol, dataset_name(runs[0].data_dir)) if args.protocol
+            else runs[0].protocol)
     flags = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
     protocol = Protocol.from_dict({**base.to_dict(), **flags})
     settings = {"device": args.device, "split_seed": args.split_seed,

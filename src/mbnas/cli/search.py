@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mbnas.engine.config import PROTOCOLS, get_protocol
+from mbnas.engine.config import PAPER, get_protocol, paper_preset, protocol_names
 from mbnas.errors import ConfigError
 from mbnas.space_registry import search_space_names
 
@@ -18,9 +20,11 @@ _PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr")
 
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
-                   help="protocol preset: 'paper' (the paper's numbers, the default) or "
-                        "'quick' (small and fast, for trying the tool)")
+    p.add_argument("--protocol", choices=protocol_names(), default=None,
+                   help="protocol preset: 'paper' (the default: paper-prostate or "
+                        "paper-spleen by the dataset's name, paper-spleen for other "
+                        "datasets), one of those two, or 'quick' (small and fast, for "
+                        "trying the tool)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--folds", type=int)
     p.add_argument("--seeds", type=int, help="network initialisations per fold")
@@ -53,13 +57,37 @@ def ray_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, An
     return ray
 
 
-def protocol_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
-    """Protocol dict: preset <- config file's protocol section <- command-line flags."""
-    name = args.protocol or base.pop("protocol_preset", None) or "paper"
+def dataset_name(data_dir: str | Path | None) -> str:
+    """The name ``paper`` picks a preset by: dataset.json's ``name`` and the folder's name."""
+    if data_dir is None:
+        return ""
+    names = [Path(data_dir).resolve().name]
+    try:
+        meta = json.loads((Path(data_dir) / "dataset.json").read_text())
+        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+            names.insert(0, meta["name"])
+    except (OSError, ValueError):
+        pass  # the dataset checks report a missing or broken dataset.json
+    return " / ".join(names)
+
+
+def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
+                      data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Protocol dict: preset <- config file's protocol section <- command-line flags.
+
+    ``paper`` resolves to a preset by the name of the dataset in ``data_dir``, and says
+    which on stderr.
+    """
+    name = args.protocol or base.pop("protocol_preset", None) or PAPER
     file_values = base.get("protocol", {}) or {}
     flags = {k: getattr(args, k) for k in _PROTOCOL_FLAGS if getattr(args, k) is not None}
     if args.seeds is not None:
         flags["seeds"] = list(range(args.seeds))
+    if name == PAPER:
+        found = dataset_name(data_dir)
+        name = paper_preset(found)
+        print(f"protocol paper -> {name} (dataset {found or 'unknown'!r}; other datasets get "
+              "paper-spleen)", file=sys.stderr)
     return get_protocol(name, **{**file_values, **flags}).to_dict()
 
 
@@ -81,7 +109,7 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
     from mbnas.driver.search import SearchConfig
 
     settings = read_config_file(args.config)
-    protocol = protocol_settings(args, settings)
+    protocol = protocol_settings(args, settings, args.data_dir or settings.get("data_dir"))
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
     for name in fields - {"protocol", "data_dir", "ray"}:
         value = getattr(args, name, None)
@@ -105,6 +133,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.engine.runs import make_executor
 
     config = search_config(args)
+    if args.dry_run:
+        resolved = json.loads(json.dumps({"out": str(Path(args.out).resolve()),
+                                          **config.to_dict()}))
+        print(yaml.safe_dump(resolved, sort_keys=False), end="")
+        print(f"protocol key {config.protocol.key}; an epoch is at least "
+              f"{config.protocol.samples_per_epoch} samples (whole passes over the training "
+              "slices); nothing written (--dry-run)")
+        return 0
     if args.splits is not None:
         from mbnas.data.nnunet import adopt_splits
 
@@ -156,6 +192,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-failed", action="store_true",
                    help="train failed runs again (runs that failed because of the machine "
                         "are always retried) and replay the search from its seed")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the fully resolved settings and exit; writes nothing")
     add_executor_arguments(p)
     add_protocol_arguments(p)
     p.set_defaults(handler=cmd_search)

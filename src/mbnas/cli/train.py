@@ -18,7 +18,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mbnas.engine.config import Protocol
 
     data_dir = resolve_dataset(args.data_dir)
-    protocol = Protocol.from_dict(protocol_settings(args, {}))
+    protocol = Protocol.from_dict(protocol_settings(args, {}, data_dir))
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(),

@@ -3,8 +3,13 @@
 The paper's Table 1 protocol: every model (the best network of each search run, and the
 hand-crafted baselines) is trained again with the training settings of the search, on
 every fold of a fresh patient-level cross-validation, with several seeds (paper: 5
-seeds x 5 folds), and measured per validation case in 3D: Dice, HD95 (mm) and Surface
-Dice (2 mm), per class and averaged.
+seeds x 5 folds), and measured per validation case in 3D on the scan's original grid
+and spacing: Dice, HD95 (mm) and Surface Dice (2 mm), per class and averaged
+(``original_grid.py``); and
+per 2D slice on the training grid as the paper did (``paper_cases``,
+:mod:`mbnas.metrics.slices`). When the protocol narrows the searched networks (fewer
+base channels than the paper's 32), the U-Net preset of the search space is trained at
+the same width as a baseline too, so that the comparison is on equal terms.
 
 It runs through the same engine, store and executor as the search, into its own folder:
 ``config.yaml`` (claimed: a rerun with other settings is refused), ``splits.json``,
@@ -29,24 +34,28 @@ from typing import Any
 from mbnas.data.fingerprint import claim_fingerprint, dataset_fingerprint
 from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
 from mbnas.driver.model_cost import measure_costs
+from mbnas.driver.original_grid import metrics_key, original_grid_metrics
 from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
 from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.driver.search import raise_if_all_failed
 from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
-from mbnas.engine.config import Protocol
+from mbnas.engine.config import PROTOCOLS, Protocol
 from mbnas.engine.evaluator import EvaluationResult, Evaluator
 from mbnas.engine.runs import RunContext, RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
 from mbnas.report.model import CaseScore, ModelCost, ModelEvaluation
-from mbnas.space import BASELINES, Baseline, architecture_from_dict
+from mbnas.space import BASELINES, Baseline, architecture_from_dict, preset
 from mbnas.store import ResultStore, file_sha256
 
 EVALUATION_FORMAT = "mbnas-evaluation"
 # Where and how fast to compute, and which models: may change when a folder is resumed
 # (a new model reuses nothing, an old one reuses its stored runs).
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines")
+#: The searched networks' width in the paper; a narrower protocol adds an equal-width U-Net.
+PAPER_WIDTH = PROTOCOLS["paper-spleen"].base_channels
+SMP_WIDTH = "full width (smp encoder, 64 first-stage channels)"
 
 
 @dataclass(frozen=True)
@@ -174,6 +183,10 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         arch = Baseline(b)
         models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
     protocol = config.protocol
+    if protocol.base_channels < PAPER_WIDTH:
+        unet = preset("unet")
+        models.append(EvaluatedModel(f"U-Net preset (width {protocol.base_channels})",
+                                     unet.to_dict(), unet.key))
     # Every input is checked before the evaluation folder is written.
     check_output_dir(out)
     if any(out.resolve() == r.folder for r in runs):
@@ -207,7 +220,14 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         costs = measure_costs([m.architecture for m in models], data.in_channels,
                               data.n_classes, protocol.base_channels, protocol.image_size,
                               config.device, cache=out / "costs.json")
-        evaluations = [model_evaluation(m, res, data.label_names, costs[m.arch_key])
+        original = original_grid_metrics(
+            out, config.data_dir, data, folds,
+            [(m.architecture, r.arch_key, r.fold, r.seed, w) for m, res in
+             zip(models, results, strict=True) for r in res.runs
+             if r.status == "finished" and (w := _weights_file(out, r)) is not None],
+            protocol, config.device)
+        evaluations = [model_evaluation(m, res, data.label_names, costs[m.arch_key], original,
+                                        model_width(m, protocol))
                        for m, res in zip(models, results, strict=True)]
         failed = sorted({f"{m.name} fold {r.fold} seed {r.seed}" for m, res in
                          zip(models, results, strict=True) for r in res.runs
@@ -221,25 +241,47 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                            notes)
 
 
+def model_width(model: EvaluatedModel, protocol: Protocol) -> str:
+    """The width a model was trained at, in words (shown next to its numbers)."""
+    if model.architecture.get("kind") == "baseline":
+        return SMP_WIDTH
+    return f"{protocol.base_channels} base channels"
+
+
 def model_evaluation(model: EvaluatedModel, result: EvaluationResult,
-                     label_names: dict[int, str], cost: ModelCost | None = None
+                     label_names: dict[int, str], cost: ModelCost | None = None,
+                     original: dict[str, Any] | None = None, width: str | None = None
                      ) -> ModelEvaluation:
-    """The per-case scores of a model's finished runs, as a :class:`ModelEvaluation`."""
-    cases = []
+    """The per-case scores of a model's finished runs, as a :class:`ModelEvaluation`.
+
+    ``cases`` hold the metrics on the original grid where ``original`` has them (else
+    the training grid's 3D metrics of the run), ``paper_cases`` the per-slice ones.
+    """
+    cases, paper_cases = [], []
     for run in result.runs:
         if run.status != "finished":
             continue
-        for case_id, m in sorted((run.metrics.get("cases") or {}).items()):
+        for case_id, trained in sorted((run.metrics.get("cases") or {}).items()):
+            m = (original or {}).get(metrics_key(run.arch_key, run.fold, run.seed, case_id),
+                                     trained)
             per_class = {
                 label_names.get(c, f"class {c}"): {"dice": d, "hd95": h, "surface_dice": s}
                 for c, d, h, s in zip(m["classes"], m["dice"], m["hd95"], m["surface_dice"],
                                       strict=True)}
             cases.append(CaseScore(model.name, run.seed, run.fold, case_id, m["mean_dice"],
                                    m["mean_hd95"], m["mean_surface_dice"], per_class))
+            paper = trained.get("paper")
+            if paper:
+                per_class = {label_names.get(int(c), f"class {c}"): dict(v)
+                             for c, v in paper["per_class"].items()}
+                paper_cases.append(CaseScore(model.name, run.seed, run.fold, case_id,
+                                             paper["dice"], paper["hd95"],
+                                             paper["surface_dice"], per_class))
     return ModelEvaluation(
         name=model.name, kind=model.kind, architecture=model.architecture, cases=tuple(cases),
         cost=cost if cost is not None else ModelCost(),
-        source_run=str(model.search_run.folder) if model.search_run else None)
+        source_run=str(model.search_run.folder) if model.search_run else None,
+        paper_cases=tuple(paper_cases), width=width)
 
 
 def _seconds_by_device(result: EvaluationResult) -> dict[str, float]:

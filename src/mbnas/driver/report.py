@@ -3,7 +3,9 @@
 Writes into the report folder:
 
 * ``report.html``: one self-contained page (images embedded, no scripts, opens offline);
-* ``table1.md``/``.csv``/``.json``: Table 1 as in the paper (with an evaluation);
+* ``table1.md``/``.csv``/``.json``: Table 1 as in the paper (with an evaluation), per
+  case in 3D on the original grid; ``table1_paper.*``: the paper-comparable Table 1,
+  per 2D slice on the training grid, as the authors measured;
 * ``statistics.json``: Friedman test and Wilcoxon tests with Holm correction;
 * ``card.md``/``card.json``: the NAS reporting card;
 * ``figures/``: search progress of every run on one plot, the best architectures,
@@ -96,6 +98,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
             f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
     tolerance = 2.0
+    paper_table = None
     if evals:
         protocol = Protocol.from_dict(raw["config"]["protocol"])
         tolerance = protocol.surface_tolerance_mm
@@ -103,6 +106,9 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
 
         table = build_table(evals, tolerance)
         files += write_table(evals, out, tolerance)
+        if any(e.paper_cases for e in evals):
+            paper_table = build_table(evals, tolerance, paper=True)
+            files += write_table(evals, out, tolerance, "table1_paper", paper=True)
         fried, wilc = friedman(evals), wilcoxon_vs_best(evals)
         for metric, what in (("dice", "Dice"), ("hd95", "HD95 (mm)")):
             add(plot_case_boxplot(evals, metric, figs / f"boxplot_{metric}"),
@@ -145,7 +151,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     html = build_html(out / "report.html",
                       title=f"NAS report: {dataset.get('name') or Path(dataset['path']).name}",
                       table=table, card=card, friedman=fried, wilcoxon=wilc, figures=figures,
-                      intro=intro)
+                      intro=intro, paper_table=paper_table)
     return ReportOutcome(out, html, [html, *files, stats_path, *card_paths], notes)
 
 
@@ -207,15 +213,6 @@ def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
     return out
 
 
-def _slice_dice(pred: np.ndarray, ref: np.ndarray, n_classes: int) -> float:
-    scores = []
-    for c in range(1, n_classes):
-        p, r = pred == c, ref == c
-        total = int(p.sum() + r.sum())
-        scores.append(1.0 if total == 0 else 2 * int((p & r).sum()) / total)
-    return float(np.mean(scores))
-
-
 def example_segmentations(raw: Mapping[str, Any], evals: Sequence[ModelEvaluation],
                           eval_dir: Path, out_prefix: Path,
                           cache_dir: str | Path | None = None) -> tuple[list[Path], str]:
@@ -226,6 +223,7 @@ def example_segmentations(raw: Mapping[str, Any], evals: Sequence[ModelEvaluatio
     import torch
 
     from mbnas.driver.dataset import training_data
+    from mbnas.metrics import label_dice
     from mbnas.report.figures import plot_example_segmentations
     from mbnas.space import architecture_from_dict, build_model
     from mbnas.store import load_weights
@@ -253,7 +251,8 @@ def example_segmentations(raw: Mapping[str, Any], evals: Sequence[ModelEvaluatio
             pred = model(torch.from_numpy(image[None].copy())).argmax(1)[0].numpy()
         preds[e.name] = pred
         # a prediction covering the whole slice has no contour: say how much it covers
-        captions[e.name] = (f"slice Dice {_slice_dice(pred, ref, data.n_classes):.3f}, "
+        slice_dice = float(label_dice(pred, ref, data.n_classes).mean())
+        captions[e.name] = (f"slice Dice {slice_dice:.3f}, "
                             f"{100 * float((pred > 0).mean()):.0f}% predicted foreground")
     if not preds:
         raise ConfigError("no model has weights of fold 0, seed 0")

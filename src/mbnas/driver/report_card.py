@@ -40,6 +40,11 @@ SPACE_TEXT = {
 NO_EVALUATION = "no evaluation yet: run `mbnas evaluate` on the search runs"
 
 
+DICE_TEXT = {"pooled": "TP/FP/FN pooled over the fold's validation slices, per class, "
+                        "averaged over classes",
+             "case": "per case in 3D, averaged over classes and cases"}
+
+
 def _count(n: int) -> str:
     return f"{n:,}" if n < 10 ** 9 else f"{n:.3e} (exactly {n})"
 
@@ -204,13 +209,15 @@ def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
         image_size=search_part(lambda p, _r: f"{p.image_size} x {p.image_size} (2D axial "
                                f"slices), base channels {p.base_channels}"),
         score_definition={
-            "search": "mean validation Dice (per case in 3D, averaged) over the last "
+            "search": f"mean validation Dice ({DICE_TEXT[runs[0].protocol.dice]}) over the last "
                       f"{runs[0].protocol.score_fraction:.0%} of epochs "
                       f"({runs[0].protocol.score_epochs} of {runs[0].protocol.epochs}), "
                       "averaged over folds x seeds",
-            "evaluation": (f"per validation case in 3D with the final weights: Dice, HD95 "
-                           f"(mm), Surface Dice ({ev_protocol.surface_tolerance_mm:g} mm), "
-                           "per class and averaged" if ev_protocol else NO_EVALUATION)},
+            "evaluation": (f"per validation case in 3D on the scan's original grid with the "
+                           f"final weights: Dice, HD95 (mm), Surface Dice "
+                           f"({ev_protocol.surface_tolerance_mm:g} mm), per class and "
+                           "averaged; paper-comparable table: per 2D slice on the training "
+                           "grid" if ev_protocol else NO_EVALUATION)},
         device=device,
         search_hours=_per_run(runs, lambda r: hours_by_device(search_seconds(r))),
         evaluation_hours=evaluation_hours,

@@ -16,23 +16,66 @@ from typing import Any
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 
+# How a run's validation Dice is computed (see mbnas.metrics.overlap).
+DICE_MODES = ("pooled", "case")
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Random augmentation applied to image and label together, per training batch.
+    """Random augmentation of image and label together, per training sample (``augment.py``).
 
-    Geometric parts form one affine transform per sample (one grid per batch): the image
-    is resampled linearly, the label with nearest neighbour. Brightness scales the
-    image intensities only.
+    As in the authors' data loader (``py_src/unet/datasets.py``), every transform is drawn
+    on its own for every sample: it is applied with its probability ``*_p`` and then its
+    amount is drawn. The defaults are the authors' Spleen settings (their
+    ``ImageDataset``, which their final code uses for every dataset).
+
+    Attributes:
+        enabled: Augment at all.
+        scale_p: Probability of scaling.
+        scale: Range of the field of view sampled, as a fraction of the image: the
+            authors crop a square of this relative size (< 1 zooms in, > 1 zooms out)
+            and resize it back.
+        scale_sd: The crop size is drawn from a normal of mean 1 and this standard
+            deviation, then clipped to ``scale``.
+        shift_p: Probability of shifting.
+        shift_fraction: Largest shift per axis as a fraction of the image size
+            (30 px at 128 px: 0.234).
+        rotate_p: Probability of rotating.
+        rotate_degrees: Largest rotation angle; drawn uniformly in +-this.
+        flip_p: Probability of a left-right flip.
+        brightness_p: Probability of adjusting brightness.
+        brightness_channel_p: Once adjusting, each channel is scaled with this
+            probability (the authors: 0.5).
+        brightness: Range of the intensity factor.
+        brightness_sd: The factor is drawn from a normal of mean 1 and this standard
+            deviation, then clipped to ``brightness``.
     """
 
     enabled: bool = True
-    scale: tuple[float, float] = (0.85, 1.15)
-    rotate_degrees: float = 15.0
-    shift_fraction: float = 0.1
-    flip_probability: float = 0.5
-    brightness: tuple[float, float] = (0.9, 1.1)
-    probability: float = 1.0
+    scale_p: float = 0.3
+    scale: tuple[float, float] = (0.8, 1.3)
+    scale_sd: float = 0.1
+    shift_p: float = 0.2
+    shift_fraction: float = 30 / 128
+    rotate_p: float = 0.2
+    rotate_degrees: float = 10.0
+    flip_p: float = 0.4
+    brightness_p: float = 0.3
+    brightness_channel_p: float = 0.5
+    brightness: tuple[float, float] = (0.8, 1.3)
+    brightness_sd: float = 0.2
+
+    def __post_init__(self) -> None:
+        problems = [f"{name} must be in [0, 1], got {getattr(self, name)}"
+                    for name in ("scale_p", "shift_p", "rotate_p", "flip_p", "brightness_p",
+                                 "brightness_channel_p")
+                    if not 0 <= getattr(self, name) <= 1]
+        for name in ("scale", "brightness"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                problems.append(f"{name} must be a range 0 < low <= high, got {(low, high)}")
+        if problems:
+            raise ConfigError("invalid augmentation: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -41,6 +84,9 @@ class Protocol:
 
     Attributes:
         epochs: Training epochs per run (paper: 100 Prostate, 50 Spleen).
+        samples_per_epoch: An epoch is as many whole passes over the training slices
+            as it takes to draw at least this many samples (the authors' code:
+            2048); 0 makes an epoch one pass.
         batch_size: Slices per step (paper: 32).
         lr: Adam learning rate (paper: 1e-3).
         poly_exponent: Polynomial learning-rate decay exponent (paper: 0.9), per epoch.
@@ -57,12 +103,18 @@ class Protocol:
         final_metrics: Also compute HD95 and Surface Dice per case after the last
             epoch (costly; on for the final evaluation, off during search).
         surface_tolerance_mm: Tolerance of the Surface Dice (paper: 2 mm).
+        dice: The validation Dice that scores a run (``mbnas.metrics.overlap``):
+            "pooled" sums true and false positives and negatives over all validation
+            slices of the fold, one Dice per class, then the class mean (the authors'
+            code); "case" is the mean over cases of each case's 3D Dice.
+        loss_smooth: Smoothing term of the soft Dice loss (the authors' code: 1).
         keep_weights: Keep each run's final weights (needed by ``mbnas predict``).
         base_channels: Channels after the stem of a searched network (paper: 32);
             the quick protocol narrows the networks so a CPU can try the tool.
     """
 
     epochs: int = 50
+    samples_per_epoch: int = 2048
     batch_size: int = 32
     lr: float = 1e-3
     poly_exponent: float = 0.9
@@ -76,6 +128,8 @@ class Protocol:
     val_batch_size: int = 64
     final_metrics: bool = False
     surface_tolerance_mm: float = 2.0
+    dice: str = "pooled"
+    loss_smooth: float = 1.0
     keep_weights: bool = False
     base_channels: int = 32
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -98,11 +152,26 @@ class Protocol:
             problems.append(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         if self.channels_last not in ("auto", "on", "off"):
             problems.append(f"channels_last must be auto, on or off, got {self.channels_last!r}")
+        if self.samples_per_epoch < 0:
+            problems.append(f"samples_per_epoch must be >= 0, got {self.samples_per_epoch}")
+        if self.dice not in DICE_MODES:
+            problems.append(f"dice must be one of {', '.join(DICE_MODES)}, got {self.dice!r}")
+        if self.loss_smooth < 0:
+            problems.append(f"loss_smooth must be >= 0, got {self.loss_smooth}")
         if self.image_size % 16:
             problems.append(f"image_size must be a multiple of 16, got {self.image_size}")
         if problems:
             raise ConfigError("invalid protocol: " + "; ".join(problems))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+
+    def passes_per_epoch(self, n_train: int) -> int:
+        """Whole passes over ``n_train`` slices that make one epoch (at least one).
+
+        As the authors count (``num_batchgens_tr`` in ``unet_evaluate.py``), a pass is
+        its number of batches times the batch size, a short last batch counted whole.
+        """
+        per_pass = -(-max(n_train, 1) // self.batch_size) * self.batch_size
+        return max(1, -(-self.samples_per_epoch // per_pass))
 
     @property
     def score_epochs(self) -> int:
@@ -117,6 +186,8 @@ class Protocol:
         d = dict(d)
         reject_unknown(cls, d, "protocol")
         aug = d.pop("augment", None)
+        if isinstance(aug, dict):
+            reject_unknown(AugmentConfig, aug, "augment")
         augment = AugmentConfig(**_tuples(aug)) if isinstance(aug, dict) else AugmentConfig()
         return cls(augment=augment, **_tuples(d))
 
@@ -147,23 +218,59 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
+# The authors' Prostate augmentation (``DoubleImageDataset`` in datasets.py, used for the
+# two-channel Prostate data): stronger, and no flip.
+PROSTATE_AUGMENT = AugmentConfig(
+    scale_p=0.3, scale=(0.7, 1.3), scale_sd=0.1, shift_p=0.3, shift_fraction=40 / 128,
+    rotate_p=0.3, rotate_degrees=10.0, flip_p=0.0, brightness_p=0.3,
+    brightness_channel_p=0.5, brightness=(0.5, 1.5), brightness_sd=0.5,
+)
+
 PROTOCOLS: dict[str, Protocol] = {
-    # The paper's numbers (section 2.3); epochs: 50 as for Spleen, use 100 for Prostate.
-    "paper": Protocol(),
-    # Small and fast, for trying the tool on a laptop CPU.
+    # The paper's numbers (section 2.3) for Spleen: 50 epochs, the authors' Spleen
+    # augmentation (the defaults of Protocol and AugmentConfig).
+    "paper-spleen": Protocol(),
+    # ... and for Prostate: 100 epochs and the authors' Prostate augmentation.
+    "paper-prostate": Protocol(epochs=100, augment=PROSTATE_AUGMENT),
+    # Small and fast, for trying the tool on a laptop CPU: one pass per epoch.
     "quick": Protocol(
         epochs=10, batch_size=16, image_size=32, folds=3, seeds=(0,), score_fraction=0.2,
-        base_channels=8,
+        base_channels=8, samples_per_epoch=0,
     ),
 }
+# "paper" is not a preset of its own: it picks one of the paper-* presets by the
+# dataset's name (``paper_preset``); for other datasets it is PAPER_DEFAULT.
+PAPER = "paper"
+PAPER_DEFAULT = "paper-spleen"
 
 
-def get_protocol(name: str, **overrides: Any) -> Protocol:
-    """A named preset, with some fields replaced."""
+def paper_preset(dataset_name: str) -> str:
+    """The paper preset for a dataset name (``dataset.json`` name or folder name).
+
+    A name containing "prostate" gets ``paper-prostate``, one containing "spleen"
+    ``paper-spleen``; any other dataset gets ``PAPER_DEFAULT`` (``paper-spleen``: 50
+    epochs and the augmentation that the authors' final code applies to every dataset).
+    """
+    name = dataset_name.casefold()
+    for preset in ("paper-prostate", "paper-spleen"):
+        if preset.removeprefix("paper-") in name:
+            return preset
+    return PAPER_DEFAULT
+
+
+def protocol_names() -> list[str]:
+    """The names ``--protocol`` accepts: the presets and ``paper``."""
+    return sorted([*PROTOCOLS, PAPER])
+
+
+def get_protocol(name: str, dataset_name: str | None = None, **overrides: Any) -> Protocol:
+    """A named preset, with some fields replaced; ``paper`` needs ``dataset_name``."""
+    if name == PAPER:
+        name = paper_preset(dataset_name or "")
     try:
         base = PROTOCOLS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}"
+            f"unknown protocol {name!r}; choose one of: {', '.join(protocol_names())}"
         ) from None
     return Protocol.from_dict({**base.to_dict(), **{k: v for k, v in overrides.items()}})

@@ -11,8 +11,9 @@ def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor, eps: float = 1e-5
     Args:
         logits: (B, K, H, W) raw network outputs, K classes with background at 0.
         labels: (B, H, W) integer class ids.
-        eps: Smoothing of numerator and denominator; it makes a class that is absent
-            from both prediction and batch count as a perfect score instead of 0/0.
+        eps: Smoothing of numerator and denominator (the protocol's ``loss_smooth``;
+            the authors' ``SoftDiceLossMultiClass``: 1); it makes a class that is
+            absent from both prediction and batch count as a perfect score, not 0/0.
 
     The Dice of each foreground class is computed over the whole batch (nnU-Net's
     "batch Dice"), which stays defined for the many 2D slices where a class is absent,

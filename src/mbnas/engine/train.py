@@ -2,8 +2,10 @@
 
 The whole 2D training set is moved to the device once; batches are index gathers and
 the augmentation is batched (``augment.py``), so the loop has no per-sample Python work.
-After each epoch the validation slices are predicted and Dice is computed per case in 3D
-(slices of a case summed together) with tensor reductions; the run's score is the mean
+An epoch is as many whole passes over the training slices as ``samples_per_epoch``
+asks. After each epoch the validation slices are predicted and the validation Dice is
+computed from their TP/FP/FN counts as the protocol's ``dice`` says (pooled over the
+fold, or per case in 3D; ``mbnas.metrics.overlap``); the run's score is the mean
 validation Dice over the last ``score_fraction`` of epochs (paper, section 2.3).
 """
 
@@ -23,6 +25,7 @@ from mbnas.data.slices import SliceData
 from mbnas.engine.augment import augment_batch
 from mbnas.engine.config import Protocol
 from mbnas.engine.loss import poly_lr, soft_dice_loss
+from mbnas.metrics.overlap import dice_counts, validation_dice
 
 
 @dataclass
@@ -89,25 +92,6 @@ class _DeviceData:
         self.n_classes = data.n_classes
 
 
-def case_dice_scores(
-    pred: torch.Tensor, labels: torch.Tensor, case_index: torch.Tensor, n_cases: int,
-    n_classes: int,
-) -> torch.Tensor:
-    """Per-case, per-foreground-class 3D Dice, shape (n_cases, n_classes - 1).
-
-    A class absent from both the prediction and the reference of a case scores 1
-    (the empty-mask policy of ``mbnas.metrics``).
-    """
-    sums = torch.zeros(3, n_cases, n_classes - 1, device=pred.device)
-    for c in range(1, n_classes):  # a loop over classes keeps memory at one mask
-        p, r = pred == c, labels == c
-        for i, mask in enumerate((p & r, p, r)):
-            sums[i, :, c - 1].index_add_(0, case_index, mask.sum(dim=(1, 2)).float())
-    inter_c, p_c, r_c = sums
-    denom = p_c + r_c
-    return torch.where(denom > 0, 2 * inter_c / denom.clamp_min(1), torch.ones_like(denom))
-
-
 @torch.no_grad()
 def predict_labels(
     model: nn.Module, images: torch.Tensor, batch_size: int, bf16: bool
@@ -120,6 +104,21 @@ def predict_labels(
             logits = model(images[start:start + batch_size])
         out.append(logits.argmax(1))
     return torch.cat(out)
+
+
+def _train_step(model: nn.Module, optimiser: torch.optim.Optimizer, tr: _DeviceData,
+                idx: torch.Tensor, protocol: Protocol, aug_gen: torch.Generator,
+                channels_last: bool, device: torch.device, bf16: bool) -> torch.Tensor:
+    """One optimiser step on the slices ``idx``; the loss, still on the device."""
+    x, y = augment_batch(tr.images[idx], tr.labels[idx], protocol.augment, aug_gen)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with _autocast(device, bf16):
+        loss = soft_dice_loss(model(x), y, protocol.loss_smooth)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss.detach()
 
 
 def train_run(
@@ -155,6 +154,7 @@ def train_run(
     optimiser = torch.optim.Adam(model.parameters(), lr=protocol.lr,
                                  weight_decay=protocol.weight_decay)
     n, bs = len(tr.images), protocol.batch_size
+    passes = protocol.passes_per_epoch(n)
     curve: list[EpochStats] = []
     started = time.perf_counter()
     per_case = torch.zeros(0)
@@ -164,33 +164,28 @@ def train_run(
         for group in optimiser.param_groups:
             group["lr"] = lr
         model.train()
-        order = torch.randperm(n, generator=order_gen).to(device)
         total, steps = torch.zeros((), device=device), 0
-        for start in range(0, n, bs):
-            idx = order[start:start + bs]
-            if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples
-                continue
-            x, y = augment_batch(tr.images[idx], tr.labels[idx], protocol.augment, aug_gen)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, bf16):
-                loss = soft_dice_loss(model(x), y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += loss.detach()
-            steps += 1
+        for _ in range(passes):
+            order = torch.randperm(n, generator=order_gen).to(device)
+            for start in range(0, n, bs):
+                idx = order[start:start + bs]
+                if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples
+                    continue
+                total += _train_step(model, optimiser, tr, idx, protocol, aug_gen,
+                                     channels_last, device, bf16)
+                steps += 1
         if not torch.isfinite(total):  # a diverged network: a failed run, not a score 0
             from mbnas.engine.failures import NonFiniteLossError
 
             raise NonFiniteLossError(f"the training loss became non-finite ({float(total)}) "
                                      f"in epoch {epoch}")
         pred = predict_labels(model, va.images, protocol.val_batch_size, bf16)
-        per_case = case_dice_scores(pred, va.labels, va.case_index, va.n_cases, va.n_classes)
+        counts = dice_counts(pred, va.labels, va.n_classes)
+        score, per_case = validation_dice(counts, va.case_index, va.n_cases, protocol.dice)
         stats = EpochStats(
             epoch=epoch,
             loss=float(total) / max(steps, 1),
-            val_dice=float(per_case.mean()),
+            val_dice=float(score),
             lr=lr,
             seconds=time.perf_counter() - t0,
         )
@@ -199,7 +194,7 @@ def train_run(
             on_epoch(stats)
     last = curve[-protocol.score_epochs:]
     score = float(np.mean([s.val_dice for s in last]))
-    case_mean = per_case.mean(dim=1).tolist()
+    case_mean = per_case.mean(dim=1).float().tolist()
     outcome = RunOutcome(
         score=score,
         curve=curve,

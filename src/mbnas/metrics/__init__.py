@@ -2,15 +2,15 @@
 
 Dice, HD95 and Surface Dice of binary masks (:mod:`mbnas.metrics.binary`, built on
 MONAI's ``compute_*`` functions), per-case metrics of label volumes
-(:mod:`mbnas.metrics.case`) and batched torch Dice for use during training
-(:mod:`mbnas.metrics.batch`). Every function applies the same documented empty-mask
-policy, so no value is NaN or inf: both empty -> Dice 1, HD95 0, Surface Dice 1;
-exactly one empty -> Dice 0, Surface Dice 0, HD95 = the image diagonal in mm.
+(:mod:`mbnas.metrics.case`), per-slice metrics as the paper measured them
+(:mod:`mbnas.metrics.slices`) and the Dice counts that every Dice in mbnas comes from,
+the run score included (:mod:`mbnas.metrics.overlap`). Every function applies the same
+documented empty-mask policy, so no value is NaN or inf: both empty -> Dice 1, HD95 0,
+Surface Dice 1; exactly one empty -> Dice 0, Surface Dice 0, HD95 = the image diagonal in mm.
 """
 
 from __future__ import annotations
 
-from mbnas.metrics.batch import batch_dice, label_dice
 from mbnas.metrics.binary import (
     MetricError,
     check_spacing,
@@ -20,11 +20,20 @@ from mbnas.metrics.binary import (
     surface_dice,
 )
 from mbnas.metrics.case import CaseMetrics, case_metrics
+from mbnas.metrics.overlap import (
+    DICE_MODES,
+    dice_counts,
+    dice_from_counts,
+    label_dice,
+    validation_dice,
+)
 
 __all__ = [
+    "DICE_MODES",
     "CaseMetrics",
     "MetricError",
-    "batch_dice",
+    "dice_counts",
+    "dice_from_counts",
     "case_metrics",
     "check_spacing",
     "dice",
@@ -32,4 +41,5 @@ __all__ = [
     "image_diagonal_mm",
     "label_dice",
     "surface_dice",
+    "validation_dice",
 ]

@@ -140,11 +140,12 @@ def dice(pred: MaskLike, ref: MaskLike) -> float:
     Returns:
         The Dice in [0, 1]; 1 when both masks are empty, 0 when exactly one is.
     """
+    from mbnas.metrics.overlap import dice_from_counts  # the one Dice formula
+
     p, r = _pair(pred, ref)
-    total = int(p.sum()) + int(r.sum())
-    if total == 0:
-        return 1.0
-    return 2.0 * int(np.logical_and(p, r).sum()) / total
+    tp = int(np.logical_and(p, r).sum())
+    counts = torch.tensor([tp, int(p.sum()) - tp, int(r.sum()) - tp])
+    return float(dice_from_counts(counts))
 
 
 def hd95(pred: MaskLike, ref: MaskLike, spacing: Sequence[float]) -> float:

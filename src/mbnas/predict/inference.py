@@ -82,6 +82,13 @@ def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder) ->
     return slices
 
 
+def to_scan_grid(prob: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Class ids (N, *grid) uint8 of slices' probabilities (N, K, S, S) resized to a scan's
+    in-plane grid (bilinear, antialiased), the argmax taken there."""
+    prob = F.interpolate(prob, size=grid, mode="bilinear", align_corners=False, antialias=True)
+    return prob.argmax(1).to(torch.uint8)
+
+
 class Segmenter:
     """The networks of a model folder on a device, ready to segment scans.
 
@@ -139,9 +146,7 @@ class Segmenter:
             prob = self.networks[0](x).float().softmax(1)
             for net in self.networks[1:]:
                 prob += net(x).float().softmax(1)
-            prob = F.interpolate(prob / len(self.networks), size=grid, mode="bilinear",
-                                 align_corners=False, antialias=True)
-            labels[a:a + len(x)] = prob.argmax(1).to(torch.uint8).cpu().numpy()
+            labels[a:a + len(x)] = to_scan_grid(prob / len(self.networks), grid).cpu().numpy()
         return np.ascontiguousarray(from_canonical(labels.transpose(1, 2, 0), affine))
 
 

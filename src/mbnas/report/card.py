@@ -212,5 +212,7 @@ def cost_summary(evals: Sequence[ModelEvaluation]) -> dict[str, str]:
             parts.append(f"latency {c.latency_ms:.3g} ms{where}")
         if c.peak_memory_mb is not None:
             parts.append(f"peak memory {c.peak_memory_mb:.4g} MiB{where}")
+        if e.width:
+            parts.append(f"trained at {e.width}")
         out[e.name] = "; ".join(parts)
     return out

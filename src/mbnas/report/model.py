@@ -163,6 +163,10 @@ class ModelEvaluation:
             ``cases`` (see :meth:`paired_dice`).
         cost: The network's cost figures.
         source_run: The search run folder a searched network came from, if any.
+        paper_cases: The same runs' cases measured as the paper did: per 2D slice on
+            the training grid, averaged over each case's slices
+            (:mod:`mbnas.metrics.slices`); may be empty.
+        width: The width the model was trained at, in words (e.g. "8 base channels").
     """
 
     name: str
@@ -172,13 +176,17 @@ class ModelEvaluation:
     run_scores: Mapping[tuple[int, int], float] = field(default_factory=dict)
     cost: ModelCost = field(default_factory=ModelCost)
     source_run: str | None = None
+    paper_cases: tuple[CaseScore, ...] = ()
+    width: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ReportError(f"model {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
         if not isinstance(self.cases, tuple):
             object.__setattr__(self, "cases", tuple(self.cases))
-        for c in self.cases:
+        if not isinstance(self.paper_cases, tuple):
+            object.__setattr__(self, "paper_cases", tuple(self.paper_cases))
+        for c in (*self.cases, *self.paper_cases):
             if c.model != self.name:
                 raise ReportError(
                     f"model {self.name!r} holds a case score of model {c.model!r} "
@@ -208,6 +216,7 @@ class ModelEvaluation:
             "run_scores": [{"seed": s, "fold": f, "dice": v}
                            for (s, f), v in sorted(self.run_scores.items())],
             "cost": self.cost.to_dict(), "source_run": self.source_run,
+            "paper_cases": [c.to_dict() for c in self.paper_cases], "width": self.width,
         }
 
     @classmethod
@@ -227,4 +236,6 @@ class ModelEvaluation:
             cases=tuple(CaseScore.from_dict(c) for c in d.get("cases", [])),
             run_scores=runs, cost=ModelCost.from_dict(d.get("cost")),
             source_run=d.get("source_run"),
+            paper_cases=tuple(CaseScore.from_dict(c) for c in d.get("paper_cases") or []),
+            width=d.get("width"),
         )

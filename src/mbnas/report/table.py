@@ -16,6 +16,7 @@ the same value are both bold.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from collections.abc import Callable, Sequence
@@ -214,22 +215,30 @@ def _metric_cells(cases: Sequence[CaseScore], get: Callable[[CaseScore, str], fl
             _metric_cell(*seed_mean_std(cases, lambda c: get(c, "surface_dice")), 4, 3)]
 
 
-def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0) -> Table1:
+def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0,
+                paper: bool = False) -> Table1:
     """Compute Table 1 from the evaluations, in their order.
 
     Args:
         evals: The models (baselines and best searched networks); names must be unique.
         tolerance_mm: The Surface Dice tolerance the cases were scored with (header only).
+        paper: The paper-comparable table: each model's ``paper_cases`` (per 2D slice on
+            the training grid) instead of its ``cases`` (per case in 3D on the original
+            grid).
     """
     check_models(evals)
+    if paper:
+        evals = [dataclasses.replace(e, cases=e.paper_cases) for e in evals]
     sizes = {e.cost.macs_input_size for e in evals if e.cost.macs is not None}
     common = next(iter(sizes)) if len(sizes) == 1 else None
     mmac_head = f"MMAC ({common[0]}x{common[1]})" if common else "MMAC (input size per cell)"
     # The paper's MMAC column is at 32x32; add it unless the training size is already 32.
     with_32 = common is None or tuple(common) != (32, 32)
+    widths = any(e.width for e in evals)
     columns = (*_metric_columns(tolerance_mm), Column("mmac", mmac_head, False, False),
                *([Column("mmac_32", "MMAC (32x32)", False, False)] if with_32 else []),
-               Column("params", "#Params (x10^6)", False, False))
+               Column("params", "#Params (x10^6)", False, False),
+               *([Column("width", "Trained width", False, False)] if widths else []))
     raw_rows, rows_meta = [], []
     for e in evals:
         cost = e.cost
@@ -241,6 +250,7 @@ def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0) -> 
             *([_cost_cell(None if cost.macs_32 is None else cost.macs_32 / 1e6)]
               if with_32 else []),
             _cost_cell(None if cost.params is None else cost.params / 1e6),
+            *([Cell(None, None, e.width or "n/a")] if widths else []),  # never bold
         ]
         raw_rows.append(cells)
         rows_meta.append((e.name, e.kind, len({c.seed for c in e.cases}),
@@ -248,7 +258,11 @@ def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0) -> 
     marked = _mark_best(raw_rows, columns)
     rows = tuple(Row(*meta, cells) for meta, cells in zip(rows_meta, marked, strict=True))
     n_seeds = sorted({r.n_seeds for r in rows})
-    note = (
+    where = ("Paper-comparable: each validation slice scored on its own on the training grid "
+             "(a class absent from both slice and prediction counts as perfect; HD95 the "
+             "maximum over classes), averaged over each case's slices. " if paper else
+             "Per validation case in 3D on the scan's original grid and spacing. ")
+    note = where + (
         "Mean over all validation cases of all seeds x folds. ± is the sample standard "
         "deviation (ddof=1) of the single-seed scores, a single-seed score being the mean "
         "over all validation cases of all folds of that seed "
@@ -285,13 +299,14 @@ def _per_class(evals: Sequence[ModelEvaluation], tolerance_mm: float
 
 
 def write_table(evals: Sequence[ModelEvaluation], out_dir: str | Path,
-                tolerance_mm: float = 2.0, stem: str = "table1") -> list[Path]:
+                tolerance_mm: float = 2.0, stem: str = "table1", paper: bool = False
+                ) -> list[Path]:
     """Write Table 1 as ``<stem>.md``, ``.csv`` and ``.json`` under ``out_dir``.
 
     Returns:
         The three paths written (atomically).
     """
-    table = build_table(evals, tolerance_mm)
+    table = build_table(evals, tolerance_mm, paper)
     out_dir = Path(out_dir)
     paths = [out_dir / f"{stem}.md", out_dir / f"{stem}.csv", out_dir / f"{stem}.json"]
     atomic_write_text(paths[0], table.to_markdown())
