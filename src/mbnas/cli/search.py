@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from mbnas.cli.sites import add_site_arguments, folds_value, resolve_split
 from mbnas.engine.config import PROTOCOLS, get_protocol
 from mbnas.errors import ConfigError
 
@@ -21,7 +22,9 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
                    help="protocol preset: 'paper' (the paper's numbers, the default) or "
                         "'quick' (small and fast, for trying the tool)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--folds", type=int)
+    p.add_argument("--folds", type=folds_value,
+                   help="cross-validation folds: a number, or 'site' (one fold per "
+                        "held-out site: the score becomes held-out-site Dice)")
     p.add_argument("--seeds", type=int, help="network initialisations per fold")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--image-size", type=int)
@@ -80,9 +83,11 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
     from mbnas.driver.search import SearchConfig
 
     settings = read_config_file(args.config)
+    if args.data_dir is not None or "data_dir" in settings:
+        resolve_split(args, args.data_dir or settings["data_dir"], settings)
     protocol = protocol_settings(args, settings)
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
-    for name in fields - {"protocol", "data_dir", "ray"}:
+    for name in fields - {"protocol", "data_dir", "ray", "sites_file"}:
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
@@ -105,16 +110,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     executor = make_executor(config.executor, config.ray, config.threads)
     if hasattr(executor, "start"):
         executor.start()  # connect and print the Ray dashboard before the live display
+    plan, shared = [(config, Path(args.out))], None
+    if args.repeats is not None:
+        from mbnas.driver.repeats import prepare_repeats
+
+        plan, shared = prepare_repeats(config, args.out, args.repeats), Path(args.out)
     try:
-        with SearchProgress(config.budget) as progress:
-            outcome = run_search(config, args.out, hooks=progress, executor=executor,
-                                 on_evaluation=progress.evaluation_done)
+        for k, (repeat, folder) in enumerate(plan):
+            if shared is not None:
+                print(f"repeat {k + 1} of {len(plan)}: search seed {repeat.seed} in {folder}")
+            with SearchProgress(repeat.budget) as progress:
+                outcome = run_search(repeat, folder, hooks=progress, executor=executor,
+                                     on_evaluation=progress.evaluation_done, shared=shared)
     finally:
         if hasattr(executor, "close"):
             executor.close()
     print(f"{'resumed' if outcome.resumed else 'finished'} search in {outcome.folder}: "
           f"{outcome.n_evaluated} evaluations, best score {outcome.best_score:.4f}")
     print(f"best architecture: {outcome.folder / 'best.json'}")
+    if shared is not None:
+        print(f"{len(plan)} repeats share the store {shared / 'store.sqlite'}; stability: "
+              f"mbnas report {shared} --out report")
     return 0
 
 
@@ -138,8 +154,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-depth", type=int, dest="max_depth")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
+    p.add_argument("--repeats", type=int, metavar="K",
+                   help="K independent searches (search seeds seed..seed+K-1) on the same "
+                        "folds, sharing one store, in OUT/repeat0..; for search stability")
     add_executor_arguments(p)
     add_protocol_arguments(p)
+    add_site_arguments(p)
     p.set_defaults(handler=cmd_search)
 
     d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mbnas.data.sites import check_split
 from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
+from mbnas.driver.external import check_externals, evaluate_external, parse_externals
 from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
@@ -44,7 +46,8 @@ from mbnas.store import ResultStore
 EVALUATION_FORMAT = "mbnas-evaluation"
 # Where and how fast to compute, and which models: may change when a folder is resumed
 # (a new model reuses nothing, an old one reuses its stored runs).
-RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines")
+RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines",
+                    "external")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class EvaluateConfig:
             ``final_metrics`` and ``keep_weights`` on.
         baselines: Names of the hand-crafted baselines to evaluate too.
         split_seed: Seed of the evaluation's cross-validation folds.
+        split: ``case``, ``site`` (leave-site-out) or ``group-site`` folds.
+        sites_file: A ``case,site`` CSV giving the cases' sites (else dataset.json).
+        external: External test sets, ``DATA_DIR[:NAME]`` (see ``driver/external.py``).
     """
 
     run_dirs: tuple[str, ...]
@@ -69,8 +75,12 @@ class EvaluateConfig:
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)
+    split: str = "case"
+    sites_file: str | None = None
+    external: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_split(self.split)
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}; baselines: "
@@ -82,6 +92,7 @@ class EvaluateConfig:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
         d["run_dirs"], d["baselines"] = list(self.run_dirs), list(self.baselines)
+        d["external"] = list(self.external)
         return d
 
 
@@ -175,8 +186,12 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         for r in runs:
             stack.enter_context(RunLock(r.folder))
         resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
-        data = training_data(config.data_dir, config.cache_dir, protocol.image_size)
-        folds = fold_case_ids(out / "splits.json", data, protocol.folds, config.split_seed)
+        data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
+                             config.sites_file)
+        check_externals(parse_externals(config.external), data.channel_names,
+                        data.label_names)
+        folds = fold_case_ids(out / "splits.json", data, protocol.folds, config.split_seed,
+                              config.split)
         ctx = RunContext(data, folds, config.device, str(out / "weights"))
         with ResultStore(out / "store.sqlite") as store:
             evaluator = Evaluator(ctx, protocol, store, executor, hooks)
@@ -193,6 +208,9 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         write_evaluation(out, config, models, results, evaluations, data, folds)
         notes: list[str] = []
         model_dirs = export_models(out, config, models, results, data, notes)
+        if config.external:  # only now, with the trained and exported models
+            evaluate_external(out, config.external, model_dirs, data.channel_names,
+                              data.label_names, config.device, protocol.surface_tolerance_mm)
     n_trained = sum({r.arch_key: r.n_trained for r in results}.values())
     n_runs = len({(r.arch_key, r.fold, r.seed) for res in results for r in res.runs})
     return EvaluateOutcome(out, evaluations, n_trained, n_runs, failed, resumed, model_dirs,

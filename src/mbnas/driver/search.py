@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.data.sites import check_split
 from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.engine.config import Protocol, reject_unknown
@@ -53,8 +54,11 @@ class SearchConfig:
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)
+    split: str = "case"
+    sites_file: str | None = None
 
     def __post_init__(self) -> None:
+        check_split(self.split)
         if self.space not in SPACES:
             raise ConfigError(f"unknown space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.strategy not in STRATEGIES:
@@ -112,16 +116,23 @@ def run_search(
     hooks: RunHooks | None = None,
     executor: Any = None,
     on_evaluation: Any = None,
+    shared: Path | None = None,
 ) -> SearchOutcome:
-    """Run (or resume) a search into the folder ``out``; see the module docstring."""
+    """Run (or resume) a search into the folder ``out``; see the module docstring.
+
+    ``shared``: a folder whose store and weights this search shares with others (the
+    repeats of ``--repeats``, see :mod:`mbnas.driver.repeats`); default ``out``.
+    """
     out = Path(out)
     with RunLock(out):
         resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
-        data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size)
-        folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed)
-        ctx = RunContext(data, folds, config.device, str(out / "weights"))
+        data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
+                             config.sites_file)
+        folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed,
+                              config.split)
+        ctx = RunContext(data, folds, config.device, str((shared or out) / "weights"))
         state_path = out / "search_state.json"
-        with ResultStore(out / "store.sqlite") as store:
+        with ResultStore((shared or out) / "store.sqlite") as store:
             evaluator = Evaluator(ctx, config.protocol, store, executor, hooks)
             strategy = build_strategy(config, np.random.default_rng(config.seed))
             if state_path.exists():
