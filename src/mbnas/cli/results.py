@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from mbnas.cli.search import add_executor_arguments, add_protocol_arguments, ray_settings
-from mbnas.cli.sites import add_site_arguments, resolve_split
+from mbnas.cli.sites import add_site_arguments, intensity_settings, resolve_split
 from mbnas.errors import ConfigError
 
 # Protocol flags that override one training setting of the searches' protocol.
@@ -68,6 +68,8 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
     runs = read_search_runs(args.run_dirs)
     base = get_protocol(args.protocol) if args.protocol else runs[0].protocol
     flags = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    if args.intensity is not None:
+        flags["intensity"] = intensity_settings(args.intensity)
     protocol = Protocol.from_dict({**base.to_dict(), **flags})
     settings = {"device": args.device, "split_seed": args.split_seed,
                 "executor": args.executor or "inprocess",

@@ -9,7 +9,12 @@ from typing import Any
 
 import yaml
 
-from mbnas.cli.sites import add_site_arguments, folds_value, resolve_split
+from mbnas.cli.sites import (
+    add_site_arguments,
+    folds_value,
+    intensity_settings,
+    resolve_split,
+)
 from mbnas.engine.config import PROTOCOLS, get_protocol
 from mbnas.errors import ConfigError
 
@@ -29,6 +34,10 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--image-size", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--intensity-augment", choices=("off", "robust"), dest="intensity",
+                   help="intensity augmentation for robustness to other sites (gamma, "
+                        "contrast, bias field, noise, blur); 'robust': engine/intensity.py's "
+                        "ROBUST values (default: the preset's, off)")
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,6 +71,8 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[st
     flags = {k: getattr(args, k) for k in _PROTOCOL_FLAGS if getattr(args, k) is not None}
     if args.seeds is not None:
         flags["seeds"] = list(range(args.seeds))
+    if getattr(args, "intensity", None) is not None:
+        flags["intensity"] = intensity_settings(args.intensity)
     return get_protocol(name, **{**file_values, **flags}).to_dict()
 
 

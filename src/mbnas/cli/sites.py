@@ -47,3 +47,12 @@ def resolve_split(args: argparse.Namespace, data_dir: str, settings: dict[str, A
         settings["split"] = "group-site"
     if settings.get("split", "case") != "case":
         dataset_sites(data_dir, sites_file)  # a bad sites file is refused before anything
+
+
+def intensity_settings(name: str) -> dict[str, Any]:
+    """``--intensity-augment off|robust`` as the protocol's ``intensity`` settings."""
+    import dataclasses
+
+    from mbnas.engine.intensity import ROBUST, IntensityConfig
+
+    return dataclasses.asdict(ROBUST if name == "robust" else IntensityConfig())

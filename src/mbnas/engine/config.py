@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mbnas.engine.intensity import IntensityConfig
 from mbnas.errors import ConfigError
 
 
@@ -57,6 +58,8 @@ class Protocol:
             epoch (costly; on for the final evaluation, off during search).
         surface_tolerance_mm: Tolerance of the Surface Dice (paper: 2 mm).
         keep_weights: Keep each run's final weights (needed by ``mbnas predict``).
+        intensity: Intensity augmentation for robustness to other sites (gamma,
+            contrast, bias field, noise, blur; ``engine/intensity.py``); off by default.
         base_channels: Channels after the stem of a searched network (paper: 32);
             the quick protocol narrows the networks so a CPU can try the tool.
     """
@@ -78,6 +81,7 @@ class Protocol:
     keep_weights: bool = False
     base_channels: int = 32
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    intensity: IntensityConfig = field(default_factory=IntensityConfig)
 
     def __post_init__(self) -> None:
         problems = []
@@ -115,7 +119,8 @@ class Protocol:
         reject_unknown(cls, d, "protocol")
         aug = d.pop("augment", None)
         augment = AugmentConfig(**_tuples(aug)) if isinstance(aug, dict) else AugmentConfig()
-        return cls(augment=augment, **_tuples(d))
+        intensity = IntensityConfig.from_dict(d.pop("intensity", None))
+        return cls(augment=augment, intensity=intensity, **_tuples(d))
 
     @property
     def key(self) -> str:
@@ -128,6 +133,8 @@ class Protocol:
         d = self.to_dict()
         d.pop("seeds")
         d.pop("val_batch_size")  # changes speed only
+        if not self.intensity.enabled:  # off: the keys of runs stored before it existed
+            d.pop("intensity")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -22,6 +22,7 @@ from torch import nn
 from mbnas.data.slices import SliceData
 from mbnas.engine.augment import augment_batch
 from mbnas.engine.config import Protocol
+from mbnas.engine.intensity import intensity_augment
 from mbnas.engine.loss import poly_lr, soft_dice_loss
 
 
@@ -171,6 +172,7 @@ def train_run(
             if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples
                 continue
             x, y = augment_batch(tr.images[idx], tr.labels[idx], protocol.augment, aug_gen)
+            x = intensity_augment(x, protocol.intensity, aug_gen)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device, bf16):
