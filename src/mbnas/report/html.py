@@ -175,6 +175,7 @@ def build_html(
     wilcoxon: WilcoxonReport | None = None,
     figures: Sequence[FigureRef | tuple[str | Path, str]] = (),
     intro: str = "",
+    sections: Sequence[tuple[str, str, str]] = (),
 ) -> Path:
     """Write the report page to ``out_path`` (atomically) and return the path.
 
@@ -188,6 +189,7 @@ def build_html(
         wilcoxon: Result of :func:`mbnas.report.stats.wilcoxon_vs_best`.
         figures: Images to embed, each a :class:`FigureRef` or ``(path, caption)``.
         intro: A paragraph of plain text under the title.
+        sections: More sections before the card, each (anchor, heading, HTML body).
     """
     refs = [f if isinstance(f, FigureRef) else FigureRef(*f) for f in figures]
     figs = "".join(
@@ -198,7 +200,7 @@ def build_html(
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("table1", "Table 1"), ("statistics", "Statistics"), ("figures", "Figures"),
-        ("card", "NAS reporting card")))
+        *((a, t) for a, t, _ in sections), ("card", "NAS reporting card")))
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -209,6 +211,7 @@ def build_html(
         f'<h2 id="table1">Table 1: performance and cost</h2>{_table_html(table)}'
         f'<h2 id="statistics">Statistics</h2>{_stats_html(friedman, wilcoxon)}'
         f'<h2 id="figures">Figures</h2>{figs}'
+        + "".join(f'<h2 id="{a}">{escape(t)}</h2>{body}' for a, t, body in sections) +
         f'<h2 id="card">NAS reporting card</h2>{_card_html(card)}'
         "</body></html>\n"
     )
