@@ -70,6 +70,8 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
     flags = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
     if args.intensity is not None:
         flags["intensity"] = intensity_settings(args.intensity)
+    if args.normalisation is not None:
+        flags["normalisation"] = [n.strip() for n in args.normalisation.split(",")]
     protocol = Protocol.from_dict({**base.to_dict(), **flags})
     settings = {"device": args.device, "split_seed": args.split_seed,
                 "executor": args.executor or "inprocess",

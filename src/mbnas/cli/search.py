@@ -38,6 +38,9 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
                    help="intensity augmentation for robustness to other sites (gamma, "
                         "contrast, bias field, noise, blur); 'robust': engine/intensity.py's "
                         "ROBUST values (default: the preset's, off)")
+    p.add_argument("--normalisation", metavar="SCHEME[,SCHEME..]",
+                   help="intensity normalisation per channel (or one for all): default, ct, "
+                        "zscore or percentile (default: CT scheme for CT, z-score otherwise)")
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,10 +72,14 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[st
     name = args.protocol or base.pop("protocol_preset", None) or "paper"
     file_values = base.get("protocol", {}) or {}
     flags = {k: getattr(args, k) for k in _PROTOCOL_FLAGS if getattr(args, k) is not None}
+    if flags.get("folds") == "site":
+        raise ConfigError("--folds site is for mbnas search and evaluate (give a number here)")
     if args.seeds is not None:
         flags["seeds"] = list(range(args.seeds))
     if getattr(args, "intensity", None) is not None:
         flags["intensity"] = intensity_settings(args.intensity)
+    if getattr(args, "normalisation", None) is not None:
+        flags["normalisation"] = [n.strip() for n in args.normalisation.split(",")]
     return get_protocol(name, **{**file_values, **flags}).to_dict()
 
 

@@ -187,7 +187,7 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
             stack.enter_context(RunLock(r.folder))
         resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
         data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
-                             config.sites_file)
+                             config.sites_file, protocol.normalisation)
         check_externals(parse_externals(config.external), data.channel_names,
                         data.label_names)
         folds = fold_case_ids(out / "splits.json", data, protocol.folds, config.split_seed,
@@ -322,7 +322,7 @@ def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedM
 
     protocol = config.protocol
     norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
-                                    protocol.image_size)
+                                    protocol.image_size, protocol.normalisation)
     folders: dict[str, Path] = {}
     for m, res in zip(models, results, strict=True):
         finished = [r for r in res.runs if r.status == "finished"]

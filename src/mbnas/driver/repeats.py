@@ -56,7 +56,7 @@ def prepare_repeats(config: Any, out: str | Path, repeats: int) -> list[tuple[An
         raise ConfigError(f"{out} holds a single search; choose another --out for --repeats")
     with RunLock(out):
         data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
-                             config.sites_file)
+                             config.sites_file, config.protocol.normalisation)
         fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed,
                       config.split)
         plan = []

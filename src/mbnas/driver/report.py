@@ -218,7 +218,7 @@ def example_segmentations(raw: Mapping[str, Any], evals: Sequence[ModelEvaluatio
     cfg = raw["config"]
     protocol = Protocol.from_dict(cfg["protocol"])
     data = training_data(cfg["data_dir"], cache_dir or cfg.get("cache_dir"),
-                         protocol.image_size)
+                         protocol.image_size, cfg.get("sites_file"), protocol.normalisation)
     case_id = raw["folds"][0][0]
     rows = data.case_slices(case_id)
     labels = data.labels[rows]

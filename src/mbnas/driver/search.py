@@ -127,7 +127,7 @@ def run_search(
     with RunLock(out):
         resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
         data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
-                             config.sites_file)
+                             config.sites_file, config.protocol.normalisation)
         folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed,
                               config.split)
         ctx = RunContext(data, folds, config.device, str((shared or out) / "weights"))

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mbnas.data.normalise import CHOICES as NORMALISATIONS
 from mbnas.engine.intensity import IntensityConfig
 from mbnas.errors import ConfigError
 
@@ -60,6 +61,8 @@ class Protocol:
         keep_weights: Keep each run's final weights (needed by ``mbnas predict``).
         intensity: Intensity augmentation for robustness to other sites (gamma,
             contrast, bias field, noise, blur; ``engine/intensity.py``); off by default.
+        normalisation: Intensity normalisation per channel (or one for all):
+            default, ct, zscore or percentile (``data/normalise.py``); empty: default.
         base_channels: Channels after the stem of a searched network (paper: 32);
             the quick protocol narrows the networks so a CPU can try the tool.
     """
@@ -82,6 +85,7 @@ class Protocol:
     base_channels: int = 32
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     intensity: IntensityConfig = field(default_factory=IntensityConfig)
+    normalisation: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -101,6 +105,8 @@ class Protocol:
             problems.append(f"channels_last must be auto, on or off, got {self.channels_last!r}")
         if self.image_size % 16:
             problems.append(f"image_size must be a multiple of 16, got {self.image_size}")
+        problems += [f"normalisation {n!r} is not one of {', '.join(NORMALISATIONS)}"
+                     for n in self.normalisation if n not in NORMALISATIONS]
         if problems:
             raise ConfigError("invalid protocol: " + "; ".join(problems))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
@@ -135,6 +141,8 @@ class Protocol:
         d.pop("val_batch_size")  # changes speed only
         if not self.intensity.enabled:  # off: the keys of runs stored before it existed
             d.pop("intensity")
+        if not self.normalisation:
+            d.pop("normalisation")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
