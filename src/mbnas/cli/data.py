@@ -68,13 +68,14 @@ def run_check(args: argparse.Namespace) -> int:
             else "dataset.json unusable")
     verdict = "FAILED" if n_err else "OK"
     print(f"{verdict}: {args.data_dir}: {n_err} error(s), {n_warn} warning(s) ({what})")
-    if dataset is not None:
-        print(sites_line(dataset, args.sites_file))
+    line = sites_line(dataset, args.sites_file) if dataset is not None else None
+    if line:
+        print(line)
     return 2 if n_err else 0
 
 
-def sites_line(dataset: Dataset, sites_file: Path | None) -> str:
-    """``sites: site0 (3 cases), ...`` from dataset.json or a sites file."""
+def sites_line(dataset: Dataset, sites_file: Path | None) -> str | None:
+    """``sites: site0 (3 cases), ...`` from dataset.json or a sites file (None: no sites)."""
     from mbnas.data.sites import read_sites_csv, site_counts
 
     if sites_file is not None:
@@ -84,7 +85,7 @@ def sites_line(dataset: Dataset, sites_file: Path | None) -> str:
         sites = {c.case_id: c.site for c in dataset.cases}
     counts = site_counts(sites)
     if not counts:
-        return "sites: none recorded (add a 'site' per training entry, or --sites FILE.csv)"
+        return None
     unset = sum(1 for s in sites.values() if s is None)
     return ("sites: " + ", ".join(f"{k} ({n} case{'s' if n != 1 else ''})"
                                   for k, n in counts.items())
