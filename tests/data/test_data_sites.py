@@ -112,3 +112,26 @@ def test_phantom_sites_differ_in_geometry_and_are_recorded(tmp_path: Path) -> No
         e = effects[f"site{i % 3}"]
         assert img.shape[0] == max(16, round(32 * e["matrix"]))
         assert float(img.header.get_zooms()[2]) == pytest.approx(e["thickness"], rel=1e-5)
+
+
+def test_search_flags_resolve_the_split(tmp_path: Path) -> None:
+    from mbnas.cli import build_parser
+    from mbnas.cli.search import search_config
+
+    data = make_phantom(tmp_path / "ph", "spleen", n_cases=6, seed=0, shape=(16, 16, 2),
+                        sites=3)
+
+    def config(*flags: str):  # noqa: ANN202
+        return search_config(build_parser().parse_args(
+            ["search", str(data), "--out", str(tmp_path / "run"), *flags]))
+
+    by_site = config("--folds", "site")
+    assert (by_site.split, by_site.protocol.folds) == ("site", 3)
+    grouped = config("--folds", "2", "--group-by", "site")
+    assert (grouped.split, grouped.protocol.folds) == ("group-site", 2)
+    assert config("--folds", "2").split == "case"
+    csv_path = _csv(tmp_path, "".join(f"spleen_{i},{'ab'[i % 2]}\n" for i in range(1, 7)))
+    from_file = config("--folds", "site", "--sites", str(csv_path))
+    assert from_file.protocol.folds == 2 and from_file.sites_file == str(csv_path.resolve())
+    with pytest.raises(ConfigError, match="--group-by site is for --folds K"):
+        config("--folds", "site", "--group-by", "site")
