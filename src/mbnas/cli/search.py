@@ -140,12 +140,13 @@ def cmd_search(args: argparse.Namespace) -> int:
             with SearchProgress(repeat.budget) as progress:
                 outcome = run_search(repeat, folder, hooks=progress, executor=executor,
                                      on_evaluation=progress.evaluation_done, shared=shared)
+            print(f"{'resumed' if outcome.resumed else 'finished'} search in "
+                  f"{outcome.folder}: {outcome.n_evaluated} evaluations, best score "
+                  f"{outcome.best_score:.4f}")
+            print(f"best architecture: {outcome.folder / 'best.json'}")
     finally:
         if hasattr(executor, "close"):
             executor.close()
-    print(f"{'resumed' if outcome.resumed else 'finished'} search in {outcome.folder}: "
-          f"{outcome.n_evaluated} evaluations, best score {outcome.best_score:.4f}")
-    print(f"best architecture: {outcome.folder / 'best.json'}")
     if shared is not None:
         print(f"{len(plan)} repeats share the store {shared / 'store.sqlite'}; stability: "
               f"mbnas report {shared} --out report")
