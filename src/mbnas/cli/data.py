@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from mbnas.data.check import check_dataset
-from mbnas.data.formats import read_dataset, scan_dataset
+from mbnas.data.formats import Dataset, read_dataset, scan_dataset
 from mbnas.data.nnunet import resolve_dataset
 from mbnas.data.phantom import DEFAULT_SHAPE, FORMATS, TASKS, make_phantom
 from mbnas.data.preprocess import PreprocessConfig, cache_folder, is_complete, preprocess
@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List every problem of a dataset, one line each, then a summary. "
                     "Exit code 2 if there is any error.")
     p.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    p.add_argument("--sites", dest="sites_file", metavar="FILE.csv",
+                   help="case,site CSV to check and count instead of dataset.json's sites")
     p.set_defaults(handler=run_check)
 
     p = subparsers.add_parser(
@@ -68,7 +70,28 @@ def run_check(args: argparse.Namespace) -> int:
             else "dataset.json unusable")
     verdict = "FAILED" if n_err else "OK"
     print(f"{verdict}: {args.data_dir}: {n_err} error(s), {n_warn} warning(s) ({what})")
+    line = sites_line(dataset, args.sites_file) if dataset is not None else None
+    if line:
+        print(line)
     return 2 if n_err else 0
+
+
+def sites_line(dataset: Dataset, sites_file: Path | None) -> str | None:
+    """``sites: site0 (3 cases), ...`` from dataset.json or a sites file (None: no sites)."""
+    from mbnas.data.sites import read_sites_csv, site_counts
+
+    if sites_file is not None:
+        sites: dict[str, str | None] = dict(read_sites_csv(
+            sites_file, [c.case_id for c in dataset.cases]))
+    else:
+        sites = {c.case_id: c.site for c in dataset.cases}
+    counts = site_counts(sites)
+    if not counts:
+        return None
+    unset = sum(1 for s in sites.values() if s is None)
+    return ("sites: " + ", ".join(f"{k} ({n} case{'s' if n != 1 else ''})"
+                                  for k, n in counts.items())
+            + (f"; {unset} case(s) without a site" if unset else ""))
 
 
 def run_preprocess(args: argparse.Namespace) -> int:

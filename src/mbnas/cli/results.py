@@ -12,6 +12,7 @@ from mbnas.cli.search import (
     dataset_name,
     ray_settings,
 )
+from mbnas.cli.sites import add_site_arguments, intensity_settings, resolve_split
 from mbnas.errors import ConfigError
 
 # Protocol flags that override one training setting of the searches' protocol.
@@ -65,6 +66,7 @@ def _mean(values: list[float]) -> float:
 def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
     """The :class:`EvaluateConfig` of the command line."""
     from mbnas.driver.evaluate import evaluate_config
+    from mbnas.driver.external import parse_externals
     from mbnas.driver.search_runs import read_search_runs
     from mbnas.engine.config import Protocol, get_protocol
 
@@ -72,10 +74,18 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
     base = (get_protocol(args.protocol, dataset_name(runs[0].data_dir)) if args.protocol
             else runs[0].protocol)
     flags = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    if args.intensity is not None:
+        flags["intensity"] = intensity_settings(args.intensity)
+    if args.normalisation is not None:
+        flags["normalisation"] = [n.strip() for n in args.normalisation.split(",")]
     protocol = Protocol.from_dict({**base.to_dict(), **flags})
     settings = {"device": args.device, "split_seed": args.split_seed,
                 "executor": args.executor or "inprocess",
-                "ray": ray_settings(args, {})}
+                "ray": ray_settings(args, {}),
+                "external": tuple(f"{e.data_dir}:{e.name}"
+                                  for e in parse_externals(args.external or ())),
+                "sites_file": runs[0].config.get("sites_file")}
+    resolve_split(args, runs[0].data_dir, settings)
     if args.cache_dir is not None:
         settings["cache_dir"] = str(Path(args.cache_dir).resolve())
     return evaluate_config(
@@ -161,8 +171,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-failed", action="store_true",
                    help="train failed runs again (runs that failed because of the machine "
                         "are always retried)")
+    p.add_argument("--external", action="append", metavar="DATA_DIR[:NAME]",
+                   help="an external test set (repeatable): each model, as the ensemble of "
+                        "its trained runs, segments every case; never used for training")
     add_executor_arguments(p)
     add_protocol_arguments(p)
+    add_site_arguments(p)
     helps = {"protocol": "start from this preset instead of the first search run's protocol",
              "seeds": "initialisations per fold of the final protocol (default 5, the paper's)",
              "folds": "folds of the final protocol (default 5, the paper's)"}

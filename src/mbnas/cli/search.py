@@ -11,6 +11,12 @@ from typing import Any
 
 import yaml
 
+from mbnas.cli.sites import (
+    add_site_arguments,
+    folds_value,
+    intensity_settings,
+    resolve_split,
+)
 from mbnas.engine.config import PAPER, get_protocol, paper_preset, protocol_names
 from mbnas.errors import ConfigError
 from mbnas.space_registry import search_space_names
@@ -26,11 +32,20 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
                         "datasets), one of those two, or 'quick' (small and fast, for "
                         "trying the tool)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--folds", type=int)
+    p.add_argument("--folds", type=folds_value,
+                   help="cross-validation folds: a number, or 'site' (one fold per "
+                        "held-out site: the score becomes held-out-site Dice)")
     p.add_argument("--seeds", type=int, help="network initialisations per fold")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--image-size", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--intensity-augment", choices=("off", "robust"), dest="intensity",
+                   help="intensity augmentation for robustness to other sites (gamma, "
+                        "contrast, bias field, noise, blur); 'robust': engine/intensity.py's "
+                        "ROBUST values (default: the preset's, off)")
+    p.add_argument("--normalisation", metavar="SCHEME[,SCHEME..]",
+                   help="intensity normalisation per channel (or one for all): default, ct, "
+                        "zscore or percentile (default: CT scheme for CT, z-score otherwise)")
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -81,8 +96,14 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
     name = args.protocol or base.pop("protocol_preset", None) or PAPER
     file_values = base.get("protocol", {}) or {}
     flags = {k: getattr(args, k) for k in _PROTOCOL_FLAGS if getattr(args, k) is not None}
+    if flags.get("folds") == "site":
+        raise ConfigError("--folds site is for mbnas search and evaluate (give a number here)")
     if args.seeds is not None:
         flags["seeds"] = list(range(args.seeds))
+    if getattr(args, "intensity", None) is not None:
+        flags["intensity"] = intensity_settings(args.intensity)
+    if getattr(args, "normalisation", None) is not None:
+        flags["normalisation"] = [n.strip() for n in args.normalisation.split(",")]
     if name == PAPER:
         found = dataset_name(data_dir)
         name = paper_preset(found)
@@ -109,9 +130,11 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
     from mbnas.driver.search import SearchConfig
 
     settings = read_config_file(args.config)
+    if args.data_dir is not None or "data_dir" in settings:
+        resolve_split(args, args.data_dir or settings["data_dir"], settings)
     protocol = protocol_settings(args, settings, args.data_dir or settings.get("data_dir"))
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
-    for name in fields - {"protocol", "data_dir", "ray"}:
+    for name in fields - {"protocol", "data_dir", "ray", "sites_file"}:
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
@@ -148,18 +171,30 @@ def cmd_search(args: argparse.Namespace) -> int:
     executor = make_executor(config.executor, config.ray, config.threads)
     if hasattr(executor, "start"):
         executor.start()  # connect and print the Ray dashboard before the live display
+    plan, shared = [(config, Path(args.out))], None
+    if args.repeats is not None:
+        from mbnas.driver.repeats import prepare_repeats
+
+        plan, shared = prepare_repeats(config, args.out, args.repeats), Path(args.out)
     try:
-        with SearchProgress(config.budget) as progress:
-            outcome = run_search(config, args.out, hooks=progress, executor=executor,
-                                 on_evaluation=progress.evaluation_done,
-                                 retry_failed=args.retry_failed)
+        for k, (repeat, folder) in enumerate(plan):
+            if shared is not None:
+                print(f"repeat {k + 1} of {len(plan)}: search seed {repeat.seed} in {folder}")
+            with SearchProgress(repeat.budget) as progress:
+                outcome = run_search(repeat, folder, hooks=progress, executor=executor,
+                                     on_evaluation=progress.evaluation_done, shared=shared,
+                                     retry_failed=args.retry_failed)
+            print(f"{'resumed' if outcome.resumed else 'finished'} search in "
+                  f"{outcome.folder}: {outcome.n_evaluated} evaluations, best score "
+                  f"{outcome.best_score:.4f}")
+            if (outcome.folder / "best.json").is_file():
+                print(f"best architecture: {outcome.folder / 'best.json'}")
     finally:
         if hasattr(executor, "close"):
             executor.close()
-    print(f"{'resumed' if outcome.resumed else 'finished'} search in {outcome.folder}: "
-          f"{outcome.n_evaluated} evaluations, best score {outcome.best_score:.4f}")
-    if (outcome.folder / "best.json").is_file():
-        print(f"best architecture: {outcome.folder / 'best.json'}")
+    if shared is not None:
+        print(f"{len(plan)} repeats share the store {shared / 'store.sqlite'}; stability: "
+              f"mbnas report {shared} --out report")
     return 0
 
 
@@ -194,8 +229,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "are always retried) and replay the search from its seed")
     p.add_argument("--dry-run", action="store_true",
                    help="print the fully resolved settings and exit; writes nothing")
+    p.add_argument("--repeats", type=int, metavar="K",
+                   help="K independent searches (search seeds seed..seed+K-1) on the same "
+                        "folds, sharing one store, in OUT/repeat0..; for search stability")
     add_executor_arguments(p)
     add_protocol_arguments(p)
+    add_site_arguments(p)
     p.set_defaults(handler=cmd_search)
 
     d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")

@@ -9,7 +9,7 @@ determined by the generator passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -19,37 +19,62 @@ Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class SiteEffect:
-    """How one scanner differs from another: intensity scale, contrast and noise.
+    """How one scanner differs from another: intensities, noise, bias and geometry.
 
     Attributes:
         scale: Multiplicative intensity scale (MR) or calibration slope (CT).
         offset: Additive intensity offset (CT, in HU).
         contrast: Multiplier on the difference between organs and surrounding tissue.
         noise: Multiplier on the noise standard deviation.
+        bias: Multiplier on the strength of the smooth bias field.
+        fov: In-plane field of view relative to the task's (the anatomy keeps its size,
+            so a larger field of view shows more around it and coarser voxels).
+        matrix: In-plane voxels relative to the requested shape at the same field of
+            view (a finer or coarser resolution).
+        thickness: Slice thickness in mm (None: the task's usual range).
     """
 
     scale: float = 1.0
     offset: float = 0.0
     contrast: float = 1.0
     noise: float = 1.0
+    bias: float = 1.0
+    fov: float = 1.0
+    matrix: float = 1.0
+    thickness: float | None = None
 
 
 NEUTRAL_SITE = SiteEffect()
 
 
 def draw_site(rng: np.random.Generator, task: str) -> SiteEffect:
-    """A random scanner: MR intensities are arbitrary units, so they vary far more."""
+    """A random scanner: MR intensities are arbitrary units, so they vary far more.
+
+    The intensity effects are drawn first, so adding the geometric ones kept the
+    intensities of earlier phantoms.
+    """
     if task == "spleen":
-        return SiteEffect(scale=float(rng.uniform(0.97, 1.03)), offset=float(rng.uniform(-15, 15)),
+        site = SiteEffect(scale=float(rng.uniform(0.97, 1.03)), offset=float(rng.uniform(-15, 15)),
                           contrast=float(rng.uniform(0.7, 1.3)), noise=float(rng.uniform(0.6, 1.8)))
-    return SiteEffect(scale=float(rng.uniform(0.5, 2.0)), offset=0.0,
-                      contrast=float(rng.uniform(0.75, 1.25)), noise=float(rng.uniform(0.5, 2.0)))
+        thickness = float(rng.choice([1.5, 2.5, 3.0, 5.0]))
+    else:
+        site = SiteEffect(scale=float(rng.uniform(0.5, 2.0)), offset=0.0,
+                          contrast=float(rng.uniform(0.75, 1.25)),
+                          noise=float(rng.uniform(0.5, 2.0)))
+        thickness = float(rng.uniform(3.0, 4.5))
+    return replace(site, bias=float(rng.uniform(0.3, 3.0)), fov=float(rng.uniform(0.85, 1.2)),
+                   matrix=float(rng.choice([0.75, 1.0, 1.25])), thickness=thickness)
 
 
-def grid(shape: tuple[int, int, int]) -> Grid:
-    """Broadcastable coordinates in [-1, 1]: shapes (X,1,1), (1,Y,1), (1,1,Z)."""
-    axes = [np.linspace(-1.0, 1.0, n, dtype=np.float32) if n > 1 else np.zeros(1, np.float32)
-            for n in shape]
+def grid(shape: tuple[int, int, int], fov: float = 1.0) -> Grid:
+    """Broadcastable coordinates in [-1, 1]: shapes (X,1,1), (1,Y,1), (1,1,Z).
+
+    ``fov`` widens (or narrows) the in-plane axes to [-fov, fov]: the anatomy keeps its
+    size and the field of view around it changes.
+    """
+    ext = (fov, fov, 1.0)
+    axes = [np.linspace(-e, e, n, dtype=np.float32) if n > 1 else np.zeros(1, np.float32)
+            for n, e in zip(shape, ext)]
     return axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :]
 
 
@@ -109,7 +134,7 @@ def spleen_case(rng: np.random.Generator, shape: tuple[int, int, int],
     Returns:
         image (X, Y, Z) int16 HU and label (X, Y, Z) uint8, in the canonical grid.
     """
-    g = grid(shape)
+    g = grid(shape, site.fov)
     x, y, _ = g
     body, fat = _body(rng, g, (0.88, 0.7), fat_from=0.88)
     tissue = np.float32(40.0 + rng.uniform(-5, 5))
@@ -128,7 +153,8 @@ def spleen_case(rng: np.random.Generator, shape: tuple[int, int, int],
     spleen = blob(rng, g, center, radii, deform=0.25) & body & ~fat & ~liver
     enhancement = np.float32(site.contrast * rng.uniform(55, 85))
     img[spleen] = tissue + enhancement + 8.0 * texture[spleen]
-    img += np.float32(12.0) * smooth_field(rng, g, max_freq=0.7)  # beam-hardening-like bias
+    # beam-hardening-like bias
+    img += np.float32(12.0 * site.bias) * smooth_field(rng, g, max_freq=0.7)
     img = (img + 1000.0) * np.float32(site.scale) - 1000.0 + np.float32(site.offset)
     img = _finish(rng, img, sigma=12.0 * site.noise)
     hu = np.clip(np.rint(img), -1024, 3071).astype(np.int16)
@@ -144,7 +170,7 @@ def prostate_case(rng: np.random.Generator, shape: tuple[int, int, int],
     Returns:
         image (X, Y, Z, 2) float32 (T2, ADC) and label (X, Y, Z) uint8.
     """
-    g = grid(shape)
+    g = grid(shape, site.fov)
     x, y, _ = g
     body, fat = _body(rng, g, (0.92, 0.75), fat_from=0.8)
     # (air, fat, muscle, TZ, PZ) for T2 (arbitrary units) and ADC (1e-6 mm^2/s).
@@ -172,7 +198,7 @@ def prostate_case(rng: np.random.Generator, shape: tuple[int, int, int],
         contrasted = ref + np.float32(site.contrast) * (values - ref)
         contrasted[0] = values[0]
         img = contrasted[tissue] * (1.0 + np.float32(0.06) * texture)
-        img *= np.exp(np.float32(bias_amount) * smooth_field(rng, g, max_freq=0.6))
+        img *= np.exp(np.float32(bias_amount * site.bias) * smooth_field(rng, g, max_freq=0.6))
         img = gaussian_filter(img, sigma=(0.6, 0.6, 0.0))
         sigma = np.float32(noise * site.noise)
         # Magnitude images have Rician noise.

@@ -4,13 +4,15 @@ A phantom is written exactly like an MSD v1 task (or an nnU-Net v2 raw dataset):
 volumes with realistic geometry (anisotropic spacing, voxel axes stored flipped like
 DICOM's LPS order and slightly rotated, so reorientation matters), organ-like structures
 of random shape, size and position, noise and a smooth bias field. Sites (scanner groups)
-differ in intensity scale, contrast and noise. The spacing is that of the real data
-(spleen about 0.8 x 0.8 x 5 mm, prostate 0.6 x 0.6 x 3.6-4 mm) whatever the grid size,
-so a small phantom covers a smaller field of view.
+differ in intensity scale, contrast, noise, bias field strength, in-plane field of view,
+in-plane resolution and slice thickness (recorded in ``dataset.json``). The spacing is
+that of the real data (spleen about 0.8 x 0.8 x 5 mm, prostate 0.6 x 0.6 x 3.6-4 mm)
+whatever the grid size, so a small phantom covers a smaller field of view.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -21,7 +23,13 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from mbnas.data.anatomy import NEUTRAL_SITE, draw_site, prostate_case, spleen_case
+from mbnas.data.anatomy import (
+    NEUTRAL_SITE,
+    SiteEffect,
+    draw_site,
+    prostate_case,
+    spleen_case,
+)
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
 
@@ -97,14 +105,17 @@ def make_phantom(out: str | Path, task: str, n_cases: int, seed: int, sites: int
             spacing = (float(rng.uniform(*info["in_plane"])),) * 2 + (
                 float(rng.choice(info["through"])) if task == "spleen"
                 else float(rng.uniform(*info["through"])),)
-            case_shape = (int(shape[0]), int(shape[1]), n_slices)
+            spacing, case_shape = site_geometry(site_effects[site], spacing,
+                                                (int(shape[0]), int(shape[1]), n_slices))
             make = spleen_case if task == "spleen" else prostate_case
             image, label = make(rng, case_shape, site_effects[site])
             affine = _affine(rng, case_shape, spacing)
             _write_case(tmp, fmt, case_id, _to_storage(image), _to_storage(label), affine)
             entries.append((case_id, f"site{site}" if sites > 1 else None))
         record = {"task": task, "seed": seed, "sites": sites, "shape": list(shape),
-                  "min_slices": z_min, "n_cases": n_cases}
+                  "min_slices": z_min, "n_cases": n_cases,
+                  "site_effects": {f"site{k}": dataclasses.asdict(e)
+                                   for k, e in enumerate(site_effects)} if sites > 1 else {}}
         atomic_write_json(tmp / "dataset.json", _dataset_json(info, fmt, entries, record))
         if out.exists():
             shutil.rmtree(out)
@@ -128,6 +139,22 @@ def _validate(task: str, n_cases: int, sites: int, shape: tuple[int, int, int],
                           f"got {sites}")
     if len(shape) != 3 or min(shape[:2]) < 16 or shape[2] < 2:
         raise ConfigError(f"shape must be X Y Z with X, Y >= 16 and Z >= 2, got {tuple(shape)}")
+
+
+def site_geometry(site: SiteEffect, spacing: tuple[float, float, float],
+                  shape: tuple[int, int, int]
+                  ) -> tuple[tuple[float, float, float], tuple[int, int, int]]:
+    """A case's voxel size (mm) and grid on a site's scanner.
+
+    The in-plane field of view scales the voxel size (the anatomy keeps its size, see
+    :func:`mbnas.data.anatomy.grid`), the matrix scales the number of voxels at the same
+    field of view, and the site's slice thickness replaces the task's.
+    """
+    n_xy = [max(16, round(n * site.matrix)) for n in shape[:2]]
+    in_plane = [spacing[0] * site.fov * shape[0] / n_xy[0],
+                spacing[1] * site.fov * shape[1] / n_xy[1]]
+    thickness = spacing[2] if site.thickness is None else site.thickness
+    return (in_plane[0], in_plane[1], thickness), (n_xy[0], n_xy[1], shape[2])
 
 
 def _check_out(out: Path) -> None:

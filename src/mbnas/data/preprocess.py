@@ -45,6 +45,7 @@ import numpy as np
 from mbnas.data.cache_check import cache_checksums, cache_problem
 from mbnas.data.check import Volume, load_case, voxel_sizes
 from mbnas.data.formats import Dataset, read_dataset
+from mbnas.data.normalise import normalise_case, resolve_schemes
 from mbnas.data.problems import Problem, raise_if_errors
 from mbnas.data.slices import CaseInfo, SliceData
 from mbnas.errors import ConfigError, DatasetError
@@ -71,12 +72,15 @@ class PreprocessConfig:
         ct_clip_percentiles: Foreground-intensity percentiles CT channels are clipped to.
         ct_samples_per_case: Foreground voxels sampled per case for the CT statistics.
         sample_seed: Seed of the foreground voxel sampling.
+        normalisation: Scheme per channel, or one for all (``mbnas.data.normalise``);
+            empty: the default (CT scheme for CT channels, z-score for the others).
     """
 
     size: int = 128
     ct_clip_percentiles: tuple[float, float] = (0.5, 99.5)
     ct_samples_per_case: int = 10_000
     sample_seed: int = 1234
+    normalisation: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral) \
@@ -159,7 +163,10 @@ def cache_folder(dataset: Dataset, cache_dir: str | Path, config: PreprocessConf
 
 def _folder(cache_dir: str | Path, config: PreprocessConfig,
             inputs: list[dict[str, Any]]) -> Path:
-    blob = json.dumps({"version": PREPROCESS_VERSION, "config": asdict(config),
+    settings = asdict(config)
+    if not config.normalisation:  # the default: the key of caches made before the choice
+        settings.pop("normalisation")
+    blob = json.dumps({"version": PREPROCESS_VERSION, "config": settings,
                        "inputs": inputs}, sort_keys=True)
     return Path(cache_dir) / hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -203,7 +210,8 @@ def _run(dataset: Dataset, config: PreprocessConfig,
     labels = np.empty((total, size, size), np.uint8)
     case_index = np.empty(total, np.int32)
     slice_index = np.empty(total, np.int32)
-    ct = [c for c, is_ct in enumerate(dataset.ct_channels) if is_ct]
+    schemes = resolve_schemes(config.normalisation, dataset.ct_channels)
+    ct = [c for c, scheme in enumerate(schemes) if scheme == "ct"]
     samples: dict[int, list[np.ndarray]] = {c: [] for c in ct}
     rng = np.random.default_rng(config.sample_seed)
     problems: list[Problem] = []
@@ -234,7 +242,7 @@ def _run(dataset: Dataset, config: PreprocessConfig,
         spacing = (voxel[2], voxel[0] * x / size, voxel[1] * y / size)
         for c in range(n_ch):
             if c not in ct:
-                zscore(images[start:stop, c])
+                normalise_case(images[start:stop, c], schemes[c])
         case_index[start:stop] = len(infos)
         slice_index[start:stop] = np.arange(stop - start)
         infos.append(CaseInfo(case.case_id, spacing, case.site))

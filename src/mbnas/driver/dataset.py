@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from mbnas.data import PreprocessConfig, load_or_create_splits, load_slices
+from mbnas.data.sites import load_or_create_site_splits, read_sites_csv, with_sites
 from mbnas.data.slices import SliceData
 
 
@@ -14,15 +15,30 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MBNAS_CACHE") or Path.home() / ".cache" / "mbnas")
 
 
-def training_data(data_dir: str | Path, cache_dir: str | Path | None, image_size: int
-                  ) -> SliceData:
-    """The dataset's slices at ``image_size``, preprocessed once and cached."""
+def training_data(data_dir: str | Path, cache_dir: str | Path | None, image_size: int,
+                  sites_file: str | Path | None = None,
+                  normalisation: tuple[str, ...] = ()) -> SliceData:
+    """The dataset's slices at ``image_size``, preprocessed once and cached; with
+    ``sites_file`` (``case,site`` CSV) the cases' sites are taken from it, with
+    ``normalisation`` the channels are normalised so (``mbnas.data.normalise``)."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    return load_slices(data_dir, cache, PreprocessConfig(size=image_size))
+    data = load_slices(data_dir, cache, PreprocessConfig(size=image_size,
+                                                         normalisation=normalisation))
+    if sites_file is not None:
+        data = with_sites(data, read_sites_csv(sites_file, data.case_ids))
+    return data
 
 
-def fold_case_ids(splits_path: Path, data: SliceData, n_folds: int, seed: int
-                  ) -> tuple[tuple[str, ...], ...]:
-    """Validation case ids of each fold, from ``splits.json`` (created once, then reused)."""
-    folds = load_or_create_splits(splits_path, data.case_ids, n_folds, seed)
+def fold_case_ids(splits_path: Path, data: SliceData, n_folds: int, seed: int,
+                  split: str = "case") -> tuple[tuple[str, ...], ...]:
+    """Validation case ids of each fold, from ``splits.json`` (created once, then reused).
+
+    ``split`` is ``case`` (patient-level folds), ``site`` (leave-site-out) or
+    ``group-site`` (folds keeping sites whole); see :mod:`mbnas.data.sites`.
+    """
+    if split != "case":
+        sites = {c.case_id: c.site for c in data.cases}
+        folds = load_or_create_site_splits(splits_path, sites, split, n_folds, seed)
+    else:
+        folds = load_or_create_splits(splits_path, data.case_ids, n_folds, seed)
     return tuple(tuple(f.val) for f in folds)

@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from mbnas.data.fingerprint import claim_fingerprint, dataset_fingerprint
+from mbnas.data.sites import check_split
 from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
+from mbnas.driver.external import check_externals, evaluate_external, parse_externals
 from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.original_grid import metrics_key, original_grid_metrics
 from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
@@ -52,7 +54,8 @@ from mbnas.store import ResultStore, file_sha256
 EVALUATION_FORMAT = "mbnas-evaluation"
 # Where and how fast to compute, and which models: may change when a folder is resumed
 # (a new model reuses nothing, an old one reuses its stored runs).
-RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines")
+RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines",
+                    "external")
 #: The searched networks' width in the paper; a narrower protocol adds an equal-width U-Net.
 PAPER_WIDTH = PROTOCOLS["paper-spleen"].base_channels
 SMP_WIDTH = "full width (smp encoder, 64 first-stage channels)"
@@ -69,6 +72,9 @@ class EvaluateConfig:
             ``final_metrics`` and ``keep_weights`` on.
         baselines: Names of the hand-crafted baselines to evaluate too.
         split_seed: Seed of the evaluation's cross-validation folds.
+        split: ``case``, ``site`` (leave-site-out) or ``group-site`` folds.
+        sites_file: A ``case,site`` CSV giving the cases' sites (else dataset.json).
+        external: External test sets, ``DATA_DIR[:NAME]`` (see ``driver/external.py``).
     """
 
     run_dirs: tuple[str, ...]
@@ -80,9 +86,13 @@ class EvaluateConfig:
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)
+    split: str = "case"
+    sites_file: str | None = None
+    external: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_fields(self, "evaluate")
+        check_split(self.split)
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}; baselines: "
@@ -94,6 +104,7 @@ class EvaluateConfig:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
         d["run_dirs"], d["baselines"] = list(self.run_dirs), list(self.baselines)
+        d["external"] = list(self.external)
         return d
 
 
@@ -193,12 +204,14 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         raise ConfigError(f"{out}: is a search run folder given to evaluate; choose another "
                           "--out (default: next to the search runs)")
     check_device(config.device, config.executor)
-    data = training_data(config.data_dir, config.cache_dir, protocol.image_size)
-    check_folds(out / "splits.json", data, protocol.folds, config.split_seed)
+    data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
+                         config.sites_file, protocol.normalisation)
+    if config.split == "case":
+        check_folds(out / "splits.json", data, protocol.folds, config.split_seed)
     from mbnas.predict.export import normalisation_from_cache
 
     norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
-                                    protocol.image_size)
+                                    protocol.image_size, protocol.normalisation)
     fingerprint = dataset_fingerprint(config.data_dir, data, norm)
     with ExitStack() as stack:
         stack.enter_context(RunLock(out))
@@ -208,7 +221,10 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         claim_fingerprint(out, fingerprint)
         resumed = claim_config(out, with_fingerprint(config.to_dict(), fingerprint),
                                ignore=RUNTIME_SETTINGS)
-        folds = fold_case_ids(out / "splits.json", data, protocol.folds, config.split_seed)
+        check_externals(parse_externals(config.external), data.channel_names,
+                        data.label_names)
+        folds = fold_case_ids(out / "splits.json", data, protocol.folds, config.split_seed,
+                              config.split)
         ctx = RunContext(data, folds, config.device, str(out / "weights"),
                          data_fingerprint=fingerprint["digest"])
         with ResultStore(out / "store.sqlite") as store:
@@ -235,6 +251,9 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         write_evaluation(out, config, models, results, evaluations, data, folds)
         notes: list[str] = []
         model_dirs = export_models(out, config, models, results, data, notes, norm)
+        if config.external:  # only now, with the trained and exported models
+            evaluate_external(out, config.external, model_dirs, data.channel_names,
+                              data.label_names, config.device, protocol.surface_tolerance_mm)
     n_trained = sum({r.arch_key: r.n_trained for r in results}.values())
     n_runs = len({(r.arch_key, r.fold, r.seed) for res in results for r in res.runs})
     return EvaluateOutcome(out, evaluations, n_trained, n_runs, failed, resumed, model_dirs,
@@ -370,7 +389,7 @@ def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedM
     if norm is None:
         norm = normalisation_from_cache(config.data_dir,
                                         config.cache_dir or default_cache_dir(),
-                                        protocol.image_size)
+                                        protocol.image_size, protocol.normalisation)
     folders: dict[str, Path] = {}
     for m, res in zip(models, results, strict=True):
         finished = [r for r in res.runs if r.status == "finished"]

@@ -26,6 +26,8 @@ import numpy as np
 
 from mbnas.driver.evaluate import read_evaluation
 from mbnas.driver.report_card import NO_EVALUATION, build_card
+from mbnas.driver.report_sections import apply as apply_sections
+from mbnas.driver.report_sections import build_sections
 from mbnas.driver.search_runs import SearchRun, read_search_runs, slug
 from mbnas.engine.config import Protocol
 from mbnas.errors import ConfigError, MbnasError
@@ -141,6 +143,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     dataset = dataset_info(runs[0], raw)
     card = build_card(runs, raw, evals, dataset, eval_dir,
                       network_cost=None if evals else search_costs(runs))
+    sections = build_sections(out, runs, raw, evals, eval_dir, card)  # stability, shift
+    card, files = apply_sections(card, sections), files + sections.files
     card_paths = [out / "card.json", out / "card.md"]
     atomic_write_json(card_paths[0], card.to_dict())
     atomic_write_text(card_paths[1], card_markdown(card))
@@ -151,7 +155,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     html = build_html(out / "report.html",
                       title=f"NAS report: {dataset.get('name') or Path(dataset['path']).name}",
                       table=table, card=card, friedman=fried, wilcoxon=wilc, figures=figures,
-                      intro=intro, paper_table=paper_table)
+                      intro=intro, paper_table=paper_table, sections=sections.html)
     return ReportOutcome(out, html, [html, *files, stats_path, *card_paths], notes)
 
 
@@ -231,7 +235,7 @@ def example_segmentations(raw: Mapping[str, Any], evals: Sequence[ModelEvaluatio
     cfg = raw["config"]
     protocol = Protocol.from_dict(cfg["protocol"])
     data = training_data(cfg["data_dir"], cache_dir or cfg.get("cache_dir"),
-                         protocol.image_size)
+                         protocol.image_size, cfg.get("sites_file"), protocol.normalisation)
     case_id = raw["folds"][0][0]
     rows = data.case_slices(case_id)
     labels = data.labels[rows]

@@ -80,11 +80,12 @@ def hours_by_device(seconds: Mapping[str, float]) -> str:
 
 def search_seconds(run: SearchRun) -> dict[str, float]:
     """Training seconds per device of a search run, from its store (read-only)."""
+    from mbnas.driver.repeats import store_path
     from mbnas.store import ResultStore, StoreError
 
     out: dict[str, float] = {}
     try:
-        with ResultStore(run.folder / "store.sqlite", read_only=True) as store:
+        with ResultStore(store_path(run.folder), read_only=True) as store:
             for r in store.runs():
                 out[r.device] = out.get(r.device, 0.0) + r.seconds
     except StoreError:

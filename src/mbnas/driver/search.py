@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.data.fingerprint import claim_fingerprint, dataset_fingerprint
+from mbnas.data.sites import check_split
 from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
 from mbnas.driver.resume import load_state, save_state
@@ -60,9 +61,12 @@ class SearchConfig:
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)
+    split: str = "case"
+    sites_file: str | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "search")
+        check_split(self.split)
         if self.space not in SPACES:
             raise ConfigError(f"unknown space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.strategy not in STRATEGIES:
@@ -122,12 +126,15 @@ def run_search(
     executor: Any = None,
     on_evaluation: Any = None,
     retry_failed: bool = False,
+    shared: Path | None = None,
 ) -> SearchOutcome:
     """Run (or resume) a search into the folder ``out``; see the module docstring.
 
     Every input is checked before the folder is written. With ``retry_failed`` the
     search is replayed from its seed: finished runs come from the store, failed ones are
     trained again, so the trajectory is the one the search takes had they not failed.
+    ``shared``: a folder whose store and weights this search shares with others (the
+    repeats of ``--repeats``, see :mod:`mbnas.driver.repeats`); default ``out``.
 
     Raises:
         RunFailure: when a run failed because of the machine (it is retried on resume),
@@ -135,18 +142,21 @@ def run_search(
     """
     out = check_output_dir(out)
     check_device(config.device, config.executor)
-    data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size)
-    check_folds(out / "splits.json", data, config.protocol.folds, config.seed)
+    data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
+                         config.sites_file, config.protocol.normalisation)
+    if config.split == "case":
+        check_folds(out / "splits.json", data, config.protocol.folds, config.seed)
     strategy = build_strategy(config, np.random.default_rng(config.seed))
     fingerprint = dataset_fingerprint(config.data_dir, data)
     with RunLock(out):
         claim_fingerprint(out, fingerprint)
         resumed = claim_config(out, with_fingerprint(config.to_dict(), fingerprint),
                                ignore=RUNTIME_SETTINGS)
-        folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed)
-        ctx = RunContext(data, folds, config.device, str(out / "weights"),
+        folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed,
+                              config.split)
+        ctx = RunContext(data, folds, config.device, str((shared or out) / "weights"),
                          data_fingerprint=fingerprint["digest"])
-        with ResultStore(out / "store.sqlite") as store:
+        with ResultStore((shared or out) / "store.sqlite") as store:
             evaluator = Evaluator(ctx, config.protocol, store, executor, hooks,
                                   retry_failed=retry_failed)
             state = load_state(out, config, store, RUNTIME_SETTINGS)

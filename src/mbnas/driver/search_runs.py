@@ -113,8 +113,10 @@ def read_search_runs(folders: Sequence[str | Path]) -> list[SearchRun]:
     Raises:
         ConfigError: for an unusable folder, or runs that searched different datasets.
     """
+    from mbnas.driver.repeats import expand_repeats
+
     unique: list[Path] = []
-    for f in folders:
+    for f in expand_repeats(folders):
         path = Path(f).resolve()
         if path not in unique:
             unique.append(path)

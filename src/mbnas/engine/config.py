@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mbnas.data.normalise import CHOICES as NORMALISATIONS
+from mbnas.engine.intensity import IntensityConfig
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 
@@ -109,6 +111,10 @@ class Protocol:
             code); "case" is the mean over cases of each case's 3D Dice.
         loss_smooth: Smoothing term of the soft Dice loss (the authors' code: 1).
         keep_weights: Keep each run's final weights (needed by ``mbnas predict``).
+        intensity: Intensity augmentation for robustness to other sites (gamma,
+            contrast, bias field, noise, blur; ``engine/intensity.py``); off by default.
+        normalisation: Intensity normalisation per channel (or one for all):
+            default, ct, zscore or percentile (``data/normalise.py``); empty: default.
         base_channels: Channels after the stem of a searched network (paper: 32);
             the quick protocol narrows the networks so a CPU can try the tool.
     """
@@ -133,6 +139,8 @@ class Protocol:
     keep_weights: bool = False
     base_channels: int = 32
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    intensity: IntensityConfig = field(default_factory=IntensityConfig)
+    normalisation: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")  # types, finite numbers and ranges, field by field
@@ -160,6 +168,8 @@ class Protocol:
             problems.append(f"loss_smooth must be >= 0, got {self.loss_smooth}")
         if self.image_size % 16:
             problems.append(f"image_size must be a multiple of 16, got {self.image_size}")
+        problems += [f"normalisation {n!r} is not one of {', '.join(NORMALISATIONS)}"
+                     for n in self.normalisation if n not in NORMALISATIONS]
         if problems:
             raise ConfigError("invalid protocol: " + "; ".join(problems))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
@@ -189,7 +199,8 @@ class Protocol:
         if isinstance(aug, dict):
             reject_unknown(AugmentConfig, aug, "augment")
         augment = AugmentConfig(**_tuples(aug)) if isinstance(aug, dict) else AugmentConfig()
-        return cls(augment=augment, **_tuples(d))
+        intensity = IntensityConfig.from_dict(d.pop("intensity", None))
+        return cls(augment=augment, intensity=intensity, **_tuples(d))
 
     @property
     def key(self) -> str:
@@ -202,6 +213,10 @@ class Protocol:
         d = self.to_dict()
         d.pop("seeds")
         d.pop("val_batch_size")  # changes speed only
+        if not self.intensity.enabled:  # off: the keys of runs stored before it existed
+            d.pop("intensity")
+        if not self.normalisation:
+            d.pop("normalisation")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

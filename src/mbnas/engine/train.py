@@ -24,6 +24,7 @@ from torch import nn
 from mbnas.data.slices import SliceData
 from mbnas.engine.augment import augment_batch
 from mbnas.engine.config import Protocol
+from mbnas.engine.intensity import intensity_augment
 from mbnas.engine.loss import poly_lr, soft_dice_loss
 from mbnas.metrics.overlap import dice_counts, validation_dice
 
@@ -111,6 +112,7 @@ def _train_step(model: nn.Module, optimiser: torch.optim.Optimizer, tr: _DeviceD
                 channels_last: bool, device: torch.device, bf16: bool) -> torch.Tensor:
     """One optimiser step on the slices ``idx``; the loss, still on the device."""
     x, y = augment_batch(tr.images[idx], tr.labels[idx], protocol.augment, aug_gen)
+    x = intensity_augment(x, protocol.intensity, aug_gen)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with _autocast(device, bf16):

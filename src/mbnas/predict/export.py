@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mbnas.data.formats import read_dataset
+from mbnas.data.normalise import resolve_schemes
 from mbnas.data.preprocess import PreprocessConfig, preprocess
 from mbnas.errors import GenotypeError, MbnasError
 from mbnas.io import atomic_write, atomic_write_json
@@ -37,7 +38,7 @@ from mbnas.store import file_sha256
 
 MODEL_FORMAT = 1
 MODEL_JSON = "model.json"
-SCHEMES = ("ct", "zscore")
+SCHEMES = ("ct", "zscore", "percentile")
 
 
 class ModelFolderError(MbnasError):
@@ -188,7 +189,8 @@ def _checksums(meta: dict[str, Any], path: Path) -> dict[str, str]:
 
 
 def normalisation_from_cache(data_dir: str | Path, cache_dir: str | Path,
-                             image_size: int) -> dict[str, dict[str, Any]]:
+                             image_size: int, normalisation: Sequence[str] = ()
+                             ) -> dict[str, dict[str, Any]]:
     """Training's per-channel normalisation, from the preprocessing cache's statistics.
 
     Uses the same cache as training (preprocessing it first if it is missing), so CT
@@ -199,7 +201,9 @@ def normalisation_from_cache(data_dir: str | Path, cache_dir: str | Path,
         Channel name -> scheme dict, ready for :func:`export_model`.
     """
     dataset = read_dataset(data_dir)
-    cache = preprocess(data_dir, cache_dir, PreprocessConfig(size=image_size))
+    cache = preprocess(data_dir, cache_dir, PreprocessConfig(
+        size=image_size, normalisation=tuple(normalisation)))
+    schemes = resolve_schemes(normalisation, dataset.ct_channels)
     try:
         stats = json.loads((cache / "preprocess.json").read_text(encoding="utf-8"))
         ct = stats["statistics"]["ct"]
@@ -207,8 +211,10 @@ def normalisation_from_cache(data_dir: str | Path, cache_dir: str | Path,
         raise ModelFolderError(f"{cache / 'preprocess.json'}: no readable preprocessing "
                                f"statistics ({exc}); delete {cache} and run again") from None
     out: dict[str, dict[str, Any]] = {}
-    for name in dataset.channel_names:
-        if name in ct:
+    for name, scheme in zip(dataset.channel_names, schemes, strict=True):
+        if scheme != "ct":
+            out[name] = {"scheme": scheme}
+        elif name in ct:
             s = ct[name]
             out[name] = {"scheme": "ct", "clip": [float(s["clip_low"]), float(s["clip_high"])],
                          "mean": float(s["mean"]), "std": float(s["std"])}
@@ -284,7 +290,7 @@ def _check_scheme(scheme: Any, where: str) -> None:
     if not isinstance(scheme, dict) or scheme.get("scheme") not in SCHEMES:
         raise ModelFolderError(f"{where}: expected a dict with 'scheme' one of "
                                f"{', '.join(SCHEMES)}, got {scheme!r}")
-    if scheme["scheme"] == "zscore":
+    if scheme["scheme"] in ("zscore", "percentile"):
         return
     try:
         lo, hi = (float(v) for v in scheme["clip"])

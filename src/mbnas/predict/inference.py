@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mbnas.data.normalise import normalise_case
 from mbnas.data.preprocess import (
     from_canonical,
     normalise_ct,
     resize_slices,
     to_canonical,
-    zscore,
 )
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.predict.export import ModelFolder, ModelFolderError, load_model_folder
@@ -78,7 +78,7 @@ def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder) ->
             normalise_ct(slices[:, c], (float(scheme["clip"][0]), float(scheme["clip"][1])),
                          float(scheme["mean"]), float(scheme["std"]))
         else:
-            zscore(slices[:, c])
+            normalise_case(slices[:, c], scheme["scheme"])
     return slices
 
 

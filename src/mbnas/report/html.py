@@ -176,6 +176,7 @@ def build_html(
     figures: Sequence[FigureRef | tuple[str | Path, str]] = (),
     intro: str = "",
     paper_table: Table1 | None = None,
+    sections: Sequence[tuple[str, str, str]] = (),
 ) -> Path:
     """Write the report page to ``out_path`` (atomically) and return the path.
 
@@ -190,6 +191,7 @@ def build_html(
         figures: Images to embed, each a :class:`FigureRef` or ``(path, caption)``.
         intro: A paragraph of plain text under the title.
         paper_table: The paper-comparable Table 1 (per 2D slice), shown after Table 1.
+        sections: More sections before the card, each (anchor, heading, HTML body).
     """
     refs = [f if isinstance(f, FigureRef) else FigureRef(*f) for f in figures]
     figs = "".join(
@@ -200,7 +202,7 @@ def build_html(
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("table1", "Table 1"), ("statistics", "Statistics"), ("figures", "Figures"),
-        ("card", "NAS reporting card")))
+        *((a, t) for a, t, _ in sections), ("card", "NAS reporting card")))
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -214,6 +216,7 @@ def build_html(
            f"{_table_html(paper_table)}" if paper_table is not None else "")
         + f'<h2 id="statistics">Statistics</h2>{_stats_html(friedman, wilcoxon)}'
         f'<h2 id="figures">Figures</h2>{figs}'
+        + "".join(f'<h2 id="{a}">{escape(t)}</h2>{body}' for a, t, body in sections) +
         f'<h2 id="card">NAS reporting card</h2>{_card_html(card)}'
         "</body></html>\n"
     )

@@ -1,0 +1,128 @@
+"""`mbnas search --repeats K`: K independent searches on the same folds, sharing one store.
+
+Search stability (does a second search find the same network?) is measured by repeating
+a search with other search seeds. The repeats of ``OUT`` are run folders of their own,
+``OUT/repeat0`` ... ``OUT/repeat{K-1}``, with search seeds ``seed``, ``seed + 1`` ...; each
+is an ordinary search run folder (config, state, log, best), so each resumes like any
+search. They share:
+
+* the folds: ``OUT/splits.json`` is made once and copied into every repeat;
+* the store and the weights: ``OUT/store.sqlite`` and ``OUT/weights``, so an
+  architecture that one repeat evaluated is never trained again by another (its runs
+  are found in the store under the same architecture and protocol keys).
+
+``OUT/repeats.json`` lists the repeats; `mbnas evaluate` and `mbnas report` accept
+``OUT`` in place of the list of its repeat folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from mbnas.driver.dataset import fold_case_ids, training_data
+from mbnas.driver.runfolder import RunLock
+from mbnas.errors import ConfigError
+from mbnas.io import atomic_write_json
+
+REPEATS_FORMAT = "mbnas-repeats"
+REPEATS_JSON = "repeats.json"
+STORE = "store.sqlite"
+
+
+def repeat_folder(out: Path, k: int) -> Path:
+    return Path(out) / f"repeat{k}"
+
+
+def prepare_repeats(config: Any, out: str | Path, repeats: int) -> list[tuple[Any, Path]]:
+    """Make the shared folds and ``repeats.json``; return (config, folder) per repeat.
+
+    Args:
+        config: The :class:`~mbnas.driver.search.SearchConfig` of the first repeat.
+        out: The folder holding the repeats.
+        repeats: K, at least 2 (a folder may be resumed with a larger K).
+
+    Raises:
+        ConfigError: for K < 2 or a folder that holds another search.
+    """
+    out = Path(out)
+    if repeats < 2:
+        raise ConfigError(f"--repeats needs at least 2 searches, got {repeats}")
+    if (out / "config.yaml").is_file():
+        raise ConfigError(f"{out} holds a single search; choose another --out for --repeats")
+    with RunLock(out):
+        data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
+                             config.sites_file, config.protocol.normalisation)
+        fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed,
+                      config.split)
+        plan = []
+        for k in range(repeats):
+            folder = repeat_folder(out, k)
+            folder.mkdir(parents=True, exist_ok=True)
+            if not (folder / "splits.json").exists():
+                shutil.copyfile(out / "splits.json", folder / "splits.json")
+            plan.append((dataclasses.replace(config, seed=config.seed + k), folder))
+        old = _read(out)
+        known = max(repeats, len(old.get("repeats", [])))
+        atomic_write_json(out / REPEATS_JSON, {
+            "format": REPEATS_FORMAT, "first_seed": config.seed,
+            "repeats": [repeat_folder(out, k).name for k in range(known)],
+            "store": STORE, "splits": "splits.json"})
+    return plan
+
+
+def run_repeats(config: Any, out: str | Path, repeats: int, **kwargs: Any) -> list[Any]:
+    """Run (or resume) every repeat in turn; keyword arguments go to ``run_search``."""
+    from mbnas.driver.search import run_search
+
+    return [run_search(c, folder, shared=Path(out), **kwargs)
+            for c, folder in prepare_repeats(config, out, repeats)]
+
+
+def _read(out: Path) -> dict[str, Any]:
+    path = out / REPEATS_JSON
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not readable ({exc})") from None
+    if not isinstance(raw, dict) or raw.get("format") != REPEATS_FORMAT:
+        raise ConfigError(f"{path}: not a repeats file of mbnas")
+    return raw
+
+
+def is_repeats_folder(folder: str | Path) -> bool:
+    return (Path(folder) / REPEATS_JSON).is_file()
+
+
+def expand_repeats(folders: Sequence[str | Path]) -> Iterator[Path]:
+    """Each folder, with a repeats folder replaced by its repeat folders that exist."""
+    for f in folders:
+        path = Path(f)
+        if is_repeats_folder(path):
+            yield from (path / name for name in _read(path).get("repeats", [])
+                        if (path / name / "best.json").is_file())
+        else:
+            yield path
+
+
+def store_path(run_folder: str | Path) -> Path:
+    """The store a search run folder wrote to: its own, or its repeats folder's."""
+    folder = Path(run_folder)
+    if not (folder / STORE).exists() and is_repeats_folder(folder.parent):
+        return folder.parent / STORE
+    return folder / STORE
+
+
+def repeat_groups(folders: Sequence[Path]) -> dict[Path, list[Path]]:
+    """Run folders grouped by the repeats folder they belong to (2 or more each)."""
+    groups: dict[Path, list[Path]] = {}
+    for f in folders:
+        if is_repeats_folder(f.parent):
+            groups.setdefault(f.parent, []).append(f)
+    return {k: v for k, v in groups.items() if len(v) > 1}
