@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import time
 from pathlib import Path
 
 from mbnas.cli.search import add_executor_arguments, add_protocol_arguments, ray_settings
@@ -25,21 +27,36 @@ class RunProgress:
                                  console=Console(stderr=True))
         self.task = self.progress.add_task("runs to train", total=total, info="")
         self.started = 0
+        self.total = total
+        self.plain = not sys.stdout.isatty()  # sbatch/nohup: plain lines, no live bar
+        self._last_line = -math.inf
 
     def __enter__(self) -> RunProgress:
         return self  # the bar appears with the first run: a refusal stays one line
 
     def __exit__(self, *exc: object) -> None:
-        if self.started:
+        if self.started and not self.plain:
             self.progress.stop()
 
+    def _line(self, text: str, every: float = 0.0) -> None:
+        now = time.monotonic()
+        if now - self._last_line >= every:
+            self._last_line = now
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", flush=True)
+
     def run_started(self, spec) -> None:  # noqa: ANN001
-        if not self.started:
+        if not self.started and not self.plain:
             self.progress.start()
         self.started += 1
+        if self.plain:
+            self._line(f"run {self.started}/{self.total}: {spec.label}")
         self.progress.update(self.task, info=f"run {self.started}: {spec.label}")
 
     def epoch_done(self, spec, stats) -> None:  # noqa: ANN001
+        if self.plain:
+            self._line(f"run {self.started}/{self.total}: {spec.label} epoch "
+                       f"{stats.epoch + 1}/{spec.protocol.epochs} val Dice "
+                       f"{stats.val_dice:.3f}", every=60.0)
         self.progress.update(self.task, info=(
             f"run {self.started}: {spec.label} epoch {stats.epoch + 1}/{spec.protocol.epochs}"
             f" val Dice {stats.val_dice:.3f}"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import shutil
@@ -31,6 +32,7 @@ from typing import Any
 from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
 from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.runfolder import RunLock, claim_config
+from mbnas.driver.runlog import run_log
 from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
 from mbnas.engine.config import Protocol
 from mbnas.engine.evaluator import EvaluationResult, Evaluator
@@ -172,6 +174,7 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     protocol = config.protocol
     with ExitStack() as stack:
         stack.enter_context(RunLock(out))
+        stack.enter_context(run_log(out / "evaluate.log"))
         for r in runs:
             stack.enter_context(RunLock(r.folder))
         resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
@@ -193,6 +196,11 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         write_evaluation(out, config, models, results, evaluations, data, folds)
         notes: list[str] = []
         model_dirs = export_models(out, config, models, results, data, notes)
+        for e in evaluations:
+            dice = [c.dice for c in e.cases]
+            logging.getLogger("mbnas.evaluate").info(
+                "model %s: %d validation cases, mean Dice %.4f", e.name, len(dice),
+                sum(dice) / len(dice) if dice else math.nan)
     n_trained = sum({r.arch_key: r.n_trained for r in results}.values())
     n_runs = len({(r.arch_key, r.fold, r.seed) for res in results for r in res.runs})
     return EvaluateOutcome(out, evaluations, n_trained, n_runs, failed, resumed, model_dirs,

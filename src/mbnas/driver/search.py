@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 
 from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.runfolder import RunLock, claim_config
+from mbnas.driver.runlog import run_log
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.runs import RunContext, RunHooks
@@ -34,6 +36,7 @@ SPACES = ("mbnas", "macro", "micro", "bilevel")
 STRATEGIES = ("local", "random")
 # Settings that say where and how fast to compute, not what: they may change on resume.
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads")
+log = logging.getLogger("mbnas.search")
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,11 @@ def run_search(
 ) -> SearchOutcome:
     """Run (or resume) a search into the folder ``out``; see the module docstring."""
     out = Path(out)
-    with RunLock(out):
+    with RunLock(out), run_log(out / "search.log"):
         resumed = claim_config(out, config.to_dict(), ignore=RUNTIME_SETTINGS)
+        log.info("%s search in %s: space %s, strategy %s, budget %d, protocol %s",
+                 "resuming" if resumed else "starting", out, config.space, config.strategy,
+                 config.budget, config.protocol.key)
         data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size)
         folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed)
         ctx = RunContext(data, folds, config.device, str(out / "weights"))
@@ -129,11 +135,18 @@ def run_search(
             while (batch := strategy.ask()) is not None:
                 results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
+                for r in results:
+                    log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
+                             strategy.n_evaluated, config.budget, r.score, len(r.runs),
+                             r.n_trained, r.arch_key)
                 atomic_write_json(state_path, strategy.state_dict())
                 write_outputs(out, strategy, store, config.protocol)
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
             write_outputs(out, strategy, store, config.protocol)
+        if strategy.best is not None:
+            log.info("finished: %d evaluations, best score %.4f, arch %s",
+                     strategy.n_evaluated, strategy.best[1], strategy.best[0].key)
     best, score = strategy.best or (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
@@ -155,6 +168,9 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
             "runs": len(runs),
         }, sort_keys=True, default=_json_default))
     atomic_write_text(out / "search_log.jsonl", "".join(line + "\n" for line in lines))
+    from mbnas.store.optuna_mirror import mirror_search_log
+
+    mirror_search_log(out, [json.loads(line) for line in lines])
     if strategy.best is not None:
         best, score = strategy.best
         atomic_write_json(out / "best.json", {

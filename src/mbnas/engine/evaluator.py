@@ -10,6 +10,7 @@ scores NaN (failed), which a strategy ranks below everything.
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from mbnas.engine.runs import (
 from mbnas.store import ResultStore, RunRecord
 
 Architecture = Any  # a Genotype or a Baseline: anything with to_dict() and key
+log = logging.getLogger("mbnas.engine")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,9 @@ class Evaluator:
             for record in self.executor.run(todo, self.ctx, self.hooks):
                 self.store.put(record)  # committed now: a crash after this loses nothing
                 trained[record.arch_key] = trained.get(record.arch_key, 0) + 1
+                log.info("run %s fold %d seed %d %s: score %s in %.1f s", record.arch_key,
+                         record.fold, record.seed, record.status, record.score,
+                         record.seconds)
                 if record.status != "finished":
                     last = (record.error or "").strip().splitlines()[-1:] or ["unknown error"]
                     warnings.warn(
