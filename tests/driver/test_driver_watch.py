@@ -4,7 +4,6 @@ and optuna-dashboard serving it."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -112,37 +111,65 @@ def _get(url: str) -> dict:
         return json.loads(response.read())
 
 
-def test_optuna_dashboard_serves_the_runs_trials(logged_search: Path) -> None:
+@pytest.fixture(scope="module")
+def dashboard(logged_search: Path):
+    """optuna-dashboard serving the run's mirror on a loopback port; yields its base URL."""
     port = _free_port()
     script = Path(sys.executable).with_name("optuna-dashboard")
     proc = subprocess.Popen([str(script), f"sqlite:///{logged_search / FILENAME}",
                              "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
-                studies = _get(f"{base}/api/studies")["study_summaries"]
+                _get(f"{base}/api/meta")
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.5)
-        assert [s["study_name"] for s in studies] == ["mbnas"]
-        detail = _get(f"{base}/api/studies/{studies[0]['study_id']}")
-        served = {_attr(t, "arch_key"): t["values"][0] for t in detail["trials"]}
-        with ResultStore(logged_search / "store.sqlite", read_only=True) as store:
-            keys = {r.arch_key for r in store.runs()}
-            expected = {k: float(np.mean([r.score for r in store.runs(arch_key=k)]))
-                        for k in keys}
-        assert served.keys() == expected.keys()
-        for key, value in served.items():
-            assert value == pytest.approx(expected[key])
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _expected_scores(run: Path) -> dict[str, float]:
+    with ResultStore(run / "store.sqlite", read_only=True) as store:
+        keys = {r.arch_key for r in store.runs()}
+        return {k: float(np.mean([r.score for r in store.runs(arch_key=k)])) for k in keys}
+
+
+def test_optuna_dashboard_api_serves_the_stores_scores(logged_search: Path, dashboard: str
+                                                        ) -> None:
+    studies = _get(f"{dashboard}/api/studies")["study_summaries"]
+    assert [s["study_name"] for s in studies] == ["mbnas"]
+    detail = _get(f"{dashboard}/api/studies/{studies[0]['study_id']}")
+    served = {_attr(t, "arch_key"): t["values"][0] for t in detail["trials"]}
+    expected = _expected_scores(logged_search)
+    assert served.keys() == expected.keys()
+    for key, value in served.items():
+        assert value == pytest.approx(expected[key])
+
+
+def test_optuna_dashboard_page_renders_the_trials(logged_search: Path, dashboard: str,
+                                                  browser) -> None:
+    study_id = _get(f"{dashboard}/api/studies")["study_summaries"][0]["study_id"]
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.goto(f"{dashboard}/dashboard/studies/{study_id}/trials", wait_until="networkidle")
+    tab.get_by_text(f"{BUDGET} Trials").wait_for(timeout=30_000)
+    text = tab.inner_text("body")
+    tab.close()
+    assert errors == []
+    for n in range(BUDGET):
+        assert f"Trial {n}" in text
+    first = _log_entries(logged_search)[0]
+    assert first["arch_key"] in text  # the first trial's attributes are shown
+    assert f"b1 {first['genotype']['nodes'][0]['block']}" in text
 
 
 def _attr(trial: dict, name: str) -> str:
