@@ -11,7 +11,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from mbnas.predict.inference import predict
+    from mbnas.api import predict
     from mbnas.predict.scans import find_scans
 
     console = Console(stderr=True)

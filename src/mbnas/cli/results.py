@@ -96,21 +96,20 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mbnas.driver.evaluate import run_evaluation
+    from mbnas.api import evaluate
     from mbnas.engine.runs import make_executor
 
     config = evaluate_settings(args)
     executor = make_executor(config.executor, config.ray, args.threads)
-    if hasattr(executor, "start"):
-        executor.start()
+    executor.start()
     n_models = len(config.run_dirs) + len(config.baselines)
     total = n_models * config.protocol.folds * len(config.protocol.seeds)
     try:
         with RunProgress(total) as progress:
-            outcome = run_evaluation(config, args.out, hooks=progress, executor=executor)
+            outcome = evaluate(config.run_dirs, args.out, config=config, hooks=progress,
+                               executor=executor)
     finally:
-        if hasattr(executor, "close"):
-            executor.close()
+        executor.close()
     print(f"{'resumed' if outcome.resumed else 'finished'} evaluation in {outcome.folder}: "
           f"{outcome.n_runs} runs ({outcome.n_trained} trained now, "
           f"{outcome.n_runs - outcome.n_trained} from the store)")
@@ -133,14 +132,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from mbnas.api import report
     from mbnas.driver.evaluate import default_evaluation_dir
-    from mbnas.driver.report import build_report
 
     if not args.run_dirs and args.evaluation is None:
         raise ConfigError("give search run folders (RUN_DIR ...), --evaluation EVAL_DIR, "
                           "or both")
-    outcome = build_report(args.run_dirs, args.out, evaluation=args.evaluation,
-                           cache_dir=args.cache_dir)
+    outcome = report(args.run_dirs, args.out, evaluation=args.evaluation,
+                     cache_dir=args.cache_dir)
     print(f"report: {outcome.html}")
     print("files: " + ", ".join(p.name for p in outcome.files))
     if args.evaluation is None:

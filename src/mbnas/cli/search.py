@@ -97,21 +97,19 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from mbnas.api import search
     from mbnas.driver.progress import SearchProgress
-    from mbnas.driver.search import run_search
     from mbnas.engine.runs import make_executor
 
     config = search_config(args)
     executor = make_executor(config.executor, config.ray, config.threads)
-    if hasattr(executor, "start"):
-        executor.start()  # connect and print the Ray dashboard before the live display
+    executor.start()  # connect and print the Ray dashboard before the live display
     try:
         with SearchProgress(config.budget) as progress:
-            outcome = run_search(config, args.out, hooks=progress, executor=executor,
-                                 on_evaluation=progress.evaluation_done)
+            outcome = search(None, args.out, config=config, hooks=progress,
+                             executor=executor, on_evaluation=progress.evaluation_done)
     finally:
-        if hasattr(executor, "close"):
-            executor.close()
+        executor.close()
     print(f"{'resumed' if outcome.resumed else 'finished'} search in {outcome.folder}: "
           f"{outcome.n_evaluated} evaluations, best score {outcome.best_score:.4f}")
     print(f"best architecture: {outcome.folder / 'best.json'}")
