@@ -12,7 +12,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[test,ray,nnunet,onnx]"
+	$(PY) -m pip install -q -e ".[test,ray,nnunet,onnx,dashboard]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -36,3 +36,28 @@ def tiny_protocol() -> Protocol:
     """Training small enough for a test: 2 folds x 1 seed, 2 epochs, 4 base channels."""
     return get_protocol("quick", epochs=2, folds=2, seeds=[0], image_size=TINY_SIZE,
                         base_channels=4, batch_size=16)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Playwright (Debian's chromium, never a download).
+
+    Skipped where chromium is missing, except under CI (``CI=true``), whose .ci/run
+    installs it: there a missing browser fails the test instead of hiding it.
+    """
+    import os
+    import shutil
+
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=path, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield instance
+        instance.close()

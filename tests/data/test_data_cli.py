@@ -94,3 +94,12 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error: sites must be between") and err.count("\n") == 1
     assert main(["preprocess", str(tmp_path / "missing"), "--cache", str(tmp_path / "c")]) == 2
     assert "no such dataset folder" in capsys.readouterr().err
+
+
+def test_preprocess_cache_defaults_to_mbnas_cache(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "ph"
+    assert main(["phantom", "--task", "spleen", "--cases", "2", "--out", str(data),
+                 "--shape", "16", "16", "4"]) == 0
+    monkeypatch.setenv("MBNAS_CACHE", str(tmp_path / "envcache"))
+    assert main(["preprocess", str(data), "--size", "16", "--quiet"]) == 0
+    assert list((tmp_path / "envcache").iterdir()), "nothing written to $MBNAS_CACHE"

@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Preprocess a dataset into 2D slices under CACHE/<key>/; a cache made "
                     "from the same files and settings is reused.")
     p.add_argument("data_dir", metavar="DATA_DIR", type=Path)
-    p.add_argument("--cache", required=True, type=Path, metavar="DIR",
-                   help="folder for preprocessed data (one subfolder per inputs/settings)")
+    p.add_argument("--cache", type=Path, metavar="DIR",
+                   help="folder for preprocessed data (one subfolder per inputs/settings; "
+                        "default $MBNAS_CACHE or ~/.cache/mbnas, as for every command)")
     p.add_argument("--size", type=int, default=128, help="in-plane size (default 128)")
     p.add_argument("--quiet", action="store_true", help="no per-case progress lines")
     p.set_defaults(handler=run_preprocess)
@@ -95,12 +96,15 @@ def sites_line(dataset: Dataset, sites_file: Path | None) -> str | None:
 
 
 def run_preprocess(args: argparse.Namespace) -> int:
+    from mbnas.driver.dataset import default_cache_dir
+
     args.data_dir = resolve_dataset(args.data_dir)
     config = PreprocessConfig(size=args.size)
     dataset = read_dataset(args.data_dir)
-    reused = is_complete(cache_folder(dataset, args.cache, config))
+    cache = args.cache or default_cache_dir()
+    reused = is_complete(cache_folder(dataset, cache, config))
     log = None if args.quiet else (lambda line: print(f"  {line}", flush=True))
-    folder = preprocess(args.data_dir, args.cache, config, log=log)
+    folder = preprocess(args.data_dir, cache, config, log=log)
     data = SliceData.load(folder)
     channels = ", ".join(f"{n} (CT)" if ct else n
                          for n, ct in zip(data.channel_names, dataset.ct_channels, strict=True))

@@ -11,7 +11,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from mbnas.predict.inference import check_output_folder, predict
+    from mbnas.api import predict
+    from mbnas.predict.inference import check_output_folder
     from mbnas.predict.scans import find_scans
 
     check_output_folder(args.output)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import time
 from pathlib import Path
 
 from mbnas.cli.search import (
@@ -31,21 +33,36 @@ class RunProgress:
                                  console=Console(stderr=True))
         self.task = self.progress.add_task("runs to train", total=total, info="")
         self.started = 0
+        self.total = total
+        self.plain = not sys.stdout.isatty()  # sbatch/nohup: plain lines, no live bar
+        self._last_line = -math.inf
 
     def __enter__(self) -> RunProgress:
         return self  # the bar appears with the first run: a refusal stays one line
 
     def __exit__(self, *exc: object) -> None:
-        if self.started:
+        if self.started and not self.plain:
             self.progress.stop()
 
+    def _line(self, text: str, every: float = 0.0) -> None:
+        now = time.monotonic()
+        if now - self._last_line >= every:
+            self._last_line = now
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", flush=True)
+
     def run_started(self, spec) -> None:  # noqa: ANN001
-        if not self.started:
+        if not self.started and not self.plain:
             self.progress.start()
         self.started += 1
+        if self.plain:
+            self._line(f"run {self.started}/{self.total}: {spec.label}")
         self.progress.update(self.task, info=f"run {self.started}: {spec.label}")
 
     def epoch_done(self, spec, stats) -> None:  # noqa: ANN001
+        if self.plain:
+            self._line(f"run {self.started}/{self.total}: {spec.label} epoch "
+                       f"{stats.epoch + 1}/{spec.protocol.epochs} val Dice "
+                       f"{stats.val_dice:.3f}", every=60.0)
         self.progress.update(self.task, info=(
             f"run {self.started}: {spec.label} epoch {stats.epoch + 1}/{spec.protocol.epochs}"
             f" val Dice {stats.val_dice:.3f}"))
@@ -95,22 +112,20 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mbnas.driver.evaluate import run_evaluation
+    from mbnas.api import evaluate
     from mbnas.engine.runs import make_executor
 
     config = evaluate_settings(args)
     executor = make_executor(config.executor, config.ray, args.threads)
-    if hasattr(executor, "start"):
-        executor.start()
+    executor.start()
     n_models = len(config.run_dirs) + len(config.baselines)
     total = n_models * config.protocol.folds * len(config.protocol.seeds)
     try:
         with RunProgress(total) as progress:
-            outcome = run_evaluation(config, args.out, hooks=progress, executor=executor,
-                                     retry_failed=args.retry_failed)
+            outcome = evaluate(config.run_dirs, args.out, config=config, hooks=progress,
+                               executor=executor, retry_failed=args.retry_failed)
     finally:
-        if hasattr(executor, "close"):
-            executor.close()
+        executor.close()
     print(f"{'resumed' if outcome.resumed else 'finished'} evaluation in {outcome.folder}: "
           f"{outcome.n_runs} runs ({outcome.n_trained} trained now, "
           f"{outcome.n_runs - outcome.n_trained} from the store)")
@@ -133,8 +148,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from mbnas.api import report
     from mbnas.driver.evaluate import default_evaluation_dir
-    from mbnas.driver.report import build_report
 
     if not args.run_dirs and args.evaluation is None:
         raise ConfigError("give search run folders (RUN_DIR ...), --evaluation EVAL_DIR, "
@@ -142,8 +157,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from mbnas.driver.preflight import check_output_dir
 
     check_output_dir(args.out)
-    outcome = build_report(args.run_dirs, args.out, evaluation=args.evaluation,
-                           cache_dir=args.cache_dir, nnunet=args.nnunet)
+    outcome = report(args.run_dirs, args.out, evaluation=args.evaluation,
+                     cache_dir=args.cache_dir, nnunet=args.nnunet)
     print(f"report: {outcome.html}")
     print("files: " + ", ".join(p.name for p in outcome.files))
     if args.evaluation is None:

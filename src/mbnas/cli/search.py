@@ -151,8 +151,8 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from mbnas.api import search
     from mbnas.driver.progress import SearchProgress
-    from mbnas.driver.search import run_search
     from mbnas.engine.runs import make_executor
 
     config = search_config(args)
@@ -169,8 +169,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         adopt_splits(args.splits, Path(args.out) / "splits.json")
     executor = make_executor(config.executor, config.ray, config.threads)
-    if hasattr(executor, "start"):
-        executor.start()  # connect and print the Ray dashboard before the live display
+    executor.start()  # connect and print the Ray dashboard before the live display
     plan, shared = [(config, Path(args.out))], None
     if args.repeats is not None:
         from mbnas.driver.repeats import prepare_repeats
@@ -181,17 +180,16 @@ def cmd_search(args: argparse.Namespace) -> int:
             if shared is not None:
                 print(f"repeat {k + 1} of {len(plan)}: search seed {repeat.seed} in {folder}")
             with SearchProgress(repeat.budget) as progress:
-                outcome = run_search(repeat, folder, hooks=progress, executor=executor,
-                                     on_evaluation=progress.evaluation_done, shared=shared,
-                                     retry_failed=args.retry_failed)
+                outcome = search(None, folder, config=repeat, hooks=progress,
+                                 executor=executor, on_evaluation=progress.evaluation_done,
+                                 shared=shared, retry_failed=args.retry_failed)
             print(f"{'resumed' if outcome.resumed else 'finished'} search in "
                   f"{outcome.folder}: {outcome.n_evaluated} evaluations, best score "
                   f"{outcome.best_score:.4f}")
             if (outcome.folder / "best.json").is_file():
                 print(f"best architecture: {outcome.folder / 'best.json'}")
     finally:
-        if hasattr(executor, "close"):
-            executor.close()
+        executor.close()
     if shared is not None:
         print(f"{len(plan)} repeats share the store {shared / 'store.sqlite'}; stability: "
               f"mbnas report {shared} --out report")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -39,6 +40,7 @@ from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.original_grid import metrics_key, original_grid_metrics
 from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
 from mbnas.driver.runfolder import RunLock, claim_config
+from mbnas.driver.runlog import run_log
 from mbnas.driver.search import raise_if_all_failed
 from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
 from mbnas.engine.config import PROTOCOLS, Protocol
@@ -215,6 +217,7 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     fingerprint = dataset_fingerprint(config.data_dir, data, norm)
     with ExitStack() as stack:
         stack.enter_context(RunLock(out))
+        stack.enter_context(run_log(out / "evaluate.log"))
         for r in runs:
             stack.enter_context(RunLock(r.folder))
             claim_fingerprint(r.folder, fingerprint, files_only=True)  # searched on this data
@@ -254,6 +257,11 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         if config.external:  # only now, with the trained and exported models
             evaluate_external(out, config.external, model_dirs, data.channel_names,
                               data.label_names, config.device, protocol.surface_tolerance_mm)
+        for e in evaluations:
+            dice = [c.dice for c in e.cases]
+            logging.getLogger("mbnas.evaluate").info(
+                "model %s: %d validation cases, mean Dice %.4f", e.name, len(dice),
+                sum(dice) / len(dice) if dice else math.nan)
     n_trained = sum({r.arch_key: r.n_trained for r in results}.values())
     n_runs = len({(r.arch_key, r.fold, r.seed) for res in results for r in res.runs})
     return EvaluateOutcome(out, evaluations, n_trained, n_runs, failed, resumed, model_dirs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
@@ -28,9 +29,13 @@ class SearchProgress:
     the estimated time left. Line 2: the architecture, fold, seed and epoch being trained.
     """
 
-    def __init__(self, budget: int, console: Console | None = None) -> None:
+    def __init__(self, budget: int, console: Console | None = None,
+                 plain: bool | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.budget = budget
+        # Not a terminal (sbatch, nohup, a pipe): plain lines instead of the live display.
+        self.plain = (not sys.stdout.isatty()) if plain is None else plain
+        self._last_line = -math.inf
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), console=self.console, transient=False,
@@ -49,9 +54,16 @@ class SearchProgress:
             self.progress.stop()
 
     def _show(self) -> None:
-        if not self._shown:
+        if not self._shown and not self.plain:
             self._shown = True
             self.progress.start()
+
+    def _line(self, text: str, every: float = 0.0) -> None:
+        """Plain mode: print a timestamped line, at most once per ``every`` seconds."""
+        now = time.monotonic()
+        if self.plain and now - self._last_line >= every:
+            self._last_line = now
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", flush=True)
 
     # RunHooks
     def run_started(self, spec: RunSpec) -> None:
@@ -63,6 +75,9 @@ class SearchProgress:
         )
 
     def epoch_done(self, spec: RunSpec, stats: EpochStats) -> None:
+        self._line(f"training arch {spec.arch_key[:8]} fold {spec.fold} seed {spec.seed} "
+                   f"epoch {stats.epoch + 1}/{spec.protocol.epochs} loss {stats.loss:.3f} "
+                   f"val Dice {stats.val_dice:.3f}", every=60.0)
         self.progress.update(
             self.run_task, completed=stats.epoch + 1,
             info=(f"fold {spec.fold} seed {spec.seed} epoch {stats.epoch + 1}/"
@@ -81,9 +96,14 @@ class SearchProgress:
         left = per_eval * max(self.budget - done, 0)
         best = strategy.best[1] if strategy.best is not None else None
         current = results[-1].score if results else math.nan
-        self.progress.update(
-            self.search_task, completed=min(done, self.budget),
-            info=(f"{done}/{self.budget}  current {current:.4f}  best "
-                  f"{best if best is None else f'{best:.4f}'}  "
-                  f"{_fmt_seconds(per_eval)}/eval  ~{_fmt_seconds(left)} left"),
-        )
+        info = (f"{done}/{self.budget}  current {current:.4f}  best "
+                f"{best if best is None else f'{best:.4f}'}  "
+                f"{_fmt_seconds(per_eval)}/eval  ~{_fmt_seconds(left)} left")
+        self.progress.update(self.search_task, completed=min(done, self.budget), info=info)
+        if self.plain:  # one line per evaluation of the batch, always printed
+            first = done - len(results) + 1
+            for i, r in enumerate(results):
+                self._last_line = -math.inf
+                self._line(f"evaluation {first + i}/{self.budget}  score {r.score:.4f}  best "
+                           f"{best if best is None else f'{best:.4f}'}  arch {r.arch_key[:8]}"
+                           f"  ~{_fmt_seconds(left)} left")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
 from mbnas.driver.resume import load_state, save_state
 from mbnas.driver.runfolder import RunLock, claim_config
+from mbnas.driver.runlog import run_log
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.failures import RunFailure, last_line
@@ -42,6 +44,7 @@ SPACES = search_space_names()
 STRATEGIES = ("local", "random")
 # Settings that say where and how fast to compute, not what: they may change on resume.
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads")
+log = logging.getLogger("mbnas.search")
 
 
 @dataclass(frozen=True)
@@ -148,10 +151,13 @@ def run_search(
         check_folds(out / "splits.json", data, config.protocol.folds, config.seed)
     strategy = build_strategy(config, np.random.default_rng(config.seed))
     fingerprint = dataset_fingerprint(config.data_dir, data)
-    with RunLock(out):
+    with RunLock(out), run_log(out / "search.log"):
         claim_fingerprint(out, fingerprint)
         resumed = claim_config(out, with_fingerprint(config.to_dict(), fingerprint),
                                ignore=RUNTIME_SETTINGS)
+        log.info("%s search in %s: space %s, strategy %s, budget %d, protocol %s",
+                 "resuming" if resumed else "starting", out, config.space, config.strategy,
+                 config.budget, config.protocol.key)
         folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed,
                               config.split)
         ctx = RunContext(data, folds, config.device, str((shared or out) / "weights"),
@@ -165,12 +171,19 @@ def run_search(
             while (batch := strategy.ask()) is not None:
                 results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
+                for r in results:
+                    log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
+                             strategy.n_evaluated, config.budget, r.score, len(r.runs),
+                             r.n_trained, r.arch_key)
                 save_state(out, strategy, config, RUNTIME_SETTINGS)
                 write_outputs(out, strategy, store, config.protocol)
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
             write_outputs(out, strategy, store, config.protocol)
             raise_if_all_failed(store, config.protocol.key, "search")
+        if strategy.best is not None:
+            log.info("finished: %d evaluations, best score %.4f, arch %s",
+                     strategy.n_evaluated, strategy.best[1], strategy.best[0].key)
     best, score = strategy.best or (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
@@ -203,6 +216,9 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
             "runs": len(runs),
         }, sort_keys=True, default=_json_default))
     atomic_write_text(out / "search_log.jsonl", "".join(line + "\n" for line in lines))
+    from mbnas.store.optuna_mirror import mirror_search_log
+
+    mirror_search_log(out, [json.loads(line) for line in lines])
     if strategy.best is not None:
         best, score = strategy.best
         atomic_write_json(out / "best.json", {

@@ -16,6 +16,7 @@ trained again (once per evaluator).
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from mbnas.engine.runs import (
 from mbnas.store import ResultStore, RunRecord
 
 Architecture = Any  # a Genotype or a Baseline: anything with to_dict() and key
+log = logging.getLogger("mbnas.engine")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class Evaluator:
                 self.store.put(record)  # committed now: a crash after this loses nothing
                 self._retried.add((record.arch_key, record.fold, record.seed))
                 trained[record.arch_key] = trained.get(record.arch_key, 0) + 1
+                log.info("run %s fold %d seed %d %s: score %s in %.1f s", record.arch_key,
+                         record.fold, record.seed, record.status, record.score,
+                         record.seconds)
                 if record.failure == ENVIRONMENT:
                     environment.append(record)
                 elif record.status != "finished":

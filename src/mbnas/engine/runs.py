@@ -138,10 +138,16 @@ class RunHooks(TypingProtocol):
 
 
 class Executor(TypingProtocol):
-    """Runs a batch of runs and yields a record per run, in completion order."""
+    """Runs a batch of runs and yields a record per run, in completion order.
 
+    Life cycle: ``start()`` once before the first batch (connect, print where it runs),
+    ``run(...)`` per batch, ``close()`` once at the end (also after an error).
+    """
+
+    def start(self) -> None: ...
     def run(self, specs: Sequence[RunSpec], ctx: RunContext,
             hooks: RunHooks | None = None) -> Iterator[RunRecord]: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -156,6 +162,12 @@ class InProcessExecutor:
 
     threads: int | None = None
     name: str = field(default="inprocess", init=False)
+
+    def start(self) -> None:
+        """Nothing to connect to: runs execute in this process."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def run(self, specs: Sequence[RunSpec], ctx: RunContext,
             hooks: RunHooks | None = None) -> Iterator[RunRecord]:

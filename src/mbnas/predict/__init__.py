@@ -46,3 +46,8 @@ __all__ = [
     "prepare_slices",
     "read_scan",
 ]
+
+# `mbnas.predict(...)` is the API function of mbnas.api (see mbnas._callable).
+from mbnas._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "predict")

@@ -16,3 +16,8 @@ Only the data model is imported here, so that importing one submodule stays chea
 from mbnas.report.model import CaseScore, ModelCost, ModelEvaluation, ReportError
 
 __all__ = ["CaseScore", "ModelCost", "ModelEvaluation", "ReportError"]
+
+# `mbnas.report(...)` is the API function of mbnas.api (see mbnas._callable).
+from mbnas._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "report")

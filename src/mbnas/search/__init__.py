@@ -34,3 +34,8 @@ __all__ = [
     "register_strategy",
     "strategy_names",
 ]
+
+# `mbnas.search(...)` is the API function of mbnas.api (see mbnas._callable).
+from mbnas._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "search")

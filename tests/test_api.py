@@ -1,0 +1,38 @@
+"""The Python API: a tiny search and its report through `from mbnas import ...`."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from mbnas import report, search
+
+
+def test_search_and_report_through_the_api(tmp_path: Path, phantom_spleen: Path,
+                                           phantom_cache: Path) -> None:
+    outcome = search(phantom_spleen, tmp_path / "run", protocol="quick", budget=2, seed=5,
+                     cache_dir=str(phantom_cache),
+                     protocol_overrides={"epochs": 2, "folds": 2, "seeds": [0],
+                                         "image_size": 32, "base_channels": 4})
+    assert outcome.n_evaluated == 2 and not outcome.resumed
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert best["score"] == outcome.best_score
+    again = search(phantom_spleen, tmp_path / "run", protocol="quick", budget=2, seed=5,
+                   cache_dir=str(phantom_cache),
+                   protocol_overrides={"epochs": 2, "folds": 2, "seeds": [0],
+                                       "image_size": 32, "base_channels": 4})
+    assert again.resumed and again.best_score == outcome.best_score
+    page = report([tmp_path / "run"], tmp_path / "report")
+    assert page.html.is_file() and "NAS reporting card" in page.html.read_text()
+
+
+def test_api_functions_are_documented_and_import_no_torch() -> None:
+    from mbnas import api
+
+    for name in ("search", "evaluate", "report", "predict"):
+        assert "Args:" in (inspect.getdoc(getattr(api, name)) or "")
+    code = "import mbnas, sys; mbnas.search; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
