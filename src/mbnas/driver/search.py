@@ -21,6 +21,7 @@ import numpy as np
 
 from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.runfolder import RunLock, claim_config
+from mbnas.driver.search_cost import CostSearch, check_cost_settings
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.runs import RunContext, RunHooks
@@ -53,8 +54,16 @@ class SearchConfig:
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)
+    # Cost-aware search (mbnas.driver.search_cost): objectives and hard limits.
+    objectives: tuple[str, ...] = ("dice",)
+    max_params: float | None = None
+    max_macs: float | None = None
+    max_memory: float | None = None
+    max_latency_ms: float | None = None
+    latency_device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_cost_settings(self)
         if self.space not in SPACES:
             raise ConfigError(f"unknown space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.strategy not in STRATEGIES:
@@ -69,6 +78,7 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
+        d["objectives"] = list(self.objectives)
         return d
 
     @classmethod
@@ -79,8 +89,10 @@ class SearchConfig:
         return cls(protocol=protocol, **d)
 
 
-def build_strategy(config: SearchConfig, rng: np.random.Generator):  # noqa: ANN201
-    """The strategy object for a config (not yet started)."""
+def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN201
+                   cost: CostSearch | None = None):
+    """The strategy object for a config (not yet started); ``cost`` for objectives and
+    limits beyond Dice."""
     start = None if config.start == "random" else preset(config.start)
     if config.space == "bilevel":
         return BilevelSearch(
@@ -91,6 +103,8 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator):  # noqa: ANN
     space = get_space(config.space, config.max_depth)
     if start is not None and not space.contains(start):
         raise ConfigError(f"start {config.start!r} is not a network of the {config.space} space")
+    if cost is not None:
+        return cost.build(config, space, start, rng)
     return make_strategy(
         config.strategy, space=space, budget=config.budget, rng=rng,
         decode=architecture_from_dict, start=start,
@@ -123,23 +137,31 @@ def run_search(
         state_path = out / "search_state.json"
         with ResultStore(out / "store.sqlite") as store:
             evaluator = Evaluator(ctx, config.protocol, store, executor, hooks)
-            strategy = build_strategy(config, np.random.default_rng(config.seed))
+            cost = CostSearch.for_config(config, out, data)
+            strategy = build_strategy(config, np.random.default_rng(config.seed), cost)
             if state_path.exists():
-                strategy.load_state_dict(json.loads(state_path.read_text()))
+                state = json.loads(state_path.read_text())
+                strategy.load_state_dict(state)
+                if cost is not None:
+                    cost.load_state_dict(state)
             while (batch := strategy.ask()) is not None:
+                if cost is not None:
+                    cost.check_batch(batch)
                 results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
-                atomic_write_json(state_path, strategy.state_dict())
-                write_outputs(out, strategy, store, config.protocol)
+                atomic_write_json(state_path, strategy.state_dict() if cost is None
+                                  else cost.state_dict(strategy))
+                write_outputs(out, strategy, store, config.protocol, cost)
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
-            write_outputs(out, strategy, store, config.protocol)
+            write_outputs(out, strategy, store, config.protocol, cost)
     best, score = strategy.best or (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
 
 
-def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protocol) -> None:
+def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protocol,
+                  cost: CostSearch | None = None) -> None:
     """Rewrite search_log.jsonl, best.json and the progress figure from the state."""
     lines = []
     for evaluation in strategy.history:
@@ -147,13 +169,17 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
         key = evaluation.key
         runs = [r for r in store.runs(arch_key=key, protocol_key=protocol.key)]
         scores = [r.score for r in runs if r.status == "finished"]
-        lines.append(json.dumps({
+        lines.append({
             **{k: _finite(v) for k, v in entry.items()},
             "arch_key": key,
             "std": float(np.std(scores)) if scores and len(scores) == len(runs) else None,
             "seconds": round(sum(r.seconds for r in runs), 3),
             "runs": len(runs),
-        }, sort_keys=True, default=_json_default))
+        })
+    if cost is not None:
+        lines = cost.annotate_log(strategy, lines)
+        cost.write_front(out, strategy, protocol.key)
+    lines = [json.dumps(e, sort_keys=True, default=_json_default) for e in lines]
     atomic_write_text(out / "search_log.jsonl", "".join(line + "\n" for line in lines))
     if strategy.best is not None:
         best, score = strategy.best

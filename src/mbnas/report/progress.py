@@ -21,7 +21,8 @@ def read_search_log(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / "search_log.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [e for e in lines if "skipped" not in e]  # architectures over a cost limit
 
 
 def run_label(run_dir: str | Path) -> str:
