@@ -14,8 +14,8 @@ from mbnas.search import (
     LocalSearch,
     ParetoLocalSearch,
     RandomSearch,
-    parse_amount,
     pareto_front,
+    parse_amount,
 )
 from mbnas.search.pareto import dominates, objective_vector
 

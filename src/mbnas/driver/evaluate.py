@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
+from mbnas.driver.evaluate_front import front_models
 from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
@@ -44,7 +45,8 @@ from mbnas.store import ResultStore
 EVALUATION_FORMAT = "mbnas-evaluation"
 # Where and how fast to compute, and which models: may change when a folder is resumed
 # (a new model reuses nothing, an old one reuses its stored runs).
-RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines")
+RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines",
+                    "front")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class EvaluateConfig:
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)
+    front: bool = False  # every archive member of a cost-aware search, not only the best
 
     def __post_init__(self) -> None:
         unknown = [b for b in self.baselines if b not in BASELINES]
@@ -130,6 +133,7 @@ class EvaluatedModel:
     architecture: dict[str, Any]
     arch_key: str
     search_run: SearchRun | None = None
+    front_member: bool = False  # an archive member besides the best: no RUN_DIR/model
 
     @property
     def kind(self) -> str:
@@ -166,6 +170,8 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         raise ConfigError(f"the search runs searched {runs[0].data_dir}, not {config.data_dir}")
     models = [EvaluatedModel(r.name, r.genotype, architecture_from_dict(r.genotype).key, r)
               for r in runs]
+    if config.front:
+        models = front_models(runs, models)
     for b in config.baselines:
         arch = Baseline(b)
         models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
@@ -322,7 +328,7 @@ def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedM
             channel_names=data.channel_names, normalisation=norm, weights=weights)
         folders[m.name] = out / "models" / slug(m.name)
         targets = [folders[m.name]]
-        if m.search_run is not None:
+        if m.search_run is not None and not m.front_member:
             targets.append(m.search_run.folder / "model")
         for target in targets:
             # Weights linked into the folder first: export_model keeps files already there.

@@ -21,7 +21,11 @@ import numpy as np
 
 from mbnas.driver.dataset import fold_case_ids, training_data
 from mbnas.driver.runfolder import RunLock, claim_config
-from mbnas.driver.search_cost import CostSearch, check_cost_settings
+from mbnas.driver.search_cost import (
+    CostSearch,
+    check_cost_settings,
+    without_default_cost_settings,
+)
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.runs import RunContext, RunHooks
@@ -79,7 +83,7 @@ class SearchConfig:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
         d["objectives"] = list(self.objectives)
-        return d
+        return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:

@@ -28,9 +28,11 @@ from typing import Any
 import torch
 
 from mbnas.driver.model_cost import device_name, latency_ms
+from mbnas.driver.search_runs import BASELINE_NAMES
 from mbnas.engine.train import select_device
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
+from mbnas.report.front import FRONT_FILE
 from mbnas.search import (
     LimitedSpace,
     ParetoLocalSearch,
@@ -40,12 +42,18 @@ from mbnas.search import (
 )
 from mbnas.search.limits import COST_NAMES, format_figure
 from mbnas.search.pareto import objective_vector
-from mbnas.space import build_model, count_macs, count_parameters, peak_activation_memory
+from mbnas.space import (
+    BASELINES,
+    Baseline,
+    build_model,
+    count_macs,
+    count_parameters,
+    peak_activation_memory,
+)
 
 #: SearchConfig field of each limit, in the order the limits are checked.
 LIMIT_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory",
                 "latency": "max_latency_ms"}
-FRONT_FILE = "front.json"
 
 
 class CostOracle:
@@ -132,6 +140,14 @@ def check_cost_settings(config: Any) -> None:
     if config.space == "bilevel" and (len(config.objectives) > 1 or limits_of(config)):
         raise ConfigError("cost objectives and limits are not supported with the bilevel "
                           "space; search the mbnas, macro or micro space")
+
+
+def without_default_cost_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A config dict without the cost settings left at their defaults, so the config of a
+    search for Dice alone is the same as before cost-aware search existed."""
+    defaults = {"objectives": ["dice"], "latency_device": "cpu",
+                **{f: None for f in LIMIT_FIELDS.values()}}
+    return {k: v for k, v in settings.items() if k not in defaults or v != defaults[k]}
 
 
 def limits_of(config: Any) -> dict[str, float]:
@@ -232,15 +248,20 @@ class CostSearch:
         if not self.costs:
             return
         by_key = {e.key: e for e in strategy.history}
+        # Every figure of the members and the baselines (few networks, measured once and
+        # cached): the report's table and plot read them from here, without a dataset.
         members = [{"genotype": by_key[k].genotype.to_dict(), "arch_key": k,
-                    "score": by_key[k].score, "figures": self.figures(by_key[k].genotype)}
+                    "score": by_key[k].score,
+                    "figures": self.oracle.figures(by_key[k].genotype)}
                    for k in self.front(strategy)]
         members.sort(key=lambda m: -m["score"])
+        baselines = {BASELINE_NAMES.get(b, b): self.oracle.figures(Baseline(b))
+                     for b in BASELINES}
         atomic_write_json(out / FRONT_FILE, {
             "objectives": ["dice", *self.costs], "limits": self.limits,
-            "figure_names": list(self.names), "image_size": self.oracle.image_size,
+            "image_size": self.oracle.image_size, "base_channels": self.oracle.base_channels,
             "latency_device": self.oracle.device_name, "protocol_key": protocol_key,
-            "members": members})
+            "members": members, "baselines": baselines})
 
 
 def _decode(d: dict[str, Any]) -> Any:

@@ -175,6 +175,7 @@ def build_html(
     wilcoxon: WilcoxonReport | None = None,
     figures: Sequence[FigureRef | tuple[str | Path, str]] = (),
     intro: str = "",
+    sections: Sequence[tuple[str, str, str]] = (),
 ) -> Path:
     """Write the report page to ``out_path`` (atomically) and return the path.
 
@@ -188,6 +189,7 @@ def build_html(
         wilcoxon: Result of :func:`mbnas.report.stats.wilcoxon_vs_best`.
         figures: Images to embed, each a :class:`FigureRef` or ``(path, caption)``.
         intro: A paragraph of plain text under the title.
+        sections: Extra sections ``(anchor, heading, HTML body)`` shown before the card.
     """
     refs = [f if isinstance(f, FigureRef) else FigureRef(*f) for f in figures]
     figs = "".join(
@@ -209,7 +211,8 @@ def build_html(
         f'<h2 id="table1">Table 1: performance and cost</h2>{_table_html(table)}'
         f'<h2 id="statistics">Statistics</h2>{_stats_html(friedman, wilcoxon)}'
         f'<h2 id="figures">Figures</h2>{figs}'
-        f'<h2 id="card">NAS reporting card</h2>{_card_html(card)}'
+        + "".join(f'<h2 id="{a}">{escape(h)}</h2>{body}' for a, h, body in sections)
+        + f'<h2 id="card">NAS reporting card</h2>{_card_html(card)}'
         "</body></html>\n"
     )
     out_path = Path(out_path)
