@@ -27,7 +27,8 @@ from mbnas.store.records import StoreError
 BUDGET = 3
 SEED = 3
 PROTOCOL = {"epochs": 2, "folds": 2, "seeds": [0], "image_size": 32, "base_channels": 4,
-            "batch_size": 16}
+            "batch_size": 16, "precision": "fp32"}
+PARETO = ["--objectives", "dice,macs"]
 
 
 def _config(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
@@ -137,21 +138,32 @@ def _run_killed(cmd: list[str], out: Path, kill_after_runs: int) -> None:
     proc.wait()
 
 
+@pytest.fixture(scope="module")
+def pareto_run(tmp_path_factory, phantom_spleen: Path, phantom_cache: Path) -> Path:
+    """A finished two-objective search (Dice, MACs)."""
+    tmp = tmp_path_factory.mktemp("pareto")
+    cfg = _config(tmp, phantom_spleen, phantom_cache)
+    assert main(["search", "--config", str(cfg), "--out", str(tmp / "run"), *PARETO]) == 0
+    return tmp / "run"
+
+
 @pytest.mark.parametrize("kind", ["pareto", "limit"])
 def test_cost_search_killed_with_sigkill_resumes_to_the_same_end(
-        tmp_path: Path, phantom_spleen: Path, phantom_cache: Path, kind: str) -> None:
+        tmp_path: Path, phantom_spleen: Path, phantom_cache: Path, kind: str,
+        request: pytest.FixtureRequest) -> None:
+    cfg = _config(tmp_path, phantom_spleen, phantom_cache)
     if kind == "pareto":
-        flags = ["--objectives", "dice,macs"]
+        flags, whole_run = PARETO, request.getfixturevalue("pareto_run")
     else:
         flags = ["--max-macs", f"{_start_macs(phantom_spleen, phantom_cache) * 1.05:.0f}"]
-    cfg = _config(tmp_path, phantom_spleen, phantom_cache)
-    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "whole"), *flags]) == 0
+        whole_run = tmp_path / "whole"
+        assert main(["search", "--config", str(cfg), "--out", str(whole_run), *flags]) == 0
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg), "--out",
            str(out), *flags]
     _run_killed(cmd, out, kill_after_runs=3)  # mid-way through the second evaluation
     assert subprocess.run(cmd, capture_output=True).returncode == 0
-    whole, resumed = _lines(tmp_path / "whole"), _lines(out)
+    whole, resumed = _lines(whole_run), _lines(out)
     assert resumed == whole
     if kind == "limit":
         assert any("skipped" in e for e in whole)
@@ -162,3 +174,24 @@ def test_cost_search_killed_with_sigkill_resumes_to_the_same_end(
     assert {m["arch_key"] for m in front["members"]} == {e["key"] for e in whole
                                                          if e["archive"]}
     assert front["objectives"] == ["dice", "macs"]
+
+
+def test_evaluate_front_and_the_report_show_the_front(pareto_run: Path, tmp_path: Path
+                                                      ) -> None:
+    front = json.loads((pareto_run / "front.json").read_text())
+    evaluation, report = tmp_path / "evaluation", tmp_path / "report"
+    assert main(["evaluate", str(pareto_run), "--front", "--baselines", "none", "--seeds", "1",
+                 "--folds", "2", "--epochs", "1", "--device", "cpu", "--out",
+                 str(evaluation)]) == 0
+    evaluated = json.loads((evaluation / "evaluation.json").read_text())
+    keys = {d["arch_key"] for d in evaluated["details"].values()}
+    assert keys >= {m["arch_key"] for m in front["members"]}
+    assert main(["report", "--evaluation", str(evaluation), "--out", str(report)]) == 0
+    html = (report / "report.html").read_text()
+    assert "Pareto front" in html and "latency" in html
+    assert list((report / "figures").glob("front_*.png"))
+    table = (report / "front.md").read_text()
+    for m in front["members"]:
+        assert m["arch_key"] in table
+    card = json.loads((report / "card.json").read_text())
+    assert "dice, macs (Pareto local search" in json.dumps(card["objectives"])
