@@ -46,7 +46,7 @@ def test_plot_has_one_panel_per_cost(tmp_path: Path) -> None:
 
 
 def test_card_line_and_reading(tmp_path: Path) -> None:
-    assert objectives_text({}) == "Dice only (single-objective local search); no cost limits"
+    assert objectives_text({}) == "Dice only; no cost limits"
     text = objectives_text({"objectives": ["dice", "macs"], "max_macs": 5e7,
                             "protocol": {"image_size": 128}, "latency_device": "cpu"})
     assert text.startswith("dice, macs (Pareto local search")

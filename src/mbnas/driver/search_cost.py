@@ -192,7 +192,8 @@ class CostSearch:
             figures = self.figures(start)
             shown = ", ".join(f"{n} {format_figure(n, figures[n])}" for n in self.names)
             raise ConfigError(f"start {config.start!r} is over the limits "
-                              f"({'; '.join(space.reasons(start))}); its figures: {shown}. "
+                              f"({'; '.join(space.reasons(start))}); its figures at the training "
+                              f"size {self.oracle.image_size}x{self.oracle.image_size}: {shown}. "
                               "Raise the limits or start from 'random'")
         if self.costs and config.strategy == "local":
             strategy = ParetoLocalSearch(space, budget=config.budget, rng=rng,

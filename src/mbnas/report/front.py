@@ -66,7 +66,7 @@ def objectives_text(config: Mapping[str, Any]) -> str:
     limits = [f"{n} <= {format_figure(n, float(config[f]))}"
               for n, f in COST_FIELDS.items() if config.get(f) is not None]
     size = (config.get("protocol") or {}).get("image_size", "?")
-    text = ("Dice only (single-objective local search)" if objectives == ["dice"] else
+    text = ("Dice only" if objectives == ["dice"] else
             f"{', '.join(objectives)} (Pareto local search: Dice up, costs down)")
     text += f"; limits: {', '.join(limits)}" if limits else "; no cost limits"
     if limits or len(objectives) > 1:
