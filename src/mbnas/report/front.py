@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from mbnas.io import atomic_write_text  # noqa: E402
 from mbnas.report.figures import save_figure  # noqa: E402
@@ -49,12 +50,12 @@ def read_front(run_dir: str | Path) -> dict[str, Any] | None:
 def genotype_text(genotype: Mapping[str, Any]) -> str:
     """A compact one-line genotype: per node channels initial, block, kernel, skip source.
 
-    ``s vgg3 | d res5 | u den3<2`` (s/d/u: same/down/up; ``<2``: skip from node 2).
+    ``s vgg3 / d res5 / u den3<2`` (s/d/u: same/down/up; ``<2``: skip from node 2).
     """
     nodes = genotype.get("nodes")
     if not isinstance(nodes, list):
         return str(genotype.get("name", genotype.get("kind", "?")))
-    return " | ".join(f"{n['channels'][0]} {n['block'][:3]}{n['kernel']}"
+    return " / ".join(f"{n['channels'][0]} {n['block'][:3]}{n['kernel']}"
                       + (f"<{n['skip']}" if n.get("skip") else "") for n in nodes)
 
 
@@ -104,14 +105,20 @@ def plot_front(front: Mapping[str, Any], log: Sequence[Mapping[str, Any]], title
             else:
                 ax.axvline(x, ls="--", c=colour, lw=1, label=f"{bname} cost")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short spans
         ax.set_xlabel(label + (" [objective]" if name in costs else ""))
         ax.set_ylabel("search Dice")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(text, handle)
+    fig.legend(list(handles.values()), list(handles), fontsize=7, loc="lower center",
+               ncol=len(handles))
     fig.suptitle(f"{title}: Dice against cost (figures at "
                  f"{front['image_size']}x{front['image_size']}; latency on "
                  f"{front['latency_device']})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return save_figure(fig, out_prefix)
 
 
