@@ -98,7 +98,7 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
     protocol = Protocol.from_dict({**base.to_dict(), **flags})
     settings = {"device": args.device, "split_seed": args.split_seed,
                 "executor": args.executor or "inprocess",
-                "ray": ray_settings(args, {}),
+                "ray": ray_settings(args, {}), "front": args.front,
                 "external": tuple(f"{e.data_dir}:{e.name}"
                                   for e in parse_externals(args.external or ())),
                 "sites_file": runs[0].config.get("sites_file")}
@@ -119,6 +119,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     executor = make_executor(config.executor, config.ray, args.threads)
     executor.start()
     n_models = len(config.run_dirs) + len(config.baselines)
+    if config.front:
+        from mbnas.driver.evaluate_front import count_front_models
+
+        n_models = count_front_models(config.run_dirs) + len(config.baselines)
     total = n_models * config.protocol.folds * len(config.protocol.seeds)
     try:
         with RunProgress(total) as progress:
@@ -180,6 +184,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", default="unet,resunet",
                    help="comma-separated baselines to evaluate too: unet, resunet; or 'none'")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the evaluation's folds")
+    p.add_argument("--front", action="store_true", help="retrain every archive member of a "
+                   "cost-aware search (its front.json), not only the best network")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder "
                    "(default: the first search run's)")

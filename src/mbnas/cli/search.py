@@ -62,6 +62,20 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
                    help="Ray: GPUs per training run; fractions share a GPU (e.g. 0.25)")
 
 
+def add_cost_arguments(p: argparse.ArgumentParser) -> None:
+    """Objectives and hard cost limits (mbnas.driver.search_cost); amounts take K/M/G."""
+    p.add_argument("--objectives", help="dice (default), or dice and any of params, macs, "
+                   "memory, latency, e.g. dice,macs: Pareto local search")
+    p.add_argument("--max-params", help="most parameters, e.g. 2M")
+    p.add_argument("--max-macs", help="most MACs of one forward pass at the training size, "
+                   "e.g. 50M")
+    p.add_argument("--max-memory", help="most training activation memory per sample, bytes, "
+                   "e.g. 2G")
+    p.add_argument("--max-latency-ms", type=float,
+                   help="most milliseconds per batch-1 forward pass on --latency-device")
+    p.add_argument("--latency-device", help="where latency is timed: cpu (default), cuda")
+
+
 def ray_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
     """Ray options: config file's ``ray`` section <- command-line flags."""
     ray = dict(base.get("ray") or {})
@@ -230,6 +244,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, metavar="K",
                    help="K independent searches (search seeds seed..seed+K-1) on the same "
                         "folds, sharing one store, in OUT/repeat0..; for search stability")
+    add_cost_arguments(p)
     add_executor_arguments(p)
     add_protocol_arguments(p)
     add_site_arguments(p)

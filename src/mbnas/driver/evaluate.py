@@ -35,6 +35,7 @@ from typing import Any
 from mbnas.data.fingerprint import claim_fingerprint, dataset_fingerprint
 from mbnas.data.sites import check_split
 from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
+from mbnas.driver.evaluate_front import front_models
 from mbnas.driver.external import check_externals, evaluate_external, parse_externals
 from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.original_grid import metrics_key, original_grid_metrics
@@ -57,7 +58,7 @@ EVALUATION_FORMAT = "mbnas-evaluation"
 # Where and how fast to compute, and which models: may change when a folder is resumed
 # (a new model reuses nothing, an old one reuses its stored runs).
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines",
-                    "external")
+                    "external", "front")
 #: The searched networks' width in the paper; a narrower protocol adds an equal-width U-Net.
 PAPER_WIDTH = PROTOCOLS["paper-spleen"].base_channels
 SMP_WIDTH = "full width (smp encoder, 64 first-stage channels)"
@@ -91,6 +92,7 @@ class EvaluateConfig:
     split: str = "case"
     sites_file: str | None = None
     external: tuple[str, ...] = ()
+    front: bool = False  # every archive member of a cost-aware search, not only the best
 
     def __post_init__(self) -> None:
         check_fields(self, "evaluate")
@@ -155,6 +157,7 @@ class EvaluatedModel:
     architecture: dict[str, Any]
     arch_key: str
     search_run: SearchRun | None = None
+    front_member: bool = False  # an archive member besides the best: no RUN_DIR/model
 
     @property
     def kind(self) -> str:
@@ -192,6 +195,8 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         raise ConfigError(f"the search runs searched {runs[0].data_dir}, not {config.data_dir}")
     models = [EvaluatedModel(r.name, r.genotype, architecture_from_dict(r.genotype).key, r)
               for r in runs]
+    if config.front:
+        models = front_models(runs, models)
     for b in config.baselines:
         arch = Baseline(b)
         models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
@@ -421,7 +426,7 @@ def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedM
             channel_names=data.channel_names, normalisation=norm, weights=weights)
         folders[m.name] = out / "models" / slug(m.name)
         targets = [folders[m.name]]
-        if m.search_run is not None:
+        if m.search_run is not None and not m.front_member:
             targets.append(m.search_run.folder / "model")
         for target in targets:
             if target != folders[m.name] and _holds_other_model(target, m.arch_key):

@@ -65,6 +65,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
     """
+    from mbnas.report.front import front_section
     from mbnas.report.html import FigureRef, build_html
     from mbnas.report.progress import plot_search_progress
     from mbnas.report.stats import FriedmanResult, WilcoxonReport, friedman, wilcoxon_vs_best
@@ -99,6 +100,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     for r in runs:
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
             f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
+    front_html, front_files = front_section(runs, evals, figs, out, add)  # cost-aware runs
+    files += front_files
     tolerance = 2.0
     paper_table = None
     if evals:
@@ -155,7 +158,9 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     html = build_html(out / "report.html",
                       title=f"NAS report: {dataset.get('name') or Path(dataset['path']).name}",
                       table=table, card=card, friedman=fried, wilcoxon=wilc, figures=figures,
-                      intro=intro, paper_table=paper_table, sections=sections.html)
+                      intro=intro, paper_table=paper_table,
+                      sections=[*([("front", "Pareto front", front_html)] if front_html
+                                  else []), *sections.html])
     return ReportOutcome(out, html, [html, *files, stats_path, *card_paths], notes)
 
 

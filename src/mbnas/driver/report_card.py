@@ -25,6 +25,7 @@ from mbnas.report.card import (
     software_versions,
     stability,
 )
+from mbnas.report.front import objectives_text
 from mbnas.report.model import ModelEvaluation
 from mbnas.report.progress import read_search_log
 from mbnas.space import Genotype, get_space, kernel_space
@@ -205,6 +206,7 @@ def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
                           f"{r.config.get('start')}"),
         budget=_per_run(runs, lambda r: f"{r.config.get('budget')} evaluations "
                         f"({len(read_search_log(r.folder))} done)"),
+        objectives=_per_run(runs, lambda r: objectives_text(r.config)),
         epochs=search_part(lambda p, _r: p.epochs),
         folds_x_seeds=search_part(fxs),
         image_size=search_part(lambda p, _r: f"{p.image_size} x {p.image_size} (2D axial "

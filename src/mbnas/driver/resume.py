@@ -24,10 +24,12 @@ def _settings(config: Any, runtime: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in config.to_dict().items() if k not in runtime}
 
 
-def save_state(out: Path, strategy: Any, config: Any, runtime: tuple[str, ...]) -> None:
-    """Write the checkpoint atomically: the strategy's state, the protocol key and settings."""
+def save_state(out: Path, state: dict[str, Any], config: Any, runtime: tuple[str, ...]
+               ) -> None:
+    """Write the checkpoint atomically: the strategy's state (``state_dict()``), the
+    protocol key and settings."""
     atomic_write_json(out / STATE_FILE, {
-        **strategy.state_dict(),
+        **state,
         "run": {"protocol_key": config.protocol.key, "settings": _settings(config, runtime)},
     })
 

@@ -27,6 +27,11 @@ from mbnas.driver.preflight import check_device, check_folds, check_output_dir, 
 from mbnas.driver.resume import load_state, save_state
 from mbnas.driver.runfolder import RunLock, claim_config
 from mbnas.driver.runlog import run_log
+from mbnas.driver.search_cost import (
+    CostSearch,
+    check_cost_settings,
+    without_default_cost_settings,
+)
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.failures import RunFailure, last_line
@@ -66,10 +71,18 @@ class SearchConfig:
     ray: dict[str, Any] = field(default_factory=dict)
     split: str = "case"
     sites_file: str | None = None
+    # Cost-aware search (mbnas.driver.search_cost): objectives and hard limits.
+    objectives: tuple[str, ...] = ("dice",)
+    max_params: float | None = None
+    max_macs: float | None = None
+    max_memory: float | None = None
+    max_latency_ms: float | None = None
+    latency_device: str = "cpu"
 
     def __post_init__(self) -> None:
         check_fields(self, "search")
         check_split(self.split)
+        check_cost_settings(self)
         if self.space not in SPACES:
             raise ConfigError(f"unknown space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.strategy not in STRATEGIES:
@@ -84,7 +97,8 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
-        return d
+        d["objectives"] = list(self.objectives)
+        return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
@@ -95,8 +109,10 @@ class SearchConfig:
         return cls(protocol=protocol, **d)
 
 
-def build_strategy(config: SearchConfig, rng: np.random.Generator):  # noqa: ANN201
-    """The strategy object for a config (not yet started)."""
+def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN201
+                   cost: CostSearch | None = None):
+    """The strategy object for a config (not yet started); ``cost`` for objectives and
+    limits beyond Dice."""
     start = None if config.start == "random" else start_genotype(config.start)
     if config.space == "bilevel":
         return BilevelSearch(
@@ -107,6 +123,8 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator):  # noqa: ANN
     space = get_space(config.space, config.max_depth)
     if start is not None and not space.contains(start):
         raise ConfigError(f"start {config.start!r} is not a network of the {config.space} space")
+    if cost is not None:
+        return cost.build(config, space, start, rng)
     return make_strategy(
         config.strategy, space=space, budget=config.budget, rng=rng,
         decode=architecture_from_dict, start=start,
@@ -149,7 +167,7 @@ def run_search(
                          config.sites_file, config.protocol.normalisation)
     if config.split == "case":
         check_folds(out / "splits.json", data, config.protocol.folds, config.seed)
-    strategy = build_strategy(config, np.random.default_rng(config.seed))
+    build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
     fingerprint = dataset_fingerprint(config.data_dir, data)
     with RunLock(out), run_log(out / "search.log"):
         claim_fingerprint(out, fingerprint)
@@ -165,21 +183,28 @@ def run_search(
         with ResultStore((shared or out) / "store.sqlite") as store:
             evaluator = Evaluator(ctx, config.protocol, store, executor, hooks,
                                   retry_failed=retry_failed)
+            cost = CostSearch.for_config(config, out, data)
+            strategy = build_strategy(config, np.random.default_rng(config.seed), cost)
             state = load_state(out, config, store, RUNTIME_SETTINGS)
             if state is not None and not retry_failed:
                 strategy.load_state_dict(state)
+                if cost is not None:
+                    cost.load_state_dict(state)
             while (batch := strategy.ask()) is not None:
+                if cost is not None:
+                    cost.check_batch(batch)
                 results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
                 for r in results:
                     log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
                              strategy.n_evaluated, config.budget, r.score, len(r.runs),
                              r.n_trained, r.arch_key)
-                save_state(out, strategy, config, RUNTIME_SETTINGS)
-                write_outputs(out, strategy, store, config.protocol)
+                save_state(out, strategy.state_dict() if cost is None
+                           else cost.state_dict(strategy), config, RUNTIME_SETTINGS)
+                write_outputs(out, strategy, store, config.protocol, cost)
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
-            write_outputs(out, strategy, store, config.protocol)
+            write_outputs(out, strategy, store, config.protocol, cost)
             raise_if_all_failed(store, config.protocol.key, "search")
         if strategy.best is not None:
             log.info("finished: %d evaluations, best score %.4f, arch %s",
@@ -200,7 +225,8 @@ def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> Non
             "then run the same command again with --retry-failed")
 
 
-def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protocol) -> None:
+def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protocol,
+                  cost: CostSearch | None = None) -> None:
     """Rewrite search_log.jsonl, best.json and the progress figure from the state."""
     lines = []
     for evaluation in strategy.history:
@@ -208,13 +234,17 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
         key = evaluation.key
         runs = [r for r in store.runs(arch_key=key, protocol_key=protocol.key)]
         scores = [r.score for r in runs if r.status == "finished"]
-        lines.append(json.dumps({
+        lines.append({
             **{k: _finite(v) for k, v in entry.items()},
             "arch_key": key,
             "std": float(np.std(scores)) if scores and len(scores) == len(runs) else None,
             "seconds": round(sum(r.seconds for r in runs), 3),
             "runs": len(runs),
-        }, sort_keys=True, default=_json_default))
+        })
+    if cost is not None:
+        lines = cost.annotate_log(strategy, lines)
+        cost.write_front(out, strategy, protocol.key)
+    lines = [json.dumps(e, sort_keys=True, default=_json_default) for e in lines]
     atomic_write_text(out / "search_log.jsonl", "".join(line + "\n" for line in lines))
     from mbnas.store.optuna_mirror import mirror_search_log
 

@@ -36,7 +36,8 @@ CARD_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                             ("split_seed", "Split seed"), ("splits_file", "Splits file"))),
     ("Search space", (("search_space", "Search space"),
                       ("search_space_size", "Search space size"))),
-    ("Search strategy and budget", (("strategy", "Strategy"), ("budget", "Budget"))),
+    ("Search strategy and budget", (("strategy", "Strategy"), ("budget", "Budget"),
+                                    ("objectives", "Objectives and cost limits"))),
     ("Performance estimation", (("epochs", "Epochs"), ("folds_x_seeds", "Folds x seeds"),
                                 ("image_size", "Image size"),
                                 ("score_definition", "Score definition"))),
@@ -70,6 +71,7 @@ class ReportingCard:
     search_space_size: CardValue = NOT_AVAILABLE
     strategy: CardValue = NOT_AVAILABLE
     budget: CardValue = NOT_AVAILABLE
+    objectives: CardValue = "Dice only, no cost limits"
     epochs: CardValue = NOT_AVAILABLE
     folds_x_seeds: CardValue = NOT_AVAILABLE
     image_size: CardValue = NOT_AVAILABLE

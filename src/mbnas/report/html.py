@@ -216,8 +216,8 @@ def build_html(
            f"{_table_html(paper_table)}" if paper_table is not None else "")
         + f'<h2 id="statistics">Statistics</h2>{_stats_html(friedman, wilcoxon)}'
         f'<h2 id="figures">Figures</h2>{figs}'
-        + "".join(f'<h2 id="{a}">{escape(t)}</h2>{body}' for a, t, body in sections) +
-        f'<h2 id="card">NAS reporting card</h2>{_card_html(card)}'
+        + "".join(f'<h2 id="{a}">{escape(t)}</h2>{body}' for a, t, body in sections)
+        + f'<h2 id="card">NAS reporting card</h2>{_card_html(card)}'
         "</body></html>\n"
     )
     out_path = Path(out_path)

@@ -34,7 +34,7 @@ def read_search_log(run_dir: str | Path) -> list[dict]:
         if not isinstance(entry, dict):
             raise ConfigError(f"{path}: line {n} is not a JSON object")
         entries.append(entry)
-    return entries
+    return [e for e in entries if "skipped" not in e]  # architectures over a cost limit
 
 
 def run_label(run_dir: str | Path) -> str:

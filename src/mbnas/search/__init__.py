@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from mbnas.search.base import Ledger, SpaceLike, Strategy
 from mbnas.search.bilevel import BilevelSearch
+from mbnas.search.limits import LimitedSpace, parse_amount
 from mbnas.search.local import LocalSearch, LocalWalk, full_pass_size
+from mbnas.search.pareto import ParetoLocalSearch, pareto_front
 from mbnas.search.random_search import RandomSearch
 from mbnas.search.records import Batch, Evaluation
 from mbnas.search.registry import (
@@ -24,13 +26,17 @@ __all__ = [
     "BilevelSearch",
     "Evaluation",
     "Ledger",
+    "LimitedSpace",
     "LocalSearch",
     "LocalWalk",
+    "ParetoLocalSearch",
     "RandomSearch",
     "SpaceLike",
     "Strategy",
     "full_pass_size",
     "make_strategy",
+    "parse_amount",
+    "pareto_front",
     "register_strategy",
     "strategy_names",
 ]

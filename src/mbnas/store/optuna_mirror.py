@@ -70,7 +70,11 @@ def _trials(entries: Sequence[dict[str, Any]]) -> list[Any]:
     for entry in entries:
         params = _variables(entry.get("genotype") or {})
         score = entry.get("score")
-        status = entry.get("status") or ("finished" if score is not None else "failed")
+        if "skipped" in entry:  # over a cost limit: never trained (mbnas.search.limits)
+            entry = {**entry, "reason": entry["skipped"]}
+            status = "skipped"
+        else:
+            status = "finished" if score is not None else "failed"
         if status == "skipped":
             state = TrialState.PRUNED
         elif score is None or (isinstance(score, float) and math.isnan(score)):
