@@ -54,4 +54,4 @@ def test_card_line_and_reading(tmp_path: Path) -> None:
     assert read_front(tmp_path) is None
     (tmp_path / "front.json").write_text(json.dumps(_front()))
     assert read_front(tmp_path)["members"][0]["arch_key"] == "k1"
-    assert genotype_text(preset("unet").to_dict()).startswith("s vgg3 / d vgg3")
+    assert genotype_text(preset("unet").to_dict()).startswith("d vgg3 / d vgg3")
