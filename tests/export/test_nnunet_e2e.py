@@ -41,7 +41,8 @@ def test_nnunet_trains_and_predicts_the_genotype(tmp_path: Path) -> None:
            "OMP_NUM_THREADS": "1"}
     assert main(["phantom", "--task", "spleen", "--cases", "4", "--shape", "32", "32", "8",
                  "--format", "nnunet", "--out", str(raw / DATASET)]) == 0
-    _run([str(BIN / "nnUNetv2_plan_and_preprocess"), "-d", "42", "-c", "2d", "-np", "1"],
+    _run([str(BIN / "nnUNetv2_plan_and_preprocess"), "-d", "42", "-c", "2d", "-np", "1",
+          "-npfp", "1"],
          env, tmp_path)
     # nnU-Net's default 5 folds need 5 cases; its own splits file gives 2 folds of 4 cases.
     cases = [f"spleen_{i}" for i in range(1, 5)]
