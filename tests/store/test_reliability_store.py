@@ -46,9 +46,8 @@ def test_truncated_store_is_called_damaged(tmp_path, helpers) -> None:
     blob = path.read_bytes()
     (tmp_path / "store.sqlite-wal").unlink(missing_ok=True)
     path.write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(StoreError, match="damaged result store"):
-        with ResultStore(path) as store:
-            store.runs()
+    with pytest.raises(StoreError, match="damaged result store"), ResultStore(path) as store:
+        store.runs()
 
 
 def test_weights_checksum_refuses_a_flipped_byte(tmp_path) -> None:
