@@ -22,7 +22,7 @@ import torch
 
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
-from mbnas.engine.train import EpochStats, train_run
+from mbnas.engine.train import EpochStats, RunOutcome, train_run
 from mbnas.errors import ConfigError
 from mbnas.space import architecture_from_dict, build_model
 from mbnas.store import RunRecord, runtime_versions, save_weights
@@ -83,11 +83,6 @@ def execute_run(
     caller's global generators are left as they were.
     """
     started, t0 = utc_now(), time.perf_counter()
-    base = dict(
-        arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold,
-        seed=spec.seed, architecture=spec.architecture, protocol=spec.protocol.to_dict(),
-        versions=runtime_versions(), started_at=started,
-    )
     try:
         train, val = fold_data(ctx.data, ctx.folds, spec.fold)
         with torch.random.fork_rng(devices=[]):
@@ -96,27 +91,49 @@ def execute_run(
                                 ctx.data.in_channels, ctx.data.n_classes,
                                 spec.protocol.base_channels)
         outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device, on_epoch)
-        weights_path = None
-        if outcome.state_dict is not None and ctx.weights_dir:
-            path = Path(ctx.weights_dir) / spec.arch_key / f"fold{spec.fold}_seed{spec.seed}.pt"
-            save_weights(outcome.state_dict, path)
-            weights_path = str(path.resolve())
-        return RunRecord(
-            status="finished", score=outcome.score,
-            curve=[asdict(e) for e in outcome.curve],
-            metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
-                     "precision": outcome.precision},
-            seconds=time.perf_counter() - t0, device=outcome.device,
-            finished_at=utc_now(), error=None, weights_path=weights_path, **base,
-        )
+        return record_outcome(spec, ctx, outcome, started, time.perf_counter() - t0)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception:  # noqa: BLE001 - an untrainable architecture is a result, not a crash
-        return RunRecord(
-            status="failed", score=None, curve=[], metrics={},
-            seconds=time.perf_counter() - t0, device=ctx.device, finished_at=utc_now(),
-            error=traceback.format_exc(), weights_path=None, **base,
-        )
+        return failed_record(spec, ctx, traceback.format_exc(), started,
+                             time.perf_counter() - t0)
+
+
+def _base_fields(spec: RunSpec, started: str) -> dict[str, Any]:
+    return dict(
+        arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold,
+        seed=spec.seed, architecture=spec.architecture, protocol=spec.protocol.to_dict(),
+        versions=runtime_versions(), started_at=started,
+    )
+
+
+def record_outcome(spec: RunSpec, ctx: RunContext, outcome: RunOutcome, started: str,
+                   seconds: float) -> RunRecord:
+    """The finished record of a trained run; its kept weights are saved here."""
+    weights_path = None
+    if outcome.state_dict is not None and ctx.weights_dir:
+        path = Path(ctx.weights_dir) / spec.arch_key / f"fold{spec.fold}_seed{spec.seed}.pt"
+        save_weights(outcome.state_dict, path)
+        weights_path = str(path.resolve())
+    return RunRecord(
+        status="finished", score=outcome.score,
+        curve=[asdict(e) for e in outcome.curve],
+        metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
+                 "precision": outcome.precision},
+        seconds=seconds, device=outcome.device,
+        finished_at=utc_now(), error=None, weights_path=weights_path,
+        **_base_fields(spec, started),
+    )
+
+
+def failed_record(spec: RunSpec, ctx: RunContext, error: str, started: str,
+                  seconds: float) -> RunRecord:
+    """The failed record of a run, with its traceback."""
+    return RunRecord(
+        status="failed", score=None, curve=[], metrics={}, seconds=seconds,
+        device=ctx.device, finished_at=utc_now(), error=error, weights_path=None,
+        **_base_fields(spec, started),
+    )
 
 
 class RunHooks(TypingProtocol):
