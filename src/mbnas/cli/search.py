@@ -9,6 +9,12 @@ from typing import Any
 
 import yaml
 
+from mbnas.cli.speed import (
+    add_speed_arguments,
+    guard_search,
+    print_estimate,
+    search_estimate,
+)
 from mbnas.engine.config import PROTOCOLS, get_protocol
 from mbnas.errors import ConfigError
 
@@ -102,7 +108,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.engine.runs import make_executor
 
     config = search_config(args)
-    executor = make_executor(config.executor, config.ray, config.threads)
+    if args.estimate:
+        return print_estimate(search_estimate(config), "search")
+    guard_search(config)
+    executor = make_executor(config.executor, config.ray, config.threads,
+                             config.runs_per_device, config.fuse)
     if hasattr(executor, "start"):
         executor.start()  # connect and print the Ray dashboard before the live display
     try:
@@ -140,6 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
     add_executor_arguments(p)
     add_protocol_arguments(p)
+    add_speed_arguments(p, race=True)
     p.set_defaults(handler=cmd_search)
 
     d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")

@@ -33,7 +33,8 @@ from mbnas.store import ResultStore
 SPACES = ("mbnas", "macro", "micro", "bilevel")
 STRATEGIES = ("local", "random")
 # Settings that say where and how fast to compute, not what: they may change on resume.
-RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads")
+RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads", "runs_per_device",
+                    "fuse")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class SearchConfig:
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)
+    runs_per_device: int = 1
+    fuse: bool = False
+    race: bool = False
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -127,7 +131,12 @@ def run_search(
             if state_path.exists():
                 strategy.load_state_dict(json.loads(state_path.read_text()))
             while (batch := strategy.ask()) is not None:
-                results = evaluator.evaluate_many(batch)
+                if config.race:
+                    from mbnas.engine.race import race_many, score_to_beat
+
+                    results = race_many(evaluator, batch, score_to_beat(strategy))
+                else:
+                    results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
                 atomic_write_json(state_path, strategy.state_dict())
                 write_outputs(out, strategy, store, config.protocol)
@@ -153,6 +162,7 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
             "std": float(np.std(scores)) if scores and len(scores) == len(runs) else None,
             "seconds": round(sum(r.seconds for r in runs), 3),
             "runs": len(runs),
+            **_raced(runs, protocol),
         }, sort_keys=True, default=_json_default))
     atomic_write_text(out / "search_log.jsonl", "".join(line + "\n" for line in lines))
     if strategy.best is not None:
@@ -165,6 +175,16 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
     from mbnas.report.progress import plot_search_progress
 
     plot_search_progress([out], out / "progress")
+
+
+def _raced(runs: list[Any], protocol: Protocol) -> dict[str, str]:
+    """The note of a candidate `--race` discarded early (all its runs fine, but fewer)."""
+    n_runs = protocol.folds * len(protocol.seeds)
+    if not runs or len(runs) >= n_runs or any(r.status != "finished" for r in runs):
+        return {}
+    from mbnas.engine.race import race_note
+
+    return {"raced": race_note(len(runs), n_runs)}
 
 
 def _finite(value: Any) -> Any:

@@ -90,21 +90,17 @@ class Evaluator:
             for seed in self.protocol.seeds
         ]
 
-    def evaluate(self, architecture: Architecture) -> EvaluationResult:
-        return self.evaluate_many([architecture])[0]
-
-    def evaluate_many(self, architectures: Sequence[Architecture]) -> list[EvaluationResult]:
-        """Evaluate several architectures; their missing runs go to the executor together."""
+    def train_missing(self, specs: Sequence[RunSpec]) -> dict[str, int]:
+        """Train the runs not yet in the store, committing each; runs trained per arch key."""
         pkey = self.protocol.key
         todo: list[RunSpec] = []
         seen: set[tuple[str, int, int]] = set()
-        for arch in architectures:
-            for spec in self.specs(arch):
-                ident = (spec.arch_key, spec.fold, spec.seed)
-                if ident in seen or self.store.get(spec.arch_key, pkey, spec.fold, spec.seed):
-                    continue
-                seen.add(ident)
-                todo.append(spec)
+        for spec in specs:
+            ident = (spec.arch_key, spec.fold, spec.seed)
+            if ident in seen or self.store.get(spec.arch_key, pkey, spec.fold, spec.seed):
+                continue
+            seen.add(ident)
+            todo.append(spec)
         trained: dict[str, int] = {}
         if todo:
             for record in self.executor.run(todo, self.ctx, self.hooks):
@@ -115,8 +111,18 @@ class Evaluator:
                     warnings.warn(
                         f"run {record.arch_key} fold {record.fold} seed {record.seed} "
                         f"failed: {last[0]}",
-                        RuntimeWarning, stacklevel=2,
+                        RuntimeWarning, stacklevel=3,
                     )
+        return trained
+
+    def evaluate(self, architecture: Architecture) -> EvaluationResult:
+        return self.evaluate_many([architecture])[0]
+
+    def evaluate_many(self, architectures: Sequence[Architecture]) -> list[EvaluationResult]:
+        """Evaluate several architectures; their missing runs go to the executor together."""
+        specs = [spec for arch in architectures for spec in self.specs(arch)]
+        trained = self.train_missing(specs)
+        pkey = self.protocol.key
         results = []
         for arch in architectures:
             specs = self.specs(arch)

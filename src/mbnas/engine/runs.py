@@ -185,14 +185,18 @@ class InProcessExecutor:
             yield execute_run(spec, ctx, callback)
 
 
-def make_executor(kind: str, ray: dict[str, Any] | None = None, threads: int | None = None
-                  ) -> Executor:
+def make_executor(kind: str, ray: dict[str, Any] | None = None, threads: int | None = None,
+                  runs_per_device: int = 1, fuse: bool = False) -> Executor:
     """The executor named by a config: "inprocess" or "ray" (with its settings).
 
     ``threads`` applies to both, so the same settings give the same numbers either way.
+    In process, ``runs_per_device`` > 1 or ``fuse`` give the local worker pool
+    (``mbnas.engine.pool``).
     """
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
+    if runs_per_device < 1:
+        raise ConfigError(f"runs_per_device must be >= 1, got {runs_per_device}")
     if kind == "ray":
         from mbnas.engine.ray_executor import RayExecutor
 
@@ -202,4 +206,8 @@ def make_executor(kind: str, ray: dict[str, Any] | None = None, threads: int | N
         return RayExecutor.from_settings(settings)
     if kind != "inprocess":
         raise ConfigError(f"unknown executor {kind!r}; choose inprocess or ray")
+    if runs_per_device > 1 or fuse:
+        from mbnas.engine.pool import LocalPoolExecutor
+
+        return LocalPoolExecutor(runs_per_device, threads, fuse)
     return InProcessExecutor(threads=threads)
