@@ -92,11 +92,35 @@ def guard_search(config: Any) -> None:
              getattr(config, "runs_per_device", 1))
 
 
+def evaluation_networks(config: Any) -> list[tuple[str, Any]]:
+    """Every model of an evaluation: the best network of each search run, the baselines."""
+    from mbnas.driver.search_runs import BASELINE_NAMES, read_search_runs
+    from mbnas.space import Baseline, architecture_from_dict
+
+    models = [(r.name, architecture_from_dict(r.genotype))
+              for r in read_search_runs(config.run_dirs)]
+    return models + [(BASELINE_NAMES.get(b, b), Baseline(b)) for b in config.baselines]
+
+
+def evaluate_estimate(config: Any, threads: int | None, steps: int = 3) -> Any:
+    networks = evaluation_networks(config)
+    return timed_estimate(config.data_dir, config.cache_dir, networks, config.protocol,
+                          config.device, len(networks), threads, steps)
+
+
+def guard_evaluate(config: Any, threads: int | None, runs_per_device: int) -> None:
+    """Announce the device of an evaluation, refusing the paper protocol on a CPU."""
+    refuse_paper_on_cpu(config.device, config.protocol,
+                        lambda: evaluate_estimate(config, threads, steps=1).total_hours())
+    announce(config.device, config.protocol, threads, runs_per_device)
+
+
 def print_estimate(estimate: Any, what: str) -> int:
     for line in estimate.lines(what):
         print(line)
     return 0
 
 
-__all__ = ["add_speed_arguments", "announce", "guard_search", "print_estimate",
+__all__ = ["add_speed_arguments", "announce", "evaluate_estimate", "guard_evaluate",
+           "guard_search", "print_estimate",
            "refuse_paper_on_cpu", "search_estimate", "timed_estimate"]

@@ -9,8 +9,9 @@ training with equal ``--threads`` store identical rows (tested).
 
 Each worker has its own pipe and runs one job at a time, so a worker that dies (killed,
 out of memory) is known with its job: it is restarted, and the job retried, up to
-``max_retries`` times, as the Ray executor does; after that its runs are failed records. With ``fuse`` the runs of one
-architecture and fold are trained as one fused network (``mbnas.engine.fused``).
+``max_retries`` times, as the Ray executor does; after that its runs are failed records.
+With ``fuse`` the runs of one architecture and fold are trained as one fused network
+(``mbnas.engine.fused``).
 """
 
 from __future__ import annotations
