@@ -112,8 +112,12 @@ def slice_data(data_dir: str | Path, cache_dir: str | Path | None, image_size: i
 
 
 def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
-                 protocol: Protocol, device: str, steps: int = TIMED_STEPS) -> NetworkRate:
-    """Time ``steps`` training steps and one validation pass after one warm-up each."""
+                 protocol: Protocol, device: str, steps: int = TIMED_STEPS,
+                 validate: bool = True) -> NetworkRate:
+    """Time ``steps`` training steps and one validation pass after one warm-up each.
+
+    Without ``validate`` the validation rate is not measured (reported as infinite).
+    """
     dev = select_device(device)
     bf16 = use_bf16(protocol, dev)
     with torch.random.fork_rng(devices=[]):
@@ -142,6 +146,8 @@ def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
 
     model.train()
     train_s = _timed(step, steps, dev)
+    if not validate:
+        return NetworkRate(name, bs / train_s, float("inf"))
     val = images.repeat(max(1, protocol.val_batch_size // bs), 1, 1, 1)
     val_s = _timed(lambda: predict_labels(model, val, protocol.val_batch_size, bf16), 1, dev)
     return NetworkRate(name, bs / train_s, len(val) / val_s)
