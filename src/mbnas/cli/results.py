@@ -15,6 +15,12 @@ from mbnas.cli.search import (
     ray_settings,
 )
 from mbnas.cli.sites import add_site_arguments, intensity_settings, resolve_split
+from mbnas.cli.speed import (
+    add_speed_arguments,
+    evaluate_estimate,
+    guard_evaluate,
+    print_estimate,
+)
 from mbnas.errors import ConfigError
 
 # Protocol flags that override one training setting of the searches' protocol.
@@ -116,7 +122,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mbnas.engine.runs import make_executor
 
     config = evaluate_settings(args)
-    executor = make_executor(config.executor, config.ray, args.threads)
+    if args.estimate:
+        return print_estimate(evaluate_estimate(config, args.threads), "evaluation")
+    runs_per_device = args.runs_per_device or 1
+    guard_evaluate(config, args.threads, runs_per_device)
+    executor = make_executor(config.executor, config.ray, args.threads, runs_per_device,
+                             bool(args.fuse))
     executor.start()
     n_models = len(config.run_dirs) + len(config.baselines)
     if config.front:
@@ -198,6 +209,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_executor_arguments(p)
     add_protocol_arguments(p)
     add_site_arguments(p)
+    add_speed_arguments(p)
     helps = {"protocol": "start from this preset instead of the first search run's protocol",
              "seeds": "initialisations per fold of the final protocol (default 5, the paper's)",
              "folds": "folds of the final protocol (default 5, the paper's)"}

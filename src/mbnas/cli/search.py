@@ -17,6 +17,12 @@ from mbnas.cli.sites import (
     intensity_settings,
     resolve_split,
 )
+from mbnas.cli.speed import (
+    add_speed_arguments,
+    guard_search,
+    print_estimate,
+    search_estimate,
+)
 from mbnas.engine.config import PAPER, get_protocol, paper_preset, protocol_names
 from mbnas.errors import ConfigError
 from mbnas.space_registry import search_space_names
@@ -182,7 +188,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         from mbnas.data.nnunet import adopt_splits
 
         adopt_splits(args.splits, Path(args.out) / "splits.json")
-    executor = make_executor(config.executor, config.ray, config.threads)
+    if args.estimate:
+        return print_estimate(search_estimate(config), "search")
+    guard_search(config)
+    executor = make_executor(config.executor, config.ray, config.threads,
+                             config.runs_per_device, config.fuse)
     executor.start()  # connect and print the Ray dashboard before the live display
     plan, shared = [(config, Path(args.out))], None
     if args.repeats is not None:
@@ -248,6 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_executor_arguments(p)
     add_protocol_arguments(p)
     add_site_arguments(p)
+    add_speed_arguments(p, race=True)
     p.set_defaults(handler=cmd_search)
 
     d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from mbnas.cli.search import add_protocol_arguments, protocol_settings
+from mbnas.cli.speed import announce, refuse_paper_on_cpu, timed_estimate
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -19,6 +20,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     data_dir = resolve_dataset(args.data_dir)
     protocol = Protocol.from_dict(protocol_settings(args, {}, data_dir))
+    refuse_paper_on_cpu(args.device, protocol, lambda: _run_hours(args, protocol))
+    announce(args.device, protocol, None)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
@@ -49,6 +52,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cases:
         print("per validation case: " + json.dumps(cases, indent=1))
     return 0
+
+
+def _run_hours(args: argparse.Namespace, protocol) -> tuple[float, float]:  # noqa: ANN001
+    """Estimated hours of this one run (for the CPU refusal)."""
+    import dataclasses
+
+    from mbnas.space import load_architecture
+
+    one = dataclasses.replace(protocol, seeds=(args.seed,))
+    est = timed_estimate(args.data_dir, args.cache_dir,
+                         [(args.arch, load_architecture(args.arch))], one, args.device, 1,
+                         None, steps=1)
+    hours = est.run_seconds()[0] / 3600
+    return hours, hours
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -40,6 +40,9 @@ def run_demo(out: Path, budget: int = 8, cases: int = 12, seed: int = 0) -> dict
     console.print(f"local search of the MB-NAS space, {budget} evaluations, quick protocol "
                   f"({config.protocol.folds}-fold CV x {len(config.protocol.seeds)} seed, "
                   f"{config.protocol.epochs} epochs, {config.protocol.image_size}px)")
+    from mbnas.engine.device import describe_device
+
+    console.print(describe_device(config.device, config.protocol, config.threads))
     with SearchProgress(budget, console=Console(stderr=True)) as progress:
         outcome = run_search(config, out / "search", hooks=progress,
                              on_evaluation=progress.evaluation_done)

@@ -48,7 +48,8 @@ from mbnas.store import ResultStore
 SPACES = search_space_names()
 STRATEGIES = ("local", "random")
 # Settings that say where and how fast to compute, not what: they may change on resume.
-RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads")
+RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads", "runs_per_device",
+                    "fuse")
 log = logging.getLogger("mbnas.search")
 
 
@@ -78,6 +79,9 @@ class SearchConfig:
     max_memory: float | None = None
     max_latency_ms: float | None = None
     latency_device: str = "cpu"
+    runs_per_device: int = 1
+    fuse: bool = False
+    race: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "search")
@@ -193,7 +197,12 @@ def run_search(
             while (batch := strategy.ask()) is not None:
                 if cost is not None:
                     cost.check_batch(batch)
-                results = evaluator.evaluate_many(batch)
+                if config.race:
+                    from mbnas.engine.race import race_many, score_to_beat
+
+                    results = race_many(evaluator, batch, score_to_beat(strategy))
+                else:
+                    results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
                 for r in results:
                     log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
@@ -240,6 +249,7 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
             "std": float(np.std(scores)) if scores and len(scores) == len(runs) else None,
             "seconds": round(sum(r.seconds for r in runs), 3),
             "runs": len(runs),
+            **_raced(runs, protocol),
         })
     if cost is not None:
         lines = cost.annotate_log(strategy, lines)
@@ -259,6 +269,16 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
     from mbnas.report.progress import plot_search_progress
 
     plot_search_progress([out], out / "progress")
+
+
+def _raced(runs: list[Any], protocol: Protocol) -> dict[str, str]:
+    """The note of a candidate `--race` discarded early (all its runs fine, but fewer)."""
+    n_runs = protocol.folds * len(protocol.seeds)
+    if not runs or len(runs) >= n_runs or any(r.status != "finished" for r in runs):
+        return {}
+    from mbnas.engine.race import race_note
+
+    return {"raced": race_note(len(runs), n_runs)}
 
 
 def _finite(value: Any) -> Any:

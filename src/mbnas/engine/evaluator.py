@@ -113,21 +113,16 @@ class Evaluator:
             for seed in self.protocol.seeds
         ]
 
-    def evaluate(self, architecture: Architecture) -> EvaluationResult:
-        return self.evaluate_many([architecture])[0]
-
-    def evaluate_many(self, architectures: Sequence[Architecture]) -> list[EvaluationResult]:
-        """Evaluate several architectures; their missing runs go to the executor together."""
-        pkey = self.protocol.key
+    def train_missing(self, specs: Sequence[RunSpec]) -> dict[str, int]:
+        """Train the runs not yet in the store, committing each; runs trained per arch key."""
         todo: list[RunSpec] = []
         seen: set[tuple[str, int, int]] = set()
-        for arch in architectures:
-            for spec in self.specs(arch):
-                ident = (spec.arch_key, spec.fold, spec.seed)
-                if ident in seen or self._stored(spec):
-                    continue
-                seen.add(ident)
-                todo.append(spec)
+        for spec in specs:
+            ident = (spec.arch_key, spec.fold, spec.seed)
+            if ident in seen or self._stored(spec):
+                continue
+            seen.add(ident)
+            todo.append(spec)
         trained: dict[str, int] = {}
         environment: list[RunRecord] = []
         if todo:
@@ -144,7 +139,7 @@ class Evaluator:
                     warnings.warn(
                         f"run {record.arch_key} fold {record.fold} seed {record.seed} "
                         f"failed: {last_line(record.error)}",
-                        RuntimeWarning, stacklevel=2,
+                        RuntimeWarning, stacklevel=3,
                     )
         if environment:
             first = environment[0]
@@ -153,6 +148,16 @@ class Evaluator:
                 f"the network; they are trained again when you run the same command again. "
                 f"First: run {first.arch_key} fold {first.fold} seed {first.seed} on "
                 f"{first.device}: {last_line(first.error)}")
+        return trained
+
+    def evaluate(self, architecture: Architecture) -> EvaluationResult:
+        return self.evaluate_many([architecture])[0]
+
+    def evaluate_many(self, architectures: Sequence[Architecture]) -> list[EvaluationResult]:
+        """Evaluate several architectures; their missing runs go to the executor together."""
+        specs = [spec for arch in architectures for spec in self.specs(arch)]
+        trained = self.train_missing(specs)
+        pkey = self.protocol.key
         results = []
         for arch in architectures:
             specs = self.specs(arch)

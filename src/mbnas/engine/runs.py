@@ -22,8 +22,8 @@ import torch
 
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
-from mbnas.engine.failures import failure_kind
-from mbnas.engine.train import EpochStats, train_run
+from mbnas.engine.failures import ENVIRONMENT, failure_kind
+from mbnas.engine.train import EpochStats, RunOutcome, train_run
 from mbnas.errors import ConfigError
 from mbnas.space import architecture_from_dict, build_model
 from mbnas.store import RunRecord, file_sha256, runtime_versions, save_weights
@@ -85,12 +85,6 @@ def execute_run(
     caller's global generators are left as they were.
     """
     started, t0 = utc_now(), time.perf_counter()
-    base = dict(
-        arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold,
-        seed=spec.seed, architecture=spec.architecture, protocol=spec.protocol.to_dict(),
-        versions=runtime_versions(), started_at=started,
-        data_fingerprint=ctx.data_fingerprint,
-    )
     try:
         train, val = fold_data(ctx.data, ctx.folds, spec.fold)
         with torch.random.fork_rng(devices=[]):
@@ -99,31 +93,54 @@ def execute_run(
                                 ctx.data.in_channels, ctx.data.n_classes,
                                 spec.protocol.base_channels)
         outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device, on_epoch)
-        weights_path = sha = None
-        if outcome.state_dict is not None and ctx.weights_dir:
-            path = Path(ctx.weights_dir) / spec.arch_key / f"fold{spec.fold}_seed{spec.seed}.pt"
-            save_weights(outcome.state_dict, path)
-            weights_path, sha = str(path.resolve()), file_sha256(path)
-        return RunRecord(
-            status="finished", score=outcome.score,
-            curve=[asdict(e) for e in outcome.curve],
-            metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
-                     "precision": outcome.precision},
-            seconds=time.perf_counter() - t0, device=outcome.device,
-            finished_at=utc_now(), error=None, weights_path=weights_path,
-            weights_sha256=sha, **base,
-        )
+        return record_outcome(spec, ctx, outcome, started, time.perf_counter() - t0)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # noqa: BLE001 - an untrainable architecture is a result
         error = traceback.format_exc()
         if not str(exc):  # MemoryError() and friends carry no message of their own
             error += f"{type(exc).__name__}: {_DESCRIPTIONS.get(type(exc), 'no message')}\n"
-        return RunRecord(
-            status="failed", score=None, curve=[], metrics={},
-            seconds=time.perf_counter() - t0, device=ctx.device, finished_at=utc_now(),
-            error=error, weights_path=None, failure=failure_kind(exc), **base,
-        )
+        return failed_record(spec, ctx, error, started, time.perf_counter() - t0,
+                             failure_kind(exc))
+
+
+def _base_fields(spec: RunSpec, ctx: RunContext, started: str) -> dict[str, Any]:
+    return dict(
+        arch_key=spec.arch_key, protocol_key=spec.protocol.key, fold=spec.fold,
+        seed=spec.seed, architecture=spec.architecture, protocol=spec.protocol.to_dict(),
+        versions=runtime_versions(), started_at=started,
+        data_fingerprint=ctx.data_fingerprint,
+    )
+
+
+def record_outcome(spec: RunSpec, ctx: RunContext, outcome: RunOutcome, started: str,
+                   seconds: float) -> RunRecord:
+    """The finished record of a trained run; its kept weights are saved here."""
+    weights_path = sha = None
+    if outcome.state_dict is not None and ctx.weights_dir:
+        path = Path(ctx.weights_dir) / spec.arch_key / f"fold{spec.fold}_seed{spec.seed}.pt"
+        save_weights(outcome.state_dict, path)
+        weights_path, sha = str(path.resolve()), file_sha256(path)
+    return RunRecord(
+        status="finished", score=outcome.score,
+        curve=[asdict(e) for e in outcome.curve],
+        metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
+                 "precision": outcome.precision},
+        seconds=seconds, device=outcome.device,
+        finished_at=utc_now(), error=None, weights_path=weights_path,
+        weights_sha256=sha, **_base_fields(spec, ctx, started),
+    )
+
+
+def failed_record(spec: RunSpec, ctx: RunContext, error: str, started: str,
+                  seconds: float, failure: str = ENVIRONMENT) -> RunRecord:
+    """The failed record of a run, with its traceback and why it failed (``failure``:
+    environment, e.g. a lost worker, or network; see :mod:`mbnas.engine.failures`)."""
+    return RunRecord(
+        status="failed", score=None, curve=[], metrics={}, seconds=seconds,
+        device=ctx.device, finished_at=utc_now(), error=error, weights_path=None,
+        failure=failure, **_base_fields(spec, ctx, started),
+    )
 
 
 _DESCRIPTIONS = {MemoryError: "the machine ran out of memory (RAM) during this run; free "
@@ -191,14 +208,18 @@ class InProcessExecutor:
             yield execute_run(spec, ctx, callback)
 
 
-def make_executor(kind: str, ray: dict[str, Any] | None = None, threads: int | None = None
-                  ) -> Executor:
+def make_executor(kind: str, ray: dict[str, Any] | None = None, threads: int | None = None,
+                  runs_per_device: int = 1, fuse: bool = False) -> Executor:
     """The executor named by a config: "inprocess" or "ray" (with its settings).
 
     ``threads`` applies to both, so the same settings give the same numbers either way.
+    In process, ``runs_per_device`` > 1 or ``fuse`` give the local worker pool
+    (``mbnas.engine.pool``).
     """
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
+    if runs_per_device < 1:
+        raise ConfigError(f"runs_per_device must be >= 1, got {runs_per_device}")
     if kind == "ray":
         from mbnas.engine.ray_executor import RayExecutor
 
@@ -208,4 +229,8 @@ def make_executor(kind: str, ray: dict[str, Any] | None = None, threads: int | N
         return RayExecutor.from_settings(settings)
     if kind != "inprocess":
         raise ConfigError(f"unknown executor {kind!r}; choose inprocess or ray")
+    if runs_per_device > 1 or fuse:
+        from mbnas.engine.pool import LocalPoolExecutor
+
+        return LocalPoolExecutor(runs_per_device, threads, fuse)
     return InProcessExecutor(threads=threads)
