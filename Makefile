@@ -3,16 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[test,ray,nnunet,onnx,dashboard]"
+$(STAMP): pyproject.toml requirements.lock | $(PY)
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e ".[test,ray,nnunet,onnx,dashboard]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,3 +28,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf runs .pytest_cache
+
+# Pin what is installed now (after changing pyproject.toml's dependencies).
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | sed '/^-e /d' > requirements.lock.new
+	(head -2 requirements.lock; cat requirements.lock.new) > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock && rm requirements.lock.new
