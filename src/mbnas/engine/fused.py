@@ -36,6 +36,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from mbnas.engine.augment import augment_batch
+from mbnas.engine.failures import NonFiniteLossError
+from mbnas.engine.intensity import intensity_augment
 from mbnas.engine.loss import poly_lr, soft_dice_loss
 from mbnas.engine.runs import (
     RunContext,
@@ -50,10 +52,10 @@ from mbnas.engine.train import (
     RunOutcome,
     _autocast,
     _DeviceData,
-    case_dice_scores,
     select_device,
     use_bf16,
 )
+from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.space import architecture_from_dict, build_model
 from mbnas.store import RunRecord
 
@@ -135,6 +137,7 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
     optimiser = torch.optim.Adam(list(nets.params.values()), lr=protocol.lr,
                                  weight_decay=protocol.weight_decay)
     n, bs, m = len(tr.images), protocol.batch_size, len(specs)
+    passes = protocol.passes_per_epoch(n)
     curves: list[list[EpochStats]] = [[] for _ in specs]
     started = time.perf_counter()
     per_case = torch.zeros(m, 0)
@@ -144,31 +147,27 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
         for group in optimiser.param_groups:
             group["lr"] = lr
         nets.train(True)
-        orders = [torch.randperm(n, generator=g).to(device) for g in order_gens]
         totals, steps = torch.zeros(m, device=device), 0
-        for start in range(0, n, bs):
-            if len(orders[0][start:start + bs]) < 2 and n >= 2:  # as train_run: BatchNorm
-                continue
-            pairs = [augment_batch(tr.images[o[start:start + bs]], tr.labels[o[start:start + bs]],
-                                   protocol.augment, g) for o, g in zip(orders, aug_gens)]
-            x = torch.stack([p[0] for p in pairs])
-            y = torch.stack([p[1] for p in pairs])
-            with _autocast(device, bf16):
-                logits = nets(x)
-            losses = torch.stack([soft_dice_loss(logits[i], y[i]) for i in range(m)])
-            optimiser.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            optimiser.step()
-            totals += losses.detach()
-            steps += 1
+        for _ in range(passes):  # as train_run: whole passes, each member its own order
+            orders = [torch.randperm(n, generator=g).to(device) for g in order_gens]
+            for start in range(0, n, bs):
+                if len(orders[0][start:start + bs]) < 2 and n >= 2:  # as train_run
+                    continue
+                totals += _fused_step(nets, optimiser, tr, orders, start, protocol, aug_gens,
+                                      device, bf16)
+                steps += 1
+        if not bool(torch.isfinite(totals).all()):
+            raise NonFiniteLossError(f"the training loss became non-finite "
+                                     f"({totals.tolist()}) in epoch {epoch}")
         pred = nets.predict(va.images, protocol.val_batch_size, bf16)
-        per_case = torch.stack([case_dice_scores(p, va.labels, va.case_index, va.n_cases,
-                                                 va.n_classes) for p in pred])
+        scored = [validation_dice(dice_counts(p, va.labels, va.n_classes), va.case_index,
+                                  va.n_cases, protocol.dice) for p in pred]
+        per_case = torch.stack([c for _, c in scored])
         seconds = (time.perf_counter() - t0) / m
         mean_loss = (totals / max(steps, 1)).tolist()
         for i, spec in enumerate(specs):
             stats = EpochStats(epoch=epoch, loss=float(mean_loss[i]),
-                               val_dice=float(per_case[i].mean()), lr=lr, seconds=seconds)
+                               val_dice=float(scored[i][0]), lr=lr, seconds=seconds)
             curves[i].append(stats)
             if on_epoch is not None:
                 on_epoch(spec, stats)
@@ -193,6 +192,29 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
             outcome.state_dict = nets.state_dict(i)
         outcomes.append(outcome)
     return outcomes
+
+
+def _fused_step(nets: FusedNetworks, optimiser: torch.optim.Optimizer, tr: _DeviceData,
+                orders: Sequence[torch.Tensor], start: int, protocol: Any,
+                aug_gens: Sequence[torch.Generator], device: torch.device,
+                bf16: bool) -> torch.Tensor:
+    """One optimiser step of every member on its own batch (as ``train._train_step``)."""
+    bs = protocol.batch_size
+    xs, ys = [], []
+    for order, gen in zip(orders, aug_gens, strict=True):
+        idx = order[start:start + bs]
+        x, y = augment_batch(tr.images[idx], tr.labels[idx], protocol.augment, gen)
+        xs.append(intensity_augment(x, protocol.intensity, gen))
+        ys.append(y)
+    x, y = torch.stack(xs), torch.stack(ys)
+    with _autocast(device, bf16):
+        logits = nets(x)
+    losses = torch.stack([soft_dice_loss(logits[i], y[i], protocol.loss_smooth)
+                          for i in range(len(xs))])
+    optimiser.zero_grad(set_to_none=True)
+    losses.sum().backward()
+    optimiser.step()
+    return losses.detach()
 
 
 def execute_group(specs: Sequence[RunSpec], ctx: RunContext,
