@@ -140,3 +140,14 @@ def test_an_unknown_source_is_refused(plans, tmp_path, capsys):
     before = plans.read_text()
     assert _export(plans, tmp_path / "nowhere") == 2
     _refused(capsys, plans, before, "not a search run folder")
+
+
+def test_an_authors_string_exports_the_same_network(plans, tmp_path):
+    """The authors' 40-digit genotype string is a source, as a genotype file is."""
+    from mbnas.space.authors import from_authors_string
+
+    text = "0320100012202000320031203001232111210121"  # released in the authors' code
+    assert _export(plans, Path(text), "--name", "2d_paper") == 0
+    config = PlansManager(str(plans)).get_configuration("2d_paper")
+    assert Genotype.from_dict(config.network_arch_init_kwargs["genotype"]) == \
+        from_authors_string(text)
