@@ -76,4 +76,8 @@ def test_search_takes_a_dataset_id_and_nnunet_folds(nnunet_raw, monkeypatch, tmp
     err = capsys.readouterr().err
     assert code == 2 and "holds 2 folds but 3 were asked for" in err
     assert [f.val for f in read_splits(out / "splits.json")] == [("spleen_1",), ("spleen_3",)]
-    assert str(nnunet_raw / "Dataset009_Spleen") in (out / "config.yaml").read_text()
+    assert not (out / "config.yaml").exists()  # refused before the run folder is claimed
+    # The ID resolves to the dataset's folder under $nnUNet_raw.
+    assert main(["search", "9", "--protocol", "quick", "--folds", "2", "--dry-run",
+                 "--out", str(tmp_path / "dry")]) == 0
+    assert str(nnunet_raw / "Dataset009_Spleen") in capsys.readouterr().out

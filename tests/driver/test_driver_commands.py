@@ -15,14 +15,15 @@ def test_train_prints_curve_and_metrics_then_reuses_the_run(
     args = ["train", str(phantom_spleen), "--arch", "preset:unet", "--fold", "1", "--seed", "2",
             "--out", str(tmp_path / "t"), "--cache", str(phantom_cache), *TINY]
     assert main(args) == 0
-    out = capsys.readouterr().out
+    device, out = capsys.readouterr().out.split("\n", 1)
+    assert device.startswith("device: ")  # what runs where, before the training
     assert out.startswith("trained:") and "fold 1 seed 2" in out
     assert "epoch  loss    val_dice" in out and "score (mean val Dice" in out
     cases = json.loads(out.split("per validation case: ", 1)[1])
     assert all({"mean_dice", "mean_hd95", "mean_surface_dice"} <= set(v) for v in cases.values())
     assert list((tmp_path / "t" / "weights").rglob("fold1_seed2.pt"))
     assert main(args) == 0
-    assert capsys.readouterr().out.startswith("from the store (not retrained)")
+    assert capsys.readouterr().out.split("\n", 1)[1].startswith("from the store (not retrained)")
 
 
 def test_train_refuses_a_fold_outside_the_protocol(tmp_path: Path, phantom_spleen: Path,

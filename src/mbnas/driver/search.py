@@ -84,9 +84,9 @@ class SearchConfig:
     race: bool = False
 
     def __post_init__(self) -> None:
+        check_cost_settings(self)  # first: it turns limits such as "50M" into numbers
         check_fields(self, "search")
         check_split(self.split)
-        check_cost_settings(self)
         if self.space not in SPACES:
             raise ConfigError(f"unknown space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.strategy not in STRATEGIES:
