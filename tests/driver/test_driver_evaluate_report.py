@@ -184,14 +184,14 @@ def test_report_page_has_every_part(study: SimpleNamespace) -> None:
 
 def test_report_card_values(study: SimpleNamespace) -> None:
     card = json.loads((study.report / "card.json").read_text())
-    size = get_space("mbnas", 4).size()
+    size = get_space("mbnas").size()  # the space's own depth cap (3, the paper's)
     assert all(str(size) in v for v in card["search_space_size"].values())
     assert card["budget"]["MB-NAS (run_a) seed 0"] == "2 evaluations (2 done)"
     stability = card["search_stability"]["MB-NAS (2 runs)"]
     assert stability["runs"] == 2 and stability["genotype_similarity_mean"] == 1.0
     # the phantom has two sites, but the folds mix them: said so, with per-site Dice
-    assert card["external_validation"]["design"].startswith(NOT_DONE)
-    assert set(card["external_validation"]["U-Net"]) == {"site0", "site1"}
+    # the card's row says which kind of external validation was done: here none
+    assert card["external_validation"].startswith("none: neither leave-site-out folds")
     assert "CPU h" in card["evaluation_hours"]["U-Net"]
     assert card["config_hashes"]["evaluation"]["protocol key"] == json.loads(
         (study.evaluation / "evaluation.json").read_text())["protocol_key"]
