@@ -73,7 +73,7 @@ def test_search_dry_run_resolves_paper_by_dataset_name_and_writes_nothing(
         assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run folder, no cache
         resolved = yaml.safe_load(captured.out.split("protocol key")[0])
         seen[task] = resolved["protocol"]
-        assert f"-> {'paper-spleen' if task != 'prostate' else 'paper-prostate'}" in captured.err
+        assert f"-> {'paper-spleen' if task != 'prostate' else 'paper-prostate'}" in captured.out
     assert seen["prostate"]["epochs"] == 100 and seen["spleen"]["epochs"] == 50
     assert seen["other"] == seen["spleen"]
     for p in seen.values():

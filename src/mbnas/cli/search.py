@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +126,10 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
     if name == PAPER:
         found = dataset_name(data_dir)
         name = paper_preset(found)
-        print(f"protocol paper -> {name} (dataset {found or 'unknown'!r}; other datasets get "
-              "paper-spleen)", file=sys.stderr)
+        # Information, so on stdout (stderr is for errors); a YAML comment, so that the
+        # output of --dry-run stays valid YAML.
+        print(f"# protocol paper -> {name} (dataset {found or 'unknown'!r}; other datasets "
+              "get paper-spleen)", flush=True)
     return get_protocol(name, **{**file_values, **flags}).to_dict()
 
 
