@@ -122,22 +122,6 @@ def test_changed_config_is_refused_against_the_state(study, tmp_path: Path,
         assert len(store.protocols()) == 1
 
 
-def test_changed_dataset_is_refused_listing_what_changed(study, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture) -> None:
-    # Last: it rewrites a label of the study's dataset.
-    label = study.data / "labelsTr" / "spleen_2.nii.gz"
-    img = nib.load(label)
-    arr = np.zeros(img.shape, dtype=np.uint8)
-    nib.save(nib.Nifti1Image(arr, img.affine), label)
-    assert main(["evaluate", str(study.run), "--baselines", "none", "--seeds", "1",
-                 "--folds", "2", "--device", "cpu", "--out", str(study.evaluation)]) == 2
-    err = _err(capsys)
-    assert "dataset changed" in err and "labelsTr/spleen_2.nii.gz changed" in err
-    assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
-                 "--cache", str(study.cache), "--out", str(study.run)]) == 2
-    assert "labelsTr/spleen_2.nii.gz changed" in _err(capsys)
-
-
 @pytest.mark.parametrize(("name", "content", "match"), [
     ("search_state.json", b"", "not a readable search checkpoint"),
     ("search_state.json", b"\xff\xfe garbage", "not a readable search checkpoint"),
@@ -158,3 +142,19 @@ def test_damaged_run_folder_files_give_one_line(study, tmp_path: Path, capsys, n
     assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
                  "--cache", str(study.cache), "--out", str(run)]) == 2
     assert match in _err(capsys)
+
+
+def test_changed_dataset_is_refused_listing_what_changed(study, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    # Last: it rewrites a label of the study's dataset.
+    label = study.data / "labelsTr" / "spleen_2.nii.gz"
+    img = nib.load(label)
+    arr = np.zeros(img.shape, dtype=np.uint8)
+    nib.save(nib.Nifti1Image(arr, img.affine), label)
+    assert main(["evaluate", str(study.run), "--baselines", "none", "--seeds", "1",
+                 "--folds", "2", "--device", "cpu", "--out", str(study.evaluation)]) == 2
+    err = _err(capsys)
+    assert "dataset changed" in err and "labelsTr/spleen_2.nii.gz changed" in err
+    assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
+                 "--cache", str(study.cache), "--out", str(study.run)]) == 2
+    assert "labelsTr/spleen_2.nii.gz changed" in _err(capsys)

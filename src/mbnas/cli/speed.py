@@ -86,6 +86,9 @@ def search_estimate(config: Any, steps: int = 3, first_only: bool = False) -> An
 
 def guard_search(config: Any) -> None:
     """Announce the device of a search, refusing the paper protocol on a CPU."""
+    from mbnas.driver.preflight import check_device
+
+    check_device(config.device, config.executor)  # a missing GPU: one line, before anything
     refuse_paper_on_cpu(config.device, config.protocol,
                         lambda: search_estimate(config, steps=1, first_only=True).total_hours())
     announce(config.device, config.protocol, config.threads,
@@ -110,6 +113,9 @@ def evaluate_estimate(config: Any, threads: int | None, steps: int = 3) -> Any:
 
 def guard_evaluate(config: Any, threads: int | None, runs_per_device: int) -> None:
     """Announce the device of an evaluation, refusing the paper protocol on a CPU."""
+    from mbnas.driver.preflight import check_device
+
+    check_device(config.device, config.executor)  # a missing GPU: one line, before anything
     refuse_paper_on_cpu(config.device, config.protocol,
                         lambda: evaluate_estimate(config, threads, steps=1).total_hours())
     announce(config.device, config.protocol, threads, runs_per_device)
