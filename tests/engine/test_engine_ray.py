@@ -317,7 +317,7 @@ def test_cli_refuses_unknown_ray_settings(dataset: Any, tmp_path: Path,
     config = tmp_path / "search.yaml"
     config.write_text(yaml.safe_dump({"executor": "ray", "ray": {"gpus": 1}}))
     code = main(["search", str(dataset[0]), "--out", str(tmp_path / "s"),
-                 "--config", str(config)])
+                 "--config", str(config), "--protocol", "quick"])
     assert code == 2
     assert "unknown Ray settings: gpus" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
