@@ -20,10 +20,10 @@ from mbnas.space import preset
     ({"weight_decay": -0.1}, "protocol.weight_decay"),
     ({"epochs": "3"}, "protocol.epochs"),
     ({"seeds": [-1]}, "protocol.seeds"),
-    ({"augment": {"flip_probability": 1.5}}, "protocol.augment.flip_probability"),
-    ({"augment": {"probability": -0.1}}, "protocol.augment.probability"),
-    ({"augment": {"scale": [-1.0, 0.5]}}, "protocol.augment.scale"),
-    ({"augment": {"brightness": [1.2, 0.8]}}, "protocol.augment.brightness"),
+    ({"augment": {"flip_p": 1.5}}, "augmentation: flip_p"),
+    ({"augment": {"scale_p": -0.1}}, "augmentation: scale_p"),
+    ({"augment": {"scale": [-1.0, 0.5]}}, "augmentation: scale"),
+    ({"augment": {"brightness": [1.2, 0.8]}}, "augmentation: brightness"),
 ])
 def test_protocol_fields_are_validated(overrides, field) -> None:
     with pytest.raises(ConfigError, match=f"invalid {field.replace('.', '[.]')}"):

@@ -87,10 +87,9 @@ def test_an_existing_configuration_needs_force(plans, genotype_file, capsys):
     capsys.readouterr()
     assert _export(plans, genotype_file) == 2
     _refused(capsys, plans, before, "--force")
-    # A shallower genotype (one down cell fewer) replaces the first with --force.
+    # Another genotype (a residual first block) replaces the first with --force.
     nodes = preset("unet").to_dict()["nodes"]
-    nodes[4]["channels"], nodes[5]["channels"] = "same", "same"
-    nodes[5]["skip"] = 0
+    nodes[0]["block"] = "residual"
     other = Genotype.from_dict({"nodes": nodes})
     genotype_file.write_text(json.dumps(other.to_dict()))
     assert _export(plans, genotype_file, "--force") == 0
@@ -109,11 +108,11 @@ def test_a_file_that_is_not_nnunet_plans_is_refused(tmp_path, genotype_file, cap
 def test_a_patch_size_the_genotype_cannot_divide_is_refused(tmp_path, genotype_file, capsys):
     plans = tmp_path / "nnUNetPlans.json"
     odd = json.loads(json.dumps(PLANS))
-    odd["configurations"]["2d"]["patch_size"] = [40, 24]
+    odd["configurations"]["2d"]["patch_size"] = [36, 20]
     plans.write_text(json.dumps(odd))
     before = plans.read_text()
     assert _export(plans, genotype_file) == 2
-    _refused(capsys, plans, before, "not divisible by 16")
+    _refused(capsys, plans, before, "not divisible by 8")  # the preset reaches input/8
 
 
 def test_a_missing_nnunet_install_is_refused(plans, genotype_file, capsys, monkeypatch):

@@ -30,7 +30,7 @@ def test_export_writes_one_file_per_network_and_the_preprocessing(trained, onnx_
     source = json.loads((trained.model_dir / "model.json").read_text())
     assert meta["onnx"] == ["fold0_seed0.onnx"] and (onnx_dir / "fold0_seed0.onnx").is_file()
     assert "dynamo=True" in meta["onnx_exporter"]
-    assert meta["onnx_input"]["size_multiple"] == 16  # the U-Net preset reaches input/16
+    assert meta["onnx_input"]["size_multiple"] == 8  # the U-Net preset reaches input/8
     for key in ("normalisation", "image_size", "channel_names", "label_names"):
         assert meta[key] == source[key]
 
