@@ -21,12 +21,13 @@ import dataclasses
 import multiprocessing
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from mbnas.driver.estimate import seconds_per_call
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import forward_flops, matmul_flops  # noqa: E402
@@ -95,15 +96,7 @@ def fused_rate(arch: Any, protocol: Protocol, device: str, members: int, steps: 
         optimiser.step()
 
     nets.train(True)
-    step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    return members * bs * steps / (time.perf_counter() - t0)
+    return members * bs / seconds_per_call(step, steps, dev)
 
 
 def spleen_hours(images_per_s: float) -> float:

@@ -145,15 +145,16 @@ def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
         optimiser.step()
 
     model.train()
-    train_s = _timed(step, steps, dev)
+    train_s = seconds_per_call(step, steps, dev)
     if not validate:
         return NetworkRate(name, bs / train_s, float("inf"))
     val = images.repeat(max(1, protocol.val_batch_size // bs), 1, 1, 1)
-    val_s = _timed(lambda: predict_labels(model, val, protocol.val_batch_size, bf16), 1, dev)
+    val_s = seconds_per_call(
+        lambda: predict_labels(model, val, protocol.val_batch_size, bf16), 1, dev)
     return NetworkRate(name, bs / train_s, len(val) / val_s)
 
 
-def _timed(fn: Any, repeats: int, device: torch.device) -> float:
+def seconds_per_call(fn: Any, repeats: int, device: torch.device) -> float:
     """Seconds per call of ``fn`` after one warm-up call."""
     fn()
     if device.type == "cuda":
