@@ -146,7 +146,7 @@ class _executor:  # noqa: N801 - used as a context manager like a function
     def __enter__(self) -> Any:
         if self.given is not None:
             return self.given
-        from mbnas.engine.runs import make_executor
+        from mbnas.engine.executors import make_executor
 
         self.made = make_executor(self.name, dict(self.ray), self.threads)
         self.made.start()

@@ -26,7 +26,12 @@ PAPER_SIZE_NOTE = (
 
 @dataclass(frozen=True)
 class SpaceDefinition:
-    """A named search space: what is searched, its options and its fixed base."""
+    """A named search space: what is searched, its options and its fixed base.
+
+    ``about`` is the one-line summary of ``mbnas space``; ``label`` the name reports
+    give its best network (default: the space's name); ``description`` the reporting
+    card's sentence (default: the name); ``paper_size`` the size the paper states.
+    """
 
     name: str
     searched: str
@@ -37,6 +42,19 @@ class SpaceDefinition:
     last_same: bool = True
     first_skip_node: int = 3
     about: str = ""
+    label: str = ""
+    description: str = ""
+    paper_size: float | None = None
+
+    @property
+    def display_name(self) -> str:
+        """The name reports give its best network (the paper's Table 1 names), e.g. "MB-NAS"."""
+        return self.label or self.name
+
+    @property
+    def card_text(self) -> str:
+        """What the reporting card says the space searches."""
+        return self.description or self.name
 
 
 _SPACES: dict[str, SpaceDefinition] = {}
@@ -58,12 +76,6 @@ def space_names() -> tuple[str, ...]:
     return tuple(_SPACES)
 
 
-def search_space_names() -> tuple[str, ...]:
-    """What ``mbnas search --space`` accepts: the spaces, with Bilevel-NAS's two phases
-    as one name ("bilevel" instead of "bilevel-topology")."""
-    return tuple("bilevel" if n == "bilevel-topology" else n for n in _SPACES)
-
-
 def space_definition(name: str) -> SpaceDefinition:
     """The definition of space ``name``.
 
@@ -73,21 +85,32 @@ def space_definition(name: str) -> SpaceDefinition:
     try:
         return _SPACES[name]
     except (KeyError, TypeError):
-        hint = (" (Bilevel-NAS has two phases: 'bilevel-topology', then "
-                "kernel_space(best_topology))") if name == "bilevel" else ""
         raise ConfigError(
-            f"unknown search space {name!r}; spaces: {', '.join(_SPACES)}{hint}"
+            f"unknown search space {name!r}; spaces: {', '.join(_SPACES)}"
         ) from None
 
 
+#: The space `mbnas search` searches unless told otherwise: the paper's MB-NAS space.
+DEFAULT_SPACE = "mbnas"
+#: The topology-only space; Bilevel-NAS (``--strategy bilevel``) searches it first.
+MACRO_SPACE = "macro"
+
 for _definition in (
-    SpaceDefinition("mbnas", "abcd", about="the paper's MB-NAS space, the authors' options"),
+    SpaceDefinition(DEFAULT_SPACE, "abcd", label="MB-NAS", paper_size=PAPER_SIZE,
+                    about="the paper's MB-NAS space, the authors' options",
+                    description="MB-NAS: topology (cell types, skips) and cells (block "
+                                "family, kernel) of every node"),
     SpaceDefinition("mbnas-wide", "abcd", max_depth=None, kernels=None, skips=None,
                     last_same=False, first_skip_node=1,
                     about="extended: depth 4, kernels 1-7, skip 'both', any last cell"),
-    SpaceDefinition("macro", "ad", about="Macro-NAS: topology only, VGG 3x3 blocks"),
-    SpaceDefinition("micro", "bc", about="Micro-NAS: blocks and kernels on the U-Net"),
-    SpaceDefinition("bilevel-topology", "ad", about="Bilevel-NAS phase 1 (= macro)"),
+    SpaceDefinition(MACRO_SPACE, "ad", label="Macro-NAS",
+                    about="Macro-NAS: topology only, VGG 3x3 blocks",
+                    description="Macro-NAS: topology only (cell types, skips); VGG 3x3 "
+                                "blocks"),
+    SpaceDefinition("micro", "bc", label="Micro-NAS",
+                    about="Micro-NAS: blocks and kernels on the U-Net",
+                    description="Micro-NAS: U-Net topology; block family and kernel of "
+                                "every node"),
 ):
     register_space(_definition)
 SPACES: tuple[str, ...] = space_names()

@@ -294,16 +294,21 @@ def _two_threads() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def test_bilevel_space_size_names_both_phases(tmp_path: Path) -> None:
+@pytest.mark.parametrize("old", [False, True], ids=["macro+bilevel", "old space: bilevel"])
+def test_bilevel_space_size_names_both_phases(tmp_path: Path, old: bool) -> None:
     from mbnas.driver.report_card import space_size
-    from mbnas.driver.search_runs import SearchRun
+    from mbnas.driver.search_runs import read_search_run
     from mbnas.space import kernel_space, preset
 
     unet = preset("unet")
     log = [{"index": 0, "genotype": unet.to_dict(), "score": 0.5, "phase": "topology"}]
     (tmp_path / "search_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
-    run = SearchRun(tmp_path, {"space": "bilevel", "max_depth": 4, "data_dir": "x"},
-                    {"genotype": unet.to_dict()}, "Bilevel-NAS")
+    (tmp_path / "best.json").write_text(json.dumps({"genotype": unet.to_dict()}))
+    (tmp_path / "config.yaml").write_text(
+        "space: bilevel\nstrategy: local\nmax_depth: 4\ndata_dir: x\n" if old else
+        "space: macro\nstrategy: bilevel\nmax_depth: 4\ndata_dir: x\n")
+    run = read_search_run(tmp_path)
+    assert run.name == "Bilevel-NAS" and (run.space, run.strategy) == ("macro", "bilevel")
     text = space_size(run)
-    assert f"phase 1 (topology): {get_space('bilevel-topology', 4).size():,}" in text
+    assert f"phase 1 (topology): {get_space('macro', 4).size():,}" in text
     assert f"phase 2 (kernels of the best topology): {kernel_space(unet, 4).size():,}" in text

@@ -96,7 +96,8 @@ def test_untrainable_architecture_scores_as_failed(phantom_slices: SliceData,
 
 def test_inprocess_threads_setting_is_applied_and_restored(phantom_slices: SliceData,
                                                            tiny_protocol: Protocol) -> None:
-    from mbnas.engine.runs import InProcessExecutor, make_executor
+    from mbnas.engine.executors import make_executor
+    from mbnas.engine.runs import InProcessExecutor
     from mbnas.errors import ConfigError
 
     seen = []

@@ -20,23 +20,30 @@ from toy_space import (
 )
 
 from mbnas.errors import ConfigError
-from mbnas.search import BilevelSearch, LocalSearch, RandomSearch, Strategy, make_strategy
+from mbnas.search import (
+    BilevelSearch,
+    LocalSearch,
+    RandomSearch,
+    Strategy,
+    make_strategy,
+    strategy_definition,
+    strategy_names,
+)
 
 N_NODES = 3
 decode = ToyGenotype.from_dict
 
 
 def build(name: str, seed: int, budget: int) -> Strategy:
-    if name == "local":
-        return LocalSearch(ToySpace("toy", N_NODES), budget=budget, rng=seed, decode=decode)
-    if name == "random":
-        return RandomSearch(ToySpace("toy", N_NODES), budget=budget, rng=seed, decode=decode,
-                            batch_size=3)
-    return BilevelSearch(topology_space(N_NODES), kernel_space, budget=budget, rng=seed,
-                         decode=decode)
+    """The registered strategy ``name`` on the toy space (its topology part for a
+    strategy with a kernel phase)."""
+    two_phases = strategy_definition(name).kernel_phase
+    space = topology_space(N_NODES) if two_phases else ToySpace("toy", N_NODES)
+    return make_strategy(name, space, budget=budget, rng=seed, decode=decode, batch_size=3,
+                         kernel_space_for=kernel_space)
 
 
-STRATEGIES = ("local", "random", "bilevel")
+STRATEGIES = strategy_names()  # every registered strategy runs the shared checks
 objective = separable_objective(N_NODES, seed=3)
 
 

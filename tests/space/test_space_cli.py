@@ -28,11 +28,11 @@ def test_info_mbnas_prints_the_papers_size_next_to_the_exact_one(capsys):
     assert "does not publish its counting rules" in line
 
 
-def test_info_bilevel_prints_both_phases(capsys):
-    assert main(["space", "info", "--space", "bilevel"]) == 0
+def test_info_macro_prints_both_phases_of_bilevel_search(capsys):
+    assert main(["space", "info", "--space", "macro"]) == 0
     out = capsys.readouterr().out
-    assert "phase 1" in out and "phase 2" in out
-    assert f"{get_space('bilevel-topology').size():,}" in out
+    assert "Bilevel-NAS (--strategy bilevel) phase 2" in out
+    assert f"{get_space('macro').size():,}" in out
     assert f"{kernel_space(preset('unet')).size():,}" in out
 
 

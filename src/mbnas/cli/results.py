@@ -21,6 +21,7 @@ from mbnas.cli.speed import (
     guard_evaluate,
     print_estimate,
 )
+from mbnas.engine.executors import DEFAULT_EXECUTOR
 from mbnas.errors import ConfigError
 
 # Protocol flags that override one training setting of the searches' protocol.
@@ -103,7 +104,7 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
         flags["normalisation"] = [n.strip() for n in args.normalisation.split(",")]
     protocol = Protocol.from_dict({**base.to_dict(), **flags})
     settings = {"device": args.device, "split_seed": args.split_seed,
-                "executor": args.executor or "inprocess",
+                "executor": args.executor or DEFAULT_EXECUTOR,
                 "ray": ray_settings(args, {}), "front": args.front,
                 "external": tuple(f"{e.data_dir}:{e.name}"
                                   for e in parse_externals(args.external or ())),
@@ -119,7 +120,7 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mbnas.api import evaluate
-    from mbnas.engine.runs import make_executor
+    from mbnas.engine.executors import make_executor
 
     config = evaluate_settings(args)
     if args.estimate:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from mbnas.cli.speed import (
     search_estimate,
 )
 from mbnas.engine.config import PAPER, get_protocol, paper_preset, protocol_names
+from mbnas.engine.executors import DEFAULT_EXECUTOR, executor_names
 from mbnas.errors import ConfigError
-from mbnas.space_registry import search_space_names
+from mbnas.search import DEFAULT_STRATEGY, strategy_definition, strategy_names
+from mbnas.space_registry import DEFAULT_SPACE, space_names
 
 # Command-line flags that map onto protocol fields.
 _PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr")
@@ -54,8 +57,9 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--executor", choices=("inprocess", "ray"),
-                   help="where training runs execute (default: in this process)")
+    p.add_argument("--executor", choices=executor_names(),
+                   help=f"where training runs execute (default: {DEFAULT_EXECUTOR}, in this "
+                        "process)")
     p.add_argument("--threads", type=int,
                    help="CPU threads per training run, in either executor (default: all "
                         "cores in process, --cpus-per-run on Ray); equal values give "
@@ -151,6 +155,10 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
     from mbnas.driver.search import SearchConfig
 
     settings = read_config_file(args.config)
+    if args.space in _old_space_names():
+        new = strategy_definition(args.space).space
+        print(f"note: --space {args.space} is now --space {new} --strategy {args.space}",
+              file=sys.stderr)
     if args.data_dir is not None or "data_dir" in settings:
         resolve_split(args, args.data_dir or settings["data_dir"], settings)
     protocol = protocol_settings(args, settings, args.data_dir or settings.get("data_dir"))
@@ -171,10 +179,15 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
     return SearchConfig.from_dict(settings)
 
 
+def _old_space_names() -> tuple[str, ...]:
+    """Strategies older versions took as --space (bilevel): still accepted, with a note."""
+    return tuple(n for n in strategy_names() if strategy_definition(n).was_space)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.api import search
     from mbnas.driver.progress import SearchProgress
-    from mbnas.engine.runs import make_executor
+    from mbnas.engine.executors import make_executor
 
     config = search_config(args)
     if args.dry_run:
@@ -237,8 +250,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "instead of making new ones; --folds must match its fold count")
     p.add_argument("--out", required=True, help="run folder (created, or resumed)")
     p.add_argument("--config", help="YAML file with any of the settings below")
-    p.add_argument("--space", choices=search_space_names())
-    p.add_argument("--strategy", choices=("local", "random"))
+    p.add_argument("--space", choices=(*space_names(), *_old_space_names()),
+                   metavar="{" + ",".join(space_names()) + "}",
+                   help=f"the search space (default {DEFAULT_SPACE}); `mbnas space info "
+                        "--space NAME` describes one")
+    p.add_argument("--strategy", choices=strategy_names(),
+                   help=f"the search strategy (default {DEFAULT_STRATEGY}): " + "; ".join(
+                       f"{n}: {strategy_definition(n).about}" for n in strategy_names()))
     p.add_argument("--budget", type=int, help="evaluations (architectures trained); paper: 150")
     p.add_argument("--seed", type=int, help="seed of the search and of the folds")
     p.add_argument("--start", help="'random', a preset name such as 'unet', or an authors' "

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mbnas.errors import ConfigError
-from mbnas.space_registry import space_names
+from mbnas.space_registry import DEFAULT_SPACE, space_definition, space_names
 
 if TYPE_CHECKING:
     from mbnas.space.spaces import SearchSpace
 
-_SPACE_CHOICES = (*space_names(), "bilevel")
 _KIND_TEXT = {
     "a": ("level", "  (32 * 2**level channels; cell types follow from the levels)"),
     "b": ("block", ""),
@@ -42,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="space_command", required=True, metavar="SUBCOMMAND")
 
     info = sub.add_parser("info", help="variables, options and exact size of a space")
-    info.add_argument("--space", default="mbnas", choices=_SPACE_CHOICES)
+    info.add_argument("--space", default=DEFAULT_SPACE, choices=space_names(),
+                      help=f"the search space (default {DEFAULT_SPACE}); a strategy bound "
+                           "to the space (Bilevel-NAS on macro) adds its phases")
     info.add_argument("--max-depth", type=int, default=None,
                       help="deepest level allowed (default: the space's own; 3, the "
                            "authors' cap, for the paper's spaces: 128 px -> 16 px)")
@@ -107,30 +108,35 @@ def _field(kind: str) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from mbnas.search import strategy_definition, strategy_names
     from mbnas.space.genotype import Genotype, Node
     from mbnas.space.spaces import get_space, kernel_space
 
-    if args.space in ("bilevel", "bilevel-topology"):
-        phase1 = get_space("bilevel-topology", args.max_depth)
-        lines = _describe_space(phase1, "bilevel phase 1 (bilevel-topology, = macro)")
-        # Any valid topology gives the same phase-2 size; a flat one is valid at any depth.
-        flat = Genotype(tuple(Node("same", "vgg", 3, 0) for _ in phase1.base.nodes))
-        phase2 = kernel_space(flat, args.max_depth)
-        lines += _describe_space(
-            phase2, "bilevel phase 2 (kernel_space(best phase-1 topology): the same size "
-                    "for every topology)", topology="the best phase-1 topology")
-        lines.append(f"networks reachable by the two phases (topology x kernels): "
-                     f"{phase1.size() * phase2.size():,}")
-    else:
-        space = get_space(args.space, args.max_depth)
-        lines = _describe_space(space, f"space {space.name}")
-        if space.name == "micro":
-            lines.append("  the fixed topology is the U-Net preset (see `mbnas space draw unet`)")
-        if space.name == "mbnas":
-            from mbnas.space_registry import PAPER_SIZE, PAPER_SIZE_NOTE
+    space = get_space(args.space, args.max_depth)
+    definition = space_definition(space.name)
+    lines = _describe_space(space, f"space {space.name}")
+    if "a" not in space.searched:
+        lines.append(f"  the fixed topology is the {definition.base} preset (see `mbnas "
+                     f"space draw {definition.base}`)")
+    if definition.paper_size is not None:
+        from mbnas.space_registry import PAPER_SIZE_NOTE
 
-            lines.append(f"  paper (section 2.1): {PAPER_SIZE:.3g}; exact here: "
-                         f"{space.size():.3g}: {PAPER_SIZE_NOTE}")
+        lines.append(f"  paper (section 2.1): {definition.paper_size:.3g}; exact here: "
+                     f"{space.size():.3g}: {PAPER_SIZE_NOTE}")
+    for name in strategy_names():
+        strategy = strategy_definition(name)
+        if strategy.space != space.name or not strategy.kernel_phase:
+            continue
+        # Any valid topology gives the same phase-2 size; a flat one is valid at any depth.
+        flat = Genotype(tuple(Node("same", "vgg", 3, 0) for _ in space.base.nodes))
+        phase2 = kernel_space(flat, args.max_depth)
+        label = strategy.method or name
+        lines += _describe_space(
+            phase2, f"{label} (--strategy {name}) phase 2 (kernel_space(best topology of "
+                    "this space): the same size for every topology)",
+            topology="the best phase-1 topology")
+        lines.append(f"networks reachable by the two phases (topology x kernels): "
+                     f"{space.size() * phase2.size():,}")
     print("\n".join(lines))
     return 0
 

@@ -181,10 +181,11 @@ def search_networks(space_name: str, start: str, max_depth: int, seed: int
                     ) -> list[tuple[str, Any]]:
     """The start network of a search and two random networks of its space."""
     from mbnas.space import get_space, preset
+    from mbnas.space.presets import RANDOM_START
 
-    space = get_space("mbnas" if space_name == "bilevel" else space_name, max_depth)
+    space = get_space(space_name, max_depth)
     rng = np.random.default_rng(seed)
-    first = ("start (random)", space.sample(rng)) if start == "random" else (
+    first = ("start (random)", space.sample(rng)) if start == RANDOM_START else (
         f"start ({start})", preset(start))
     return [first] + [(f"random network {i + 1}", space.sample(rng)) for i in range(2)]
 

@@ -28,16 +28,9 @@ from mbnas.report.card import (
 from mbnas.report.front import objectives_text
 from mbnas.report.model import ModelEvaluation
 from mbnas.report.progress import read_search_log
+from mbnas.search import method_description, strategy_definition
 from mbnas.space import Genotype, get_space, kernel_space
 
-SPACE_TEXT = {
-    "mbnas": "MB-NAS: topology (cell types, skips) and cells (block family, kernel) of "
-             "every node",
-    "macro": "Macro-NAS: topology only (cell types, skips); VGG 3x3 blocks",
-    "micro": "Micro-NAS: U-Net topology; block family and kernel of every node",
-    "bilevel": "Bilevel-NAS: topology first (VGG blocks), then the kernels of the best "
-               "topology, one shared budget",
-}
 NO_EVALUATION = "no evaluation yet: run `mbnas evaluate` on the search runs"
 
 
@@ -54,10 +47,10 @@ def space_size(run: SearchRun) -> str:
     """The exact size of a run's search space; both phases for bilevel search."""
     depth = run.config.get("max_depth")
     depth = int(depth) if depth is not None else None
-    if run.space != "bilevel":
-        space = get_space(run.space, depth)
+    space = get_space(run.space, depth)
+    if not strategy_definition(run.strategy).kernel_phase:
         return f"{_count(space.size())} networks (max depth {space.max_depth})"
-    topo = get_space("bilevel-topology", depth).size()
+    topo = space.size()
     text = f"phase 1 (topology): {_count(topo)} networks"
     phase1 = [e for e in read_search_log(run.folder)
               if e.get("phase") == "topology" and e.get("score") is not None]
@@ -187,7 +180,7 @@ def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
             device["latency measured on"] = ", ".join(sorted(measured))
     by_space: dict[str, list[SearchRun]] = {}
     for r in runs:
-        by_space.setdefault(f"{r.space}/{r.config.get('strategy')}", []).append(r)
+        by_space.setdefault(f"{r.space}/{r.strategy}", []).append(r)
     stab = {f"{group[0].name.split(' (')[0]} ({len(group)} runs)": stability(
         [math.nan if r.best.get("score") is None else float(r.best["score"]) for r in group],
         [r.genotype for r in group], [r.label for r in group])
@@ -200,7 +193,7 @@ def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
                   if sites else ", no sites recorded")),
         folds=search_part(lambda p, _r: f"{p.folds}-fold patient-level cross-validation"),
         split_seed=split_seed, splits_file=splits,
-        search_space=_per_run(runs, lambda r: SPACE_TEXT.get(r.space, r.space)),
+        search_space=_per_run(runs, lambda r: method_description(r.space, r.strategy)),
         search_space_size=_per_run(runs, space_size),
         strategy=_per_run(runs, lambda r: f"{r.config.get('strategy')} search, start "
                           f"{r.config.get('start')}"),

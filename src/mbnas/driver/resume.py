@@ -15,6 +15,7 @@ from typing import Any
 from mbnas.driver.runfolder import config_differences
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
+from mbnas.search.registry import upgrade_settings
 from mbnas.store import ResultStore
 
 STATE_FILE = "search_state.json"
@@ -66,7 +67,8 @@ def load_state(out: Path, config: Any, store: ResultStore, runtime: tuple[str, .
             raise ConfigError(f"{path}: made under protocol {run.get('protocol_key')}, not "
                               f"{key}; config.yaml was edited: restore it or choose another "
                               "--out")
-        diffs = config_differences(run.get("settings") or {}, _settings(config, runtime))
+        saved = upgrade_settings(run.get("settings") or {})  # an older version's names
+        diffs = config_differences(saved, _settings(config, runtime))
         if diffs:
             raise ConfigError(f"{path}: made under other search settings ("
                               + "; ".join(diffs) + "); restore config.yaml or choose "

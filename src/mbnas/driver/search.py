@@ -34,19 +34,18 @@ from mbnas.driver.search_cost import (
 )
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
+from mbnas.engine.executors import DEFAULT_EXECUTOR, check_executor
 from mbnas.engine.failures import RunFailure, last_line
 from mbnas.engine.runs import RunContext, RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
-from mbnas.search import BilevelSearch, make_strategy
+from mbnas.search import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
 from mbnas.space import architecture_from_dict, get_space, kernel_space
-from mbnas.space.presets import start_genotype
-from mbnas.space.spaces import search_space_names
+from mbnas.space.presets import RANDOM_START, start_genotype
+from mbnas.space_registry import DEFAULT_SPACE
 from mbnas.store import ResultStore
 
-SPACES = search_space_names()
-STRATEGIES = ("local", "random")
 # Settings that say where and how fast to compute, not what: they may change on resume.
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads", "runs_per_device",
                     "fuse")
@@ -58,14 +57,14 @@ class SearchConfig:
     """Every setting of a search; the resolved config is saved in the run folder."""
 
     data_dir: str
-    space: str = "mbnas"
-    strategy: str = "local"
+    space: str = DEFAULT_SPACE
+    strategy: str = DEFAULT_STRATEGY
     budget: int = 150
     seed: int = 0
-    start: str = "random"
+    start: str = RANDOM_START
     max_depth: int | None = None  # None: the space's own (3, the authors' cap)
     protocol: Protocol = field(default_factory=Protocol)
-    executor: str = "inprocess"
+    executor: str = DEFAULT_EXECUTOR
     threads: int | None = None
     device: str = "auto"
     cache_dir: str | None = None
@@ -87,16 +86,10 @@ class SearchConfig:
         check_cost_settings(self)  # first: it turns limits such as "50M" into numbers
         check_fields(self, "search")
         check_split(self.split)
-        if self.space not in SPACES:
-            raise ConfigError(f"unknown space {self.space!r}; choose one of {', '.join(SPACES)}")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(
-                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
-            )
+        check_method(self.space, self.strategy)
+        check_executor(self.executor)
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
-        if self.space == "bilevel" and self.strategy != "local":
-            raise ConfigError("the bilevel space is searched with the local strategy only")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -106,7 +99,9 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
-        d = dict(d)
+        """The config of a dict (``config.yaml``); settings of older versions are read as
+        today's (``space: bilevel`` is the macro space with the bilevel strategy)."""
+        d = upgrade_settings(d)
         d.pop("data_fingerprint", None)  # written into config.yaml beside the settings
         reject_unknown(cls, d, "search")
         protocol = Protocol.from_dict(d.pop("protocol", {}) or {})
@@ -117,13 +112,7 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
                    cost: CostSearch | None = None):
     """The strategy object for a config (not yet started); ``cost`` for objectives and
     limits beyond Dice."""
-    start = None if config.start == "random" else start_genotype(config.start)
-    if config.space == "bilevel":
-        return BilevelSearch(
-            topology_space=get_space("bilevel-topology", config.max_depth),
-            kernel_space_for=kernel_space, budget=config.budget, rng=rng,
-            decode=architecture_from_dict, start=start,
-        )
+    start = None if config.start == RANDOM_START else start_genotype(config.start)
     space = get_space(config.space, config.max_depth)
     if start is not None and not space.contains(start):
         raise ConfigError(f"start {config.start!r} is not a network of the {config.space} space")
@@ -131,8 +120,22 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
         return cost.build(config, space, start, rng)
     return make_strategy(
         config.strategy, space=space, budget=config.budget, rng=rng,
-        decode=architecture_from_dict, start=start,
+        decode=architecture_from_dict, start=start, kernel_space_for=kernel_space,
     )
+
+
+def upgrade_config_file(out: Path) -> None:
+    """Rewrite an older ``config.yaml`` in today's form (``space: bilevel`` -> the macro
+    space and the bilevel strategy), so that the same settings resume the folder."""
+    import yaml
+
+    path = out / "config.yaml"
+    try:
+        old = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return  # claim_config reports a missing or unreadable file
+    if isinstance(old, dict) and upgrade_settings(old) != old:
+        atomic_write_text(path, yaml.safe_dump(upgrade_settings(old), sort_keys=True))
 
 
 @dataclass
@@ -175,6 +178,7 @@ def run_search(
     fingerprint = dataset_fingerprint(config.data_dir, data)
     with RunLock(out), run_log(out / "search.log"):
         claim_fingerprint(out, fingerprint)
+        upgrade_config_file(out)
         resumed = claim_config(out, with_fingerprint(config.to_dict(), fingerprint),
                                ignore=RUNTIME_SETTINGS)
         log.info("%s search in %s: space %s, strategy %s, budget %d, protocol %s",

@@ -35,10 +35,11 @@ from mbnas.io import atomic_write_json
 from mbnas.report.front import FRONT_FILE
 from mbnas.search import (
     LimitedSpace,
-    ParetoLocalSearch,
     make_strategy,
     pareto_front,
     parse_amount,
+    strategy_definition,
+    strategy_names,
 )
 from mbnas.search.limits import COST_NAMES, format_figure
 from mbnas.search.pareto import objective_vector
@@ -121,7 +122,8 @@ def check_cost_settings(config: Any) -> None:
     is frozen, so through ``object.__setattr__``; limits may be given as "50M").
 
     Raises:
-        ConfigError: an unknown objective, no Dice, a bad limit, or the bilevel space.
+        ConfigError: an unknown objective, no Dice, a bad limit, or a strategy that
+            takes no costs (bilevel search).
     """
     objectives = config.objectives
     if isinstance(objectives, str):
@@ -137,9 +139,11 @@ def check_cost_settings(config: Any) -> None:
         value = getattr(config, field)
         if value is not None:
             object.__setattr__(config, field, parse_amount(value, field.replace("_", "-")))
-    if config.space == "bilevel" and (len(config.objectives) > 1 or limits_of(config)):
-        raise ConfigError("cost objectives and limits are not supported with the bilevel "
-                          "space; search the mbnas, macro or micro space")
+    if (len(config.objectives) > 1 or limits_of(config)) and \
+            not strategy_definition(config.strategy).costs:
+        takers = ", ".join(n for n in strategy_names() if strategy_definition(n).costs)
+        raise ConfigError(f"cost objectives and limits are not supported with the "
+                          f"{config.strategy} strategy; use --strategy {takers}")
 
 
 def without_default_cost_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -195,13 +199,11 @@ class CostSearch:
                               f"({'; '.join(space.reasons(start))}); its figures at the training "
                               f"size {self.oracle.image_size}x{self.oracle.image_size}: {shown}. "
                               "Raise the limits or start from 'random'")
-        if self.costs and config.strategy == "local":
-            strategy = ParetoLocalSearch(space, budget=config.budget, rng=rng,
-                                         decode=_decode, figures=self.figures,
-                                         costs=self.costs, start=start)
-        else:
-            strategy = make_strategy(config.strategy, space=space, budget=config.budget,
-                                     rng=rng, decode=_decode, start=start)
+        # Local search with cost objectives is Pareto local search; random search keeps
+        # the front of what it sampled (``front``).
+        strategy = make_strategy(config.strategy, space=space, budget=config.budget,
+                                 rng=rng, decode=_decode, start=start,
+                                 figures=self.figures, costs=self.costs)
         return strategy
 
     def check_batch(self, batch: Sequence[Any]) -> None:

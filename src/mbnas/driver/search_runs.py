@@ -18,10 +18,8 @@ import yaml
 
 from mbnas.engine.config import Protocol
 from mbnas.errors import ConfigError
+from mbnas.search import DEFAULT_STRATEGY, method_name, upgrade_settings
 
-#: Display name of the best network of each search space (the paper's Table 1 names).
-SPACE_NAMES = {"mbnas": "MB-NAS", "macro": "Macro-NAS", "micro": "Micro-NAS",
-               "bilevel": "Bilevel-NAS"}
 #: Display name of each baseline.
 BASELINE_NAMES = {"unet": "U-Net", "resunet": "ResU-Net"}
 
@@ -32,7 +30,8 @@ class SearchRun:
 
     Attributes:
         folder: The run folder (absolute).
-        config: Its ``config.yaml`` (the resolved ``SearchConfig`` as a dict).
+        config: Its ``config.yaml`` (the resolved ``SearchConfig`` as a dict), older
+            versions' names read as today's (``mbnas.search.upgrade_settings``).
         best: Its ``best.json`` (``genotype``, ``arch_key``, ``score``, ``protocol_key``).
         name: Display name of its best network ("MB-NAS", or "MB-NAS (folder)" when two
             runs of one report share a search space).
@@ -46,6 +45,10 @@ class SearchRun:
     @property
     def space(self) -> str:
         return str(self.config.get("space", "?"))
+
+    @property
+    def strategy(self) -> str:
+        return str(self.config.get("strategy", DEFAULT_STRATEGY))
 
     @property
     def data_dir(self) -> str:
@@ -88,7 +91,7 @@ def read_search_run(folder: str | Path, name: str | None = None) -> SearchRun:
     if not config_path.is_file():
         raise ConfigError(f"{folder}: not a search run folder (no config.yaml); pass the "
                           "--out folder of `mbnas search`")
-    config = _read_yaml(config_path)
+    config = upgrade_settings(_read_yaml(config_path))
     if "data_dir" not in config or "space" not in config:
         raise ConfigError(f"{config_path}: not the config of a search (no data_dir or space)")
     if not best_path.is_file():
@@ -100,8 +103,8 @@ def read_search_run(folder: str | Path, name: str | None = None) -> SearchRun:
             raise ValueError("no 'genotype' mapping")
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{best_path}: not a readable best.json ({exc})") from None
-    return SearchRun(folder, config, best,
-                     name or SPACE_NAMES.get(str(config["space"]), str(config["space"])))
+    return SearchRun(folder, config, best, name or method_name(
+        str(config["space"]), str(config.get("strategy", DEFAULT_STRATEGY))))
 
 
 def read_search_runs(folders: Sequence[str | Path]) -> list[SearchRun]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import socket
 import sys
 import tempfile
@@ -45,20 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mbnas.engine.executors import ExecutorSettings, register_executor
 from mbnas.engine.runs import RunContext, RunHooks, RunSpec, execute_run, utc_now
 from mbnas.engine.train import EpochStats
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write
 from mbnas.store import RunRecord, runtime_versions
-
-# Test hooks: environment variables of the driver, sent to the workers with each task
-# (so they take effect without restarting Ray or its workers).
-# A file name: the first run to start creates the file and kills its own worker process
-# (os._exit), as a crashed node would; runs that find the file train normally.
-CRASH_ONCE_ENV = "MBNAS_TEST_CRASH_ONCE_FILE"
-# "ARCH_KEY:FOLD": that run raises an exception after its first epoch, inside the run.
-FAIL_RUN_ENV = "MBNAS_TEST_FAIL_RUN"
-_TEST_HOOKS = (CRASH_ONCE_ENV, FAIL_RUN_ENV)
 
 _AUTH_HINT = (
     "if the cluster uses token authentication, set RAY_AUTH_MODE=token and make its "
@@ -93,33 +84,8 @@ def check_address(address: str) -> None:
         ) from None
 
 
-def _crash_once_hook(hooks: Mapping[str, str]) -> None:
-    marker = hooks.get(CRASH_ONCE_ENV)
-    if not marker:
-        return
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.close(fd)
-    os._exit(1)
-
-
-def _fail_hook(hooks: Mapping[str, str], spec: RunSpec
-               ) -> Callable[[EpochStats], None] | None:
-    target = hooks.get(FAIL_RUN_ENV)
-    if not target or target != f"{spec.arch_key}:{spec.fold}":
-        return None
-
-    def fail(stats: EpochStats) -> None:
-        raise RuntimeError(f"test hook {FAIL_RUN_ENV}={target}: run failed in epoch "
-                           f"{stats.epoch}")
-
-    return fail
-
-
 def train_on_worker(spec: RunSpec, ctx: RunContext, threads: int, use_gpu: bool,
-                    hooks: Mapping[str, str] | None = None,
+                    on_epoch: Callable[[EpochStats], None] | None = None,
                     ) -> tuple[RunRecord, str | None, bytes | None]:
     """The body of a Ray task: one run, returned with its kept weights (if any).
 
@@ -128,7 +94,7 @@ def train_on_worker(spec: RunSpec, ctx: RunContext, threads: int, use_gpu: bool,
         ctx: The run context (from the object store).
         threads: Intra-op CPU threads for the run.
         use_gpu: Whether the task reserved a GPU; without one, "auto" means the CPU.
-        hooks: Test hooks (``MBNAS_TEST_*`` names and values); empty in real use.
+        on_epoch: Called after every epoch of the run, on the worker.
 
     Returns:
         The record, the weights file's path relative to ``weights_dir`` and its bytes
@@ -136,8 +102,6 @@ def train_on_worker(spec: RunSpec, ctx: RunContext, threads: int, use_gpu: bool,
     """
     import torch
 
-    hooks = hooks or {}
-    _crash_once_hook(hooks)
     torch.set_num_threads(threads)
     # Ray (2.60) no longer hides GPUs from tasks that reserved none: "auto" would put
     # every run on GPU 0.
@@ -145,7 +109,7 @@ def train_on_worker(spec: RunSpec, ctx: RunContext, threads: int, use_gpu: bool,
     with tempfile.TemporaryDirectory(prefix="mbnas-run-") as tmp:
         local = dataclasses.replace(ctx, device=device,
                                     weights_dir=tmp if ctx.weights_dir else None)
-        record = execute_run(spec, local, _fail_hook(hooks, spec))
+        record = execute_run(spec, local, on_epoch)
         if record.weights_path is None:
             return record, None, None
         kept = Path(record.weights_path)
@@ -247,7 +211,7 @@ class RayExecutor:
                 self.dashboard_url = url if "://" in url else f"http://{url}"
                 print(f"Ray dashboard: {self.dashboard_url}", file=sys.stderr, flush=True)
         self._check_resources(ray)
-        self._task = ray.remote(train_on_worker).options(
+        self._task = ray.remote(self.task_body).options(
             num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
             max_retries=self.max_retries, retry_exceptions=False,
         )
@@ -314,12 +278,12 @@ class RayExecutor:
         self.start()
         self._check_device(ctx)
         ref = self._context_ref(ctx)
-        hooks_env = {k: os.environ[k] for k in _TEST_HOOKS if os.environ.get(k)}
         use_gpu = self.gpus_per_run > 0
         pending: dict[Any, RunSpec] = {}
         try:
             for spec in specs:
-                obj = self._task.remote(spec, ref, self.run_threads, use_gpu, hooks_env)
+                obj = self._task.remote(spec, ref, self.run_threads, use_gpu,
+                                        *self.task_arguments(spec))
                 pending[obj] = spec
                 if hooks is not None:
                     hooks.run_started(spec)
@@ -345,6 +309,17 @@ class RayExecutor:
             record = dataclasses.replace(record, weights_path=str(path.resolve()))
         return record
 
+    @property
+    def task_body(self) -> Callable[..., tuple[RunRecord, str | None, bytes | None]]:
+        """The function each Ray task runs: ``f(spec, ctx, threads, use_gpu, *extra)``,
+        ``extra`` from :meth:`task_arguments` (a subclass may wrap it, e.g. to inject
+        faults in tests)."""
+        return train_on_worker
+
+    def task_arguments(self, spec: RunSpec) -> tuple[Any, ...]:
+        """Extra arguments of the task of ``spec`` (none here)."""
+        return ()
+
     def close(self) -> None:
         """Shut Ray down if this executor started it (idempotent)."""
         if self._owns_ray:
@@ -360,3 +335,13 @@ class RayExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@register_executor(RayExecutor.name, about="one Ray task per run, on a Ray cluster or a local "
+                   "Ray instance (settings: the config's ray section, --address, "
+                   "--cpus-per-run, --gpus-per-run)")
+def _make_ray(settings: ExecutorSettings) -> RayExecutor:
+    options = dict(settings.options)
+    if settings.threads is not None:
+        options.setdefault("threads", settings.threads)
+    return RayExecutor.from_settings(options)

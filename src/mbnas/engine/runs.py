@@ -22,9 +22,9 @@ import torch
 
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
+from mbnas.engine.executors import DEFAULT_EXECUTOR, ExecutorSettings, register_executor
 from mbnas.engine.failures import ENVIRONMENT, failure_kind
 from mbnas.engine.train import EpochStats, RunOutcome, train_run
-from mbnas.errors import ConfigError
 from mbnas.space import architecture_from_dict, build_model
 from mbnas.store import RunRecord, file_sha256, runtime_versions, save_weights
 
@@ -178,7 +178,7 @@ class InProcessExecutor:
     """
 
     threads: int | None = None
-    name: str = field(default="inprocess", init=False)
+    name: str = field(default=DEFAULT_EXECUTOR, init=False)
 
     def start(self) -> None:
         """Nothing to connect to: runs execute in this process."""
@@ -208,29 +208,11 @@ class InProcessExecutor:
             yield execute_run(spec, ctx, callback)
 
 
-def make_executor(kind: str, ray: dict[str, Any] | None = None, threads: int | None = None,
-                  runs_per_device: int = 1, fuse: bool = False) -> Executor:
-    """The executor named by a config: "inprocess" or "ray" (with its settings).
-
-    ``threads`` applies to both, so the same settings give the same numbers either way.
-    In process, ``runs_per_device`` > 1 or ``fuse`` give the local worker pool
-    (``mbnas.engine.pool``).
-    """
-    if threads is not None and threads < 1:
-        raise ConfigError(f"threads must be >= 1, got {threads}")
-    if runs_per_device < 1:
-        raise ConfigError(f"runs_per_device must be >= 1, got {runs_per_device}")
-    if kind == "ray":
-        from mbnas.engine.ray_executor import RayExecutor
-
-        settings = dict(ray or {})
-        if threads is not None:
-            settings.setdefault("threads", threads)
-        return RayExecutor.from_settings(settings)
-    if kind != "inprocess":
-        raise ConfigError(f"unknown executor {kind!r}; choose inprocess or ray")
-    if runs_per_device > 1 or fuse:
+@register_executor(DEFAULT_EXECUTOR, about="one run after another in this process (the "
+                   "default); with --runs-per-device or --fuse, a pool of local workers")
+def _make_in_process(settings: ExecutorSettings) -> Executor:
+    if settings.runs_per_device > 1 or settings.fuse:
         from mbnas.engine.pool import LocalPoolExecutor
 
-        return LocalPoolExecutor(runs_per_device, threads, fuse)
-    return InProcessExecutor(threads=threads)
+        return LocalPoolExecutor(settings.runs_per_device, settings.threads, settings.fuse)
+    return InProcessExecutor(threads=settings.threads)

@@ -38,13 +38,28 @@ def read_search_log(run_dir: str | Path) -> list[dict]:
 
 
 def run_label(run_dir: str | Path) -> str:
+    """"<method> seed <seed>": "MB-NAS seed 0", "MB-NAS (random) seed 1", "Bilevel-NAS ..."."""
+    from mbnas.search.registry import (
+        default_strategy,
+        method_name,
+        strategy_definition,
+        upgrade_settings,
+    )
+
     cfg_path = Path(run_dir) / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
-    space = {"mbnas": "MB-NAS", "macro": "Macro-NAS", "micro": "Micro-NAS",
-             "bilevel": "Bilevel-NAS"}.get(cfg.get("space"), cfg.get("space", "?"))
-    if cfg.get("strategy") == "random":
-        space += " (random)"
-    return f"{space} seed {cfg.get('seed', '?')}"
+    cfg = upgrade_settings(yaml.safe_load(cfg_path.read_text()) or {}) \
+        if cfg_path.exists() else {}
+    space, strategy = str(cfg.get("space", "?")), cfg.get("strategy")
+    label = method_name(space, str(strategy))
+    # A strategy other than the default that makes no method of its own is named.
+    if strategy is not None and strategy != default_strategy():
+        try:
+            own = bool(strategy_definition(strategy).method)
+        except ConfigError:  # a strategy this version does not know
+            own = False
+        if not own:
+            label += f" ({strategy})"
+    return f"{label} seed {cfg.get('seed', '?')}"
 
 
 def plot_search_progress(run_dirs: Sequence[str | Path], out_prefix: str | Path) -> list[Path]:

@@ -9,19 +9,24 @@ from __future__ import annotations
 from mbnas.search.base import Ledger, SpaceLike, Strategy
 from mbnas.search.bilevel import BilevelSearch
 from mbnas.search.limits import LimitedSpace, parse_amount
-from mbnas.search.local import LocalSearch, LocalWalk, full_pass_size
+from mbnas.search.local import DEFAULT_STRATEGY, LocalSearch, LocalWalk, full_pass_size
 from mbnas.search.pareto import ParetoLocalSearch, pareto_front
 from mbnas.search.random_search import RandomSearch
 from mbnas.search.records import Batch, Evaluation
 from mbnas.search.registry import (
-    SEARCH_STRATEGIES,
+    StrategyDefinition,
+    check_method,
     make_strategy,
+    method_description,
+    method_name,
     register_strategy,
+    strategy_definition,
     strategy_names,
+    upgrade_settings,
 )
 
 __all__ = [
-    "SEARCH_STRATEGIES",
+    "DEFAULT_STRATEGY",
     "Batch",
     "BilevelSearch",
     "Evaluation",
@@ -33,12 +38,18 @@ __all__ = [
     "RandomSearch",
     "SpaceLike",
     "Strategy",
+    "StrategyDefinition",
+    "check_method",
     "full_pass_size",
     "make_strategy",
+    "method_description",
+    "method_name",
     "parse_amount",
     "pareto_front",
     "register_strategy",
+    "strategy_definition",
     "strategy_names",
+    "upgrade_settings",
 ]
 
 # `mbnas.search(...)` is the API function of mbnas.api (see mbnas._callable).

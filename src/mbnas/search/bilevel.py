@@ -24,9 +24,13 @@ from mbnas.search.base import SpaceLike, Strategy
 from mbnas.search.local import LocalWalk, full_pass_size
 from mbnas.search.records import Batch, Decode, decode_optional, encode
 from mbnas.search.registry import register_strategy
+from mbnas.space_registry import MACRO_SPACE
 
 TOPOLOGY = "topology"
 KERNEL = "kernel"
+# The name phase 1's space had in checkpoints written before Bilevel-NAS was a strategy
+# over the macro space (then "space: bilevel" in config.yaml); read as the macro space.
+LEGACY_TOPOLOGY_SPACE = "bilevel-topology"
 
 
 class BilevelSearch(Strategy):
@@ -129,6 +133,11 @@ class BilevelSearch(Strategy):
         walk = self._topology_walk if self._kernel_walk is None else self._kernel_walk
         return walk.absorb(batch, scores)
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if isinstance(state, dict) and state.get("space") == LEGACY_TOPOLOGY_SPACE:
+            state = {**state, "space": self.topology_space.name}
+        super().load_state_dict(state)
+
     def _state(self) -> dict[str, Any]:
         return {
             "reserve": self._reserve,
@@ -149,7 +158,13 @@ class BilevelSearch(Strategy):
             self._kernel_walk.load_state_dict(state["kernel_walk"], self._decode)
 
 
-@register_strategy("bilevel")
+@register_strategy(
+    BilevelSearch.name, space=MACRO_SPACE, costs=False, kernel_phase=True, was_space=True,
+    method="Bilevel-NAS",
+    about="Bilevel-NAS: local search over the topology (macro space), then over the "
+          "kernel sizes of the best topology",
+    description="Bilevel-NAS: topology first (VGG blocks), then the kernels of the best "
+                "topology, one shared budget")
 def _make_bilevel(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
                   decode: Decode, start: Any | None,
                   kernel_space_for: Callable[[Any], SpaceLike] | None = None,

@@ -18,11 +18,14 @@ order are evaluated and the search stops after that batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from mbnas.errors import ConfigError
 from mbnas.search.base import Ledger, SpaceLike, Strategy, check_start
+from mbnas.search.pareto import ParetoLocalSearch
 from mbnas.search.records import Batch, Decode, decode_optional, encode
 from mbnas.search.registry import register_strategy
 
@@ -196,7 +199,7 @@ class LocalSearch(Strategy):
                  start: Any | None = None) -> None:
         super().__init__(budget=budget, rng=rng, decode=decode, space_name=space.name)
         self.space = space
-        self._walk = LocalWalk(space, self._ledger, phase="local", start=start)
+        self._walk = LocalWalk(space, self._ledger, phase=self.name, start=start)
 
     @property
     def current(self) -> Any | None:
@@ -230,7 +233,19 @@ class LocalSearch(Strategy):
         self._walk.load_state_dict(state["walk"], self._decode)
 
 
-@register_strategy("local")
+#: The strategy `mbnas search` uses unless told otherwise: the paper's local search.
+DEFAULT_STRATEGY = LocalSearch.name
+
+
+@register_strategy(LocalSearch.name, about="local search: one variable at a time, from the "
+                   "start network (the paper's); with cost objectives, Pareto local search")
 def _make_local(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
-                decode: Decode, start: Any | None, **_: Any) -> LocalSearch:
+                decode: Decode, start: Any | None,
+                figures: Callable[[Any], Mapping[str, float]] | None = None,
+                costs: Sequence[str] = (), **_: Any) -> Strategy:
+    if costs:
+        if figures is None:
+            raise ConfigError("Pareto local search needs the cost figures of networks")
+        return ParetoLocalSearch(space, budget=budget, rng=rng, decode=decode,
+                                 figures=figures, costs=costs, start=start)
     return LocalSearch(space, budget=budget, rng=rng, decode=decode, start=start)

@@ -74,7 +74,7 @@ class RandomSearch(Strategy):
             return None
         if not self._start_done:
             if not ledger.known(self._start):
-                return Batch((self._start,), "random")
+                return Batch((self._start,), self.name)
             self._start_done = True
         wanted = min(self.batch_size, ledger.remaining())
         new: list[Any] = []
@@ -95,7 +95,7 @@ class RandomSearch(Strategy):
             misses = 0
             new.append(genotype)
             keys.add(genotype.key)
-        return Batch(tuple(new), "random") if new else None
+        return Batch(tuple(new), self.name) if new else None
 
     def _absorb(self, batch: Batch, scores: list[float | None]) -> list[bool]:
         self._start_done = True
@@ -119,7 +119,8 @@ class RandomSearch(Strategy):
         self._exhausted = bool(state["exhausted"])
 
 
-@register_strategy("random")
+@register_strategy(RandomSearch.name, about="random search: networks sampled uniformly "
+                   "from the space (a baseline)")
 def _make_random(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
                  decode: Decode, start: Any | None, batch_size: int = 1,
                  **_: Any) -> RandomSearch:

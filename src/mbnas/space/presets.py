@@ -43,6 +43,10 @@ def preset(name: str) -> Genotype:
         ) from None
 
 
+#: The start that samples a random network of the space (``--start random``).
+RANDOM_START = "random"
+
+
 def start_genotype(spec: str) -> Genotype:
     """A search's start point: a preset name or an authors' 40-digit string.
 

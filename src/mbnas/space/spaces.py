@@ -13,8 +13,8 @@ genotype. The spaces of the paper (section 2.4):
   "both" allowed, node 10 of any cell type.
 * ``"macro"``: topology only (``a``, ``d``); blocks fixed to VGG, kernels to 3.
 * ``"micro"``: the U-Net topology fixed (the ``"unet"`` preset); ``b`` and ``c`` searched.
-* ``"bilevel-topology"``: phase 1 of Bilevel-NAS, the same space as Macro;
-  phase 2 is :func:`kernel_space` of the best phase-1 topology: only ``c`` searched.
+* Bilevel-NAS is not a space but a strategy (``--strategy bilevel``): phase 1 searches
+  ``"macro"``, phase 2 :func:`kernel_space` of the best phase-1 topology (only ``c``).
 
 Macro, Micro and Bilevel follow the same rules as ``mbnas``. Spaces are registered by
 name (:func:`register_space`, duplicates refused); the CLI's choices, the configs and
@@ -82,14 +82,13 @@ from mbnas.space_registry import (
     SPACES,
     SpaceDefinition,
     register_space,
-    search_space_names,
     space_definition,
     space_names,
 )
 
 __all__ = [
     "SPACES", "SearchSpace", "SpaceDefinition", "Variable", "get_space", "kernel_space",
-    "register_space", "search_space_names", "space_definition", "space_names",
+    "register_space", "space_definition", "space_names",
 ]
 KINDS = ("a", "b", "c", "d")
 CELL_OF_STEP = {1: "down", 0: "same", -1: "up"}
