@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +31,55 @@ from mbnas.data import make_phantom  # noqa: E402
 from mbnas.driver.search import SearchConfig, run_search  # noqa: E402
 from mbnas.engine.config import get_protocol  # noqa: E402
 from mbnas.engine.ray_executor import (  # noqa: E402
-    CRASH_ONCE_ENV,
-    FAIL_RUN_ENV,
     RayExecutor,
     check_address,
+    train_on_worker,
 )
 from mbnas.engine.runs import RunContext, RunSpec, execute_run  # noqa: E402
+from mbnas.engine.train import EpochStats  # noqa: E402
 from mbnas.errors import ConfigError  # noqa: E402
 from mbnas.space import preset  # noqa: E402
 from mbnas.store import ResultStore, StoreError, load_weights  # noqa: E402
 
 PROTOCOL = dict(epochs=2, folds=2, image_size=32, base_channels=4)
 BUDGET, RUNS = 3, 6  # 3 evaluations x 2 folds x 1 seed
+
+
+def faulty_train(spec: RunSpec, ctx: RunContext, threads: int, use_gpu: bool,
+                 crash_marker: str | None, fail_run: str | None) -> Any:
+    """A Ray task that fails on purpose, then trains as usual.
+
+    ``crash_marker``: the first run to start creates this file and kills its own worker
+    process (``os._exit``), as a crashed node would; runs that find the file train.
+    ``fail_run`` ("ARCH_KEY:FOLD"): that run raises after its first epoch, inside the run.
+    """
+    if crash_marker:
+        try:
+            os.close(os.open(crash_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            os._exit(1)
+        except FileExistsError:
+            pass
+    on_epoch = None
+    if fail_run == f"{spec.arch_key}:{spec.fold}":
+        def on_epoch(stats: EpochStats) -> None:
+            raise RuntimeError(f"fault injected into {fail_run}: run failed in epoch "
+                               f"{stats.epoch}")
+    return train_on_worker(spec, ctx, threads, use_gpu, on_epoch)
+
+
+@dataclass
+class FaultyRayExecutor(RayExecutor):
+    """The Ray executor with faults injected into its tasks (tests only)."""
+
+    crash_marker: str | None = None
+    fail_run: str | None = None
+
+    @property
+    def task_body(self) -> Any:
+        return faulty_train
+
+    def task_arguments(self, spec: RunSpec) -> tuple[Any, ...]:
+        return (self.crash_marker, self.fail_run)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +93,8 @@ def cluster() -> Any:
     threads = torch.get_num_threads()
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     torch.set_num_threads(1)
+    # Workers cannot import this test module: ship its functions (faulty_train) by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     executor = RayExecutor(num_cpus=2)
     err = io.StringIO()
     try:
@@ -63,6 +103,7 @@ def cluster() -> Any:
         yield executor, err.getvalue()
     finally:
         executor.close()
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
         torch.set_num_threads(threads)
         for k, v in saved.items():
             if v is None:
@@ -79,12 +120,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def crash_once(tmp_path_factory: pytest.TempPathFactory,
-               monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Arm the crash-once test hook: the next run to start kills its worker."""
-    marker = tmp_path_factory.mktemp("crash") / "crashed"
-    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
-    return marker
+def crash_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A crash marker for FaultyRayExecutor: the next run to start kills its worker."""
+    return tmp_path_factory.mktemp("crash") / "crashed"
 
 
 def search_config(dataset: tuple[Path, Path], executor: str = "inprocess") -> SearchConfig:
@@ -172,7 +210,8 @@ def test_dataset_is_put_into_the_object_store_once(cluster: Any, dataset: Any) -
 def test_crashed_worker_is_retried(cluster: Any, dataset: Any, reference: Path,
                                    tmp_path: Path, crash_once: Path) -> None:
     out = tmp_path / "search"
-    run_search(search_config(dataset, "ray"), out, executor=RayExecutor(max_retries=2))
+    run_search(search_config(dataset, "ray"), out,
+               executor=FaultyRayExecutor(max_retries=2, crash_marker=str(crash_once)))
     assert crash_once.exists()  # a worker did die mid-run
     runs = runs_by_key(out)
     assert len(runs) == RUNS and all(r.status == "finished" for r in runs.values())
@@ -187,26 +226,25 @@ def test_worker_dying_beyond_retries_is_a_failed_run(cluster: Any, dataset: Any,
     ctx = RunContext(data, (data.case_ids[:3], data.case_ids[3:]), "cpu")
     arch, protocol = preset("unet"), get_protocol("quick", **PROTOCOL)
     specs = [RunSpec(arch.to_dict(), arch.key, fold, 0, protocol) for fold in (0, 1)]
-    records = list(RayExecutor(max_retries=0).run(specs, ctx))
+    records = list(FaultyRayExecutor(max_retries=0, crash_marker=str(crash_once)).run(specs, ctx))
     assert sorted(r.status for r in records) == ["failed", "finished"]
     failed = next(r for r in records if r.status == "failed")
     assert failed.error.startswith("Ray could not run it: ray.exceptions.WorkerCrashedError")
 
 
 def test_run_raising_is_recorded_as_failed_and_search_goes_on(
-        cluster: Any, dataset: Any, reference: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        cluster: Any, dataset: Any, reference: Path, tmp_path: Path) -> None:
     second = log_without_times(reference)[1]["arch_key"]
-    monkeypatch.setenv(FAIL_RUN_ENV, f"{second}:1")
     out = tmp_path / "search"
     with pytest.warns(RuntimeWarning, match=f"run {second} fold 1 seed 0 failed"):
-        outcome = run_search(search_config(dataset, "ray"), out, executor=RayExecutor())
+        outcome = run_search(search_config(dataset, "ray"), out,
+                             executor=FaultyRayExecutor(fail_run=f"{second}:1"))
     assert outcome.n_evaluated == BUDGET
     runs = runs_by_key(out)
     assert len(runs) == RUNS
     failed = [r for r in runs.values() if r.status == "failed"]
     assert [(r.arch_key, r.fold) for r in failed] == [(second, 1)]
-    assert "Traceback" in failed[0].error and FAIL_RUN_ENV in failed[0].error
+    assert "Traceback" in failed[0].error and "fault injected" in failed[0].error
     log, ref_log = log_without_times(out), log_without_times(reference)
     assert log[1]["arch_key"] == second and log[1]["score"] is None
     assert log[0] == ref_log[0]  # the runs before and after are unaffected
