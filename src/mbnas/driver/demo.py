@@ -33,7 +33,8 @@ def run_demo(out: Path, budget: int = 8, cases: int = 12, seed: int = 0) -> dict
     if errors:
         raise DatasetError(f"{data_dir}: the phantom failed its own check: {errors[0]}")
     config = SearchConfig(
-        data_dir=str(data_dir.resolve()), space="mbnas", strategy="local", budget=budget,
+        # The default space and strategy: the paper's MB-NAS space, local search.
+        data_dir=str(data_dir.resolve()), budget=budget,
         seed=seed, start="unet", protocol=get_protocol("quick"),
         cache_dir=str((out / "cache").resolve()),
     )

@@ -46,6 +46,7 @@ from mbnas.driver.search import raise_if_all_failed
 from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
 from mbnas.engine.config import PROTOCOLS, Protocol
 from mbnas.engine.evaluator import EvaluationResult, Evaluator
+from mbnas.engine.executors import DEFAULT_EXECUTOR
 from mbnas.engine.runs import RunContext, RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
@@ -85,7 +86,7 @@ class EvaluateConfig:
     protocol: Protocol
     baselines: tuple[str, ...] = ("unet", "resunet")
     split_seed: int = 0
-    executor: str = "inprocess"
+    executor: str = DEFAULT_EXECUTOR
     device: str = "auto"
     cache_dir: str | None = None
     ray: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from typing import Any
 
 from mbnas.data.folds import make_splits, read_splits
 from mbnas.data.slices import SliceData
+from mbnas.engine.executors import DEFAULT_EXECUTOR, check_executor
 from mbnas.errors import ConfigError
 
 
@@ -30,9 +31,10 @@ def check_output_dir(out: str | Path, what: str = "--out") -> Path:
     return out
 
 
-def check_device(device: str, executor: str = "inprocess") -> None:
-    """Refuse a device this machine does not have (in-process runs only: Ray workers may)."""
-    if executor != "inprocess" or device in ("auto", "cpu"):
+def check_device(device: str, executor: str = DEFAULT_EXECUTOR) -> None:
+    """Refuse a device this machine does not have (runs trained here only: the workers of
+    a remote executor, such as Ray's, may have it)."""
+    if device in ("auto", "cpu") or check_executor(executor).remote:
         return
     import torch
 

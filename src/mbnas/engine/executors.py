@@ -44,17 +44,19 @@ class ExecutorSettings:
 
 @dataclass(frozen=True)
 class ExecutorDefinition:
-    """A registered executor: its name, factory and one line for ``--help``."""
+    """A registered executor: its name, factory, one line for ``--help``, and whether its
+    runs train on other machines (``remote``: this machine's device is not checked)."""
 
     name: str
     factory: Callable[[ExecutorSettings], Executor]
     about: str = ""
+    remote: bool = False
 
 
 _EXECUTORS: dict[str, ExecutorDefinition] = {}
 
 
-def register_executor(name: str, about: str = ""
+def register_executor(name: str, about: str = "", remote: bool = False
                       ) -> Callable[[Callable[[ExecutorSettings], Executor]],
                                     Callable[[ExecutorSettings], Executor]]:
     """Register a factory ``f(ExecutorSettings) -> Executor`` under ``name``.
@@ -67,7 +69,7 @@ def register_executor(name: str, about: str = ""
                   ) -> Callable[[ExecutorSettings], Executor]:
         if name in _EXECUTORS:
             raise ValueError(f"executor {name!r} is already registered")
-        _EXECUTORS[name] = ExecutorDefinition(name, factory, about)
+        _EXECUTORS[name] = ExecutorDefinition(name, factory, about, remote)
         return factory
 
     return decorator

@@ -337,9 +337,10 @@ class RayExecutor:
         self.close()
 
 
-@register_executor(RayExecutor.name, about="one Ray task per run, on a Ray cluster or a local "
-                   "Ray instance (settings: the config's ray section, --address, "
-                   "--cpus-per-run, --gpus-per-run)")
+@register_executor(RayExecutor.name, remote=True,
+                   about="one Ray task per run, on a Ray cluster or a local Ray instance "
+                         "(settings: the config's ray section, --address, --cpus-per-run, "
+                         "--gpus-per-run)")
 def _make_ray(settings: ExecutorSettings) -> RayExecutor:
     options = dict(settings.options)
     if settings.threads is not None:
