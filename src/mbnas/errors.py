@@ -1,6 +1,19 @@
-"""Errors a user can meet. The CLI prints them as one line and exits with code 2."""
+"""Errors a user can meet, and the exit codes of every command (README "Exit codes").
+
+The CLI prints an error as one line and exits with its ``exit_code``
+(:data:`EXIT_REFUSED` unless the error says otherwise).
+"""
 
 from __future__ import annotations
+
+#: Done.
+EXIT_DONE = 0
+#: Finished, but some training runs failed (their tracebacks are in the store).
+EXIT_RUNS_FAILED = 1
+#: Bad input or refused: a one-line message names the file or setting and the problem.
+EXIT_REFUSED = 2
+#: Interrupted (Ctrl-C); finished work is kept, the same command resumes.
+EXIT_INTERRUPTED = 130
 
 
 class MbnasError(Exception):
@@ -9,6 +22,8 @@ class MbnasError(Exception):
     The message must say what is wrong (naming the file where there is one) and
     what to do about it.
     """
+
+    exit_code = EXIT_REFUSED
 
 
 class DatasetError(MbnasError):

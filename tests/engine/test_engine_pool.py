@@ -9,8 +9,8 @@ import signal
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
 from mbnas.engine.evaluator import Evaluator
-from mbnas.engine.pool import LocalPoolExecutor
 from mbnas.engine.executors import make_executor
+from mbnas.engine.pool import LocalPoolExecutor
 from mbnas.engine.runs import InProcessExecutor, RunContext, RunSpec
 from mbnas.space import preset
 from mbnas.store import ResultStore

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from mbnas.errors import MbnasError
+from mbnas.errors import EXIT_DONE, EXIT_INTERRUPTED, EXIT_REFUSED, MbnasError
 
 # Command-group modules, each exposing register(subparsers).
 _GROUPS = ("data", "space", "train", "search", "results", "predict", "export")
@@ -45,15 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = args.handler(args)
     except MbnasError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 2))
+        return exc.exit_code
     except OSError as exc:  # the file system said no: one line naming the path
         print(f"error: {os_error_line(exc)}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; run the same command again to resume.",
               file=sys.stderr)
-        return 130
-    return int(code or 0)
+        return EXIT_INTERRUPTED
+    return int(code or EXIT_DONE)
 
 
 def os_error_line(exc: OSError) -> str:

@@ -11,6 +11,7 @@ from mbnas.data.nnunet import resolve_dataset
 from mbnas.data.phantom import DEFAULT_SHAPE, FORMATS, TASKS, make_phantom
 from mbnas.data.preprocess import PreprocessConfig, cache_folder, is_complete, preprocess
 from mbnas.data.slices import SliceData
+from mbnas.errors import EXIT_DONE, EXIT_REFUSED
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check", help="validate a dataset folder (MSD v1 or nnU-Net v2)",
         description="List every problem of a dataset, one line each, then a summary. "
                     "Exit code 2 if there is any error.")
-    p.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    p.add_argument("data_dir", metavar="DATA_DIR", type=Path,
+                   help="MSD or nnU-Net dataset folder, or an nnU-Net dataset ID or name")
     p.add_argument("--sites", dest="sites_file", metavar="FILE.csv",
                    help="case,site CSV to check and count instead of dataset.json's sites")
     p.set_defaults(handler=run_check)
@@ -28,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "preprocess", help="reorient, slice, resize and normalise a dataset into a cache",
         description="Preprocess a dataset into 2D slices under CACHE/<key>/; a cache made "
                     "from the same files and settings is reused.")
-    p.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    p.add_argument("data_dir", metavar="DATA_DIR", type=Path,
+                   help="MSD or nnU-Net dataset folder, or an nnU-Net dataset ID or name")
     p.add_argument("--cache", type=Path, metavar="DIR",
                    help="folder for preprocessed data (one subfolder per inputs/settings; "
                         "default $MBNAS_CACHE or ~/.cache/mbnas, as for every command)")
@@ -40,18 +43,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "phantom", help="write a synthetic dataset (spleen CT or prostate MR)",
         description="Write a synthetic dataset in MSD v1 (or nnU-Net v2) layout that "
                     "exercises the same code as real data.")
-    p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--cases", required=True, type=int, metavar="N")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--task", required=True, choices=TASKS,
+                   help="which MSD task the phantom imitates: spleen (CT) or prostate (MRI)")
+    p.add_argument("--cases", required=True, type=int, metavar="N", help="number of cases")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="dataset folder to write")
     p.add_argument("--sites", type=int, default=1, metavar="K",
                    help="number of scanner groups (default 1)")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="random seed of the phantom (default 0)")
     p.add_argument("--shape", type=int, nargs=3, default=list(DEFAULT_SHAPE),
                    metavar=("X", "Y", "Z"),
                    help="in-plane size and most slices per case (default %(default)s)")
     p.add_argument("--min-slices", type=int, default=None, metavar="N",
                    help="fewest slices per case (default Z // 2)")
-    p.add_argument("--format", dest="fmt", choices=FORMATS, default="msd")
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default="msd",
+                   help="folder layout: MSD (default) or nnU-Net raw")
     p.set_defaults(handler=run_phantom)
 
 
@@ -62,7 +69,7 @@ def run_check(args: argparse.Namespace) -> int:
         dataset, _ = scan_dataset(args.data_dir)
     except Exception as exc:  # noqa: BLE001 - `mbnas check` never shows a traceback
         print(f"ERROR {args.data_dir}: unexpected failure ({type(exc).__name__}: {exc})")
-        return 2
+        return EXIT_REFUSED
     for problem in problems:
         print(problem)
     n_err = sum(p.is_error for p in problems)
@@ -74,7 +81,7 @@ def run_check(args: argparse.Namespace) -> int:
     line = sites_line(dataset, args.sites_file) if dataset is not None else None
     if line:
         print(line)
-    return 2 if n_err else 0
+    return EXIT_REFUSED if n_err else EXIT_DONE
 
 
 def sites_line(dataset: Dataset, sites_file: Path | None) -> str | None:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mbnas.errors import EXIT_DONE, EXIT_REFUSED
+
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -38,8 +40,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"{len(summary.failed)} scan(s) failed:", file=sys.stderr)
         for name, message in summary.failed:
             print(f"  {name}: {message}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_REFUSED
+    return EXIT_DONE
 
 
 def register(sub: argparse._SubParsersAction) -> None:

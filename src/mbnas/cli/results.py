@@ -22,7 +22,7 @@ from mbnas.cli.speed import (
     print_estimate,
 )
 from mbnas.engine.executors import DEFAULT_EXECUTOR
-from mbnas.errors import ConfigError
+from mbnas.errors import EXIT_DONE, EXIT_RUNS_FAILED, ConfigError
 
 # Protocol flags that override one training setting of the searches' protocol.
 _OVERRIDES = ("epochs", "batch_size", "image_size", "lr")
@@ -159,8 +159,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if outcome.failed:
         print(f"{len(outcome.failed)} run(s) failed (tracebacks in the store): "
               + ", ".join(outcome.failed))
-        return 1
-    return 0
+        return EXIT_RUNS_FAILED
+    return EXIT_DONE
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -39,14 +39,15 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
                         "paper-spleen by the dataset's name, paper-spleen for other "
                         "datasets), one of those two, or 'quick' (small and fast, for "
                         "trying the tool)")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=int, help="training epochs of every run")
     p.add_argument("--folds", type=folds_value,
                    help="cross-validation folds: a number, or 'site' (one fold per "
                         "held-out site: the score becomes held-out-site Dice)")
     p.add_argument("--seeds", type=int, help="network initialisations per fold")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int, help="training batch size (slices)")
+    p.add_argument("--image-size", type=int,
+                   help="in-plane size slices are resampled to (pixels)")
+    p.add_argument("--lr", type=float, help="initial learning rate (poly decay)")
     p.add_argument("--intensity-augment", choices=("off", "robust"), dest="intensity",
                    help="intensity augmentation for robustness to other sites (gamma, "
                         "contrast, bias field, noise, blur); 'robust': engine/intensity.py's "
@@ -281,6 +282,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_search)
 
     d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")
-    d.add_argument("--out", default="runs/demo")
-    d.add_argument("--budget", type=int, default=8)
+    d.add_argument("--out", default="runs/demo",
+                   help="folder for the phantom data and the search (default runs/demo)")
+    d.add_argument("--budget", type=int, default=8,
+                   help="evaluations of the short search (default 8)")
     d.set_defaults(handler=cmd_demo)

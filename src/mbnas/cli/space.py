@@ -74,8 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cost.add_argument("--size", type=int, default=128,
                       help="input height and width (default 128, the training size; the "
                            "paper's MMAC column used 32)")
-    cost.add_argument("--in-channels", type=int, default=1)
-    cost.add_argument("--classes", type=int, default=2)
+    cost.add_argument("--in-channels", type=int, default=1,
+                      help="input channels (default 1)")
+    cost.add_argument("--classes", type=int, default=2,
+                      help="output classes, background included (default 2)")
     cost.add_argument("--no-memory", action="store_true",
                       help="skip the activation-memory measurement")
     cost.set_defaults(handler=cmd_cost)

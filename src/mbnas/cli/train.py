@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mbnas.cli.search import add_protocol_arguments, protocol_settings
 from mbnas.cli.speed import announce, refuse_paper_on_cpu, timed_estimate
+from mbnas.errors import EXIT_RUNS_FAILED
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -39,7 +40,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     if record.status != "finished":
         print(f"run failed:\n{record.error}")
-        return 1
+        return EXIT_RUNS_FAILED
     print(f"{'from the store (not retrained)' if cached else 'trained'}: "
           f"{record.arch_key} fold {record.fold} seed {record.seed} on {record.device}, "
           f"{record.seconds:.1f} s")
@@ -73,10 +74,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", help="MSD or nnU-Net dataset folder")
     p.add_argument("--arch", default="unet",
                    help="genotype JSON file, best.json of a search, or a preset/baseline name")
-    p.add_argument("--fold", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fold", type=int, default=0,
+                   help="the cross-validation fold whose validation cases score the run "
+                        "(default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the network's initialisation and training (default 0)")
     p.add_argument("--out", default="runs/train", help="folder for splits, store and weights")
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     add_protocol_arguments(p)
     p.set_defaults(handler=cmd_train)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 
-from mbnas.errors import MbnasError
+from mbnas.errors import EXIT_RUNS_FAILED, MbnasError
 
 ENVIRONMENT, NETWORK = "environment", "network"
 
@@ -37,7 +37,7 @@ class RunFailure(MbnasError):
     were not).
     """
 
-    exit_code = 1
+    exit_code = EXIT_RUNS_FAILED
 
 
 def failure_kind(exc: BaseException) -> str:
