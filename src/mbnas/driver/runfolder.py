@@ -7,8 +7,6 @@ settings that differ, so a resumed run can never mix results of two configuratio
 
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,41 +14,31 @@ import yaml
 
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_text
+from mbnas.store.lock import FileLock
 
 
 class RunLock:
     """An exclusive, non-blocking lock on ``folder/.lock``, held while the driver runs.
 
-    The operating system releases it when the process dies (even by SIGKILL), so a
-    killed run never leaves a stale lock behind.
+    The store's :class:`~mbnas.store.lock.FileLock`: the operating system releases it
+    when the process dies (even by SIGKILL), so a killed run never leaves a stale lock.
     """
 
     def __init__(self, folder: Path) -> None:
-        self.path = Path(folder) / ".lock"
-        self._fd: int | None = None
+        self._lock = FileLock(Path(folder) / ".lock")
+        self.path = self._lock.path
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+        holder = self._lock.acquire()
+        if holder is not None:
             raise ConfigError(
                 f"{self.path.parent}: another mbnas process (pid {holder}) is using this run "
                 "folder; wait for it to finish or choose another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
