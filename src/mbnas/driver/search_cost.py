@@ -32,7 +32,6 @@ from mbnas.driver.search_runs import BASELINE_NAMES
 from mbnas.engine.train import select_device
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
-from mbnas.report.front import FRONT_FILE
 from mbnas.search import (
     LimitedSpace,
     ParetoLocalSearch,
@@ -163,20 +162,22 @@ class CostSearch:
     alone runs exactly as without this module.
     """
 
-    def __init__(self, config: Any, out: Path, data: Any) -> None:
+    def __init__(self, config: Any, costs: Path, data: Any) -> None:
         self.costs = tuple(o for o in config.objectives if o != "dice")
         self.limits = limits_of(config)
         self.names = tuple(n for n in COST_NAMES if n in self.costs or n in self.limits)
         self.oracle = CostOracle(data.in_channels, data.n_classes,
                                  config.protocol.base_channels, config.protocol.image_size,
-                                 config.latency_device, out / "costs.json")
+                                 config.latency_device, costs)
         self.space: LimitedSpace | None = None
 
     @classmethod
-    def for_config(cls, config: Any, out: Path, data: Any) -> CostSearch | None:
+    def for_config(cls, config: Any, costs: Path, data: Any) -> CostSearch | None:
+        """The cost-aware part of a search (None for Dice alone); ``costs``: the run
+        folder's cache of figures."""
         if tuple(config.objectives) == ("dice",) and not limits_of(config):
             return None
-        return cls(config, out, data)
+        return cls(config, costs, data)
 
     def figures(self, genotype: Any) -> dict[str, float]:
         return self.oracle.figures(genotype, self.names)
@@ -244,8 +245,9 @@ class CostSearch:
         out += [dict(s) for s in skips if (s["after"] or 0) >= len(history)]
         return out
 
-    def write_front(self, out: Path, strategy: Any, protocol_key: str) -> None:
-        """``front.json``: the archive (genotype, Dice, figures) for report and evaluate."""
+    def write_front(self, path: Path, strategy: Any, protocol_key: str) -> None:
+        """``front.json`` (``path``): the archive (genotype, Dice, figures) for report and
+        evaluate."""
         if not self.costs:
             return
         by_key = {e.key: e for e in strategy.history}
@@ -258,7 +260,7 @@ class CostSearch:
         members.sort(key=lambda m: -m["score"])
         baselines = {BASELINE_NAMES.get(b, b): self.oracle.figures(Baseline(b))
                      for b in BASELINES}
-        atomic_write_json(out / FRONT_FILE, {
+        atomic_write_json(path, {
             "objectives": ["dice", *self.costs], "limits": self.limits,
             "image_size": self.oracle.image_size, "base_channels": self.oracle.base_channels,
             "latency_device": self.oracle.device_name, "protocol_key": protocol_key,

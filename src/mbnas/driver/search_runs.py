@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mbnas.driver.runfolder import RunFolder
 from mbnas.engine.config import Protocol
 from mbnas.errors import ConfigError
 
@@ -60,19 +59,22 @@ class SearchRun:
         return dict(self.best["genotype"])
 
     @property
+    def files(self) -> RunFolder:
+        """The folder's files."""
+        return RunFolder(self.folder)
+
+    @property
     def label(self) -> str:
         """A short label for the run: "<name> seed <search seed>"."""
         return f"{self.name} seed {self.config.get('seed', '?')}"
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        value = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not readable ({exc})") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
-    return value
+def progress_label(config: dict[str, Any]) -> str:
+    """A run's label in the search progress figure: "MB-NAS (random) seed 0"."""
+    space = SPACE_NAMES.get(config.get("space"), config.get("space", "?"))
+    if config.get("strategy") == "random":
+        space += " (random)"
+    return f"{space} seed {config.get('seed', '?')}"
 
 
 def read_search_run(folder: str | Path, name: str | None = None) -> SearchRun:
@@ -84,22 +86,23 @@ def read_search_run(folder: str | Path, name: str | None = None) -> SearchRun:
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such search run folder")
-    config_path, best_path = folder / "config.yaml", folder / "best.json"
+    files = RunFolder(folder)
+    config_path, best_path = files.config, files.best
     if not config_path.is_file():
-        raise ConfigError(f"{folder}: not a search run folder (no config.yaml); pass the "
-                          "--out folder of `mbnas search`")
-    config = _read_yaml(config_path)
+        raise ConfigError(f"{folder}: not a search run folder (no {config_path.name}); pass "
+                          "the --out folder of `mbnas search`")
+    config = files.read_config()
     if "data_dir" not in config or "space" not in config:
         raise ConfigError(f"{config_path}: not the config of a search (no data_dir or space)")
     if not best_path.is_file():
-        raise ConfigError(f"{folder}: no best.json: the search has not finished an evaluation "
-                          "yet; run (or resume) `mbnas search` on it first")
+        raise ConfigError(f"{folder}: no {best_path.name}: the search has not finished an "
+                          "evaluation yet; run (or resume) `mbnas search` on it first")
     try:
         best = json.loads(best_path.read_text())
         if not isinstance(best, dict) or not isinstance(best.get("genotype"), dict):
             raise ValueError("no 'genotype' mapping")
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{best_path}: not a readable best.json ({exc})") from None
+        raise ConfigError(f"{best_path}: not a readable {best_path.name} ({exc})") from None
     return SearchRun(folder, config, best,
                      name or SPACE_NAMES.get(str(config["space"]), str(config["space"])))
 

@@ -143,11 +143,26 @@ class Segmenter:
         labels = np.empty((canonical_shape[2], *grid), np.uint8)
         for a in range(0, len(slices), self.batch_size):
             x = torch.from_numpy(slices[a:a + self.batch_size]).to(self.device)
-            prob = self.networks[0](x).float().softmax(1)
-            for net in self.networks[1:]:
-                prob += net(x).float().softmax(1)
-            labels[a:a + len(x)] = to_scan_grid(prob / len(self.networks), grid).cpu().numpy()
+            labels[a:a + len(x)] = to_scan_grid(self.probabilities(x), grid).cpu().numpy()
         return np.ascontiguousarray(from_canonical(labels.transpose(1, 2, 0), affine))
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """The networks' mean softmax probabilities (N, K, S, S) of prepared slices."""
+        prob = self.networks[0](x).float().softmax(1)
+        for net in self.networks[1:]:
+            prob += net(x).float().softmax(1)
+        return prob / len(self.networks)
+
+    def predict_slices(self, slices: np.ndarray) -> np.ndarray:
+        """Class ids (N, S, S) of slices already prepared as training saw them
+        (N, C, S, S), on the model's grid; in batches of ``batch_size``."""
+        out = []
+        for a in range(0, len(slices), self.batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(slices[a:a + self.batch_size],
+                                                      dtype=np.float32)).to(self.device)
+            out.append(self.probabilities(x).argmax(1).cpu().numpy())
+        return np.concatenate(out)
 
 
 @dataclass
