@@ -29,7 +29,7 @@ from mbnas.data.formats import read_dataset
 from mbnas.data.preprocess import to_canonical
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
-from mbnas.engine.train import select_device
+from mbnas.engine.device import select_device
 from mbnas.errors import DatasetError
 from mbnas.io import atomic_write_json
 from mbnas.metrics import case_metrics

@@ -205,7 +205,8 @@ def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str,
 
 def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
     """Parameters and MACs of each run's best network at its search's training size."""
-    from mbnas.space import architecture_from_dict, build_model, count_macs, count_parameters
+    from mbnas.driver.model_cost import cost_model
+    from mbnas.space import cost_report
 
     out = {}
     for r in runs:
@@ -218,9 +219,9 @@ def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
             c, k = len(ds.channel_names), len(ds.label_names)
         except MbnasError:
             continue
-        model = build_model(architecture_from_dict(r.genotype), c, k, p.base_channels)
-        macs = count_macs(model, (1, c, p.image_size, p.image_size))
-        out[r.name] = (f"{count_parameters(model) / 1e6:.3g} M params; {macs / 1e6:.3g} MMAC "
+        cost = cost_report(cost_model(r.genotype, c, k, p.base_channels), p.image_size, c, k,
+                           memory=False)
+        out[r.name] = (f"{cost.params / 1e6:.3g} M params; {cost.macs / 1e6:.3g} MMAC "
                        f"at {p.image_size}x{p.image_size} (base channels {p.base_channels})")
     return out
 

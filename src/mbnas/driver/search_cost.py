@@ -25,11 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from mbnas.driver.model_cost import device_name, latency_ms
+from mbnas.driver.model_cost import cost_model, latency_ms
 from mbnas.driver.search_runs import BASELINE_NAMES
-from mbnas.engine.train import select_device
+from mbnas.engine.device import device_label, select_device
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
 from mbnas.search import (
@@ -41,14 +39,7 @@ from mbnas.search import (
 )
 from mbnas.search.limits import COST_NAMES, format_figure
 from mbnas.search.pareto import objective_vector
-from mbnas.space import (
-    BASELINES,
-    Baseline,
-    build_model,
-    count_macs,
-    count_parameters,
-    peak_activation_memory,
-)
+from mbnas.space import BASELINES, Baseline, cost_report
 
 #: SearchConfig field of each limit, in the order the limits are checked.
 LIMIT_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory",
@@ -74,7 +65,7 @@ class CostOracle:
         self.base_channels = base_channels
         self.image_size = image_size
         self.latency_device = latency_device
-        self.device_name = device_name(select_device(latency_device))
+        self.device_name = device_label(select_device(latency_device))
         self.cache = cache
         self.write = write
         self.known: dict[str, dict[str, float]] = {}
@@ -99,17 +90,15 @@ class CostOracle:
         return {n: float(entry[slot[n]]) for n in names}
 
     def _measure(self, genotype: Any, names: Sequence[str]) -> dict[str, float]:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            model = build_model(genotype, self.in_channels, self.n_classes, self.base_channels)
+        model = cost_model(genotype, self.in_channels, self.n_classes, self.base_channels)
         shape = (1, self.in_channels, self.image_size, self.image_size)
         out: dict[str, float] = {}
-        if "params" in names:
-            out["params"] = float(count_parameters(model))
-        if "macs" in names:
-            out["macs"] = float(count_macs(model, shape))
-        if "memory" in names:
-            out["memory"] = peak_activation_memory(model, (2, *shape[1:])) / 2
+        if {"params", "macs", "memory"} & set(names):
+            cost = cost_report(model, self.image_size, self.in_channels, self.n_classes,
+                               memory="memory" in names)
+            figures = {"params": cost.params, "macs": cost.macs, "memory": cost.memory_bytes}
+            out.update({n: float(figures[n]) for n in ("params", "macs", "memory")
+                        if n in names})
         if "latency" in names:
             out["latency"] = latency_ms(model, shape, select_device(self.latency_device))
         return out

@@ -27,6 +27,7 @@ from mbnas.data.preprocess import (
     resize_slices,
     to_canonical,
 )
+from mbnas.engine.device import select_device
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.predict.export import ModelFolder, ModelFolderError, load_model_folder
 from mbnas.predict.scans import ScanFiles, find_scans, read_scan, write_label
@@ -37,25 +38,6 @@ from mbnas.store import load_weights
 BATCH_SIZE = 16
 #: ``torch``: the model folder's weights; ``onnxruntime``: a folder of ``mbnas export onnx``.
 BACKENDS = ("torch", "onnxruntime")
-
-
-def resolve_device(preference: str = "auto") -> torch.device:
-    """``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
-
-    Raises:
-        ConfigError: If the name is not a device or CUDA is asked for but absent.
-    """
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(preference)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"unknown device {preference!r}; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {preference!r} asked for, but CUDA is not available")
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"device {preference!r} is not supported; use auto, cpu or cuda")
-    return device
 
 
 def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder) -> np.ndarray:
@@ -106,7 +88,7 @@ class Segmenter:
     def __init__(self, model: ModelFolder, device: str | torch.device = "auto",
                  batch_size: int = BATCH_SIZE, backend: str = "torch") -> None:
         self.model = model
-        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.device = select_device(device) if isinstance(device, str) else device
         self.batch_size = batch_size
         self.networks: list[Callable[[torch.Tensor], torch.Tensor]]
         if backend == "onnxruntime":
