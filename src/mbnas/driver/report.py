@@ -95,15 +95,16 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         figures.append(FigureRef(next(p for p in paths if p.suffix == PNG), caption))
 
     logs = [r.files.read_search_log() for r in runs]
-    add(plot_search_progress([(progress_label(r.config), log) for r, log in zip(runs, logs)],
+    add(plot_search_progress([(progress_label(r.config), log)
+                              for r, log in zip(runs, logs, strict=True)],
                              figs / "search_progress"),
         "Search progress of every run: each evaluation's score (dots) and the best so far.")
     for r in runs:
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
             f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
     front_html, front_files = front_section(  # cost-aware runs
-        [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs)], evals, figs,
-        out, add)
+        [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs, strict=True)],
+        evals, figs, out, add)
     files += front_files
     tolerance = 2.0
     paper_table = None
