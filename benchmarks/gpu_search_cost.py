@@ -35,10 +35,9 @@ from train_throughput import forward_flops, matmul_flops  # noqa: E402
 from mbnas.driver.estimate import time_network  # noqa: E402
 from mbnas.engine.augment import augment_batch  # noqa: E402
 from mbnas.engine.config import Protocol  # noqa: E402
-from mbnas.engine.device import device_name  # noqa: E402
+from mbnas.engine.device import device_name, select_device  # noqa: E402
 from mbnas.engine.fused import FusedNetworks  # noqa: E402
 from mbnas.engine.loss import soft_dice_loss  # noqa: E402
-from mbnas.engine.train import select_device  # noqa: E402
 from mbnas.space import build_model, get_space, preset  # noqa: E402
 
 SPLEEN_SLICES = 2900

@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 
 from mbnas.data import make_phantom
+from mbnas.driver.runfolder import RunFolder
 from mbnas.driver.search import SearchConfig, run_search
 from mbnas.driver.search_cost import CostOracle
 from mbnas.engine.config import get_protocol
-from mbnas.report.front import genotype_text, read_front
+from mbnas.report.front import genotype_text
 from mbnas.space import preset
 
 
@@ -59,7 +60,7 @@ def main() -> None:
     log = [json.loads(x) for x in (out / "search_log.jsonl").read_text().splitlines()]
     skipped = [e for e in log if "skipped" in e]
     evaluated = [e for e in log if "skipped" not in e]
-    front = read_front(out)
+    front = RunFolder(out).read_front()
     runs_per_eval = protocol.folds * len(protocol.seeds)
     print(f"search: {outcome.n_evaluated} evaluations in {seconds:.0f} s, limit macs <= "
           f"{limit / 1e6:.1f}M (the U-Net preset at {protocol.image_size}x"

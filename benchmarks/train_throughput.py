@@ -26,7 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mbnas.data.slices import CaseInfo, SliceData
 from mbnas.engine.config import Protocol
-from mbnas.engine.train import select_device, train_run, use_bf16
+from mbnas.engine.device import select_device, use_bf16
+from mbnas.engine.train import train_run
 from mbnas.space import build_model, preset
 
 

@@ -11,9 +11,8 @@ import yaml
 
 from mbnas.cli import main
 from mbnas.driver.search import SearchConfig, run_search
-from mbnas.driver.search_runs import read_search_run
+from mbnas.driver.search_runs import progress_label, read_search_run
 from mbnas.errors import ConfigError
-from mbnas.report.progress import run_label
 from mbnas.store import ResultStore
 
 BUDGET = 3
@@ -67,7 +66,7 @@ def test_old_bilevel_folder_resumes_and_reports(tmp_path: Path, phantom_spleen: 
     assert SearchConfig.from_dict(old) == config
     run = read_search_run(out)
     assert (run.space, run.strategy, run.name) == ("macro", "bilevel", "Bilevel-NAS")
-    assert run_label(out) == "Bilevel-NAS seed 1"
+    assert progress_label(old) == "Bilevel-NAS seed 1"
 
     # ... and the same (old-style) settings resume it, training only what is missing.
     file = tmp_path / "old.yaml"

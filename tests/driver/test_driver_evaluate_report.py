@@ -96,7 +96,7 @@ def test_evaluation_scores_every_validation_case_of_every_run(study: SimpleNames
     # the store's per-slice metrics of each run
     unet = architecture_from_dict({"kind": "baseline", "name": "unet"})
     with ResultStore(study.evaluation / "store.sqlite", read_only=True) as store:
-        record = store.get(unet.key, raw["protocol_key"], 1, 1)
+        record = store.get(unet.key, raw.protocol_key, 1, 1)
     stored = record.metrics["cases"]
     original = json.loads((study.evaluation / "original_grid.json").read_text())["metrics"]
     paper = {(c.case_id, c.fold, c.seed): c for c in evals[2].paper_cases}
@@ -129,7 +129,7 @@ def test_evaluation_measures_cost(study: SimpleNamespace) -> None:
 def test_model_folders_hold_loadable_weights(study: SimpleNamespace) -> None:
     raw, evals = read_evaluation(study.evaluation)
     for e in evals:
-        folder = load_model_folder(study.evaluation / raw["details"][e.name]["model_dir"])
+        folder = load_model_folder(study.evaluation / raw.details[e.name].model_dir)
         assert folder.architecture.to_dict() == dict(e.architecture)
         assert sorted(p.name for p in folder.weights) == [
             "fold0_seed0.pt", "fold0_seed1.pt", "fold1_seed0.pt", "fold1_seed1.pt"]
@@ -206,12 +206,12 @@ def test_site_summary_recognises_held_out_site_folds() -> None:
                   for f, c, d in ((0, "a", 0.8), (0, "b", 0.6), (1, "c", 0.4)))
     evals = [ModelEvaluation("M", "searched", cases=cases)]
     sites = {"a": "s1", "b": "s1", "c": "s2"}
-    held = site_summary({"sites": sites, "folds": [["a", "b"], ["c"]]}, evals)
+    held = site_summary(sites, [["a", "b"], ["c"]], evals)
     assert held["design"].startswith("held-out-site validation")
     assert held["M"] == {"s1": "Dice 0.7000 (2 case scores)", "s2": "Dice 0.4000 (1 case scores)"}
-    mixed = site_summary({"sites": sites, "folds": [["a", "c"], ["b"]]}, evals)
+    mixed = site_summary(sites, [["a", "c"], ["b"]], evals)
     assert mixed["design"].startswith(NOT_DONE)
-    assert site_summary({"sites": {"a": None}, "folds": [["a"]]}, evals).startswith(NOT_DONE)
+    assert site_summary({"a": None}, [["a"]], evals).startswith(NOT_DONE)
 
 
 def test_search_only_report(study: SimpleNamespace) -> None:

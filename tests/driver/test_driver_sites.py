@@ -82,7 +82,7 @@ def test_repeats_share_folds_and_store(study: SimpleNamespace) -> None:
 def test_external_never_touches_training(study: SimpleNamespace) -> None:
     raw, _ = read_evaluation(study.evaluation)
     training_ids = {c.case_id for c in read_dataset(study.data).cases}
-    assert {c for f in raw["folds"] for c in f} == training_ids
+    assert {c for f in raw.folds for c in f} == training_ids
     for fold in read_splits(study.evaluation / "splits.json"):
         assert set(fold.train) | set(fold.val) == training_ids
     # the external set was never preprocessed: every cache folder is the training set's

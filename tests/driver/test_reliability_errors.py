@@ -67,11 +67,11 @@ def test_genotype_with_thousands_of_nodes_and_absurd_size(tmp_path: Path, capsys
 
 
 def test_broken_search_log_in_report(tmp_path: Path, capsys) -> None:
-    from mbnas.report.progress import read_search_log
+    from mbnas.driver.runfolder import RunFolder
 
     (tmp_path / "search_log.jsonl").write_text('{"index": 0}\n{"index": 1, "sco\n')
     with pytest.raises(Exception, match="search_log.jsonl: line 2") as info:
-        read_search_log(tmp_path)
+        RunFolder(tmp_path).read_search_log()
     assert type(info.value).__name__ == "ConfigError"
 
 
@@ -94,3 +94,41 @@ def test_os_errors_are_one_line_with_the_path_but_bugs_are_not_swallowed(
     monkeypatch.setattr(space_cli, "cmd_cost", bug)
     with pytest.raises(TypeError):
         main(["space", "cost", "unet"])
+
+
+def _evaluation(tmp_path: Path) -> dict:
+    from mbnas.driver.evaluation_file import EvaluationFile, ModelDetails
+    from mbnas.report.model import ModelEvaluation
+
+    return EvaluationFile(
+        config={"protocol": {}, "data_dir": str(tmp_path), "run_dirs": []}, protocol_key="p",
+        label_names={0: "background", 1: "spleen"}, channel_names=("CT",), sites={},
+        folds=(("a",),), models=(ModelEvaluation("M", "searched"),),
+        details={"M": ModelDetails("k", "models/m", 1)}).to_dict()
+
+
+def test_evaluation_file_round_trips(tmp_path: Path) -> None:
+    from mbnas.driver.evaluation_file import read_evaluation
+
+    (tmp_path / "evaluation.json").write_text(json.dumps(_evaluation(tmp_path)))
+    evaluation, models = read_evaluation(tmp_path)
+    assert evaluation.to_dict() == _evaluation(tmp_path)
+    assert [m.name for m in models] == ["M"] and evaluation.details["M"].model_dir == "models/m"
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    (lambda d: d.pop("models"), "models"),
+    (lambda d: d["config"].pop("data_dir"), "config.data_dir"),
+    (lambda d: d["details"]["M"].pop("model_dir"), "details.M.model_dir"),
+    (lambda d: d["models"][0].pop("name"), "models[0].name"),
+    (lambda d: d.update(folds="a,b"), "folds"),
+    (lambda d: d["details"]["M"].update(runs="one"), "details.M.runs"),
+])
+def test_evaluation_json_missing_keys_in_report(tmp_path: Path, capsys, change, key) -> None:
+    evaluation = _evaluation(tmp_path)
+    change(evaluation)
+    path = tmp_path / "evaluation.json"
+    path.write_text(json.dumps(evaluation))
+    assert main(["report", "--evaluation", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    err = _one_line(capsys)
+    assert str(path) in err and f"'{key}'" in err and "Traceback" not in err

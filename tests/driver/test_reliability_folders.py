@@ -102,6 +102,25 @@ def test_evaluation_into_its_own_search_folder_is_refused_clearly(
     assert "another mbnas process" not in err and "search run folder" in err
 
 
+def test_second_evaluation_says_it_replaced_the_run_model_folder(
+        study, capsys: pytest.CaptureFixture) -> None:
+    # a copy of the evaluation resumes from its store (nothing trained) and exports again
+    second = study.root / "evaluation2"
+    shutil.copytree(study.evaluation, second, ignore=shutil.ignore_patterns("models"))
+    argv = ["evaluate", str(study.run), "--baselines", "none", "--seeds", "1", "--folds", "2",
+            "--device", "cpu"]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(second)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1, notes
+    assert f"{study.run / 'model'}: replaced the model folder" in notes[0]
+    assert f"exported by the evaluation {study.evaluation.resolve()}" in notes[0]
+    assert json.loads((study.run / "model" / "model.json").read_text())["source"] == str(
+        second.resolve())
+    assert main([*argv, "--out", str(second)]) == 0  # its own export again: no note
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_changed_config_is_refused_against_the_state(study, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     run = tmp_path / "run"

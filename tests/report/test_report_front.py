@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mbnas.driver.runfolder import RunFolder
 from mbnas.report.front import (
     front_html,
     front_markdown,
     genotype_text,
     objectives_text,
     plot_front,
-    read_front,
 )
 from mbnas.space import preset
 
@@ -51,7 +51,7 @@ def test_card_line_and_reading(tmp_path: Path) -> None:
                             "protocol": {"image_size": 128}, "latency_device": "cpu"})
     assert text.startswith("dice, macs (Pareto local search")
     assert "macs <= 50.0M MAC" in text and "128x128" in text
-    assert read_front(tmp_path) is None
+    assert RunFolder(tmp_path).read_front() is None
     (tmp_path / "front.json").write_text(json.dumps(_front()))
-    assert read_front(tmp_path)["members"][0]["arch_key"] == "k1"
+    assert RunFolder(tmp_path).read_front()["members"][0]["arch_key"] == "k1"
     assert genotype_text(preset("unet").to_dict()).startswith("d vgg3 / d vgg3")

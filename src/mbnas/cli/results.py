@@ -154,7 +154,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               f"{(e.cost.params or 0) / 1e6:9.3f}  {folder}")
     for note in outcome.notes:
         print(f"note: {note}")
-    print(f"results: {outcome.folder / 'evaluation.json'}; report: mbnas report "
+    from mbnas.driver.runfolder import EvaluationFolder
+
+    print(f"results: {EvaluationFolder(outcome.folder).evaluation}; report: mbnas report "
           f"--evaluation {outcome.folder} --out report")
     if outcome.failed:
         print(f"{len(outcome.failed)} run(s) failed (tracebacks in the store): "
@@ -166,6 +168,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from mbnas.api import report
     from mbnas.driver.evaluate import default_evaluation_dir
+    from mbnas.driver.runfolder import EvaluationFolder
 
     if not args.run_dirs and args.evaluation is None:
         raise ConfigError("give search run folders (RUN_DIR ...), --evaluation EVAL_DIR, "
@@ -180,7 +183,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.evaluation is None:
         hint = default_evaluation_dir(args.run_dirs)
         extra = (f" ({hint} exists: add --evaluation {hint})"
-                 if (hint / "evaluation.json").is_file() else "")
+                 if EvaluationFolder(hint).evaluation.is_file() else "")
         print(f"search-only report: no --evaluation given{extra}")
     return 0
 

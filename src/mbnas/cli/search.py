@@ -188,6 +188,7 @@ def _old_space_names() -> tuple[str, ...]:
 def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.api import search
     from mbnas.driver.progress import SearchProgress
+    from mbnas.driver.runfolder import RunFolder
     from mbnas.engine.executors import make_executor
 
     config = search_config(args)
@@ -202,7 +203,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.splits is not None:
         from mbnas.data.nnunet import adopt_splits
 
-        adopt_splits(args.splits, Path(args.out) / "splits.json")
+        adopt_splits(args.splits, RunFolder(args.out).splits)
     if args.estimate:
         return print_estimate(search_estimate(config), "search")
     guard_search(config)
@@ -225,12 +226,12 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"{'resumed' if outcome.resumed else 'finished'} search in "
                   f"{outcome.folder}: {outcome.n_evaluated} evaluations, best score "
                   f"{outcome.best_score:.4f}")
-            if (outcome.folder / "best.json").is_file():
-                print(f"best architecture: {outcome.folder / 'best.json'}")
+            if RunFolder(outcome.folder).best.is_file():
+                print(f"best architecture: {RunFolder(outcome.folder).best}")
     finally:
         executor.close()
     if shared is not None:
-        print(f"{len(plan)} repeats share the store {shared / 'store.sqlite'}; stability: "
+        print(f"{len(plan)} repeats share the store {RunFolder(shared).store}; stability: "
               f"mbnas report {shared} --out report")
     return 0
 

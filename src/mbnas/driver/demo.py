@@ -13,10 +13,10 @@ from pathlib import Path
 from rich.console import Console
 
 from mbnas.driver.progress import SearchProgress
+from mbnas.driver.runfolder import RunFolder
 from mbnas.driver.search import SearchConfig, run_search
 from mbnas.engine.config import get_protocol
 from mbnas.errors import DatasetError
-from mbnas.report.progress import read_search_log
 from mbnas.space import architecture_from_dict
 
 
@@ -47,7 +47,7 @@ def run_demo(out: Path, budget: int = 8, cases: int = 12, seed: int = 0) -> dict
     with SearchProgress(budget, console=Console(stderr=True)) as progress:
         outcome = run_search(config, out / "search", hooks=progress,
                              on_evaluation=progress.evaluation_done)
-    log = read_search_log(out / "search")
+    log = RunFolder(outcome.folder).read_search_log()
     unet_score = log[0]["score"] if log else math.nan
     best = architecture_from_dict(outcome.best) if outcome.best else None
     console.print(f"U-Net preset score:   {unet_score:.4f}")

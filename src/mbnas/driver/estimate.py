@@ -28,8 +28,9 @@ from mbnas.data.slices import SliceData
 from mbnas.driver.dataset import default_cache_dir
 from mbnas.engine.augment import augment_batch
 from mbnas.engine.config import Protocol
+from mbnas.engine.device import select_device, use_bf16
 from mbnas.engine.loss import soft_dice_loss
-from mbnas.engine.train import predict_labels, select_device, use_bf16
+from mbnas.engine.train import predict_labels
 from mbnas.space import build_model
 
 TIMED_STEPS = 3

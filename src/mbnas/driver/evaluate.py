@@ -23,39 +23,41 @@ model's trained runs are exported as a model folder for `mbnas predict`:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mbnas.data.fingerprint import claim_fingerprint, dataset_fingerprint
+from mbnas.data.fingerprint import dataset_fingerprint
 from mbnas.data.sites import check_split
-from mbnas.driver.dataset import default_cache_dir, fold_case_ids, training_data
+from mbnas.driver.dataset import default_cache_dir, training_data
+from mbnas.driver.evaluate_export import export_models, weights_file
 from mbnas.driver.evaluate_front import front_models
+from mbnas.driver.evaluation_file import (
+    EvaluationFile,
+    ModelDetails,
+    read_evaluation,
+    write_evaluation,
+)
 from mbnas.driver.external import check_externals, evaluate_external, parse_externals
 from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.original_grid import metrics_key, original_grid_metrics
-from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
-from mbnas.driver.runfolder import RunLock, claim_config
-from mbnas.driver.runlog import run_log
+from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.driver.search import raise_if_all_failed
 from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
 from mbnas.engine.config import PROTOCOLS, Protocol
 from mbnas.engine.evaluator import EvaluationResult, Evaluator
 from mbnas.engine.executors import DEFAULT_EXECUTOR
-from mbnas.engine.runs import RunContext, RunHooks
+from mbnas.engine.runs import RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
-from mbnas.io import atomic_write_json
 from mbnas.report.model import CaseScore, ModelCost, ModelEvaluation
 from mbnas.space import BASELINES, Baseline, architecture_from_dict, preset
-from mbnas.store import ResultStore, file_sha256
 
-EVALUATION_FORMAT = "mbnas-evaluation"
+__all__ = ["EvaluateConfig", "EvaluateOutcome", "evaluate_config", "read_evaluation",
+           "run_evaluation"]
 # Where and how fast to compute, and which models: may change when a folder is resumed
 # (a new model reuses nothing, an old one reuses its stored runs).
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines",
@@ -207,36 +209,29 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         models.append(EvaluatedModel(f"U-Net preset (width {protocol.base_channels})",
                                      unet.to_dict(), unet.key))
     # Every input is checked before the evaluation folder is written.
-    check_output_dir(out)
+    folder = EvaluationFolder(out)
+    folder.check(config.device, config.executor)
     if any(out.resolve() == r.folder for r in runs):
         raise ConfigError(f"{out}: is a search run folder given to evaluate; choose another "
                           "--out (default: next to the search runs)")
-    check_device(config.device, config.executor)
     data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
                          config.sites_file, protocol.normalisation)
-    if config.split == "case":
-        check_folds(out / "splits.json", data, protocol.folds, config.split_seed)
+    folder.check_folds(data, protocol.folds, config.split_seed, config.split)
     from mbnas.predict.export import normalisation_from_cache
 
     norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
                                     protocol.image_size, protocol.normalisation)
     fingerprint = dataset_fingerprint(config.data_dir, data, norm)
-    with ExitStack() as stack:
-        stack.enter_context(RunLock(out))
-        stack.enter_context(run_log(out / "evaluate.log"))
-        for r in runs:
-            stack.enter_context(RunLock(r.folder))
-            claim_fingerprint(r.folder, fingerprint, files_only=True)  # searched on this data
-        claim_fingerprint(out, fingerprint)
-        resumed = claim_config(out, with_fingerprint(config.to_dict(), fingerprint),
-                               ignore=RUNTIME_SETTINGS)
+    # the search runs are locked too (a search still running may change its best), and
+    # must have searched these files
+    with folder.start(config.to_dict(), fingerprint, RUNTIME_SETTINGS,
+                      read=[r.folder for r in runs]) as started:
+        resumed = started.resumed
         check_externals(parse_externals(config.external), data.channel_names,
                         data.label_names)
-        folds = fold_case_ids(out / "splits.json", data, protocol.folds, config.split_seed,
-                              config.split)
-        ctx = RunContext(data, folds, config.device, str(out / "weights"),
-                         data_fingerprint=fingerprint["digest"])
-        with ResultStore(out / "store.sqlite") as store:
+        folds = folder.folds(data, protocol.folds, config.split_seed, config.split)
+        ctx = folder.run_context(data, folds, config.device, started.data_fingerprint)
+        with folder.open_store() as store:
             evaluator = Evaluator(ctx, protocol, store, executor, hooks,
                                   retry_failed=retry_failed)
             results = evaluator.evaluate_many([architecture_from_dict(m.architecture)
@@ -244,12 +239,12 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
             raise_if_all_failed(store, protocol.key, "evaluation")
         costs = measure_costs([m.architecture for m in models], data.in_channels,
                               data.n_classes, protocol.base_channels, protocol.image_size,
-                              config.device, cache=out / "costs.json")
+                              config.device, cache=folder.costs)
         original = original_grid_metrics(
-            out, config.data_dir, data, folds,
+            folder.original_grid, config.data_dir, data, folds,
             [(m.architecture, r.arch_key, r.fold, r.seed, w) for m, res in
              zip(models, results, strict=True) for r in res.runs
-             if r.status == "finished" and (w := _weights_file(out, r)) is not None],
+             if r.status == "finished" and (w := weights_file(folder, r)) is not None],
             protocol, config.device)
         evaluations = [model_evaluation(m, res, data.label_names, costs[m.arch_key], original,
                                         model_width(m, protocol))
@@ -257,11 +252,12 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         failed = sorted({f"{m.name} fold {r.fold} seed {r.seed}" for m, res in
                          zip(models, results, strict=True) for r in res.runs
                          if r.status != "finished"})
-        write_evaluation(out, config, models, results, evaluations, data, folds)
+        write_evaluation(folder.evaluation, evaluation_file(folder, config, models, results,
+                                                            evaluations, data, folds))
         notes: list[str] = []
-        model_dirs = export_models(out, config, models, results, data, notes, norm)
+        model_dirs = export_models(folder, models, results, data, protocol, norm, notes)
         if config.external:  # only now, with the trained and exported models
-            evaluate_external(out, config.external, model_dirs, data.channel_names,
+            evaluate_external(folder.external, config.external, model_dirs, data.channel_names,
                               data.label_names, config.device, protocol.surface_tolerance_mm)
         for e in evaluations:
             dice = [c.dice for c in e.cases]
@@ -324,11 +320,11 @@ def _seconds_by_device(result: EvaluationResult) -> dict[str, float]:
     return out
 
 
-def write_evaluation(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedModel],
-                     results: Sequence[EvaluationResult],
-                     evaluations: Sequence[ModelEvaluation], data: Any,
-                     folds: Sequence[Sequence[str]]) -> Path:
-    """Write ``evaluation.json``: the model evaluations and what the report needs besides."""
+def evaluation_file(folder: EvaluationFolder, config: EvaluateConfig,
+                    models: Sequence[EvaluatedModel], results: Sequence[EvaluationResult],
+                    evaluations: Sequence[ModelEvaluation], data: Any,
+                    folds: Sequence[Sequence[str]]) -> EvaluationFile:
+    """What ``evaluation.json`` holds: the model evaluations and what the report needs."""
     details = {}
     for m, res in zip(models, results, strict=True):
         search = None
@@ -337,109 +333,16 @@ def write_evaluation(out: Path, config: EvaluateConfig, models: Sequence[Evaluat
             search = {"run_dir": str(r.folder), "space": r.space,
                       "strategy": r.config.get("strategy"), "seed": r.config.get("seed"),
                       "search_score": r.best.get("score")}
-        details[m.name] = {
-            "arch_key": m.arch_key, "model_dir": f"models/{slug(m.name)}",
-            "runs": len(res.runs),
-            "failed_runs": [f"fold {r.fold} seed {r.seed}" for r in res.runs
-                            if r.status != "finished"],
-            "run_score_mean": None if math.isnan(res.score) else res.score,
-            "seconds_by_device": _seconds_by_device(res), "search": search,
-            "versions": res.runs[0].versions if res.runs else {},
-        }
-    path = out / "evaluation.json"
-    atomic_write_json(path, {
-        "format": EVALUATION_FORMAT, "version": 1,
-        "config": config.to_dict(), "protocol_key": config.protocol.key,
-        "label_names": {str(k): v for k, v in data.label_names.items()},
-        "channel_names": list(data.channel_names),
-        "sites": {c.case_id: c.site for c in data.cases},
-        "folds": [list(f) for f in folds],
-        "models": [e.to_dict() for e in evaluations],
-        "details": details,
-    })
-    return path
-
-
-def read_evaluation(folder: str | Path) -> tuple[dict[str, Any], list[ModelEvaluation]]:
-    """Read ``evaluation.json`` of an evaluation folder: (the whole file, the models).
-
-    Raises:
-        ConfigError: when the folder holds no readable evaluation.
-    """
-    path = Path(folder) / "evaluation.json"
-    if not path.is_file():
-        raise ConfigError(f"{folder}: no evaluation.json; run `mbnas evaluate` first")
-    try:
-        raw = json.loads(path.read_text())
-        if raw.get("format") != EVALUATION_FORMAT:
-            raise ValueError(f"format is {raw.get('format')!r}, not {EVALUATION_FORMAT!r}")
-        return raw, [ModelEvaluation.from_dict(m) for m in raw["models"]]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{path}: not a readable evaluation ({exc})") from None
-
-
-def _weights_file(out: Path, record: Any) -> Path | None:
-    """A run's kept weights: in this evaluation folder (which may have been moved since),
-    else where the run saved them."""
-    here = out / "weights" / record.arch_key / f"fold{record.fold}_seed{record.seed}.pt"
-    for path in (here, Path(record.weights_path or here)):
-        if path.is_file():
-            return path
-    return None
-
-
-def export_models(out: Path, config: EvaluateConfig, models: Sequence[EvaluatedModel],
-                  results: Sequence[EvaluationResult], data: Any,
-                  notes: list[str], norm: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Export each model's kept weights as a model folder for `mbnas predict`.
-
-    ``EVAL_DIR/models/<slug>/`` for every model whose finished runs all have their
-    weights, and the same for a search run's best network in ``RUN_DIR/model``. A model
-    that cannot be exported gets a line in ``notes``. Returns model name -> folder.
-    """
-    from mbnas.predict.export import export_model, normalisation_from_cache
-
-    protocol = config.protocol
-    if norm is None:
-        norm = normalisation_from_cache(config.data_dir,
-                                        config.cache_dir or default_cache_dir(),
-                                        protocol.image_size, protocol.normalisation)
-    folders: dict[str, Path] = {}
-    for m, res in zip(models, results, strict=True):
-        finished = [r for r in res.runs if r.status == "finished"]
-        weights = [_weights_file(out, r) for r in finished]
-        changed = [f"{w}" for r, w in zip(finished, weights) if w is not None
-                   and r.weights_sha256 is not None and file_sha256(w) != r.weights_sha256]
-        if changed:
-            notes.append(f"{m.name}: no model folder exported, weights changed since they "
-                         f"were trained (checksum differs from the store): {', '.join(changed)}")
-            continue
-        missing = [f"fold {r.fold} seed {r.seed}" for r, w in zip(finished, weights) if w is None]
-        if missing:
-            notes.append(f"{m.name}: no model folder exported, the weights of "
-                         f"{', '.join(missing)} are missing from {out / 'weights'}")
-        if missing or not weights:
-            continue
-        settings = dict(
-            architecture=m.architecture, in_channels=data.in_channels,
-            n_classes=data.n_classes, base_channels=protocol.base_channels,
-            image_size=protocol.image_size, label_names=data.label_names,
-            channel_names=data.channel_names, normalisation=norm, weights=weights)
-        folders[m.name] = out / "models" / slug(m.name)
-        targets = [folders[m.name]]
-        if m.search_run is not None and not m.front_member:
-            targets.append(m.search_run.folder / "model")
-        for target in targets:
-            if target != folders[m.name] and _holds_other_model(target, m.arch_key):
-                notes.append(f"{target}: replaced the model folder of another network (an "
-                             "earlier evaluation); its own copy stays in that evaluation")
-            export_model(target, **settings)  # weights copied: never linked to the store's
-    return folders
-
-
-def _holds_other_model(folder: Path, arch_key: str) -> bool:
-    try:
-        meta = json.loads((folder / "model.json").read_text())
-        return architecture_from_dict(meta["architecture"]).key != arch_key
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+        details[m.name] = ModelDetails(
+            arch_key=m.arch_key, runs=len(res.runs),
+            model_dir=folder.model_dir(slug(m.name)).relative_to(folder.path).as_posix(),
+            failed_runs=tuple(f"fold {r.fold} seed {r.seed}" for r in res.runs
+                              if r.status != "finished"),
+            run_score_mean=None if math.isnan(res.score) else res.score,
+            seconds_by_device=_seconds_by_device(res), search=search,
+            versions=res.runs[0].versions if res.runs else {})
+    return EvaluationFile(
+        config=config.to_dict(), protocol_key=config.protocol.key,
+        label_names=dict(data.label_names), channel_names=tuple(data.channel_names),
+        sites={c.case_id: c.site for c in data.cases},
+        folds=tuple(tuple(f) for f in folds), models=tuple(evaluations), details=details)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mbnas.driver.runfolder import RunFolder
 from mbnas.errors import ConfigError
-from mbnas.report.front import FRONT_FILE, read_front
 
 
 def front_models(runs: Sequence[Any], best_models: Sequence[Any]) -> list[Any]:
@@ -31,9 +31,10 @@ def front_models(runs: Sequence[Any], best_models: Sequence[Any]) -> list[Any]:
 
     models: list[Any] = []
     for run, best in zip(runs, best_models, strict=True):
-        front = read_front(run.folder)
+        folder = RunFolder(run.folder)
+        front = folder.read_front()
         if front is None:
-            raise ConfigError(f"{run.folder}: no {FRONT_FILE}: --front needs a search with "
+            raise ConfigError(f"{run.folder}: no {folder.front.name}: --front needs a search with "
                               "cost objectives (mbnas search --objectives dice,macs)")
         models.append(best)
         rank = 0
@@ -50,6 +51,6 @@ def count_front_models(run_dirs: Sequence[str | Path]) -> int:
     """Searched models ``--front`` evaluates (for the progress bar)."""
     total = 0
     for d in run_dirs:
-        front = read_front(d)
+        front = RunFolder(d).read_front()
         total += 1 if front is None else max(1, len(front["members"]))
     return total

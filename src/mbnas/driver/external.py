@@ -26,7 +26,6 @@ from mbnas.errors import ConfigError, DatasetError
 from mbnas.io import atomic_write_json
 
 EXTERNAL_FORMAT = "mbnas-external"
-EXTERNAL_JSON = "external.json"
 
 
 @dataclass(frozen=True)
@@ -121,10 +120,11 @@ def score_external(dataset: Dataset, model_dir: Path, device: str,
     return out
 
 
-def evaluate_external(out: Path, specs: Sequence[str], model_dirs: Mapping[str, Path],
+def evaluate_external(path: Path, specs: Sequence[str], model_dirs: Mapping[str, Path],
                       channel_names: Sequence[str], label_names: Mapping[int, str],
                       device: str, tolerance_mm: float) -> Path:
-    """Score every exported model on every external set; write ``external.json``."""
+    """Score every exported model on every external set; write them to ``path``
+    (``EVAL_DIR/external.json``)."""
     sets = parse_externals(specs)
     datasets = check_externals(sets, channel_names, label_names)
     results: dict[str, Any] = {}
@@ -133,17 +133,15 @@ def evaluate_external(out: Path, specs: Sequence[str], model_dirs: Mapping[str, 
             "data_dir": str(s.data_dir), "cases": len(ds.cases),
             "models": {name: score_external(ds, Path(folder), device, tolerance_mm)
                        for name, folder in model_dirs.items()}}
-    path = out / EXTERNAL_JSON
     atomic_write_json(path, {"format": EXTERNAL_FORMAT, "version": 1,
                              "tolerance_mm": tolerance_mm, "sets": results})
     return path
 
 
-def read_external(folder: str | Path) -> dict[str, Any]:
-    """The ``sets`` of ``EVAL_DIR/external.json``, or {} when there is none."""
+def read_external(path: Path) -> dict[str, Any]:
+    """The ``sets`` of ``EVAL_DIR/external.json`` (``path``), or {} when there is none."""
     import json
 
-    path = Path(folder) / EXTERNAL_JSON
     if not path.is_file():
         return {}
     try:

@@ -1,5 +1,9 @@
 """Cost figures of a trained network for Table 1 and the reporting card.
 
+Parameters, MACs and activation memory are those of :func:`mbnas.space.cost_report`
+(the one counter); this module adds the inference latency and builds the network the
+way every cost figure is measured (:func:`cost_model`).
+
 * parameters;
 * MACs of one forward pass (batch 1) at the training size, and at 32x32 (the input size
   of the paper's MMAC column, see :mod:`mbnas.space.cost`);
@@ -21,27 +25,25 @@ from typing import Any
 
 import torch
 
-from mbnas.engine.train import select_device
+from mbnas.engine.device import device_label, select_device
 from mbnas.io import atomic_write_json
 from mbnas.report.model import ModelCost
-from mbnas.space import (
-    architecture_from_dict,
-    build_model,
-    count_macs,
-    count_parameters,
-    peak_activation_memory,
-)
+from mbnas.space import architecture_from_dict, build_model, cost_report
 
 #: Timed forward passes per latency figure (after ``_WARMUP`` untimed ones).
 LATENCY_REPEATS = 10
 _WARMUP = 3
 
 
-def device_name(device: torch.device) -> str:
-    """A readable device name: the GPU model for CUDA, "cpu" otherwise."""
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return device.type
+def cost_model(architecture: Any, in_channels: int, n_classes: int,
+               base_channels: int) -> torch.nn.Module:
+    """The network cost figures are measured on: fresh weights from seed 0 (figures do not
+    depend on the weights; the seed keeps the global random state untouched)."""
+    arch = architecture_from_dict(dict(architecture)) if isinstance(architecture, dict) \
+        else architecture
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return build_model(arch, in_channels, n_classes, base_channels)
 
 
 @torch.no_grad()
@@ -75,23 +77,22 @@ def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
         image_size: The training size: MACs, latency and memory are measured there.
         device: Where latency is measured ("auto": CUDA when present).
     """
-    arch = architecture_from_dict(dict(architecture))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = build_model(arch, in_channels, n_classes, base_channels)
+    model = cost_model(architecture, in_channels, n_classes, base_channels)
     shape = (1, in_channels, image_size, image_size)
-    # BatchNorm cannot train on one sample of 1x1 features: measure 2 samples, halve.
-    memory = peak_activation_memory(model, (2, *shape[1:])) / 2
+    # memory: per sample, measured at batch 2 (BatchNorm cannot train on one 1x1 sample)
+    cost = cost_report(model, image_size, in_channels, n_classes)
     dev = select_device(device)
-    macs = float(count_macs(model, shape))
+    macs = float(cost.macs)
+    macs_32 = macs if image_size == 32 else float(
+        cost_report(model, 32, in_channels, n_classes, memory=False).macs)
     return ModelCost(
-        params=count_parameters(model),
+        params=cost.params,
         macs=macs,
         macs_input_size=(image_size, image_size),
-        macs_32=macs if image_size == 32 else float(count_macs(model, (1, in_channels, 32, 32))),
+        macs_32=macs_32,
         latency_ms=latency_ms(model, shape, dev),
-        peak_memory_mb=memory / 2 ** 20,
-        device=device_name(dev),
+        peak_memory_mb=float(cost.memory_bytes or 0) / 2 ** 20,
+        device=device_label(dev),
     )
 
 
@@ -110,7 +111,7 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
             known = json.loads(cache.read_text())
         except (OSError, ValueError):
             known = {}
-    where = device_name(select_device(device))
+    where = device_label(select_device(device))
     out: dict[str, ModelCost] = {}
     for architecture in architectures:
         key = architecture_from_dict(dict(architecture)).key

@@ -29,12 +29,11 @@ from mbnas.data.formats import read_dataset
 from mbnas.data.preprocess import to_canonical
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
-from mbnas.engine.train import select_device
+from mbnas.engine.device import select_device
 from mbnas.errors import DatasetError
 from mbnas.io import atomic_write_json
 from mbnas.metrics import case_metrics
 
-FILE = "original_grid.json"
 #: One measured run: (architecture dict, arch key, fold, seed, weights file).
 RunWeights = tuple[Mapping[str, Any], str, int, int, Path]
 
@@ -78,13 +77,13 @@ def _predict_on_grid(net: torch.nn.Module, images: np.ndarray, grid: tuple[int, 
     return out
 
 
-def original_grid_metrics(out: Path, data_dir: str | Path, data: SliceData,
+def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
                           folds: Iterable[Iterable[str]], runs: Iterable[RunWeights],
                           protocol: Protocol, device: str = "auto") -> dict[str, Any]:
     """The per-case metrics (``CaseMetrics.to_dict()``) of every run on the original grids.
 
     Args:
-        out: The evaluation folder (``original_grid.json`` is kept there).
+        path: The JSON file the metrics are kept in (``EVAL_DIR/original_grid.json``).
         data_dir: The dataset folder (the original labels are read from it).
         data: The training slices (the exact network inputs of every case).
         folds: Validation case ids per fold.
@@ -98,7 +97,6 @@ def original_grid_metrics(out: Path, data_dir: str | Path, data: SliceData,
     from mbnas.space import architecture_from_dict, build_model
     from mbnas.store import load_weights
 
-    path = out / FILE
     done = _read(path, protocol.key)
     folds = [tuple(f) for f in folds]
     todo: dict[int, list[RunWeights]] = {}

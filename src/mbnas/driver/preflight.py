@@ -36,18 +36,9 @@ def check_device(device: str, executor: str = DEFAULT_EXECUTOR) -> None:
     a remote executor, such as Ray's, may have it)."""
     if device in ("auto", "cpu") or check_executor(executor).remote:
         return
-    import torch
+    from mbnas.engine.device import select_device
 
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"--device {device!r} is not a device ({exc}); use auto, cpu or "
-                          "cuda") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device is available on this machine; "
-                          "use --device cpu (or auto), or run on a machine with a GPU")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {device}: MPS is not available on this machine")
+    select_device(device)
 
 
 def check_folds(splits_path: Path, data: SliceData, n_folds: int, seed: int) -> None:

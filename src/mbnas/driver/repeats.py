@@ -24,14 +24,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mbnas.driver.dataset import fold_case_ids, training_data
-from mbnas.driver.runfolder import RunLock
+from mbnas.driver.dataset import training_data
+from mbnas.driver.runfolder import RunFolder
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
 
 REPEATS_FORMAT = "mbnas-repeats"
-REPEATS_JSON = "repeats.json"
-STORE = "store.sqlite"
 
 
 def repeat_folder(out: Path, k: int) -> Path:
@@ -49,29 +47,29 @@ def prepare_repeats(config: Any, out: str | Path, repeats: int) -> list[tuple[An
     Raises:
         ConfigError: for K < 2 or a folder that holds another search.
     """
-    out = Path(out)
+    shared = RunFolder(out)
+    out = shared.path
     if repeats < 2:
         raise ConfigError(f"--repeats needs at least 2 searches, got {repeats}")
-    if (out / "config.yaml").is_file():
+    if shared.config.is_file():
         raise ConfigError(f"{out} holds a single search; choose another --out for --repeats")
-    with RunLock(out):
+    with shared.locked():
         data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
                              config.sites_file, config.protocol.normalisation)
-        fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed,
-                      config.split)
+        shared.folds(data, config.protocol.folds, config.seed, config.split)
         plan = []
         for k in range(repeats):
-            folder = repeat_folder(out, k)
-            folder.mkdir(parents=True, exist_ok=True)
-            if not (folder / "splits.json").exists():
-                shutil.copyfile(out / "splits.json", folder / "splits.json")
-            plan.append((dataclasses.replace(config, seed=config.seed + k), folder))
+            folder = RunFolder(repeat_folder(out, k), shared=out)
+            folder.path.mkdir(parents=True, exist_ok=True)
+            if not folder.splits.exists():
+                shutil.copyfile(shared.splits, folder.splits)
+            plan.append((dataclasses.replace(config, seed=config.seed + k), folder.path))
         old = _read(out)
         known = max(repeats, len(old.get("repeats", [])))
-        atomic_write_json(out / REPEATS_JSON, {
+        atomic_write_json(shared.repeats, {
             "format": REPEATS_FORMAT, "first_seed": config.seed,
             "repeats": [repeat_folder(out, k).name for k in range(known)],
-            "store": STORE, "splits": "splits.json"})
+            "store": shared.store.name, "splits": shared.splits.name})
     return plan
 
 
@@ -84,7 +82,7 @@ def run_repeats(config: Any, out: str | Path, repeats: int, **kwargs: Any) -> li
 
 
 def _read(out: Path) -> dict[str, Any]:
-    path = out / REPEATS_JSON
+    path = RunFolder(out).repeats
     if not path.is_file():
         return {}
     try:
@@ -97,7 +95,7 @@ def _read(out: Path) -> dict[str, Any]:
 
 
 def is_repeats_folder(folder: str | Path) -> bool:
-    return (Path(folder) / REPEATS_JSON).is_file()
+    return RunFolder(folder).repeats.is_file()
 
 
 def expand_repeats(folders: Sequence[str | Path]) -> Iterator[Path]:
@@ -106,17 +104,17 @@ def expand_repeats(folders: Sequence[str | Path]) -> Iterator[Path]:
         path = Path(f)
         if is_repeats_folder(path):
             yield from (path / name for name in _read(path).get("repeats", [])
-                        if (path / name / "best.json").is_file())
+                        if RunFolder(path / name).best.is_file())
         else:
             yield path
 
 
 def store_path(run_folder: str | Path) -> Path:
     """The store a search run folder wrote to: its own, or its repeats folder's."""
-    folder = Path(run_folder)
-    if not (folder / STORE).exists() and is_repeats_folder(folder.parent):
-        return folder.parent / STORE
-    return folder / STORE
+    folder = RunFolder(run_folder)
+    if not folder.store.exists() and is_repeats_folder(folder.path.parent):
+        return RunFolder(folder.path.parent).store
+    return folder.store
 
 
 def repeat_groups(folders: Sequence[Path]) -> dict[Path, list[Path]]:

@@ -24,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from mbnas.driver.evaluate import read_evaluation
+from mbnas.driver.evaluation_file import EvaluationFile, read_evaluation
 from mbnas.driver.report_card import NO_EVALUATION, build_card
 from mbnas.driver.report_sections import apply as apply_sections
 from mbnas.driver.report_sections import build_sections
-from mbnas.driver.search_runs import SearchRun, read_search_runs, slug
-from mbnas.engine.config import Protocol
+from mbnas.driver.search_runs import SearchRun, progress_label, read_search_runs, slug
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.report.card import ReportingCard
@@ -71,14 +70,14 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     from mbnas.report.stats import FriedmanResult, WilcoxonReport, friedman, wilcoxon_vs_best
     from mbnas.report.table import build_table, write_table
 
-    raw, evals, eval_dir = None, [], None
+    record, evals, eval_dir = None, [], None
     if evaluation is not None:
         eval_dir = Path(evaluation).resolve()
-        raw, evals = read_evaluation(eval_dir)
-        run_dirs = list(run_dirs) or list(raw["config"]["run_dirs"])
+        record, evals = read_evaluation(eval_dir)
+        run_dirs = list(run_dirs) or record.run_dirs
     runs = read_search_runs(run_dirs)
-    if raw is not None and runs[0].data_dir != str(Path(raw["config"]["data_dir"]).resolve()):
-        raise ConfigError(f"{eval_dir} evaluated {raw['config']['data_dir']}, but the search "
+    if record is not None and runs[0].data_dir != str(Path(record.data_dir).resolve()):
+        raise ConfigError(f"{eval_dir} evaluated {record.data_dir}, but the search "
                           f"runs searched {runs[0].data_dir}; give runs of that dataset")
     nn_rows = []
     if nnunet:
@@ -95,17 +94,22 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         files.extend(paths)
         figures.append(FigureRef(next(p for p in paths if p.suffix == PNG), caption))
 
-    add(plot_search_progress([r.folder for r in runs], figs / "search_progress"),
+    logs = [r.files.read_search_log() for r in runs]
+    add(plot_search_progress([(progress_label(r.config), log)
+                              for r, log in zip(runs, logs, strict=True)],
+                             figs / "search_progress"),
         "Search progress of every run: each evaluation's score (dots) and the best so far.")
     for r in runs:
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
             f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
-    front_html, front_files = front_section(runs, evals, figs, out, add)  # cost-aware runs
+    front_html, front_files = front_section(  # cost-aware runs
+        [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs, strict=True)],
+        evals, figs, out, add)
     files += front_files
     tolerance = 2.0
     paper_table = None
-    if evals:
-        protocol = Protocol.from_dict(raw["config"]["protocol"])
+    if record is not None and evals:
+        protocol = record.protocol
         tolerance = protocol.surface_tolerance_mm
         from mbnas.report.figures import plot_case_boxplot
 
@@ -119,7 +123,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
             add(plot_case_boxplot(evals, metric, figs / f"boxplot_{metric}"),
                 f"{what} per validation case (mean over seeds) of every model.")
         try:
-            paths, caption = example_segmentations(raw, evals, eval_dir,
+            paths, caption = example_segmentations(record, evals, eval_dir,
                                                    figs / "example_segmentations", cache_dir)
             add(paths, caption)
         except MbnasError as exc:
@@ -143,10 +147,10 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
                                    "paired_values": "run-level Dice per (seed, fold): the "
                                    "mean Dice over each run's validation cases",
                                    **({"nnunet_case_tests": nn_tests} if nn_rows else {})})
-    dataset = dataset_info(runs[0], raw)
-    card = build_card(runs, raw, evals, dataset, eval_dir,
+    dataset = dataset_info(runs[0], record)
+    card = build_card(runs, record, evals, dataset, eval_dir,
                       network_cost=None if evals else search_costs(runs))
-    sections = build_sections(out, runs, raw, evals, eval_dir, card)  # stability, shift
+    sections = build_sections(out, runs, record, evals, eval_dir, card)  # stability, shift
     card, files = apply_sections(card, sections), files + sections.files
     card_paths = [out / "card.json", out / "card.md"]
     atomic_write_json(card_paths[0], card.to_dict())
@@ -178,7 +182,7 @@ def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
                               f"({genotype.key})"))
 
 
-def dataset_info(run: SearchRun, evaluation: Mapping[str, Any] | None) -> dict[str, Any]:
+def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str, Any]:
     """Name, path, number of cases and cases per site of the dataset."""
     info: dict[str, Any] = {"path": run.data_dir}
     sites: dict[str, int] = {}
@@ -191,7 +195,7 @@ def dataset_info(run: SearchRun, evaluation: Mapping[str, Any] | None) -> dict[s
             if c.site is not None:
                 sites[str(c.site)] = sites.get(str(c.site), 0) + 1
     except MbnasError:
-        recorded = (evaluation or {}).get("sites") or {}
+        recorded = evaluation.sites if evaluation is not None else {}
         info["cases"] = len(recorded) or "not available (dataset not readable)"
         for s in recorded.values():
             if s is not None:
@@ -202,7 +206,8 @@ def dataset_info(run: SearchRun, evaluation: Mapping[str, Any] | None) -> dict[s
 
 def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
     """Parameters and MACs of each run's best network at its search's training size."""
-    from mbnas.space import architecture_from_dict, build_model, count_macs, count_parameters
+    from mbnas.driver.model_cost import cost_model
+    from mbnas.space import cost_report
 
     out = {}
     for r in runs:
@@ -215,49 +220,45 @@ def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
             c, k = len(ds.channel_names), len(ds.label_names)
         except MbnasError:
             continue
-        model = build_model(architecture_from_dict(r.genotype), c, k, p.base_channels)
-        macs = count_macs(model, (1, c, p.image_size, p.image_size))
-        out[r.name] = (f"{count_parameters(model) / 1e6:.3g} M params; {macs / 1e6:.3g} MMAC "
+        cost = cost_report(cost_model(r.genotype, c, k, p.base_channels), p.image_size, c, k,
+                           memory=False)
+        out[r.name] = (f"{cost.params / 1e6:.3g} M params; {cost.macs / 1e6:.3g} MMAC "
                        f"at {p.image_size}x{p.image_size} (base channels {p.base_channels})")
     return out
 
 
-def example_segmentations(raw: Mapping[str, Any], evals: Sequence[ModelEvaluation],
+def example_segmentations(evaluation: EvaluationFile, evals: Sequence[ModelEvaluation],
                           eval_dir: Path, out_prefix: Path,
                           cache_dir: str | Path | None = None) -> tuple[list[Path], str]:
-    """Predict one validation slice with each model's fold-0, seed-0 weights and draw it.
+    """Predict one validation slice with each model's fold-0, seed-0 network and draw it.
 
-    The slice: of the first validation case of fold 0, the one with the most foreground.
+    The networks are read from the models' exported folders, as `mbnas predict` reads
+    them (checksums checked). The slice: of the first validation case of fold 0, the
+    one with the most foreground.
     """
-    import torch
-
     from mbnas.driver.dataset import training_data
+    from mbnas.engine.runs import weights_name
     from mbnas.metrics import label_dice
+    from mbnas.predict.export import load_model_folder
+    from mbnas.predict.inference import Segmenter
     from mbnas.report.figures import plot_example_segmentations
-    from mbnas.space import architecture_from_dict, build_model
-    from mbnas.store import load_weights
 
-    cfg = raw["config"]
-    protocol = Protocol.from_dict(cfg["protocol"])
-    data = training_data(cfg["data_dir"], cache_dir or cfg.get("cache_dir"),
-                         protocol.image_size, cfg.get("sites_file"), protocol.normalisation)
-    case_id = raw["folds"][0][0]
+    protocol = evaluation.protocol
+    data = training_data(evaluation.data_dir, cache_dir or evaluation.cache_dir,
+                         protocol.image_size, evaluation.sites_file, protocol.normalisation)
+    case_id = evaluation.folds[0][0]
     rows = data.case_slices(case_id)
     labels = data.labels[rows]
     k = rows.start + int(np.argmax((labels > 0).reshape(len(labels), -1).sum(1)))
     image, ref = data.images[k], data.labels[k]
+    first = weights_name(0, 0)
     preds, captions = {}, {}
     for e in evals:
-        model_dir = (raw.get("details") or {}).get(e.name, {}).get("model_dir")
-        weights = eval_dir / str(model_dir) / "fold0_seed0.pt"
-        if model_dir is None or not weights.is_file():
+        details = evaluation.details.get(e.name)
+        if details is None or not (eval_dir / details.model_dir / first).is_file():
             continue
-        model = build_model(architecture_from_dict(dict(e.architecture)), data.in_channels,
-                            data.n_classes, protocol.base_channels)
-        model.load_state_dict(load_weights(weights))
-        model.eval()
-        with torch.no_grad():
-            pred = model(torch.from_numpy(image[None].copy())).argmax(1)[0].numpy()
+        model = load_model_folder(eval_dir / details.model_dir).member(first)
+        pred = Segmenter(model, "cpu").predict_slices(image[None])[0]
         preds[e.name] = pred
         # a prediction covering the whole slice has no contour: say how much it covers
         slice_dice = float(label_dice(pred, ref, data.n_classes).mean())

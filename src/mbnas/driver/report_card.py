@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.driver.evaluation_file import EvaluationFile
+from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.driver.search_runs import SearchRun
 from mbnas.engine.config import Protocol
 from mbnas.report.card import (
@@ -27,7 +29,6 @@ from mbnas.report.card import (
 )
 from mbnas.report.front import objectives_text
 from mbnas.report.model import ModelEvaluation
-from mbnas.report.progress import read_search_log
 from mbnas.search import method_description, strategy_definition
 from mbnas.space import Genotype, get_space, kernel_space
 
@@ -52,7 +53,7 @@ def space_size(run: SearchRun) -> str:
         return f"{_count(space.size())} networks (max depth {space.max_depth})"
     topo = space.size()
     text = f"phase 1 (topology): {_count(topo)} networks"
-    phase1 = [e for e in read_search_log(run.folder)
+    phase1 = [e for e in run.files.read_search_log()
               if e.get("phase") == "topology" and e.get("score") is not None]
     if phase1:
         best = Genotype.from_dict(max(phase1, key=lambda e: e["score"])["genotype"])
@@ -95,18 +96,20 @@ def _per_run(runs: Sequence[SearchRun], value: Any) -> dict[str, Any]:
     return {r.label if len(runs) > 1 else r.name: value(r) for r in runs}
 
 
-def site_summary(evaluation: Mapping[str, Any], evals: Sequence[ModelEvaluation]
-                 ) -> str | dict[str, Any]:
+def site_summary(sites: Mapping[str, str | None], folds: Sequence[Sequence[str]],
+                 evals: Sequence[ModelEvaluation]) -> str | dict[str, Any]:
     """Per-site validation Dice of every model, or "not done" when there are no sites.
+
+    ``sites``: case id -> site; ``folds``: the validation case ids of each fold.
 
     When every fold validates on the cases of one site only (leave-site-out folds),
     this is held-out-site validation; otherwise the folds mix sites and the summary is
     labelled as per-site cross-validation performance, not external validation.
     """
-    sites = {k: v for k, v in (evaluation.get("sites") or {}).items() if v is not None}
+    sites = {k: v for k, v in sites.items() if v is not None}
     if len(set(sites.values())) < 2:
         return f"{NOT_DONE} (the dataset records fewer than two sites)"
-    fold_sites = [{sites.get(c) for c in fold} for fold in evaluation.get("folds", [])]
+    fold_sites = [{sites.get(c) for c in fold} for fold in folds]
     held_out = all(len(s) == 1 for s in fold_sites) and \
         len({next(iter(s)) for s in fold_sites}) == len(fold_sites)
     out: dict[str, Any] = {"design": (
@@ -122,21 +125,20 @@ def site_summary(evaluation: Mapping[str, Any], evals: Sequence[ModelEvaluation]
     return out
 
 
-def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
+def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
                evals: Sequence[ModelEvaluation], dataset: Mapping[str, Any],
                eval_dir: Path | None = None, network_cost: Any = None) -> ReportingCard:
     """Fill the reporting card.
 
     Args:
         runs: The search runs of the report.
-        evaluation: The evaluation's ``evaluation.json`` (None: search-only report).
+        evaluation: The evaluation's results (None: search-only report).
         evals: Its model evaluations (empty without one).
         dataset: ``{"name", "path", "cases", "sites"}`` of the dataset.
         eval_dir: The evaluation folder (for its splits and config hash).
         network_cost: Cost lines to show when there is no evaluation.
     """
-    ev_cfg = (evaluation or {}).get("config") or {}
-    ev_protocol = Protocol.from_dict(ev_cfg["protocol"]) if ev_cfg else None
+    ev_protocol = evaluation.protocol if evaluation is not None else None
 
     def search_part(value: Any) -> dict[str, Any]:
         out = _per_run(runs, lambda r: value(r.protocol, r))
@@ -147,33 +149,33 @@ def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
     def fxs(p: Protocol, _r: Any) -> str:
         return f"{p.folds} folds x {len(p.seeds)} seed(s) = {p.folds * len(p.seeds)} runs"
 
-    splits = _per_run(runs, lambda r: str(r.folder / "splits.json"))
+    splits = _per_run(runs, lambda r: str(r.files.splits))
     seeds = _per_run(runs, lambda r: f"search seed {r.config.get('seed')} (strategy and "
                      f"folds); initialisations {', '.join(map(str, r.protocol.seeds))}")
     split_seed = _per_run(runs, lambda r: r.config.get("seed"))
     hashes: dict[str, Any] = {}
     for r in runs:
         hashes[r.label] = {"protocol key": r.best.get("protocol_key", NOT_AVAILABLE),
-                           "config.yaml sha256": _sha(r.folder / "config.yaml")}
+                           "config.yaml sha256": _sha(r.files.config)}
     versions: dict[str, Any] = {"this report": software_versions()}
     evaluation_hours: Any = NO_EVALUATION
-    if evaluation is not None and eval_dir is not None:
-        splits["evaluation"] = str(eval_dir / "splits.json")
-        split_seed["evaluation"] = ev_cfg.get("split_seed")
+    if evaluation is not None and ev_protocol is not None and eval_dir is not None:
+        ev_files = EvaluationFolder(eval_dir)
+        splits["evaluation"] = str(ev_files.splits)
+        split_seed["evaluation"] = evaluation.config.get("split_seed")
         seeds["evaluation"] = f"initialisations {', '.join(map(str, ev_protocol.seeds))}"
-        hashes["evaluation"] = {"protocol key": evaluation.get("protocol_key"),
-                                "config.yaml sha256": _sha(eval_dir / "config.yaml")}
-        details = evaluation.get("details") or {}
-        evaluation_hours = {n: hours_by_device(d.get("seconds_by_device") or {})
+        hashes["evaluation"] = {"protocol key": evaluation.protocol_key,
+                                "config.yaml sha256": _sha(ev_files.config)}
+        details = evaluation.details
+        evaluation_hours = {n: hours_by_device(d.seconds_by_device)
                             for n, d in details.items()}
-        recorded = next((d["versions"] for d in details.values() if d.get("versions")), None)
+        recorded = next((d.versions for d in details.values() if d.versions), None)
         if recorded:
             versions["evaluation runs"] = recorded
     devices = sorted({d for r in runs for d in search_seconds(r)})
     device: dict[str, Any] = {"searches": ", ".join(devices) or NOT_AVAILABLE}
     if evaluation is not None:
-        ev_devices = {d for x in (evaluation.get("details") or {}).values()
-                      for d in (x.get("seconds_by_device") or {})}
+        ev_devices = {d for x in evaluation.details.values() for d in x.seconds_by_device}
         device["evaluation"] = ", ".join(sorted(ev_devices)) or NOT_AVAILABLE
         measured = {e.cost.device for e in evals if e.cost.device}
         if measured:
@@ -198,7 +200,7 @@ def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
         strategy=_per_run(runs, lambda r: f"{r.config.get('strategy')} search, start "
                           f"{r.config.get('start')}"),
         budget=_per_run(runs, lambda r: f"{r.config.get('budget')} evaluations "
-                        f"({len(read_search_log(r.folder))} done)"),
+                        f"({len(r.files.read_search_log())} done)"),
         objectives=_per_run(runs, lambda r: objectives_text(r.config)),
         epochs=search_part(lambda p, _r: p.epochs),
         folds_x_seeds=search_part(fxs),
@@ -220,7 +222,8 @@ def build_card(runs: Sequence[SearchRun], evaluation: Mapping[str, Any] | None,
         seeds=seeds,
         search_stability=stab or (f"{NOT_DONE}: one search run per search space; repeat "
                                   "a search with other --seed values to measure it"),
-        external_validation=(site_summary(evaluation, evals) if evaluation is not None
+        external_validation=(site_summary(evaluation.sites, evaluation.folds, evals)
+                             if evaluation is not None
                              else f"{NOT_DONE} ({NO_EVALUATION})"),
         network_cost=cost_summary(evals) if evals else (network_cost or NOT_AVAILABLE),
         software_versions=versions,

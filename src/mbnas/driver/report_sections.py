@@ -10,7 +10,6 @@ when a search's objective was held-out-site Dice.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.driver.evaluation_file import EvaluationFile
 from mbnas.driver.repeats import repeat_groups, store_path
+from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.driver.search_runs import SearchRun
 from mbnas.io import atomic_write_json
 from mbnas.report.card import ReportingCard
@@ -36,13 +37,6 @@ class Sections:
     html: list[tuple[str, str, str]] = field(default_factory=list)
     card: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
-
-
-def _log(folder: Path) -> list[dict[str, Any]]:
-    path = folder / "search_log.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _fold_scores(store_file: Path, keys: set[str], protocol_key: str) -> dict[str, list[float]]:
@@ -72,7 +66,7 @@ def stability_groups(runs: Sequence[SearchRun]) -> dict[str, dict[str, Any]]:
     out = {}
     for parent, folders in repeat_groups(list(by_folder)).items():
         group = [by_folder[f] for f in folders]
-        logs = [_log(r.folder) for r in group]
+        logs = [r.files.read_search_log() for r in group]
         evaluated = [{e["arch_key"] for e in log if e.get("arch_key")} for log in logs]
         keys = set().union(*evaluated)
         scores = _fold_scores(store_path(group[0].folder), keys,
@@ -85,7 +79,7 @@ def stability_groups(runs: Sequence[SearchRun]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_sections(out: Path, runs: Sequence[SearchRun], raw: Mapping[str, Any] | None,
+def build_sections(out: Path, runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
                    evals: Sequence[ModelEvaluation], eval_dir: Path | None,
                    card: ReportingCard) -> Sections:
     """Compute both sections, write their JSON next to the report, fill the card."""
@@ -101,9 +95,9 @@ def build_sections(out: Path, runs: Sequence[SearchRun], raw: Mapping[str, Any] 
     s.html.append(("stability", "Search stability", stability_html(groups)))
     if groups:
         s.card["search_stability"] = {name: card_line(g) for name, g in groups.items()}
-    if raw is not None and eval_dir is not None:
-        shift = domain_shift(evals, raw.get("sites") or {}, raw.get("folds") or [],
-                             read_external(eval_dir))
+    if evaluation is not None and eval_dir is not None:
+        shift = domain_shift(evals, evaluation.sites, evaluation.folds,
+                             read_external(EvaluationFolder(eval_dir).external))
         path = out / "domain_shift.json"
         atomic_write_json(path, shift)
         s.files.append(path)

@@ -18,26 +18,25 @@ from mbnas.io import atomic_write_json
 from mbnas.search.registry import upgrade_settings
 from mbnas.store import ResultStore
 
-STATE_FILE = "search_state.json"
-
 
 def _settings(config: Any, runtime: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in config.to_dict().items() if k not in runtime}
 
 
-def save_state(out: Path, state: dict[str, Any], config: Any, runtime: tuple[str, ...]
+def save_state(path: Path, state: dict[str, Any], config: Any, runtime: tuple[str, ...]
                ) -> None:
-    """Write the checkpoint atomically: the strategy's state (``state_dict()``), the
-    protocol key and settings."""
-    atomic_write_json(out / STATE_FILE, {
+    """Write the checkpoint (``path``: the run folder's ``search_state.json``) atomically:
+    the strategy's state (``state_dict()``), the protocol key and settings."""
+    atomic_write_json(path, {
         **state,
         "run": {"protocol_key": config.protocol.key, "settings": _settings(config, runtime)},
     })
 
 
-def load_state(out: Path, config: Any, store: ResultStore, runtime: tuple[str, ...]
+def load_state(path: Path, config: Any, store: ResultStore, runtime: tuple[str, ...]
                ) -> dict[str, Any] | None:
-    """The strategy state to resume from, or None for a fresh start.
+    """The strategy state to resume from (``path``: the checkpoint), or None for a fresh
+    start.
 
     Raises:
         ConfigError: for an unreadable checkpoint, one made under other settings, or a
@@ -50,7 +49,6 @@ def load_state(out: Path, config: Any, store: ResultStore, runtime: tuple[str, .
             f"{store.path}: holds runs of protocol {', '.join(others)}, but this search "
             f"uses protocol {key}; config.yaml was edited or replaced. Restore it, or "
             "choose another --out")
-    path = out / STATE_FILE
     if not path.exists():
         return None
     try:

@@ -20,13 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from mbnas.data.fingerprint import claim_fingerprint, dataset_fingerprint
+from mbnas.data.fingerprint import dataset_fingerprint
 from mbnas.data.sites import check_split
-from mbnas.driver.dataset import fold_case_ids, training_data
-from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
+from mbnas.driver.dataset import training_data
 from mbnas.driver.resume import load_state, save_state
-from mbnas.driver.runfolder import RunLock, claim_config
-from mbnas.driver.runlog import run_log
+from mbnas.driver.runfolder import RunFolder
 from mbnas.driver.search_cost import (
     CostSearch,
     check_cost_settings,
@@ -36,7 +34,7 @@ from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.executors import DEFAULT_EXECUTOR, check_executor
 from mbnas.engine.failures import RunFailure, last_line
-from mbnas.engine.runs import RunContext, RunHooks
+from mbnas.engine.runs import RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
@@ -124,20 +122,6 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
     )
 
 
-def upgrade_config_file(out: Path) -> None:
-    """Rewrite an older ``config.yaml`` in today's form (``space: bilevel`` -> the macro
-    space and the bilevel strategy), so that the same settings resume the folder."""
-    import yaml
-
-    path = out / "config.yaml"
-    try:
-        old = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return  # claim_config reports a missing or unreadable file
-    if isinstance(old, dict) and upgrade_settings(old) != old:
-        atomic_write_text(path, yaml.safe_dump(upgrade_settings(old), sort_keys=True))
-
-
 @dataclass
 class SearchOutcome:
     folder: Path
@@ -168,32 +152,28 @@ def run_search(
         RunFailure: when a run failed because of the machine (it is retried on resume),
             or when every run of the search failed.
     """
-    out = check_output_dir(out)
-    check_device(config.device, config.executor)
+    folder = RunFolder(out, shared)
+    out = folder.path
+    folder.check(config.device, config.executor)
     data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
                          config.sites_file, config.protocol.normalisation)
-    if config.split == "case":
-        check_folds(out / "splits.json", data, config.protocol.folds, config.seed)
+    folder.check_folds(data, config.protocol.folds, config.seed, config.split)
     build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
     fingerprint = dataset_fingerprint(config.data_dir, data)
-    with RunLock(out), run_log(out / "search.log"):
-        claim_fingerprint(out, fingerprint)
-        upgrade_config_file(out)
-        resumed = claim_config(out, with_fingerprint(config.to_dict(), fingerprint),
-                               ignore=RUNTIME_SETTINGS)
+    with folder.start(config.to_dict(), fingerprint, RUNTIME_SETTINGS,
+                      upgrade=upgrade_settings) as started:
+        resumed = started.resumed
         log.info("%s search in %s: space %s, strategy %s, budget %d, protocol %s",
                  "resuming" if resumed else "starting", out, config.space, config.strategy,
                  config.budget, config.protocol.key)
-        folds = fold_case_ids(out / "splits.json", data, config.protocol.folds, config.seed,
-                              config.split)
-        ctx = RunContext(data, folds, config.device, str((shared or out) / "weights"),
-                         data_fingerprint=fingerprint["digest"])
-        with ResultStore((shared or out) / "store.sqlite") as store:
+        folds = folder.folds(data, config.protocol.folds, config.seed, config.split)
+        ctx = folder.run_context(data, folds, config.device, started.data_fingerprint)
+        with folder.open_store() as store:
             evaluator = Evaluator(ctx, config.protocol, store, executor, hooks,
                                   retry_failed=retry_failed)
-            cost = CostSearch.for_config(config, out, data)
+            cost = CostSearch.for_config(config, folder.costs, data)
             strategy = build_strategy(config, np.random.default_rng(config.seed), cost)
-            state = load_state(out, config, store, RUNTIME_SETTINGS)
+            state = load_state(folder.state, config, store, RUNTIME_SETTINGS)
             if state is not None and not retry_failed:
                 strategy.load_state_dict(state)
                 if cost is not None:
@@ -212,12 +192,12 @@ def run_search(
                     log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
                              strategy.n_evaluated, config.budget, r.score, len(r.runs),
                              r.n_trained, r.arch_key)
-                save_state(out, strategy.state_dict() if cost is None
+                save_state(folder.state, strategy.state_dict() if cost is None
                            else cost.state_dict(strategy), config, RUNTIME_SETTINGS)
-                write_outputs(out, strategy, store, config.protocol, cost)
+                write_outputs(folder, strategy, store, config.protocol, cost)
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
-            write_outputs(out, strategy, store, config.protocol, cost)
+            write_outputs(folder, strategy, store, config.protocol, cost)
             raise_if_all_failed(store, config.protocol.key, "search")
         if strategy.best is not None:
             log.info("finished: %d evaluations, best score %.4f, arch %s",
@@ -238,7 +218,7 @@ def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> Non
             "then run the same command again with --retry-failed")
 
 
-def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protocol,
+def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol: Protocol,
                   cost: CostSearch | None = None) -> None:
     """Rewrite search_log.jsonl, best.json and the progress figure from the state."""
     lines = []
@@ -257,22 +237,24 @@ def write_outputs(out: Path, strategy: Any, store: ResultStore, protocol: Protoc
         })
     if cost is not None:
         lines = cost.annotate_log(strategy, lines)
-        cost.write_front(out, strategy, protocol.key)
+        cost.write_front(folder.front, strategy, protocol.key)
     lines = [json.dumps(e, sort_keys=True, default=_json_default) for e in lines]
-    atomic_write_text(out / "search_log.jsonl", "".join(line + "\n" for line in lines))
+    atomic_write_text(folder.search_log, "".join(line + "\n" for line in lines))
     from mbnas.store.optuna_mirror import mirror_search_log
 
-    mirror_search_log(out, [json.loads(line) for line in lines])
+    mirror_search_log(folder.path, [json.loads(line) for line in lines])
     if strategy.best is not None:
         best, score = strategy.best
-        atomic_write_json(out / "best.json", {
+        atomic_write_json(folder.best, {
             "genotype": best.to_dict(), "arch_key": best.key,
             "score": score,
             "protocol_key": protocol.key,
         })
+    from mbnas.driver.search_runs import progress_label
     from mbnas.report.progress import plot_search_progress
 
-    plot_search_progress([out], out / "progress")
+    plot_search_progress([(progress_label(folder.read_config()), folder.read_search_log())],
+                         folder.progress)
 
 
 def _raced(runs: list[Any], protocol: Protocol) -> dict[str, str]:

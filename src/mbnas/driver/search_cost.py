@@ -25,14 +25,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from mbnas.driver.model_cost import device_name, latency_ms
+from mbnas.driver.model_cost import cost_model, latency_ms
 from mbnas.driver.search_runs import BASELINE_NAMES
-from mbnas.engine.train import select_device
+from mbnas.engine.device import device_label, select_device
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
-from mbnas.report.front import FRONT_FILE
 from mbnas.search import (
     LimitedSpace,
     make_strategy,
@@ -43,14 +40,7 @@ from mbnas.search import (
 )
 from mbnas.search.limits import COST_NAMES, format_figure
 from mbnas.search.pareto import objective_vector
-from mbnas.space import (
-    BASELINES,
-    Baseline,
-    build_model,
-    count_macs,
-    count_parameters,
-    peak_activation_memory,
-)
+from mbnas.space import BASELINES, Baseline, cost_report
 
 #: SearchConfig field of each limit, in the order the limits are checked.
 LIMIT_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory",
@@ -76,7 +66,7 @@ class CostOracle:
         self.base_channels = base_channels
         self.image_size = image_size
         self.latency_device = latency_device
-        self.device_name = device_name(select_device(latency_device))
+        self.device_name = device_label(select_device(latency_device))
         self.cache = cache
         self.write = write
         self.known: dict[str, dict[str, float]] = {}
@@ -101,17 +91,15 @@ class CostOracle:
         return {n: float(entry[slot[n]]) for n in names}
 
     def _measure(self, genotype: Any, names: Sequence[str]) -> dict[str, float]:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            model = build_model(genotype, self.in_channels, self.n_classes, self.base_channels)
+        model = cost_model(genotype, self.in_channels, self.n_classes, self.base_channels)
         shape = (1, self.in_channels, self.image_size, self.image_size)
         out: dict[str, float] = {}
-        if "params" in names:
-            out["params"] = float(count_parameters(model))
-        if "macs" in names:
-            out["macs"] = float(count_macs(model, shape))
-        if "memory" in names:
-            out["memory"] = peak_activation_memory(model, (2, *shape[1:])) / 2
+        if {"params", "macs", "memory"} & set(names):
+            cost = cost_report(model, self.image_size, self.in_channels, self.n_classes,
+                               memory="memory" in names)
+            figures = {"params": cost.params, "macs": cost.macs, "memory": cost.memory_bytes}
+            out.update({n: float(figures[n]) for n in ("params", "macs", "memory")
+                        if n in names})
         if "latency" in names:
             out["latency"] = latency_ms(model, shape, select_device(self.latency_device))
         return out
@@ -167,20 +155,22 @@ class CostSearch:
     alone runs exactly as without this module.
     """
 
-    def __init__(self, config: Any, out: Path, data: Any) -> None:
+    def __init__(self, config: Any, costs: Path, data: Any) -> None:
         self.costs = tuple(o for o in config.objectives if o != "dice")
         self.limits = limits_of(config)
         self.names = tuple(n for n in COST_NAMES if n in self.costs or n in self.limits)
         self.oracle = CostOracle(data.in_channels, data.n_classes,
                                  config.protocol.base_channels, config.protocol.image_size,
-                                 config.latency_device, out / "costs.json")
+                                 config.latency_device, costs)
         self.space: LimitedSpace | None = None
 
     @classmethod
-    def for_config(cls, config: Any, out: Path, data: Any) -> CostSearch | None:
+    def for_config(cls, config: Any, costs: Path, data: Any) -> CostSearch | None:
+        """The cost-aware part of a search (None for Dice alone); ``costs``: the run
+        folder's cache of figures."""
         if tuple(config.objectives) == ("dice",) and not limits_of(config):
             return None
-        return cls(config, out, data)
+        return cls(config, costs, data)
 
     def figures(self, genotype: Any) -> dict[str, float]:
         return self.oracle.figures(genotype, self.names)
@@ -246,8 +236,9 @@ class CostSearch:
         out += [dict(s) for s in skips if (s["after"] or 0) >= len(history)]
         return out
 
-    def write_front(self, out: Path, strategy: Any, protocol_key: str) -> None:
-        """``front.json``: the archive (genotype, Dice, figures) for report and evaluate."""
+    def write_front(self, path: Path, strategy: Any, protocol_key: str) -> None:
+        """``front.json`` (``path``): the archive (genotype, Dice, figures) for report and
+        evaluate."""
         if not self.costs:
             return
         by_key = {e.key: e for e in strategy.history}
@@ -260,7 +251,7 @@ class CostSearch:
         members.sort(key=lambda m: -m["score"])
         baselines = {BASELINE_NAMES.get(b, b): self.oracle.figures(Baseline(b))
                      for b in BASELINES}
-        atomic_write_json(out / FRONT_FILE, {
+        atomic_write_json(path, {
             "objectives": ["dice", *self.costs], "limits": self.limits,
             "image_size": self.oracle.image_size, "base_channels": self.oracle.base_channels,
             "latency_device": self.oracle.device_name, "protocol_key": protocol_key,

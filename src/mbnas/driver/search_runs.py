@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mbnas.driver.runfolder import RunFolder
 from mbnas.engine.config import Protocol
 from mbnas.errors import ConfigError
 from mbnas.search import DEFAULT_STRATEGY, method_name, upgrade_settings
@@ -63,19 +62,33 @@ class SearchRun:
         return dict(self.best["genotype"])
 
     @property
+    def files(self) -> RunFolder:
+        """The folder's files."""
+        return RunFolder(self.folder)
+
+    @property
     def label(self) -> str:
         """A short label for the run: "<name> seed <search seed>"."""
         return f"{self.name} seed {self.config.get('seed', '?')}"
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        value = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not readable ({exc})") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
-    return value
+def progress_label(config: dict[str, Any]) -> str:
+    """A run's label in the search progress figure: "MB-NAS seed 0", "MB-NAS (random)
+    seed 1", "Bilevel-NAS seed 0"."""
+    from mbnas.search.registry import strategy_definition
+
+    config = upgrade_settings(config)
+    space, strategy = str(config.get("space", "?")), config.get("strategy")
+    label = method_name(space, str(strategy or DEFAULT_STRATEGY))
+    # A strategy other than the default that makes no method of its own is named.
+    if strategy is not None and strategy != DEFAULT_STRATEGY:
+        try:
+            own = bool(strategy_definition(strategy).method)
+        except ConfigError:  # a strategy this version does not know
+            own = False
+        if not own:
+            label += f" ({strategy})"
+    return f"{label} seed {config.get('seed', '?')}"
 
 
 def read_search_run(folder: str | Path, name: str | None = None) -> SearchRun:
@@ -87,22 +100,23 @@ def read_search_run(folder: str | Path, name: str | None = None) -> SearchRun:
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such search run folder")
-    config_path, best_path = folder / "config.yaml", folder / "best.json"
+    files = RunFolder(folder)
+    config_path, best_path = files.config, files.best
     if not config_path.is_file():
-        raise ConfigError(f"{folder}: not a search run folder (no config.yaml); pass the "
-                          "--out folder of `mbnas search`")
-    config = upgrade_settings(_read_yaml(config_path))
+        raise ConfigError(f"{folder}: not a search run folder (no {config_path.name}); pass "
+                          "the --out folder of `mbnas search`")
+    config = upgrade_settings(files.read_config())
     if "data_dir" not in config or "space" not in config:
         raise ConfigError(f"{config_path}: not the config of a search (no data_dir or space)")
     if not best_path.is_file():
-        raise ConfigError(f"{folder}: no best.json: the search has not finished an evaluation "
-                          "yet; run (or resume) `mbnas search` on it first")
+        raise ConfigError(f"{folder}: no {best_path.name}: the search has not finished an "
+                          "evaluation yet; run (or resume) `mbnas search` on it first")
     try:
         best = json.loads(best_path.read_text())
         if not isinstance(best, dict) or not isinstance(best.get("genotype"), dict):
             raise ValueError("no 'genotype' mapping")
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{best_path}: not a readable best.json ({exc})") from None
+        raise ConfigError(f"{best_path}: not a readable {best_path.name} ({exc})") from None
     return SearchRun(folder, config, best, name or method_name(
         str(config["space"]), str(config.get("strategy", DEFAULT_STRATEGY))))
 

@@ -6,14 +6,14 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from mbnas.driver.dataset import fold_case_ids, training_data
-from mbnas.driver.runfolder import RunLock
+from mbnas.driver.dataset import training_data
+from mbnas.driver.runfolder import RunFolder
 from mbnas.engine.config import Protocol
-from mbnas.engine.runs import RunContext, RunSpec, execute_run
+from mbnas.engine.runs import RunSpec, execute_run
 from mbnas.engine.train import EpochStats
 from mbnas.errors import ConfigError
 from mbnas.space import load_architecture
-from mbnas.store import ResultStore, RunRecord
+from mbnas.store import RunRecord
 
 
 def train_one(
@@ -26,12 +26,12 @@ def train_one(
     if not 0 <= fold < protocol.folds:
         raise ConfigError(f"--fold must be in 0..{protocol.folds - 1}, got {fold}")
     protocol = dataclasses.replace(protocol, final_metrics=True, keep_weights=True)
-    with RunLock(out):
+    folder = RunFolder(out)
+    with folder.locked():
         data = training_data(data_dir, cache_dir, protocol.image_size)
-        folds = fold_case_ids(out / "splits.json", data, protocol.folds, 0)
-        ctx = RunContext(data, folds, device, str(out / "weights"))
+        ctx = folder.run_context(data, folder.folds(data, protocol.folds, 0), device)
         spec = RunSpec(architecture.to_dict(), architecture.key, fold, seed, protocol)
-        with ResultStore(out / "store.sqlite") as store:
+        with folder.open_store() as store:
             old = store.get(spec.arch_key, protocol.key, fold, seed)
             if old is not None and old.status == "finished":
                 return old, True

@@ -1,4 +1,8 @@
-"""Say what runs where: the device, precision and threads of a training command.
+"""The one device helper: which device a setting means, its name, and what runs where.
+
+:func:`select_device` turns ``auto``/``cpu``/``cuda``/``cuda:N``/``mps`` into a device,
+refusing in one line a name that is not a device or a device this machine lacks; every
+command (training, evaluation, cost, predict) goes through it.
 
 Every training command prints :func:`describe_device` before it starts, so a run that
 lands on the CPU because CUDA is missing is visible at once rather than after a day.
@@ -14,7 +18,56 @@ from pathlib import Path
 import torch
 
 from mbnas.engine.config import PROTOCOLS, Protocol
-from mbnas.engine.train import select_device, use_bf16
+from mbnas.errors import ConfigError
+
+
+def select_device(preference: str = "auto", what: str = "--device") -> torch.device:
+    """``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+
+    Args:
+        preference: The setting.
+        what: How the setting is named in a message.
+
+    Raises:
+        ConfigError: If the name is not a device, or names one this machine lacks.
+    """
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(preference)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"{what} {preference!r} is not a device ({exc}); use auto, cpu or "
+                          "cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        # "CUDA is not available": a run failing so on a worker is the machine's fault
+        raise ConfigError(f"{what} {preference}: no CUDA device: CUDA is not available on "
+                          "this machine; use --device cpu (or auto), or run on a machine "
+                          "with a GPU")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{what} {preference}: MPS is not available on this machine")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{what} {preference!r} is not supported; use auto, cpu or cuda")
+    return device
+
+
+def use_bf16(protocol: Protocol, device: torch.device) -> bool:
+    """Whether a run of ``protocol`` on ``device`` trains in bf16 autocast."""
+    if protocol.precision == "fp32":
+        return False
+    if device.type == "cuda":
+        return protocol.precision == "bf16" or torch.cuda.is_bf16_supported()
+    if protocol.precision == "bf16":
+        return True
+    # On CPUs with native bf16 (AVX512-BF16/AMX) autocast made a U-Net step ~2.9x faster
+    # (benchmarks/train_throughput.py); elsewhere bf16 is emulated and slower.
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def device_label(device: torch.device) -> str:
+    """A device as cost figures record it: "cuda (<GPU name>)", or the kind ("cpu")."""
+    if device.type == "cuda":
+        return f"cuda ({device_name(device)})"
+    return device.type
 
 
 def device_name(device: torch.device) -> str:
@@ -64,4 +117,5 @@ def needs_cpu_consent(preference: str, protocol: Protocol) -> bool:
             and is_paper_scale(protocol))
 
 
-__all__ = ["describe_device", "device_name", "is_paper_scale", "needs_cpu_consent"]
+__all__ = ["describe_device", "device_label", "device_name", "is_paper_scale",
+           "needs_cpu_consent", "select_device", "use_bf16"]

@@ -36,6 +36,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from mbnas.engine.augment import augment_batch
+from mbnas.engine.device import select_device, use_bf16
 from mbnas.engine.failures import NonFiniteLossError
 from mbnas.engine.intensity import intensity_augment
 from mbnas.engine.loss import poly_lr, soft_dice_loss
@@ -47,14 +48,7 @@ from mbnas.engine.runs import (
     record_outcome,
     utc_now,
 )
-from mbnas.engine.train import (
-    EpochStats,
-    RunOutcome,
-    _autocast,
-    _DeviceData,
-    select_device,
-    use_bf16,
-)
+from mbnas.engine.train import EpochStats, RunOutcome, _autocast, _DeviceData
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.space import architecture_from_dict, build_model
 from mbnas.store import RunRecord

@@ -44,6 +44,16 @@ class RunSpec:
         return f"{self.arch_key} fold {self.fold} seed {self.seed}"
 
 
+def weights_name(fold: int, seed: int) -> str:
+    """The file name of a run's weights (kept by model folders too): ``fold<F>_seed<S>.pt``."""
+    return f"fold{fold}_seed{seed}.pt"
+
+
+def weights_file(weights_dir: Path, arch_key: str, fold: int, seed: int) -> Path:
+    """Where a run keeps its weights: ``<weights_dir>/<arch_key>/fold<F>_seed<S>.pt``."""
+    return Path(weights_dir) / arch_key / weights_name(fold, seed)
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What every run needs besides its spec: the data, the folds and where to put weights.
@@ -118,7 +128,7 @@ def record_outcome(spec: RunSpec, ctx: RunContext, outcome: RunOutcome, started:
     """The finished record of a trained run; its kept weights are saved here."""
     weights_path = sha = None
     if outcome.state_dict is not None and ctx.weights_dir:
-        path = Path(ctx.weights_dir) / spec.arch_key / f"fold{spec.fold}_seed{spec.seed}.pt"
+        path = weights_file(Path(ctx.weights_dir), spec.arch_key, spec.fold, spec.seed)
         save_weights(outcome.state_dict, path)
         weights_path, sha = str(path.resolve()), file_sha256(path)
     return RunRecord(

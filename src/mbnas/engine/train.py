@@ -24,6 +24,7 @@ from torch import nn
 from mbnas.data.slices import SliceData
 from mbnas.engine.augment import augment_batch
 from mbnas.engine.config import Protocol
+from mbnas.engine.device import select_device, use_bf16
 from mbnas.engine.intensity import intensity_augment
 from mbnas.engine.loss import poly_lr, soft_dice_loss
 from mbnas.metrics.overlap import dice_counts, validation_dice
@@ -53,25 +54,6 @@ class RunOutcome:
 
 
 EpochCallback = Callable[[EpochStats], None]
-
-
-def select_device(preference: str = "auto") -> torch.device:
-    """CUDA when present (or asked for), else the CPU."""
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(preference)
-
-
-def use_bf16(protocol: Protocol, device: torch.device) -> bool:
-    if protocol.precision == "fp32":
-        return False
-    if device.type == "cuda":
-        return protocol.precision == "bf16" or torch.cuda.is_bf16_supported()
-    if protocol.precision == "bf16":
-        return True
-    # On CPUs with native bf16 (AVX512-BF16/AMX) autocast made a U-Net step ~2.9x faster
-    # (benchmarks/train_throughput.py); elsewhere bf16 is emulated and slower.
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _autocast(device: torch.device, bf16: bool):

@@ -74,12 +74,23 @@ class ModelFolder:
     weights: tuple[Path, ...]
     weights_sha256: dict[str, str] = dataclasses.field(default_factory=dict)
 
+    def member(self, name: str) -> ModelFolder:
+        """The folder with one of its networks only, by weights file name.
+
+        Raises:
+            ModelFolderError: If the folder has no such weights file.
+        """
+        weights = tuple(w for w in self.weights if w.name == name)
+        if not weights:
+            raise ModelFolderError(f"{self.folder}: no weights file {name}")
+        return dataclasses.replace(self, weights=weights)
+
 
 def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_channels: int,
                  n_classes: int, base_channels: int, image_size: int,
                  label_names: Mapping[int, str], channel_names: Sequence[str],
                  normalisation: Mapping[str, Mapping[str, Any]],
-                 weights: Sequence[str | Path]) -> Path:
+                 weights: Sequence[str | Path], source: str | None = None) -> Path:
     """Write a model folder that `mbnas predict` can use.
 
     Args:
@@ -96,6 +107,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
             :func:`normalisation_from_cache`.
         weights: The weights files of the runs (``fold<F>_seed<S>.pt``); their file
             names are kept, so they must differ.
+        source: Where the weights come from (the evaluation folder), recorded as
+            ``source`` so that a later export into the folder can say what it replaced.
 
     Returns:
         The path of the ``model.json`` written.
@@ -117,6 +130,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
         "normalisation": {k: dict(v) for k, v in normalisation.items()},
         "weights": [p.name for p in paths],
     }
+    if source is not None:
+        meta["source"] = source
     _validate(meta, f"cannot export to {folder}")
     for path in paths:
         if not path.is_file():

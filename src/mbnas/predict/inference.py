@@ -27,6 +27,7 @@ from mbnas.data.preprocess import (
     resize_slices,
     to_canonical,
 )
+from mbnas.engine.device import select_device
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.predict.export import ModelFolder, ModelFolderError, load_model_folder
 from mbnas.predict.scans import ScanFiles, find_scans, read_scan, write_label
@@ -37,25 +38,6 @@ from mbnas.store import load_weights
 BATCH_SIZE = 16
 #: ``torch``: the model folder's weights; ``onnxruntime``: a folder of ``mbnas export onnx``.
 BACKENDS = ("torch", "onnxruntime")
-
-
-def resolve_device(preference: str = "auto") -> torch.device:
-    """``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
-
-    Raises:
-        ConfigError: If the name is not a device or CUDA is asked for but absent.
-    """
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(preference)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"unknown device {preference!r}; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {preference!r} asked for, but CUDA is not available")
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"device {preference!r} is not supported; use auto, cpu or cuda")
-    return device
 
 
 def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder) -> np.ndarray:
@@ -106,7 +88,7 @@ class Segmenter:
     def __init__(self, model: ModelFolder, device: str | torch.device = "auto",
                  batch_size: int = BATCH_SIZE, backend: str = "torch") -> None:
         self.model = model
-        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.device = select_device(device) if isinstance(device, str) else device
         self.batch_size = batch_size
         self.networks: list[Callable[[torch.Tensor], torch.Tensor]]
         if backend == "onnxruntime":
@@ -143,11 +125,26 @@ class Segmenter:
         labels = np.empty((canonical_shape[2], *grid), np.uint8)
         for a in range(0, len(slices), self.batch_size):
             x = torch.from_numpy(slices[a:a + self.batch_size]).to(self.device)
-            prob = self.networks[0](x).float().softmax(1)
-            for net in self.networks[1:]:
-                prob += net(x).float().softmax(1)
-            labels[a:a + len(x)] = to_scan_grid(prob / len(self.networks), grid).cpu().numpy()
+            labels[a:a + len(x)] = to_scan_grid(self.probabilities(x), grid).cpu().numpy()
         return np.ascontiguousarray(from_canonical(labels.transpose(1, 2, 0), affine))
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """The networks' mean softmax probabilities (N, K, S, S) of prepared slices."""
+        prob = self.networks[0](x).float().softmax(1)
+        for net in self.networks[1:]:
+            prob += net(x).float().softmax(1)
+        return prob / len(self.networks)
+
+    def predict_slices(self, slices: np.ndarray) -> np.ndarray:
+        """Class ids (N, S, S) of slices already prepared as training saw them
+        (N, C, S, S), on the model's grid; in batches of ``batch_size``."""
+        out = []
+        for a in range(0, len(slices), self.batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(slices[a:a + self.batch_size],
+                                                      dtype=np.float32)).to(self.device)
+            out.append(self.probabilities(x).argmax(1).cpu().numpy())
+        return np.concatenate(out)
 
 
 @dataclass

@@ -3,12 +3,11 @@
 ``mbnas search --objectives dice,<cost>...`` writes ``RUN_DIR/front.json``: the archive
 (every network no other evaluated network dominates) with its search Dice and all four
 cost figures, and the baselines' cost figures, all measured the same way. This module
-only reads it; no torch.
+renders it from values (the driver reads the file); no torch.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -24,7 +23,6 @@ from mbnas.io import atomic_write_text  # noqa: E402
 from mbnas.report.figures import save_figure  # noqa: E402
 from mbnas.report.model import ModelEvaluation  # noqa: E402
 
-FRONT_FILE = "front.json"
 #: (figure, axis label, scale to the unit shown)
 AXES = (("params", "parameters (M)", 1e-6), ("macs", "MACs per forward pass (M)", 1e-6),
         ("memory", "training activation memory per sample (MiB)", 2.0 ** -20),
@@ -34,17 +32,6 @@ LATENCY_METHOD = ("median of 10 timed forward passes after 3 warm-up passes, bat
                   "synchronised after each pass, on the device named")
 COST_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory",
                "latency": "max_latency_ms"}
-
-
-def read_front(run_dir: str | Path) -> dict[str, Any] | None:
-    """``front.json`` of a search run folder, or None (a search for Dice alone)."""
-    path = Path(run_dir) / FRONT_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def genotype_text(genotype: Mapping[str, Any]) -> str:
@@ -159,12 +146,13 @@ def front_html(front: Mapping[str, Any], title: str) -> str:
             "</p>")
 
 
-def front_section(runs: Sequence[Any], evals: Sequence[ModelEvaluation], figs: Path,
-                  out: Path, add: Any) -> tuple[str, list[Path]]:
+def front_section(runs: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[Any]]],
+                  evals: Sequence[ModelEvaluation], figs: Path, out: Path, add: Any
+                  ) -> tuple[str, list[Path]]:
     """Plot and tabulate the front of every cost-aware run of a report.
 
     Args:
-        runs: The search runs (each with ``folder``, ``label``).
+        runs: (label, front or None, search log entries) of each search run.
         evals: The evaluation's models (baselines placed at their Dice), may be empty.
         figs: The report's figures folder; out: the report folder.
         add: ``add(paths, caption)`` of the report, to embed a figure.
@@ -172,21 +160,17 @@ def front_section(runs: Sequence[Any], evals: Sequence[ModelEvaluation], figs: P
     Returns:
         (the HTML of the section, "" when no run has a front; files written).
     """
-    from mbnas.report.progress import read_search_log
-
     parts, markdown, files = [], [], []
-    for r in runs:
-        front = read_front(r.folder)
+    for label, front, log in runs:
         if front is None or not front.get("members"):
             continue
-        name = "".join(c if c.isalnum() else "-" for c in r.label.lower())
-        add(plot_front(front, read_search_log(r.folder), r.label, figs / f"front_{name}",
-                       evals),
-            f"Pareto front of {r.label}: search Dice against each cost; red: the archive "
+        name = "".join(c if c.isalnum() else "-" for c in label.lower())
+        add(plot_front(front, log, label, figs / f"front_{name}", evals),
+            f"Pareto front of {label}: search Dice against each cost; red: the archive "
             "(networks no other evaluated network dominates), grey: every evaluated "
             "network, baselines at their cost (and their evaluated Dice, if evaluated).")
-        parts.append(front_html(front, f"{r.label} ({len(front['members'])} networks)"))
-        markdown.append(front_markdown(front, r.label))
+        parts.append(front_html(front, f"{label} ({len(front['members'])} networks)"))
+        markdown.append(front_markdown(front, label))
     if not parts:
         return "", files
     path = out / "front.md"

@@ -1,9 +1,13 @@
-"""The single-writer rule of a result store, enforced with an OS lock on ``<store>.lock``.
+"""The one file lock of mbnas, and the single-writer rule of a result store built on it.
 
-The lock is an ``flock`` held while a writer is open; the kernel drops it when the
-process ends, even on SIGKILL, so a crashed driver never leaves a stale lock behind.
-Within one process the lock is shared (reference-counted): several ``ResultStore``
-objects of the same process may write, each transaction being atomic in SQLite.
+:class:`FileLock` is an exclusive, non-blocking ``flock`` on a file that holds the
+owner's pid. The kernel drops it when the process ends, even on SIGKILL, so a crashed
+driver never leaves a stale lock behind. It guards run folders (``RUN/.lock``, see
+:mod:`mbnas.driver.runfolder`) and result stores (``<store>.lock``).
+
+Within one process a store's lock is shared (reference-counted): several
+``ResultStore`` objects of the same process may write, each transaction being atomic
+in SQLite.
 """
 
 from __future__ import annotations
@@ -20,9 +24,43 @@ try:  # POSIX; elsewhere the single-writer rule is documented but not enforced
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["acquire_writer_lock", "release_writer_lock"]
+__all__ = ["FileLock", "acquire_writer_lock", "release_writer_lock"]
 
-# Write locks held by this process: path -> [open file, number of stores using it].
+
+class FileLock:
+    """An exclusive, non-blocking lock on ``path``; the file records the holder's pid."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._handle: Any = None
+
+    def acquire(self) -> str | None:
+        """Take the lock: None when taken, else the pid (text) of the process holding it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open while the lock is held
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read(64).strip() or "unknown"
+                handle.close()
+                return holder
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return None
+
+    def release(self) -> None:
+        """Give the lock back (closing the file releases the flock)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+# Write locks held by this process: path -> [lock, number of stores using it].
 _LOCKS: dict[str, list[Any]] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -40,23 +78,15 @@ def acquire_writer_lock(db_path: Path) -> str | None:
         if lock_path in _LOCKS:
             _LOCKS[lock_path][1] += 1
             return lock_path
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held open while the store is open
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
+        lock = FileLock(Path(lock_path))
+        holder = lock.acquire()
+        if holder is not None:
             raise StoreError(
                 f"{db_path}: another process (pid {holder}) is writing to this result "
                 "store; only one driver may write to a store at a time (wait for it to "
                 "finish, or open the store read-only)"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        _LOCKS[lock_path] = [handle, 1]
+            )
+        _LOCKS[lock_path] = [lock, 1]
         return lock_path
 
 
@@ -71,4 +101,4 @@ def release_writer_lock(lock_path: str | None) -> None:
         entry[1] -= 1
         if entry[1] == 0:
             del _LOCKS[lock_path]
-            entry[0].close()  # closing the file releases the flock
+            entry[0].release()
