@@ -25,11 +25,9 @@ def _config(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
         "data_dir": str(data), "space": "mbnas", "strategy": "local", "budget": BUDGET,
         "seed": 3, "start": "random", "cache_dir": str(cache),
         # samples_per_epoch 0: an epoch is one pass over the phantom's slices (3 steps),
-        # not the 2048 samples of the default protocol. fp32: on CPUs without fast bf16
-        # the "auto" precision is several times slower (the engine's tests cover it).
+        # not the 2048 samples of the default protocol.
         "protocol": {"epochs": 2, "folds": 2, "seeds": [0], "image_size": 32,
-                     "base_channels": 4, "batch_size": 16, "samples_per_epoch": 0,
-                     "precision": "fp32"},
+                     "base_channels": 4, "batch_size": 16, "samples_per_epoch": 0},
         **extra,
     }
     path = tmp_path / "search.yaml"
