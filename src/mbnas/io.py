@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,7 +24,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
         # mkstemp creates 0600; give the file the mode a plain open() would (umask applied),
         # so results and model folders stay readable by a group on shared clusters.
         os.chmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
+        with naming(path), os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -31,6 +32,21 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Give an OSError raised inside that names no file ``path`` as its file name.
+
+    A failed ``write()`` (disk full, file too large) names no file, so the one-line
+    error the CLI prints would not say where.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def _umask() -> int:

@@ -15,7 +15,7 @@ import yaml
 
 from mbnas.cli import main
 from mbnas.driver.runfolder import RunLock
-from mbnas.store import ResultStore
+from mbnas.store import ResultStore, StoreError
 
 BUDGET = 4
 
@@ -24,8 +24,10 @@ def _config(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
     cfg = {
         "data_dir": str(data), "space": "mbnas", "strategy": "local", "budget": BUDGET,
         "seed": 3, "start": "random", "cache_dir": str(cache),
+        # samples_per_epoch 0: an epoch is one pass over the phantom's slices (3 steps),
+        # not the 2048 samples of the default protocol.
         "protocol": {"epochs": 2, "folds": 2, "seeds": [0], "image_size": 32,
-                     "base_channels": 4, "batch_size": 16},
+                     "base_channels": 4, "batch_size": 16, "samples_per_epoch": 0},
         **extra,
     }
     path = tmp_path / "search.yaml"
@@ -112,11 +114,12 @@ def test_search_killed_with_sigkill_resumes_to_the_same_end(
                                 stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
-            store_path = out / "store.sqlite"
-            if store_path.exists():
-                with ResultStore(store_path, read_only=True) as store:
+            try:
+                with ResultStore(out / "store.sqlite", read_only=True) as store:
                     if store.count() >= kill_after_runs:
                         break
+            except StoreError:  # not created, or its tables not made yet
+                pass
             time.sleep(0.05)
         assert proc.poll() is None, "the search ended before it could be killed"
         proc.send_signal(signal.SIGKILL)

@@ -145,6 +145,7 @@ def test_changed_config_is_refused_against_the_state(study, tmp_path: Path,
     ("search_state.json", b"", "not a readable search checkpoint"),
     ("search_state.json", b"\xff\xfe garbage", "not a readable search checkpoint"),
     ("search_state.json", b"[" * 100000, "not a readable search checkpoint"),
+    ("search_state.json", b'{"run": ' + b"9" * 5000 + b"}", "not a readable search checkpoint"),
     ("config.yaml", b"- a\n- list\n", "not a mapping of settings"),
     ("store.sqlite", None, "damaged result store"),
 ])

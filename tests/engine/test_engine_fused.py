@@ -47,8 +47,9 @@ def test_each_member_gets_its_own_gradient(arch: str) -> None:
         models.append(build_model(genotype, 1, 2, 4).double())
     nets = FusedNetworks(models)
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 4, 1, 32, 32, generator=gen, dtype=torch.float64)
-    y = (torch.rand(3, 4, 32, 32, generator=gen) > 0.7).long()
+    # 16 px: 2x2 maps at depth 3, a quarter of 32 px's work for the same mechanism.
+    x = torch.randn(3, 4, 1, 16, 16, generator=gen, dtype=torch.float64)
+    y = (torch.rand(3, 4, 16, 16, generator=gen) > 0.7).long()
     logits = nets(x)
     sum(soft_dice_loss(logits[i], y[i]) for i in range(3)).backward()
     for i, model in enumerate(models):
@@ -63,11 +64,13 @@ def test_each_member_gets_its_own_gradient(arch: str) -> None:
 @pytest.mark.parametrize("arch", ["unet", "random"])
 def test_fused_seeds_equal_separate_runs(phantom_slices: SliceData, tiny_protocol: Protocol,
                                          arch: str) -> None:
-    protocol = dataclasses.replace(tiny_protocol, seeds=(0, 1, 2), precision="fp32",
+    # Two members: each is compared with its own separate run (three members are checked
+    # exactly, in float64, by the gradient test above).
+    protocol = dataclasses.replace(tiny_protocol, seeds=(0, 1), precision="fp32",
                                    keep_weights=True, channels_last="off")
     genotype = _genotype(arch)
     ctx = RunContext(phantom_slices, _folds(phantom_slices), "cpu")
-    specs = [RunSpec(genotype.to_dict(), genotype.key, 1, s, protocol) for s in (0, 1, 2)]
+    specs = [RunSpec(genotype.to_dict(), genotype.key, 1, s, protocol) for s in (0, 1)]
     fused = train_fused(specs, ctx)
     n_train = len(fold_data(phantom_slices, ctx.folds, 1)[0].images)
     steps = protocol.epochs * -(-n_train // protocol.batch_size)

@@ -18,7 +18,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mbnas.data.nnunet import resolve_dataset
     from mbnas.driver.single import train_one
     from mbnas.engine.config import Protocol
+    from mbnas.space import load_architecture
 
+    load_architecture(args.arch)  # a bad --arch is one line, not one under a progress bar
     data_dir = resolve_dataset(args.data_dir)
     protocol = Protocol.from_dict(protocol_settings(args, {}, data_dir))
     refuse_paper_on_cpu(args.device, protocol, lambda: _run_hours(args, protocol))

@@ -160,7 +160,7 @@ def _read_json(path: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         return None, [error(path, "not a text file; expected JSON")]
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # too deep, or an integer over 4300 digits
         return None, [error(path, f"invalid JSON: {exc}")]
     except OSError as exc:
         return None, [error(path, f"cannot be read: {exc.strerror or exc}")]

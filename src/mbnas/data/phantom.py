@@ -31,7 +31,7 @@ from mbnas.data.anatomy import (
     spleen_case,
 )
 from mbnas.errors import ConfigError
-from mbnas.io import atomic_write_json
+from mbnas.io import atomic_write_json, naming
 
 TASKS = ("spleen", "prostate")
 FORMATS = ("msd", "nnunet")
@@ -226,7 +226,8 @@ def _save(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
     img.header.set_xyzt_units("mm", "sec")
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
-    nib.save(img, path)
+    with naming(path):
+        nib.save(img, path)
 
 
 def _write_case(root: Path, fmt: str, case_id: str, image: np.ndarray, label: np.ndarray,

@@ -291,7 +291,7 @@ class Genotype:
     def from_json(cls, text: str) -> Genotype:
         try:
             d = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # too deep, or an over-long integer
             raise GenotypeError(f"genotype JSON cannot be parsed: {exc}") from None
         return cls.from_dict(d)
 

@@ -33,9 +33,11 @@ def _read_file(path: Path) -> Genotype | Baseline:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise GenotypeError(f"{path} is not a text file (not UTF-8); expected JSON") from None
     try:
         data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # also too deep, or an integer over 4300 digits
         raise GenotypeError(f"{path} is not valid JSON: {exc}") from None
     if isinstance(data, dict):
         for key in _RESULT_KEYS:

@@ -125,6 +125,22 @@ def mirror_search_log(folder: Path, entries: Sequence[dict[str, Any]]) -> Path |
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = Path(folder) / FILENAME
+    try:
+        return _mirror(path, entries)
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise  # a bug, not the file system
+        from mbnas.store.records import StoreError
+
+        reason = getattr(exc, "orig", None) or exc  # sqlite's own words: disk I/O error, ...
+        raise StoreError(f"{path}: cannot write the Optuna mirror ({reason}); finished "
+                         "evaluations are kept in the result store: free disk space and run "
+                         "the same command again") from exc
+
+
+def _mirror(path: Path, entries: Sequence[dict[str, Any]]) -> Path:
     wanted = _trials(entries)
     study = _study(path)
     stored = study.get_trials(deepcopy=False)
