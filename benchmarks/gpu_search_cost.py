@@ -38,7 +38,7 @@ from mbnas.engine.config import Protocol  # noqa: E402
 from mbnas.engine.device import device_name, select_device  # noqa: E402
 from mbnas.engine.fused import FusedNetworks  # noqa: E402
 from mbnas.engine.loss import soft_dice_loss  # noqa: E402
-from mbnas.space import build_model, get_space, preset  # noqa: E402
+from mbnas.space import build_model, get_space, peak_activation_memory, preset  # noqa: E402
 
 SPLEEN_SLICES = 2900
 SPLEEN_EVALUATIONS, SPLEEN_RUNS, SPLEEN_EPOCHS = 150, 15, 50
@@ -98,6 +98,23 @@ def fused_rate(arch: Any, protocol: Protocol, device: str, members: int, steps: 
     return members * bs / seconds_per_call(step, steps, dev)
 
 
+def free_memory(device: torch.device) -> int:
+    """Bytes the device can still give: free GPU memory, or available host memory."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def fits(model: torch.nn.Module, size: int, images: int, copies: int, free: int) -> bool:
+    """Whether ``copies`` trainings of ``images`` images per step fit in ``free`` bytes:
+    twice the saved activations (the backward pass's own buffers, bf16 copies) plus
+    weights, gradients and Adam state. A cell that would not fit is printed as "mem"
+    instead of being run: on a CPU the kernel kills the whole benchmark instead."""
+    activations = peak_activation_memory(model, (1, 1, size, size)) * images
+    weights = 4 * 4 * sum(p.numel() for p in model.parameters())
+    return copies * (2 * activations + weights) < 0.8 * free
+
+
 def spleen_hours(images_per_s: float) -> float:
     per_run = SPLEEN_EPOCHS * (0.8 * SPLEEN_SLICES + 0.2 * SPLEEN_SLICES / 3)
     return SPLEEN_EVALUATIONS * SPLEEN_RUNS * per_run / images_per_s / 3600
@@ -136,15 +153,23 @@ def main() -> None:
         model = build_model(arch, 1, 2, args.base_channels)
         params = sum(p.numel() for p in model.parameters()) / 1e6
         flops = 3 * forward_flops(model, args.size, torch.device("cpu"))
-        rates = [concurrent_rate(arch, protocol, device, n, args.steps) for n in concurrency]
-        fused = fused_rate(arch, dataclasses.replace(protocol), device, args.fused, args.steps)
-        best = max(rates + [fused])
-        cells = "".join(f"{r:11.1f}" for r in rates)
-        print(f"{name:<18}{params:9.2f}{flops / 1e9:10.2f}{cells}{fused:11.1f}"
-              f"{best * flops / peak:12.2f}{spleen_hours(best):9.1f}", flush=True)
+        free = free_memory(dev)
+        rates = [concurrent_rate(arch, protocol, device, n, args.steps)
+                 if fits(model, args.size, args.batch, n, free) else None for n in concurrency]
+        fused = (fused_rate(arch, dataclasses.replace(protocol), device, args.fused,
+                            args.steps)
+                 if fits(model, args.size, args.batch * args.fused, 1, free) else None)
+        measured = [r for r in rates + [fused] if r is not None]
+        best = max(measured) if measured else None
+        cells = "".join(f"{r:11.1f}" if r is not None else f"{'mem':>11}"
+                        for r in rates + [fused])
+        tail = (f"{best * flops / peak:12.2f}{spleen_hours(best):9.1f}" if best else
+                f"{'-':>12}{'-':>9}")
+        print(f"{name:<18}{params:9.2f}{flops / 1e9:10.2f}{cells}{tail}", flush=True)
     print("images/s are training images per second summed over the runs; 'best FLOP/s' is "
           "the best rate's training FLOP/s over the matmul FLOP/s; 'Spleen h' the device-"
-          "hours of the Spleen paper protocol (150 evaluations) at the best rate")
+          "hours of the Spleen paper protocol (150 evaluations) at the best rate; 'mem': "
+          "not run, the runs would not fit in the device's free memory")
 
 
 if __name__ == "__main__":
