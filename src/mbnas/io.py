@@ -46,7 +46,7 @@ def naming(path: str | Path) -> Iterator[None]:
     except OSError as exc:
         if exc.filename is not None:
             raise
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def _umask() -> int:

@@ -27,6 +27,7 @@ from mbnas.data.slices import SliceData
 from mbnas.driver.dataset import fold_case_ids
 from mbnas.driver.preflight import check_device, check_folds, check_output_dir, with_fingerprint
 from mbnas.driver.runlog import run_log
+from mbnas.engine.executors import DEFAULT_EXECUTOR
 from mbnas.engine.runs import RunContext, weights_file
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_text
@@ -181,7 +182,7 @@ class RunFolder:
     def weights_file(self, arch_key: str, fold: int, seed: int) -> Path:
         return weights_file(self.weights, arch_key, fold, seed)
 
-    def check(self, device: str, executor: str = "inprocess", what: str = "--out") -> None:
+    def check(self, device: str, executor: str = DEFAULT_EXECUTOR, what: str = "--out") -> None:
         """Refuse an unusable folder location or device; writes nothing."""
         check_output_dir(self.path, what)
         check_device(device, executor)
