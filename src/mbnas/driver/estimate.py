@@ -28,7 +28,7 @@ from mbnas.data.slices import SliceData
 from mbnas.driver.dataset import default_cache_dir
 from mbnas.engine.augment import augment_batch
 from mbnas.engine.config import Protocol
-from mbnas.engine.device import select_device, use_bf16
+from mbnas.engine.device import select_device, to_channels_last, use_bf16
 from mbnas.engine.loss import soft_dice_loss
 from mbnas.engine.train import predict_labels
 from mbnas.space import build_model
@@ -127,7 +127,7 @@ def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
                             protocol.base_channels).to(dev)
     channels_last = protocol.channels_last != "off"
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model, dev)
     gen = torch.Generator(device=dev).manual_seed(0)
     size, bs = protocol.image_size, protocol.batch_size
     images = torch.randn(bs, in_channels, size, size, generator=gen, device=dev)

@@ -119,3 +119,32 @@ def needs_cpu_consent(preference: str, protocol: Protocol) -> bool:
 
 __all__ = ["describe_device", "device_label", "device_name", "is_paper_scale",
            "needs_cpu_consent", "select_device", "use_bf16"]
+
+
+class _SlicedPointwiseConv2d(torch.nn.Conv2d):
+    """A strided 1x1 convolution computed as slicing, then a stride-1 1x1 convolution.
+
+    The same numbers and parameters as the ``nn.Conv2d`` it replaces, but it avoids
+    oneDNN's strided 1x1 kernel, which corrupts the heap ("double free or corruption",
+    the process dies) on channels-last CPU input of an odd batch size with two or more
+    threads in torch 2.14.1. The Residual block's downscaling shortcut (and ResNet
+    encoders) are such convolutions, and the last batch of an epoch is often odd.
+    """
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor,
+                      bias: torch.Tensor | None) -> torch.Tensor:
+        sh, sw = self.stride
+        return torch.nn.functional.conv2d(input[:, :, ::sh, ::sw], weight, bias, 1, 0,
+                                          self.dilation, self.groups)
+
+
+def to_channels_last(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` in the channels-last memory format used for training; on the CPU its
+    strided 1x1 convolutions are computed by slicing (see :class:`_SlicedPointwiseConv2d`)."""
+    if device.type == "cpu":
+        for module in model.modules():
+            if (type(module) is torch.nn.Conv2d and module.kernel_size == (1, 1)
+                    and module.stride != (1, 1) and module.padding == (0, 0)
+                    and module.padding_mode == "zeros"):
+                module.__class__ = _SlicedPointwiseConv2d
+    return model.to(memory_format=torch.channels_last)

@@ -24,7 +24,7 @@ from torch import nn
 from mbnas.data.slices import SliceData
 from mbnas.engine.augment import augment_batch
 from mbnas.engine.config import Protocol
-from mbnas.engine.device import select_device, use_bf16
+from mbnas.engine.device import select_device, to_channels_last, use_bf16
 from mbnas.engine.intensity import intensity_augment
 from mbnas.engine.loss import poly_lr, soft_dice_loss
 from mbnas.metrics.overlap import dice_counts, validation_dice
@@ -130,7 +130,7 @@ def train_run(
     channels_last = protocol.channels_last != "off"
     model = model.to(device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model, device)
     tr = _DeviceData(train, device, channels_last)
     va = _DeviceData(val, device, channels_last)
     order_gen = torch.Generator().manual_seed(seed)
