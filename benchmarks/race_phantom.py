@@ -65,7 +65,8 @@ def main() -> None:
                   f"{raced['raced']:10d} {str(full['keys'] == raced['keys']):>10} "
                   f"{str(full['best'] == raced['best']):>10}", flush=True)
     print(f"trainings saved over all seeds: {1 - total_raced / total_full:.0%} "
-          f"({total_raced} of {total_full})")
+          f"({total_full - total_raced} of {total_full}; the raced searches trained "
+          f"{total_raced})")
 
 
 if __name__ == "__main__":
