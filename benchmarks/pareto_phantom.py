@@ -25,7 +25,7 @@ from mbnas.driver.runfolder import RunFolder
 from mbnas.driver.search import SearchConfig, run_search
 from mbnas.driver.search_cost import CostOracle
 from mbnas.engine.config import get_protocol
-from mbnas.report.front import genotype_text
+from mbnas.reporting.front import genotype_text
 from mbnas.space import preset
 
 

@@ -36,3 +36,15 @@ def test_api_functions_are_documented_and_import_no_torch() -> None:
         assert "Args:" in (inspect.getdoc(getattr(api, name)) or "")
     code = "import mbnas, sys; mbnas.search; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_api_names_stay_functions_after_every_subpackage_is_imported() -> None:
+    # The subpackages are named for what they hold, so importing them rebinds nothing.
+    import mbnas.inference  # noqa: F401
+    import mbnas.reporting  # noqa: F401
+    import mbnas.strategies  # noqa: F401
+    from mbnas import api, evaluate, predict, report, search
+
+    for name, function in [("search", search), ("evaluate", evaluate), ("report", report),
+                           ("predict", predict)]:
+        assert function is getattr(api, name) and callable(function)

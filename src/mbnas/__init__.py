@@ -5,8 +5,9 @@ The Python API (the command line calls the same functions)::
     from mbnas import search, evaluate, report, predict
 
 See :mod:`mbnas.api` for their signatures. They are imported on first use, so that
-``import mbnas`` stays cheap (no torch import). ``search``, ``report`` and ``predict`` are
-also the subpackages of those names, made callable (:mod:`mbnas._callable`).
+``import mbnas`` stays cheap (no torch import). The subpackages are named for what they
+hold (:mod:`mbnas.strategies`, :mod:`mbnas.reporting`, :mod:`mbnas.inference`), so no
+subpackage shares a name with an API function.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "evaluate", "predict", "report", "search"]
 
+_API = frozenset({"search", "evaluate", "report", "predict"})
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("search", "report", "predict"):  # callable subpackages
-        import importlib
+    if name in _API:
+        from mbnas import api
 
-        return importlib.import_module(f"mbnas.{name}")
-    if name == "evaluate":
-        from mbnas.api import evaluate
-
-        return evaluate
+        return getattr(api, name)
     raise AttributeError(f"module 'mbnas' has no attribute {name!r}")

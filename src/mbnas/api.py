@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mbnas.driver.evaluate import EvaluateConfig, EvaluateOutcome
-from mbnas.driver.report import ReportOutcome
-from mbnas.driver.search import SearchConfig, SearchOutcome
-from mbnas.predict.inference import PredictSummary
-from mbnas.predict.inference import predict as _predict
+if TYPE_CHECKING:  # the driver imports torch: each function imports it when called
+    from mbnas.driver.evaluate import EvaluateConfig, EvaluateOutcome
+    from mbnas.driver.report import ReportOutcome
+    from mbnas.driver.search import SearchConfig, SearchOutcome
+    from mbnas.inference.inference import PredictSummary
 
 
 def search(data_dir: str | Path | None, out: str | Path, *,
@@ -55,7 +55,7 @@ def search(data_dir: str | Path | None, out: str | Path, *,
     Returns:
         The run folder, best genotype and score, and the number of evaluations.
     """
-    from mbnas.driver.search import run_search
+    from mbnas.driver.search import SearchConfig, run_search
     from mbnas.engine.config import get_protocol
 
     if config is None:
@@ -131,6 +131,8 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path, 
         on_scan: Called after each scan with (scan, written path or None, error or None).
         backend: "torch" (the model folder's weights) or "onnxruntime" (an ONNX export).
     """
+    from mbnas.inference.inference import predict as _predict
+
     return _predict(model_dir, input_path, out_dir, device=device, batch_size=batch_size,
                     on_scan=on_scan, backend=backend)
 

@@ -13,8 +13,8 @@ from mbnas.data.check import load_case
 from mbnas.data.normalise import normalise_case, resolve_schemes
 from mbnas.engine.config import get_protocol
 from mbnas.errors import ConfigError
-from mbnas.predict import prepare_slices
-from mbnas.predict.export import normalisation_from_cache
+from mbnas.inference import prepare_slices
+from mbnas.inference.export import normalisation_from_cache
 
 
 def test_schemes_per_channel() -> None:

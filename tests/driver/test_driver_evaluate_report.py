@@ -28,8 +28,8 @@ from mbnas.driver.report_card import site_summary
 from mbnas.driver.runfolder import RunLock
 from mbnas.driver.search import SearchConfig, run_search
 from mbnas.engine.config import get_protocol
-from mbnas.predict.export import load_model_folder
-from mbnas.report.card import CARD_SECTIONS, NOT_DONE
+from mbnas.inference.export import load_model_folder
+from mbnas.reporting.card import CARD_SECTIONS, NOT_DONE
 from mbnas.space import architecture_from_dict, build_model, count_parameters, get_space
 from mbnas.store import ResultStore, load_weights
 
@@ -200,7 +200,7 @@ def test_report_card_values(study: SimpleNamespace) -> None:
 
 
 def test_site_summary_recognises_held_out_site_folds() -> None:
-    from mbnas.report.model import CaseScore, ModelEvaluation
+    from mbnas.reporting.model import CaseScore, ModelEvaluation
 
     cases = tuple(CaseScore("M", 0, f, c, d, 1.0, 0.5)
                   for f, c, d in ((0, "a", 0.8), (0, "b", 0.6), (1, "c", 0.4)))
@@ -227,7 +227,7 @@ def test_search_only_report(study: SimpleNamespace) -> None:
 
 
 def test_report_adds_rows_trained_by_nnunet(study: SimpleNamespace) -> None:
-    # nnU-Net's results layout and summary.json format (see tests/report/test_report_nnunet.py)
+    # nnU-Net's results layout and summary.json format (see tests/reporting/test_report_nnunet.py)
     results = study.root / "nnunet_results"
     for config, step in (("2d", 0.05), ("2d_mbnas", 0.06)):
         for fold in range(2):

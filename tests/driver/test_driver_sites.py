@@ -19,7 +19,7 @@ from mbnas.cli import main
 from mbnas.data import make_phantom, read_splits
 from mbnas.data.formats import read_dataset
 from mbnas.driver.evaluate import read_evaluation
-from mbnas.predict.export import load_model_folder, normalisation_from_cache
+from mbnas.inference.export import load_model_folder, normalisation_from_cache
 from mbnas.store import ResultStore
 
 # The evaluation keeps the search's protocol (fp32: on CPUs without fast bf16 the "auto"

@@ -98,7 +98,7 @@ def test_os_errors_are_one_line_with_the_path_but_bugs_are_not_swallowed(
 
 def _evaluation(tmp_path: Path) -> dict:
     from mbnas.driver.evaluation_file import EvaluationFile, ModelDetails
-    from mbnas.report.model import ModelEvaluation
+    from mbnas.reporting.model import ModelEvaluation
 
     return EvaluationFile(
         config={"protocol": {}, "data_dir": str(tmp_path), "run_dirs": []}, protocol_key="p",

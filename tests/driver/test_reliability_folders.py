@@ -15,8 +15,8 @@ import yaml
 
 from mbnas.cli import main
 from mbnas.errors import MbnasError
-from mbnas.predict.export import load_model_folder
-from mbnas.predict.inference import Segmenter
+from mbnas.inference.export import load_model_folder
+from mbnas.inference.inference import Segmenter
 from mbnas.store import ResultStore
 
 SMALL = ["--protocol", "quick", "--epochs", "1", "--image-size", "32", "--threads", "1",

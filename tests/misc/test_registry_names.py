@@ -10,8 +10,8 @@ from pathlib import Path
 
 import mbnas
 from mbnas.engine.executors import executor_names
-from mbnas.search import strategy_names
 from mbnas.space_registry import space_names
+from mbnas.strategies import strategy_names
 
 SRC = Path(mbnas.__file__).resolve().parent
 
@@ -20,7 +20,7 @@ ALLOWED = {
     ("cli/__init__.py", "mbnas"): "the program's name (argparse prog)",
     ("driver/dataset.py", "mbnas"): "the cache folder ~/.cache/mbnas",
     ("driver/runlog.py", "mbnas"): "the package's logger name",
-    ("report/card.py", "mbnas"): "the distribution whose version the card shows",
+    ("reporting/card.py", "mbnas"): "the distribution whose version the card shows",
     ("store/records.py", "mbnas"): "the distribution whose version a run records",
     ("store/optuna_mirror.py", "mbnas"): "the Optuna study's name",
     ("export/nnunet_plans.py", "mbnas"): "our key in nnU-Net's plans file",

@@ -26,8 +26,8 @@ from mbnas.cli.speed import (
 from mbnas.engine.config import PAPER, get_protocol, paper_preset, protocol_names
 from mbnas.engine.executors import DEFAULT_EXECUTOR, executor_names
 from mbnas.errors import ConfigError
-from mbnas.search import DEFAULT_STRATEGY, strategy_definition, strategy_names
 from mbnas.space_registry import DEFAULT_SPACE, space_names
+from mbnas.strategies import DEFAULT_STRATEGY, strategy_definition, strategy_names
 
 # Command-line flags that map onto protocol fields.
 _PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr")

@@ -110,9 +110,9 @@ def _field(kind: str) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from mbnas.search import strategy_definition, strategy_names
     from mbnas.space.genotype import Genotype, Node
     from mbnas.space.spaces import get_space, kernel_space
+    from mbnas.strategies import strategy_definition, strategy_names
 
     space = get_space(args.space, args.max_depth)
     definition = space_definition(space.name)

@@ -15,7 +15,7 @@ It runs through the same engine, store and executor as the search, into its own 
 ``config.yaml`` (claimed: a rerun with other settings is refused), ``splits.json``,
 ``store.sqlite``, ``weights/``. So a killed evaluation resumes, and a second run on a
 finished folder trains nothing. The results go to ``evaluation.json`` (one
-:class:`~mbnas.report.model.ModelEvaluation` per model, with its cost figures), and each
+:class:`~mbnas.reporting.model.ModelEvaluation` per model, with its cost figures), and each
 model's trained runs are exported as a model folder for `mbnas predict`:
 ``EVAL_DIR/models/<slug>/`` and, for the best network of a search run, ``RUN_DIR/model``.
 """
@@ -53,7 +53,7 @@ from mbnas.engine.executors import DEFAULT_EXECUTOR
 from mbnas.engine.runs import RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
-from mbnas.report.model import CaseScore, ModelCost, ModelEvaluation
+from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation
 from mbnas.space import BASELINES, Baseline, architecture_from_dict, preset
 
 __all__ = ["EvaluateConfig", "EvaluateOutcome", "evaluate_config", "read_evaluation",
@@ -217,7 +217,7 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
                          config.sites_file, protocol.normalisation)
     folder.check_folds(data, protocol.folds, config.split_seed, config.split)
-    from mbnas.predict.export import normalisation_from_cache
+    from mbnas.inference.export import normalisation_from_cache
 
     norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
                                     protocol.image_size, protocol.normalisation)

@@ -47,7 +47,7 @@ def export_models(folder: EvaluationFolder, models: Sequence[Any], results: Sequ
         norm: The per-channel normalisation of training.
         notes: Lines for the user, appended to.
     """
-    from mbnas.predict.export import export_model
+    from mbnas.inference.export import export_model
 
     source = str(folder.path.resolve())
     folders: dict[str, Path] = {}
@@ -90,7 +90,7 @@ def replacement_note(target: Path, arch_key: str, source: str) -> str | None:
     None when ``target`` holds no model folder, or one of this evaluation (``source``),
     or, exported before sources were recorded, one of the same network.
     """
-    from mbnas.predict.export import MODEL_JSON
+    from mbnas.inference.export import MODEL_JSON
     from mbnas.space import architecture_from_dict
 
     try:

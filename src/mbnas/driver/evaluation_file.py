@@ -17,7 +17,7 @@ from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.engine.config import Protocol
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json
-from mbnas.report.model import ModelEvaluation
+from mbnas.reporting.model import ModelEvaluation
 
 EVALUATION_FORMAT = "mbnas-evaluation"
 EVALUATION_VERSION = 1

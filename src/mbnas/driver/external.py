@@ -97,8 +97,8 @@ def score_external(dataset: Dataset, model_dir: Path, device: str,
         One dict per case: ``case``, ``site``, ``dice``, ``hd95``, ``surface_dice``
         (means over the foreground classes) and ``classes`` (the per-class values).
     """
+    from mbnas.inference import Segmenter, load_model_folder
     from mbnas.metrics import case_metrics
-    from mbnas.predict import Segmenter, load_model_folder
 
     model = load_model_folder(model_dir)
     segmenter = Segmenter(model, device)

@@ -27,7 +27,7 @@ import torch
 
 from mbnas.engine.device import device_label, select_device
 from mbnas.io import atomic_write_json
-from mbnas.report.model import ModelCost
+from mbnas.reporting.model import ModelCost
 from mbnas.space import architecture_from_dict, build_model, cost_report
 
 #: Timed forward passes per latency figure (after ``_WARMUP`` untimed ones).

@@ -4,7 +4,7 @@ Training and the per-slice metrics live on the resized training grid (e.g. 128 x
 Spleen pixel of about 3 mm). Users compare segmentations in the scan's own voxels, so
 `mbnas evaluate` measures every validation case again as `mbnas predict` would segment
 it: the network's softmax on the training grid is resized back to the scan's in-plane
-grid and the argmax taken there (:func:`mbnas.predict.inference.to_scan_grid`), then
+grid and the argmax taken there (:func:`mbnas.inference.inference.to_scan_grid`), then
 Dice, HD95 and Surface Dice are computed in 3D against the original label with the
 original voxel size (in the canonical orientation, which only permutes and flips axes).
 
@@ -68,7 +68,7 @@ def _original_label(dataset: Any, case_id: str) -> tuple[np.ndarray, tuple[float
 @torch.no_grad()
 def _predict_on_grid(net: torch.nn.Module, images: np.ndarray, grid: tuple[int, int],
                      device: torch.device, batch_size: int = 16) -> np.ndarray:
-    from mbnas.predict.inference import to_scan_grid
+    from mbnas.inference.inference import to_scan_grid
 
     out = np.empty((len(images), *grid), np.uint8)
     for a in range(0, len(images), batch_size):

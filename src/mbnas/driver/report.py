@@ -31,8 +31,8 @@ from mbnas.driver.report_sections import build_sections
 from mbnas.driver.search_runs import SearchRun, progress_label, read_search_runs, slug
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
-from mbnas.report.card import ReportingCard
-from mbnas.report.model import ModelEvaluation
+from mbnas.reporting.card import ReportingCard
+from mbnas.reporting.model import ModelEvaluation
 
 PNG = ".png"
 
@@ -59,16 +59,16 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         cache_dir: Preprocessing cache for the example segmentations (default: the
             evaluation's).
         nnunet: nnU-Net results folders (``DIR`` or ``DIR:LABEL``) whose ``2d`` and
-            ``2d_mbnas`` validation results become rows (see ``mbnas.report.nnunet``).
+            ``2d_mbnas`` validation results become rows (see ``mbnas.reporting.nnunet``).
 
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
     """
-    from mbnas.report.front import front_section
-    from mbnas.report.html import FigureRef, build_html
-    from mbnas.report.progress import plot_search_progress
-    from mbnas.report.stats import FriedmanResult, WilcoxonReport, friedman, wilcoxon_vs_best
-    from mbnas.report.table import build_table, write_table
+    from mbnas.reporting.front import front_section
+    from mbnas.reporting.html import FigureRef, build_html
+    from mbnas.reporting.progress import plot_search_progress
+    from mbnas.reporting.stats import FriedmanResult, WilcoxonReport, friedman, wilcoxon_vs_best
+    from mbnas.reporting.table import build_table, write_table
 
     record, evals, eval_dir = None, [], None
     if evaluation is not None:
@@ -81,7 +81,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
                           f"runs searched {runs[0].data_dir}; give runs of that dataset")
     nn_rows = []
     if nnunet:
-        from mbnas.report.nnunet import read_nnunet_results
+        from mbnas.reporting.nnunet import read_nnunet_results
 
         nn_rows = [row for spec in nnunet for row in read_nnunet_results(spec)]
     out = Path(out)
@@ -111,7 +111,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     if record is not None and evals:
         protocol = record.protocol
         tolerance = protocol.surface_tolerance_mm
-        from mbnas.report.figures import plot_case_boxplot
+        from mbnas.reporting.figures import plot_case_boxplot
 
         table = build_table(evals, tolerance)
         files += write_table(evals, out, tolerance)
@@ -134,8 +134,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         wilc = WilcoxonReport(None, reason=NO_EVALUATION)
     nn_tests = []
     if nn_rows:
-        from mbnas.report.nnunet import case_comparisons, describe
-        from mbnas.report.stats import best_searched
+        from mbnas.reporting.nnunet import case_comparisons, describe
+        from mbnas.reporting.stats import best_searched
 
         table = build_table([*evals, *nn_rows], tolerance)
         files += write_table([*evals, *nn_rows], out, tolerance)
@@ -238,10 +238,10 @@ def example_segmentations(evaluation: EvaluationFile, evals: Sequence[ModelEvalu
     """
     from mbnas.driver.dataset import training_data
     from mbnas.engine.runs import weights_name
+    from mbnas.inference.export import load_model_folder
+    from mbnas.inference.inference import Segmenter
     from mbnas.metrics import label_dice
-    from mbnas.predict.export import load_model_folder
-    from mbnas.predict.inference import Segmenter
-    from mbnas.report.figures import plot_example_segmentations
+    from mbnas.reporting.figures import plot_example_segmentations
 
     protocol = evaluation.protocol
     data = training_data(evaluation.data_dir, cache_dir or evaluation.cache_dir,

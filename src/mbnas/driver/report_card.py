@@ -19,7 +19,7 @@ from mbnas.driver.evaluation_file import EvaluationFile
 from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.driver.search_runs import SearchRun
 from mbnas.engine.config import Protocol
-from mbnas.report.card import (
+from mbnas.reporting.card import (
     NOT_AVAILABLE,
     NOT_DONE,
     ReportingCard,
@@ -27,10 +27,10 @@ from mbnas.report.card import (
     software_versions,
     stability,
 )
-from mbnas.report.front import objectives_text
-from mbnas.report.model import ModelEvaluation
-from mbnas.search import method_description, strategy_definition
+from mbnas.reporting.front import objectives_text
+from mbnas.reporting.model import ModelEvaluation
 from mbnas.space import Genotype, get_space, kernel_space
+from mbnas.strategies import method_description, strategy_definition
 
 NO_EVALUATION = "no evaluation yet: run `mbnas evaluate` on the search runs"
 

@@ -1,6 +1,6 @@
 """The report's search-stability and domain-shift sections: read the folders, compute, render.
 
-Reads what :mod:`mbnas.report.stability` and :mod:`mbnas.report.domain_shift` compute
+Reads what :mod:`mbnas.reporting.stability` and :mod:`mbnas.reporting.domain_shift` compute
 from: each repeat's ``search_log.jsonl`` and ``best.json``, the shared store of a
 ``--repeats`` folder (per-fold scores), the evaluation's sites and folds and
 ``external.json``. Also fills the reporting card's rows these sections measure, and says
@@ -23,8 +23,8 @@ from mbnas.driver.repeats import repeat_groups, store_path
 from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.driver.search_runs import SearchRun
 from mbnas.io import atomic_write_json
-from mbnas.report.card import ReportingCard
-from mbnas.report.model import ModelEvaluation
+from mbnas.reporting.card import ReportingCard
+from mbnas.reporting.model import ModelEvaluation
 
 HELD_OUT_SITE_OBJECTIVE = ("held-out-site Dice: leave-site-out folds (--folds site), each "
                            "fold validating on one site's cases after training on the others")
@@ -60,7 +60,7 @@ def _fold_scores(store_file: Path, keys: set[str], protocol_key: str) -> dict[st
 
 def stability_groups(runs: Sequence[SearchRun]) -> dict[str, dict[str, Any]]:
     """The stability figures of each ``--repeats`` folder among the runs."""
-    from mbnas.report.stability import search_stability
+    from mbnas.reporting.stability import search_stability
 
     by_folder = {r.folder: r for r in runs}
     out = {}
@@ -84,8 +84,8 @@ def build_sections(out: Path, runs: Sequence[SearchRun], evaluation: EvaluationF
                    card: ReportingCard) -> Sections:
     """Compute both sections, write their JSON next to the report, fill the card."""
     from mbnas.driver.external import read_external
-    from mbnas.report.domain_shift import card_value, domain_shift, domain_shift_html
-    from mbnas.report.stability import card_line, stability_html
+    from mbnas.reporting.domain_shift import card_value, domain_shift, domain_shift_html
+    from mbnas.reporting.stability import card_line, stability_html
 
     s = Sections()
     groups = stability_groups(runs)

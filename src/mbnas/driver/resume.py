@@ -15,8 +15,8 @@ from typing import Any
 from mbnas.driver.runfolder import config_differences
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
-from mbnas.search.registry import upgrade_settings
 from mbnas.store import ResultStore
+from mbnas.strategies.registry import upgrade_settings
 
 
 def _settings(config: Any, runtime: tuple[str, ...]) -> dict[str, Any]:

@@ -38,11 +38,11 @@ from mbnas.engine.runs import RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
-from mbnas.search import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
 from mbnas.space import architecture_from_dict, get_space, kernel_space
 from mbnas.space.presets import RANDOM_START, start_genotype
 from mbnas.space_registry import DEFAULT_SPACE
 from mbnas.store import ResultStore
+from mbnas.strategies import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
 
 # Settings that say where and how fast to compute, not what: they may change on resume.
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads", "runs_per_device",
@@ -251,7 +251,7 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
             "protocol_key": protocol.key,
         })
     from mbnas.driver.search_runs import progress_label
-    from mbnas.report.progress import plot_search_progress
+    from mbnas.reporting.progress import plot_search_progress
 
     plot_search_progress([(progress_label(folder.read_config()), folder.read_search_log())],
                          folder.progress)

@@ -30,7 +30,8 @@ from mbnas.driver.search_runs import BASELINE_NAMES
 from mbnas.engine.device import device_label, select_device
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
-from mbnas.search import (
+from mbnas.space import BASELINES, Baseline, cost_report
+from mbnas.strategies import (
     LimitedSpace,
     make_strategy,
     pareto_front,
@@ -38,9 +39,8 @@ from mbnas.search import (
     strategy_definition,
     strategy_names,
 )
-from mbnas.search.limits import COST_NAMES, format_figure
-from mbnas.search.pareto import objective_vector
-from mbnas.space import BASELINES, Baseline, cost_report
+from mbnas.strategies.limits import COST_NAMES, format_figure
+from mbnas.strategies.pareto import objective_vector
 
 #: SearchConfig field of each limit, in the order the limits are checked.
 LIMIT_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory",

@@ -17,7 +17,7 @@ from typing import Any
 from mbnas.driver.runfolder import RunFolder
 from mbnas.engine.config import Protocol
 from mbnas.errors import ConfigError
-from mbnas.search import DEFAULT_STRATEGY, method_name, upgrade_settings
+from mbnas.strategies import DEFAULT_STRATEGY, method_name, upgrade_settings
 
 #: Display name of each baseline.
 BASELINE_NAMES = {"unet": "U-Net", "resunet": "ResU-Net"}
@@ -30,7 +30,7 @@ class SearchRun:
     Attributes:
         folder: The run folder (absolute).
         config: Its ``config.yaml`` (the resolved ``SearchConfig`` as a dict), older
-            versions' names read as today's (``mbnas.search.upgrade_settings``).
+            versions' names read as today's (``mbnas.strategies.upgrade_settings``).
         best: Its ``best.json`` (``genotype``, ``arch_key``, ``score``, ``protocol_key``).
         name: Display name of its best network ("MB-NAS", or "MB-NAS (folder)" when two
             runs of one report share a search space).
@@ -75,7 +75,7 @@ class SearchRun:
 def progress_label(config: dict[str, Any]) -> str:
     """A run's label in the search progress figure: "MB-NAS seed 0", "MB-NAS (random)
     seed 1", "Bilevel-NAS seed 0"."""
-    from mbnas.search.registry import strategy_definition
+    from mbnas.strategies.registry import strategy_definition
 
     config = upgrade_settings(config)
     space, strategy = str(config.get("space", "?")), config.get("strategy")

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from mbnas.errors import ConfigError
+from mbnas.inference.export import MODEL_JSON, ModelFolder, ModelFolderError, load_model_folder
 from mbnas.io import atomic_write_json
-from mbnas.predict.export import MODEL_JSON, ModelFolder, ModelFolderError, load_model_folder
 from mbnas.space import Genotype
 
 OPSET = 18
@@ -61,7 +61,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
             anything is written).
         ConfigError: If onnx/onnxscript are not installed.
     """
-    from mbnas.predict.inference import Segmenter
+    from mbnas.inference.inference import Segmenter
 
     model = load_model_folder(model_dir)
     _require("onnxscript", "ONNX export")
@@ -107,7 +107,7 @@ def load_onnx_folder(folder: str | Path) -> ModelFolder:
         ModelFolderError: If ``model.json`` is missing or invalid, has no ``onnx`` list,
             or an ``.onnx`` file is missing.
     """
-    from mbnas.predict import export as model_files
+    from mbnas.inference import export as model_files
 
     folder = Path(folder)
     path = folder / MODEL_JSON

@@ -70,7 +70,7 @@ def _trials(entries: Sequence[dict[str, Any]]) -> list[Any]:
     for entry in entries:
         params = _variables(entry.get("genotype") or {})
         score = entry.get("score")
-        if "skipped" in entry:  # over a cost limit: never trained (mbnas.search.limits)
+        if "skipped" in entry:  # over a cost limit: never trained (mbnas.strategies.limits)
             entry = {**entry, "reason": entry["skipped"]}
             status = "skipped"
         else:

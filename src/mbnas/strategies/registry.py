@@ -1,0 +1,191 @@
+"""Strategies registered by name, and the factory the search driver calls.
+
+One list, read by the CLI's ``--strategy`` choices, the search config and the reports.
+A strategy is registered once, next to its class, with the labels reports show; a
+duplicate name is an error and an unknown name lists the valid ones. Like the space
+registry (:mod:`mbnas.space_registry`), this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mbnas.errors import ConfigError
+from mbnas.space_registry import space_definition
+
+if TYPE_CHECKING:
+    from mbnas.strategies.base import SpaceLike, Strategy
+    from mbnas.strategies.records import Decode
+
+
+@dataclass(frozen=True)
+class StrategyDefinition:
+    """A registered search strategy.
+
+    Attributes:
+        name: What ``--strategy`` takes and ``config.yaml`` records.
+        builder: ``f(space, *, budget, rng, decode, start, batch_size, kernel_space_for,
+            figures, costs) -> Strategy``; arguments a strategy does not use are ignored.
+        about: One line for ``--help`` and the docs.
+        method: The name reports give its best network when the strategy makes a method
+            of its own ("Bilevel-NAS"); empty: the space's name ("MB-NAS").
+        description: The reporting card's sentence for such a method.
+        space: The one space it searches, or None for any space.
+        costs: Whether it takes cost objectives and limits (``--objectives``,
+            ``--max-*``).
+        kernel_phase: Whether, after the space, it searches the kernel sizes of the best
+            network (``mbnas.space.kernel_space``); reports then give both phases' sizes.
+        was_space: Whether run folders written before it was a strategy name it as their
+            space (``space: NAME``, strategy local); they are read as today's settings.
+    """
+
+    name: str
+    builder: Callable[..., Strategy]
+    about: str = ""
+    method: str = ""
+    description: str = ""
+    space: str | None = None
+    costs: bool = True
+    kernel_phase: bool = False
+    was_space: bool = False
+
+
+_STRATEGIES: dict[str, StrategyDefinition] = {}
+
+
+def register_strategy(name: str, **fields: Any
+                      ) -> Callable[[Callable[..., Strategy]], Callable[..., Strategy]]:
+    """Register a builder under ``name``; ``fields`` are those of
+    :class:`StrategyDefinition`. A duplicate name is an error."""
+
+    def decorator(builder: Callable[..., Strategy]) -> Callable[..., Strategy]:
+        if name in _STRATEGIES:
+            raise ValueError(f"search strategy {name!r} is already registered")
+        _STRATEGIES[name] = StrategyDefinition(name, builder, **fields)
+        return builder
+
+    return decorator
+
+
+def _registered() -> dict[str, StrategyDefinition]:
+    # Importing the package registers the built-in strategies.
+    import mbnas.strategies  # noqa: F401
+
+    return _STRATEGIES
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Every registered strategy name, sorted."""
+    return tuple(sorted(_registered()))
+
+
+def strategy_definition(name: str) -> StrategyDefinition:
+    """The definition of strategy ``name``.
+
+    Raises:
+        ConfigError: If the name is unknown; the message lists the valid names.
+    """
+    try:
+        return _registered()[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown search strategy {name!r}; valid names: "
+                          f"{', '.join(strategy_names())}") from None
+
+
+def make_strategy(name: str, space: SpaceLike, *, budget: int = 150,
+                  rng: np.random.Generator | int | None = None, decode: Decode,
+                  start: Any | None = None, batch_size: int = 1,
+                  kernel_space_for: Callable[[Any], SpaceLike] | None = None,
+                  figures: Callable[[Any], Mapping[str, float]] | None = None,
+                  costs: Sequence[str] = ()) -> Strategy:
+    """Build a search strategy by name.
+
+    Args:
+        name: A registered name (:func:`strategy_names`).
+        space: the space searched; for "bilevel", the topology space of phase 1.
+        budget: the most architectures evaluated (paper: 150).
+        rng: numpy generator or seed: the only source of randomness of the search.
+        decode: rebuilds a genotype from its ``to_dict()``, e.g. ``Genotype.from_dict``.
+        start: genotype to start from (None: a random sample of ``space``).
+        batch_size: random search only: genotypes asked per batch. Local and bilevel
+            search ignore it: their batch is the options of one variable.
+        kernel_space_for: bilevel only: topology genotype -> phase-2 (kernel) space.
+        figures: genotype -> cost figures, for the cost objectives ``costs``.
+        costs: cost objectives besides Dice; local search becomes Pareto local search.
+
+    Raises:
+        ConfigError: unknown name (the message lists the valid ones) or bad settings.
+        GenotypeError: ``start`` is not in ``space``.
+    """
+    definition = strategy_definition(name)
+    return definition.builder(space, budget=budget, rng=rng, decode=decode, start=start,
+                              batch_size=batch_size, kernel_space_for=kernel_space_for,
+                              figures=figures, costs=tuple(costs))
+
+
+def check_method(space: str, strategy: str) -> None:
+    """Refuse a strategy on a space it does not search (one line, saying what to pass).
+
+    Raises:
+        ConfigError: unknown names, or a strategy bound to another space.
+    """
+    space_definition(space)
+    definition = strategy_definition(strategy)
+    if definition.space is not None and space != definition.space:
+        raise ConfigError(f"the {strategy} strategy searches the {definition.space} space, "
+                          f"not {space}: pass --space {definition.space} --strategy {strategy}")
+
+
+def upgrade_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Search settings as written today; older folders named some strategies as their
+    space (``space: bilevel``, strategy local). Other settings are returned unchanged.
+
+    Raises:
+        ConfigError: such an old space name with a strategy other than local search.
+    """
+    out = dict(settings)
+    old = out.get("space")
+    definition = _registered().get(old) if isinstance(old, str) else None
+    if definition is None or not definition.was_space:
+        return out
+    strategy = out.get("strategy")
+    default = default_strategy()
+    if strategy not in (None, default, old):
+        raise ConfigError(f"space {old!r} is now --space {definition.space} --strategy "
+                          f"{old}; it takes no --strategy {strategy}")
+    out["space"], out["strategy"] = definition.space, old
+    return out
+
+
+def default_strategy() -> str:
+    """The strategy `mbnas search` uses unless told otherwise (local search)."""
+    from mbnas.strategies.local import DEFAULT_STRATEGY
+
+    return DEFAULT_STRATEGY
+
+
+def method_name(space: str, strategy: str) -> str:
+    """The name reports give a search's best network: the strategy's method
+    ("Bilevel-NAS"), else the space's (the paper's Table 1 names, e.g. "MB-NAS")."""
+    definition = _registered().get(strategy)
+    if definition is not None and definition.method:
+        return definition.method
+    try:
+        return space_definition(space).display_name
+    except ConfigError:  # a folder of a space this version no longer has
+        return space
+
+
+def method_description(space: str, strategy: str) -> str:
+    """The reporting card's sentence on what a search searched."""
+    definition = _registered().get(strategy)
+    if definition is not None and definition.description:
+        return definition.description
+    try:
+        return space_definition(space).card_text
+    except ConfigError:
+        return space

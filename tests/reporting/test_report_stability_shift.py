@@ -1,0 +1,80 @@
+"""The stability and domain-shift sections, from values."""
+
+from __future__ import annotations
+
+import pytest
+
+from mbnas.reporting.domain_shift import card_value, domain_shift, held_out_sites
+from mbnas.reporting.model import CaseScore, ModelEvaluation
+from mbnas.reporting.stability import (
+    fold_rank_correlation,
+    option_frequencies,
+    search_stability,
+    variable_distances,
+)
+
+
+def _g(*blocks: str, kernel: int = 3) -> dict:
+    return {"kind": "genotype", "nodes": [{"channels": "same", "block": b, "kernel": kernel,
+                                           "skip": 0} for b in blocks]}
+
+
+def test_distance_per_variable_type_and_option_counts() -> None:
+    a, b = _g("vgg", "dense", "vgg", "vgg"), _g("vgg", "vgg", "vgg", "vgg", kernel=5)
+    assert variable_distances(a, b) == {"channels": 0.0, "block": 0.25, "kernel": 1.0,
+                                        "skip": 0.0}
+    freq = option_frequencies([a, b])
+    assert freq["node 2"]["block"] == {"dense": 1, "vgg": 1}
+    assert freq["node 1"]["kernel"] == {"3": 1, "5": 1}
+
+
+def test_rank_correlation_between_folds() -> None:
+    same = fold_rank_correlation({"a": [0.1, 0.2], "b": [0.5, 0.6], "c": [0.9, 0.8]})
+    assert same["mean"] == pytest.approx(1.0)
+    flipped = fold_rank_correlation({"a": [0.1, 0.9], "b": [0.5, 0.5], "c": [0.9, 0.1]})
+    assert flipped["mean"] == pytest.approx(-1.0)
+    assert fold_rank_correlation({"a": [0.1, 0.2]})["mean"] is None
+
+
+def test_search_stability_counts_shared_architectures() -> None:
+    s = search_stability(["r0", "r1"], [0.8, 0.7], [_g("vgg"), _g("dense")],
+                         [{"a", "b", "c"}, {"a", "b", "c", "d"}],
+                         {"a": [0.1, 0.2], "b": [0.3, 0.4], "c": [0.5, 0.6], "d": [0, 0]})
+    assert s["shared_architectures"] == 3
+    assert s["spread"]["best_score_range"] == pytest.approx(0.1)
+    assert s["mean_distance"]["block"] == 1.0
+    assert s["rank_correlation"]["mean"] == pytest.approx(1.0)
+
+
+def _model(name: str, dice: dict[str, float], kind: str = "searched") -> ModelEvaluation:
+    cases = tuple(CaseScore(name, 0, 0, c, d, 1.0, d) for c, d in dice.items())
+    return ModelEvaluation(name=name, kind=kind, architecture={}, cases=cases)
+
+
+def test_domain_shift_per_held_out_site_and_external_set() -> None:
+    sites = {"c1": "A", "c2": "A", "c3": "B", "c4": "B"}
+    folds = [["c1", "c2"], ["c3", "c4"]]
+    assert held_out_sites(sites, folds) == ["A", "B"]
+    assert held_out_sites(sites, [["c1", "c3"], ["c2", "c4"]]) is None
+    evals = [_model("net", {"c1": 0.9, "c2": 0.7, "c3": 0.5, "c4": 0.3}),
+             _model("unet", {"c1": 0.8, "c2": 0.6, "c3": 0.4, "c4": 0.2}, "baseline")]
+    external = {"ext": {"models": {
+        "net": [{"case": "e1", "dice": 0.5}, {"case": "e2", "dice": 0.3},
+                {"case": "e3", "dice": 0.4}],
+        "unet": [{"case": "e1", "dice": 0.4}, {"case": "e2", "dice": 0.1},
+                 {"case": "e3", "dice": 0.3}]}}}
+    d = domain_shift(evals, sites, folds, external)
+    assert d["kind"] == "held-out site and external set"
+    net = d["models"]["net"]
+    assert net["reference"] == pytest.approx(0.6)
+    assert net["columns"]["held-out site A"]["dice"] == pytest.approx(0.8)
+    assert net["columns"]["external ext"]["drop"] == pytest.approx(0.6 - 0.4)
+    test = d["tests"]["external ext"]
+    assert test["reference_model"] == "net"
+    assert test["comparisons"]["unet"]["n"] == 3 and test["comparisons"]["unet"]["p"] is not None
+    assert card_value(d)["kind"] == "held-out site and external set"
+
+
+def test_domain_shift_without_sites_or_external_says_none() -> None:
+    d = domain_shift([_model("net", {"c1": 0.9})], {"c1": None}, [["c1"]], {})
+    assert d["kind"] == "none" and card_value(d).startswith("none")

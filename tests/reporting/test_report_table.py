@@ -1,0 +1,114 @@
+"""Table 1 on a hand-computed example (see conftest.table_evals)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation, ReportError
+from mbnas.reporting.table import STD_DDOF, build_table, seed_mean_std, write_table
+
+
+def _row(table, model):
+    row = next(r for r in table.rows if r.model == model)
+    return {c.key: cell for c, cell in zip(table.columns, row.cells, strict=True)}
+
+
+def test_std_is_sample_std_over_per_seed_scores(table_evals):
+    assert STD_DDOF == 1
+    mean, std = seed_mean_std(table_evals[0].cases, lambda c: c.dice)
+    # per-seed scores: seed 0 (0.8 + 0.9 + 0.7) / 3 = 0.8, seed 1 (0.6 + 0.8 + 0.7) / 3 = 0.7
+    assert mean == pytest.approx(0.75)  # all 6 cases
+    assert std == pytest.approx(math.sqrt(0.005))  # sqrt(2 * 0.05**2 / (2 - 1))
+    assert std != pytest.approx(0.05)  # the population std (ddof=0) is not used
+    assert std == pytest.approx(np.std([0.8, 0.7], ddof=STD_DDOF))
+
+
+def test_mean_pools_cases_not_fold_means(table_evals):
+    # fold means of seed 0 are 0.85 and 0.7; pooling the cases gives 0.8, not 0.775
+    cases = [c for c in table_evals[0].cases if c.seed == 0]
+    assert seed_mean_std(cases, lambda c: c.dice) == (pytest.approx(0.8), None)
+
+
+def test_table_values_and_bold(table_evals):
+    t = build_table(table_evals)
+    mb, un = _row(t, "MB-NAS"), _row(t, "U-Net")
+    assert mb["dsc"].text == "0.7500 ± 0.071" and mb["dsc"].best
+    assert un["dsc"].text == "0.7000 ± 0.000" and not un["dsc"].best
+    assert mb["hd95"].text == "3.000 ± 1.414" and mb["hd95"].best  # sqrt(2): lower is better
+    assert un["hd95"].text == "5.000 ± 0.000"
+    assert mb["sd"].text == "0.5000 ± 0.000" and not mb["sd"].best
+    assert un["sd"].text == "0.7000 ± 0.141" and un["sd"].best
+    assert (mb["mmac"].text, un["mmac"].text) == ("644", "302") and un["mmac"].best
+    assert (mb["mmac_32"].text, un["mmac_32"].text) == ("40.3", "18.9") and un["mmac_32"].best
+    assert (mb["params"].text, un["params"].text) == ("3.04", "18.4") and mb["params"].best
+    assert not mb["mmac"].best and not un["params"].best
+    headers = [c.header for c in t.columns]
+    assert headers == ["DSC", "HD95 (mm)", "SD (2 mm)", "MMAC (128x128)", "MMAC (32x32)",
+                       "#Params (x10^6)"]
+    assert "sample standard deviation (ddof=1)" in t.note and "single-seed" in t.note
+
+
+def test_per_class_rows(table_evals):
+    t = build_table(table_evals)
+    rows = {(m, k): cells for m, k, cells in t.class_rows}
+    assert set(rows) == {("MB-NAS", "PZ"), ("MB-NAS", "TZ"), ("U-Net", "PZ"), ("U-Net", "TZ")}
+    assert rows[("MB-NAS", "PZ")][0].text == "0.8500 ± 0.071"  # every case's Dice + 0.1
+    assert rows[("U-Net", "TZ")][0].text == "0.6000 ± 0.000"
+
+
+def test_ties_are_all_bold_and_single_seed_has_no_std():
+    evals = [ModelEvaluation(n, "searched", cases=(CaseScore(n, 0, 0, "a", d, 1.0, 0.5),))
+             for n, d in (("A", 0.91234), ("B", 0.91231), ("C", 0.5))]
+    cells = [_row(build_table(evals), n)["dsc"] for n in "ABC"]
+    assert [c.best for c in cells] == [True, True, False]  # both print as 0.9123
+    assert cells[0].text == "0.9123 ± n/a" and cells[0].std is None
+    assert _row(build_table(evals), "A")["params"].text == "n/a"
+
+
+def test_mixed_mac_input_sizes_are_named_per_cell():
+    evals = [ModelEvaluation(n, "baseline", cost=ModelCost(params=1, macs=m, macs_input_size=sz))
+             for n, m, sz in (("A", 2e6, (64, 64)), ("B", 150e6, (128, 128)))]
+    t = build_table(evals)
+    assert t.columns[3].header == "MMAC (input size per cell)"
+    assert [_row(t, n)["mmac"].text for n in "AB"] == ["2 @64x64", "150 @128x128"]
+    assert _row(t, "A")["mmac"].best and _row(t, "A")["dsc"].text == "n/a"
+
+
+def test_write_table_files(table_evals, tmp_path):
+    paths = write_table(table_evals, tmp_path / "out")
+    assert [p.name for p in paths] == ["table1.md", "table1.csv", "table1.json"]
+    md = paths[0].read_text()
+    assert "| Model | DSC | HD95 (mm) |" in md
+    assert "| MB-NAS | **0.7500 ± 0.071** | **3.000 ± 1.414** |" in md
+    assert "Per class" in md and "sample standard deviation" in md
+    rows = list(csv.DictReader(paths[1].open()))
+    assert [r["model"] for r in rows] == ["MB-NAS", "U-Net"]
+    assert float(rows[0]["dsc_std"]) == pytest.approx(math.sqrt(0.005))
+    assert float(rows[1]["params"]) == pytest.approx(18.4)
+    assert rows[0]["n_seeds"] == "2" and rows[0]["n_cases"] == "6"
+    data = json.loads(paths[2].read_text())
+    assert data["std_ddof"] == 1
+    assert data["rows"][0]["cells"]["dsc"]["best"] is True
+    assert data["rows"][1]["cells"]["sd"]["mean"] == pytest.approx(0.7)
+
+
+def test_bad_input(table_evals):
+    with pytest.raises(ReportError, match="no model evaluations"):
+        build_table([])
+    with pytest.raises(ReportError, match="repeated: \\['MB-NAS'\\]"):
+        build_table([table_evals[0], table_evals[0]])
+
+
+def test_paper_mac_column_only_when_training_size_is_not_32(table_evals):
+    headers = [c.header for c in build_table(table_evals).columns]
+    assert headers.count("MMAC (32x32)") == 1 and "MMAC (128x128)" in headers
+    at_32 = [dataclasses.replace(e, cost=dataclasses.replace(e.cost, macs_input_size=(32, 32)))
+             for e in table_evals]
+    headers = [c.header for c in build_table(at_32).columns]
+    assert headers.count("MMAC (32x32)") == 1
