@@ -1,8 +1,13 @@
-"""Fixtures shared across test folders: a tiny phantom dataset and a tiny training protocol."""
+"""Fixtures shared across test folders: a tiny phantom dataset, a tiny training protocol,
+and plugins: toy registry entries registered from a temporary module."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+import uuid
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -11,6 +16,64 @@ from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol, get_protocol
 
 TINY_SIZE = 32
+EXTENDING = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
+
+
+def recipe(heading: str) -> str:
+    """The first Python code block of the section ``## heading`` of docs/extending.md."""
+    text = EXTENDING.read_text(encoding="utf-8")
+    assert f"\n## {heading}\n" in text, f"docs/extending.md has no section {heading!r}"
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    assert "```python\n" in section, f"section {heading!r} has no Python code block"
+    return section.split("```python\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+class Plugins:
+    """Imports source text as a new module (a plugin, as a user would write one) and,
+    at the end of the test, removes the entries it registered and the module."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._added: list[tuple[object, str]] = []
+        self._modules: list[str] = []
+
+    def load(self, source: str, *registries: object) -> ModuleType:
+        """Import ``source``; the new names in ``registries`` are unregistered later."""
+        before = [set(r.names()) for r in registries]  # type: ignore[attr-defined]
+        name = f"toy_plugin_{uuid.uuid4().hex[:12]}"
+        (self.folder / f"{name}.py").write_text(source, encoding="utf-8")
+        self._modules.append(name)
+        if str(self.folder) not in sys.path:
+            sys.path.insert(0, str(self.folder))
+        importlib.invalidate_caches()
+        module = importlib.import_module(name)
+        for registry, old in zip(registries, before, strict=True):
+            self._added += [(registry, n) for n in registry.names() if n not in old]
+        return module
+
+    def recipe(self, heading: str, *registries: object) -> ModuleType:
+        """Load the recipe of section ``heading`` of docs/extending.md as a plugin."""
+        return self.load(recipe(heading), *registries)
+
+    def close(self) -> None:
+        for registry, name in reversed(self._added):
+            registry.unregister(name)  # type: ignore[attr-defined]
+        for name in self._modules:
+            sys.modules.pop(name, None)
+        if str(self.folder) in sys.path:
+            sys.path.remove(str(self.folder))
+
+
+@pytest.fixture
+def plugin(tmp_path: Path):
+    """A :class:`Plugins`: register toy entries from a temporary module for one test."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    plugins = Plugins(folder)
+    try:
+        yield plugins
+    finally:
+        plugins.close()
 
 
 @pytest.fixture(scope="session")

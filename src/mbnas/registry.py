@@ -5,6 +5,14 @@ error (not a warning, unlike timm), and looking up an unknown name fails with on
 listing the valid names, in the registry's own error type (``GenotypeError`` for blocks,
 ``ConfigError`` elsewhere), so the CLI prints it as a refusal with exit code 2.
 
+The built-in entries register themselves in their own modules (a decorator beside the
+class or function); the registry names those modules (``builtins``) and imports them on
+its first look-up. So the module defining a registry imports none of its entries, and
+nothing imports back into it but the entries themselves: no import circle. Built-in
+entries are listed in the order of ``builtins`` whichever module happened to be
+imported first; entries registered from elsewhere (plugins, tests) follow, in
+registration order.
+
 This module imports nothing heavy, so any layer may use it.
 
 Example::
@@ -49,10 +57,14 @@ class Registry(Generic[T]):
         self._builtins = tuple(builtins)
         self._loaded = not self._builtins
         self._entries: dict[str, T] = {}
+        self._origin: dict[str, str] = {}  # name -> module that registered it
 
     # -- registering ------------------------------------------------------------------
-    def register(self, name: str, entry: T) -> T:
+    def register(self, name: str, entry: T, *, module: str = "") -> T:
         """Add ``entry`` under ``name`` and return it.
+
+        ``module`` is the module registering it (the decorator passes the decorated
+        object's); a built-in module's entries keep the order of ``builtins``.
 
         Raises:
             ValueError: If ``name`` is empty or already registered (a programming error,
@@ -63,6 +75,7 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is already registered; choose another name")
         self._entries[name] = entry
+        self._origin[name] = module or getattr(entry, "__module__", "") or ""
         return entry
 
     def decorator(self, name: str, wrap: Callable[[E], T] | None = None
@@ -74,7 +87,8 @@ class Registry(Generic[T]):
         """
 
         def decorate(obj: E) -> E:
-            self.register(name, wrap(obj) if wrap is not None else obj)  # type: ignore[arg-type]
+            entry = wrap(obj) if wrap is not None else obj
+            self.register(name, entry, module=getattr(obj, "__module__", ""))  # type: ignore[arg-type]
             return obj
 
         return decorate
@@ -84,6 +98,7 @@ class Registry(Generic[T]):
         self._load()
         if name not in self._entries:
             raise self._unknown(name)
+        self._origin.pop(name, None)
         return self._entries.pop(name)
 
     # -- looking up -------------------------------------------------------------------
@@ -99,15 +114,19 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):
             raise self._unknown(name) from None
 
+    def find(self, name: object) -> T | None:
+        """The entry registered as ``name``, or None (a name read from an old file)."""
+        self._load()
+        return self._entries.get(name) if isinstance(name, str) else None
+
     def names(self) -> tuple[str, ...]:
         """Every registered name, in registration order."""
         self._load()
-        return tuple(self._entries)
+        return self._ordered()
 
     def items(self) -> tuple[tuple[str, T], ...]:
-        """``(name, entry)`` pairs in registration order."""
-        self._load()
-        return tuple(self._entries.items())
+        """``(name, entry)`` pairs in the order of :meth:`names`."""
+        return tuple((name, self._entries[name]) for name in self.names())
 
     def __contains__(self, name: object) -> bool:
         self._load()
@@ -130,6 +149,11 @@ class Registry(Generic[T]):
         for module in self._builtins:
             importlib.import_module(module)
 
+    def _ordered(self) -> tuple[str, ...]:
+        rank = {module: i for i, module in enumerate(self._builtins)}
+        last = len(rank)
+        return tuple(sorted(self._entries, key=lambda n: rank.get(self._origin[n], last)))
+
     def _unknown(self, name: object) -> MbnasError:
-        valid = ", ".join(self._entries) or "(none registered)"
+        valid = ", ".join(self._ordered()) or "(none registered)"
         return self._error(f"unknown {self.kind} {name!r}; valid: {valid}")

@@ -1,18 +1,23 @@
 """The registry of named search spaces: what each one searches and with which options.
 
-One list, read by the CLI's choices, the configs and the report. A space is a
-:class:`SpaceDefinition` registered by name; :func:`mbnas.space.spaces.get_space` builds
-it. A duplicate name is an error; an unknown name lists the valid ones. This module
-sits outside :mod:`mbnas.space` so that the CLI can read the names without importing
-torch; an option left ``None`` means "every option of the genotype encoding".
+One list (:data:`SPACES_REGISTRY`), read by the CLI's choices, the configs and the
+report. A space is a :class:`SpaceDefinition` registered by name (the built-in ones at
+the end of this file); :func:`mbnas.space.spaces.get_space` builds it. A duplicate name
+is an error; an unknown name lists the valid ones. This module sits outside
+:mod:`mbnas.space` so that the CLI can read the names without importing torch. A kernel
+or skip option left ``None`` means "every option of the genotype encoding"; the block
+families are always named (:data:`PAPER_BLOCKS` by default), so registering a new
+family never changes an existing space.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mbnas.errors import ConfigError
+from mbnas.registry import Registry
 
+#: The block families of the paper, in the paper's order: the ``b`` options of its spaces.
+PAPER_BLOCKS: tuple[str, ...] = ("vgg", "residual", "dense", "inception")
 PAPER_MAX_DEPTH = 3
 PAPER_KERNELS: tuple[int, ...] = (3, 5, 7)
 PAPER_SKIPS: tuple[int, ...] = (0, 1, 2)
@@ -31,12 +36,15 @@ class SpaceDefinition:
     ``about`` is the one-line summary of ``mbnas space``; ``label`` the name reports
     give its best network (default: the space's name); ``description`` the reporting
     card's sentence (default: the name); ``paper_size`` the size the paper states.
+    ``blocks`` are the block families it searches (the ``b`` options, registered names),
+    in option order.
     """
 
     name: str
     searched: str
     base: str = "unet"
     max_depth: int | None = PAPER_MAX_DEPTH
+    blocks: tuple[str, ...] = PAPER_BLOCKS
     kernels: tuple[int, ...] | None = PAPER_KERNELS
     skips: tuple[int, ...] | None = PAPER_SKIPS
     last_same: bool = True
@@ -57,23 +65,23 @@ class SpaceDefinition:
         return self.description or self.name
 
 
-_SPACES: dict[str, SpaceDefinition] = {}
+#: Every named search space.
+SPACES_REGISTRY: Registry[SpaceDefinition] = Registry(
+    "search space", "named search spaces: what is searched, with which options")
 
 
-def register_space(definition: SpaceDefinition) -> None:
+def register_space(definition: SpaceDefinition) -> SpaceDefinition:
     """Register a named space.
 
     Raises:
         ValueError: If the name is taken (a duplicate is an error, not a warning).
     """
-    if definition.name in _SPACES:
-        raise ValueError(f"space {definition.name!r} is already registered; choose another name")
-    _SPACES[definition.name] = definition
+    return SPACES_REGISTRY.register(definition.name, definition)
 
 
 def space_names() -> tuple[str, ...]:
     """The registered space names, in registration order."""
-    return tuple(_SPACES)
+    return SPACES_REGISTRY.names()
 
 
 def space_definition(name: str) -> SpaceDefinition:
@@ -82,12 +90,7 @@ def space_definition(name: str) -> SpaceDefinition:
     Raises:
         ConfigError: If the name is unknown; the message lists the valid names.
     """
-    try:
-        return _SPACES[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown search space {name!r}; spaces: {', '.join(_SPACES)}"
-        ) from None
+    return SPACES_REGISTRY.get(name)
 
 
 #: The space `mbnas search` searches unless told otherwise: the paper's MB-NAS space.
@@ -97,17 +100,19 @@ MACRO_SPACE = "macro"
 
 for _definition in (
     SpaceDefinition(DEFAULT_SPACE, "abcd", label="MB-NAS", paper_size=PAPER_SIZE,
+                    blocks=PAPER_BLOCKS,
                     about="the paper's MB-NAS space, the authors' options",
                     description="MB-NAS: topology (cell types, skips) and cells (block "
                                 "family, kernel) of every node"),
-    SpaceDefinition("mbnas-wide", "abcd", max_depth=None, kernels=None, skips=None,
+    SpaceDefinition("mbnas-wide", "abcd", max_depth=None, blocks=PAPER_BLOCKS,
+                    kernels=None, skips=None,
                     last_same=False, first_skip_node=1,
                     about="extended: depth 4, kernels 1-7, skip 'both', any last cell"),
     SpaceDefinition(MACRO_SPACE, "ad", label="Macro-NAS",
                     about="Macro-NAS: topology only, VGG 3x3 blocks",
                     description="Macro-NAS: topology only (cell types, skips); VGG 3x3 "
                                 "blocks"),
-    SpaceDefinition("micro", "bc", label="Micro-NAS",
+    SpaceDefinition("micro", "bc", label="Micro-NAS", blocks=PAPER_BLOCKS,
                     about="Micro-NAS: blocks and kernels on the U-Net",
                     description="Micro-NAS: U-Net topology; block family and kernel of "
                                 "every node"),

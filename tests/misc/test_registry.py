@@ -47,3 +47,18 @@ def test_builtin_modules_are_imported_on_first_look_up(monkeypatch) -> None:
     module.__dict__["loaded"] = reg.register("built-in", 1)
     monkeypatch.setitem(sys.modules, "_toy_builtin_things", module)
     assert reg.names() == ("built-in",)
+
+
+def test_built_in_entries_keep_the_builtins_order_whichever_is_imported_first(monkeypatch
+                                                                              ) -> None:
+    reg: Registry[int] = Registry("thing", builtins=["_toy_first", "_toy_second"])
+    for name in ("_toy_first", "_toy_second"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    reg.register("plugin", 0, module="_toy_plugin")  # a plugin registered before any built-in
+    reg.register("second", 2, module="_toy_second")  # imported directly, before the first
+    reg.register("first", 1, module="_toy_first")
+    assert reg.names() == ("first", "second", "plugin")
+    assert [n for n, _ in reg.items()] == list(reg.names())
+    assert reg.find("first") == 1 and reg.find("nope") is None and reg.find(["x"]) is None
+    with pytest.raises(ConfigError, match="valid: first, second, plugin$"):
+        reg.get("nope")

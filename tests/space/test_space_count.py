@@ -12,7 +12,8 @@ from scipy.stats import chisquare
 import mbnas.space.spaces as spaces_module
 from mbnas.space import Genotype, Node, SearchSpace, get_space, kernel_space, preset, space_size
 from mbnas.space.count import TopologyCounter, brute_force_size, enumerate_genotypes
-from mbnas.space_registry import PAPER_SIZE_NOTE
+from mbnas.space.genotype import KERNELS
+from mbnas.space_registry import PAPER_SIZE_NOTE, space_definition
 
 
 @pytest.mark.parametrize("n_nodes", [1, 2, 3, 4, 5])
@@ -43,15 +44,21 @@ def test_restricted_space_size_equals_brute_force(searched):
 def test_paper_space_sizes_are_consistent_and_documented():
     mbnas, macro, micro = (get_space(n).size() for n in ("mbnas", "macro", "micro"))
     # The paper's rules: depth <= 3, d in 0..2 (none on nodes 1 and 2), node 10
-    # non-scaling; 4 blocks, 3 kernels.
+    # non-scaling; the blocks and kernels each space names.
     paper = TopologyCounter(10, 3, [("down", "same", "up")] * 9 + [("same",)],
                             [(0,)] * 2 + [(0, 1, 2)] * 8).total()
+
+    def cells(name: str) -> int:
+        """Block x kernel options of one node of space ``name``."""
+        definition = space_definition(name)
+        return len(definition.blocks) * len(definition.kernels or KERNELS)
+
     assert macro == paper
-    assert mbnas == macro * 12 ** 10
-    assert micro == 12 ** 10
-    assert kernel_space(preset("unet")).size() == 3 ** 10
+    assert mbnas == macro * cells("mbnas") ** 10
+    assert micro == cells("micro") ** 10
+    assert kernel_space(preset("unet")).size() == len(space_definition("mbnas").kernels) ** 10
     wide = get_space("mbnas-wide").size()
-    assert wide == space_size() == TopologyCounter(10, 4).total() * 16 ** 10
+    assert wide == space_size() == TopologyCounter(10, 4).total() * cells("mbnas-wide") ** 10
     # The figures written in the docstring are the computed ones.
     assert f"{macro:,} valid topologies" in spaces_module.__doc__
     assert f"{mbnas:,}" in spaces_module.__doc__

@@ -115,7 +115,7 @@ UNET = ["same", "down", "down", "down", "down", "up", "up", "up", "up", "same"]
     ("make", "message"),
     [
         (lambda: _g(UNET, block="transformer"),
-         "unknown block 'transformer'; valid blocks: " + ", ".join(block_names())),
+         "unknown block 'transformer'; valid: " + ", ".join(block_names())),
         (lambda: _g(UNET, kernel=4), "kernel 4 is not one of 1, 3, 5, 7"),
         (lambda: _g(UNET, kernel=True), "kernel must be an integer"),
         (lambda: _g(["sideways"] + UNET[1:]), "channels 'sideways' is not one of"),

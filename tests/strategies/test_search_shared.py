@@ -21,6 +21,7 @@ from toy_space import (
 
 from mbnas.errors import ConfigError
 from mbnas.strategies import (
+    DEFAULT_STRATEGY,
     BilevelSearch,
     LocalSearch,
     RandomSearch,
@@ -29,6 +30,7 @@ from mbnas.strategies import (
     strategy_definition,
     strategy_names,
 )
+from mbnas.strategies.registry import default_strategy
 
 N_NODES = 3
 decode = ToyGenotype.from_dict
@@ -170,8 +172,12 @@ def test_make_strategy_builds_by_name_and_rejects_bad_settings() -> None:
     bilevel = make_strategy("bilevel", topology_space(N_NODES), rng=0, decode=decode,
                             kernel_space_for=kernel_space)
     assert isinstance(bilevel, BilevelSearch) and bilevel.budget == 150
-    with pytest.raises(ConfigError, match="valid names: bilevel, local, random"):
-        make_strategy("evolution", space, decode=decode)
+    assert default_strategy() == DEFAULT_STRATEGY == STRATEGIES[0]  # the built-ins come first
+    unregistered = "-".join(("not", *STRATEGIES))  # no registered name, whatever they are
+    with pytest.raises(ConfigError) as info:
+        make_strategy(unregistered, space, decode=decode)
+    assert str(info.value) == (f"unknown search strategy {unregistered!r}; valid: "
+                               + ", ".join(STRATEGIES))
     with pytest.raises(ConfigError, match="kernel_space_for"):
         make_strategy("bilevel", topology_space(N_NODES), decode=decode)
     with pytest.raises(ConfigError, match="budget"):

@@ -1,28 +1,27 @@
 """Executors registered by name: where training runs execute.
 
-One list, read by the CLI's ``--executor`` choices, the configs and
+One list (:data:`EXECUTORS`), read by the CLI's ``--executor`` choices, the configs and
 :func:`make_executor`. An executor is a factory registered next to its class with
-:func:`register_executor`; a duplicate name is an error and an unknown name lists the
-valid ones. Every executor follows :class:`mbnas.engine.runs.Executor`: ``start()``,
+:func:`register_executor`; :data:`EXECUTORS` imports the built-in ones' modules on its
+first look-up. A duplicate name is an error and an unknown name lists the valid ones.
+Every executor follows :class:`mbnas.engine.runs.Executor`: ``start()``,
 ``run(...)`` per batch, ``close()``.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mbnas.errors import ConfigError
+from mbnas.registry import Registry
 
 if TYPE_CHECKING:
     from mbnas.engine.runs import Executor
 
 #: The executor used unless a config names another: runs in this process.
 DEFAULT_EXECUTOR = "inprocess"
-#: Where the built-in executors are registered (imported on first look-up).
-_BUILT_IN = ("mbnas.engine.runs", "mbnas.engine.ray_executor")
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,10 @@ class ExecutorDefinition:
     remote: bool = False
 
 
-_EXECUTORS: dict[str, ExecutorDefinition] = {}
+#: Every executor, by name; the built-in ones (the default first) register in these modules.
+EXECUTORS: Registry[ExecutorDefinition] = Registry(
+    "executor", "where training runs execute",
+    builtins=("mbnas.engine.runs", "mbnas.engine.ray_executor"))
 
 
 def register_executor(name: str, about: str = "", remote: bool = False
@@ -64,32 +66,18 @@ def register_executor(name: str, about: str = "", remote: bool = False
     Raises:
         ValueError: If the name is taken (a duplicate is an error, not a warning).
     """
-
-    def decorator(factory: Callable[[ExecutorSettings], Executor]
-                  ) -> Callable[[ExecutorSettings], Executor]:
-        if name in _EXECUTORS:
-            raise ValueError(f"executor {name!r} is already registered")
-        _EXECUTORS[name] = ExecutorDefinition(name, factory, about, remote)
-        return factory
-
-    return decorator
+    return EXECUTORS.decorator(name, lambda factory: ExecutorDefinition(name, factory,
+                                                                        about, remote))
 
 
 def unregister_executor(name: str) -> None:
     """Remove a registration (for tests that register an executor of their own)."""
-    _EXECUTORS.pop(name, None)
-
-
-def _registered() -> dict[str, ExecutorDefinition]:
-    for module in _BUILT_IN:
-        importlib.import_module(module)
-    return _EXECUTORS
+    EXECUTORS.unregister(name)
 
 
 def executor_names() -> tuple[str, ...]:
-    """The registered executor names, the default first."""
-    names = tuple(_registered())
-    return (DEFAULT_EXECUTOR, *(n for n in names if n != DEFAULT_EXECUTOR))
+    """The registered executor names, the default (``inprocess``) first."""
+    return EXECUTORS.names()
 
 
 def check_executor(name: str) -> ExecutorDefinition:
@@ -98,11 +86,7 @@ def check_executor(name: str) -> ExecutorDefinition:
     Raises:
         ConfigError: If the name is unknown; the message lists the valid names.
     """
-    try:
-        return _registered()[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown executor {name!r}; choose one of "
-                          f"{', '.join(executor_names())}") from None
+    return EXECUTORS.get(name)
 
 
 def make_executor(kind: str, options: Mapping[str, Any] | None = None,

@@ -34,6 +34,7 @@ from mbnas.space.genotype import (
     Node,
     skips_needed,
 )
+from mbnas.space_registry import PAPER_BLOCKS
 
 State = tuple[int, int, tuple[int, ...]]
 
@@ -124,13 +125,11 @@ def space_size(
     Args:
         n_nodes: Number of nodes after the stem.
         max_depth: Deepest level allowed.
-        n_blocks: Number of block families; default: the registered ones.
+        n_blocks: Number of block families; default: the paper's four.
         n_kernels: Number of kernel sizes.
     """
     if n_blocks is None:
-        from mbnas.space.blocks import block_names
-
-        n_blocks = len(block_names())
+        n_blocks = len(PAPER_BLOCKS)
     return TopologyCounter(n_nodes, max_depth).total() * (n_blocks * n_kernels) ** n_nodes
 
 

@@ -26,8 +26,10 @@ every digit combination of the authors' alphabet instead (invalid depth jumps an
 dangling skips included, 4 blocks) gives 3.74e18; neither reading gives the paper's
 1.14e18, whose counting rules are not published (:data:`PAPER_SIZE_NOTE`).
 
-The ``b`` options are the block names registered when the space is created (see
-:mod:`mbnas.space.blocks`), in registration order.
+The ``b`` options are the block families the space names (``SpaceDefinition.blocks``;
+the paper's spaces name its four, :data:`~mbnas.space_registry.PAPER_BLOCKS`), in that
+order. Registering another family (see :mod:`mbnas.space.blocks`) changes no space
+that does not name it.
 
 **The ``a`` variables are searched as the paper defines them**: "a_l = number of
 channels" of node l, "the cell type is derived by the difference in number of channels
@@ -65,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.errors import ConfigError, GenotypeError
-from mbnas.space.blocks import block_names
+from mbnas.space.blocks import get_block
 from mbnas.space.count import TopologyCounter
 from mbnas.space.genotype import (
     CHANNEL_OPTIONS,
@@ -78,6 +80,7 @@ from mbnas.space.genotype import (
 )
 from mbnas.space.presets import preset
 from mbnas.space_registry import (
+    PAPER_BLOCKS,
     PAPER_KERNELS,
     SPACES,
     SpaceDefinition,
@@ -112,7 +115,7 @@ class SearchSpace:
         searched: The variable kinds searched, a subset of "abcd".
         base: The genotype supplying the values of the kinds that are not searched.
         max_depth: The deepest level allowed.
-        blocks: The ``b`` options; default: the blocks registered now.
+        blocks: The ``b`` options (registered block names); default: the paper's four.
         kernels: The ``c`` options.
         skips: The ``d`` options.
         last_same: Whether the last node must be a non-scaling cell (the authors').
@@ -120,7 +123,8 @@ class SearchSpace:
             nodes 1 and 2 a single skip option, none: 3).
 
     Raises:
-        ConfigError: If the fixed part of ``base`` is not valid with ``max_depth``.
+        ConfigError: If the fixed part of ``base`` is not valid with ``max_depth``, or
+            a block family searched is not registered.
     """
 
     def __init__(
@@ -129,7 +133,7 @@ class SearchSpace:
         searched: Iterable[str],
         base: Genotype,
         max_depth: int = DEFAULT_MAX_DEPTH,
-        blocks: tuple[str, ...] | None = None,
+        blocks: tuple[str, ...] = PAPER_BLOCKS,
         kernels: tuple[int, ...] = KERNELS,
         skips: tuple[int, ...] = SKIPS,
         last_same: bool = False,
@@ -144,12 +148,19 @@ class SearchSpace:
         self.n_nodes = len(base.nodes)
         self.options: dict[str, tuple] = {
             "a": tuple(range(max_depth + 1)),  # the level of the node (see module doc)
-            "b": tuple(blocks) if blocks is not None else block_names(),
+            "b": tuple(blocks),
             "c": tuple(kernels),
             "d": tuple(skips),
         }
         self.last_same = last_same
         self.first_skip_node = first_skip_node
+        if "b" in self.searched:
+            for block in self.options["b"]:
+                try:
+                    get_block(block)
+                except GenotypeError as exc:
+                    raise ConfigError(f"space {name!r} searches block {block!r}: {exc}"
+                                      ) from None
         if not {"a", "d"} & self.searched:
             try:
                 base.validate(max_depth, self.n_nodes)
@@ -328,8 +339,8 @@ def get_space(name: str, max_depth: int | None = None) -> SearchSpace:
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise ConfigError(f"max_depth must be an integer >= 0, got {max_depth!r}")
     return SearchSpace(name, definition.searched, preset(definition.base), max_depth,
-                       kernels=definition.kernels or KERNELS, skips=definition.skips or SKIPS,
-                       last_same=definition.last_same,
+                       blocks=definition.blocks, kernels=definition.kernels or KERNELS,
+                       skips=definition.skips or SKIPS, last_same=definition.last_same,
                        first_skip_node=definition.first_skip_node)
 
 

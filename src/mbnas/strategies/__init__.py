@@ -14,6 +14,7 @@ from mbnas.strategies.pareto import ParetoLocalSearch, pareto_front
 from mbnas.strategies.random_search import RandomSearch
 from mbnas.strategies.records import Batch, Evaluation
 from mbnas.strategies.registry import (
+    STRATEGIES,
     StrategyDefinition,
     check_method,
     make_strategy,
@@ -35,6 +36,7 @@ __all__ = [
     "LocalSearch",
     "LocalWalk",
     "ParetoLocalSearch",
+    "STRATEGIES",
     "RandomSearch",
     "SpaceLike",
     "Strategy",

@@ -1,9 +1,10 @@
 """Strategies registered by name, and the factory the search driver calls.
 
 One list, read by the CLI's ``--strategy`` choices, the search config and the reports.
-A strategy is registered once, next to its class, with the labels reports show; a
-duplicate name is an error and an unknown name lists the valid ones. Like the space
-registry (:mod:`mbnas.space_registry`), this module does not import torch.
+A strategy is registered once, next to its class (``@register_strategy``), with the
+labels reports show; :data:`STRATEGIES` imports the built-in strategies' modules on its
+first look-up. A duplicate name is an error and an unknown name lists the valid ones.
+Like the space registry (:mod:`mbnas.space_registry`), this module does not import torch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mbnas.errors import ConfigError
+from mbnas.registry import Registry
 from mbnas.space_registry import space_definition
 
 if TYPE_CHECKING:
@@ -54,33 +56,24 @@ class StrategyDefinition:
     was_space: bool = False
 
 
-_STRATEGIES: dict[str, StrategyDefinition] = {}
+#: Every search strategy, by name. Built-in: one module each, imported on first look-up.
+STRATEGIES: Registry[StrategyDefinition] = Registry(
+    "search strategy", "search strategies: ask for genotypes, are told their scores",
+    builtins=("mbnas.strategies.local", "mbnas.strategies.random_search",
+              "mbnas.strategies.bilevel"))
 
 
 def register_strategy(name: str, **fields: Any
                       ) -> Callable[[Callable[..., Strategy]], Callable[..., Strategy]]:
-    """Register a builder under ``name``; ``fields`` are those of
+    """Register a builder under ``name`` in :data:`STRATEGIES`; ``fields`` are those of
     :class:`StrategyDefinition`. A duplicate name is an error."""
-
-    def decorator(builder: Callable[..., Strategy]) -> Callable[..., Strategy]:
-        if name in _STRATEGIES:
-            raise ValueError(f"search strategy {name!r} is already registered")
-        _STRATEGIES[name] = StrategyDefinition(name, builder, **fields)
-        return builder
-
-    return decorator
-
-
-def _registered() -> dict[str, StrategyDefinition]:
-    # Importing the package registers the built-in strategies.
-    import mbnas.strategies  # noqa: F401
-
-    return _STRATEGIES
+    return STRATEGIES.decorator(name, lambda builder: StrategyDefinition(name, builder,
+                                                                         **fields))
 
 
 def strategy_names() -> tuple[str, ...]:
-    """Every registered strategy name, sorted."""
-    return tuple(sorted(_registered()))
+    """Every registered strategy name, the built-in ones first."""
+    return STRATEGIES.names()
 
 
 def strategy_definition(name: str) -> StrategyDefinition:
@@ -89,11 +82,7 @@ def strategy_definition(name: str) -> StrategyDefinition:
     Raises:
         ConfigError: If the name is unknown; the message lists the valid names.
     """
-    try:
-        return _registered()[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown search strategy {name!r}; valid names: "
-                          f"{', '.join(strategy_names())}") from None
+    return STRATEGIES.get(name)
 
 
 def make_strategy(name: str, space: SpaceLike, *, budget: int = 150,
@@ -149,7 +138,7 @@ def upgrade_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """
     out = dict(settings)
     old = out.get("space")
-    definition = _registered().get(old) if isinstance(old, str) else None
+    definition = STRATEGIES.find(old)
     if definition is None or not definition.was_space:
         return out
     strategy = out.get("strategy")
@@ -162,16 +151,16 @@ def upgrade_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def default_strategy() -> str:
-    """The strategy `mbnas search` uses unless told otherwise (local search)."""
-    from mbnas.strategies.local import DEFAULT_STRATEGY
-
-    return DEFAULT_STRATEGY
+    """The strategy `mbnas search` uses unless told otherwise: the first built-in one,
+    local search (the paper's; ``mbnas.strategies.local.DEFAULT_STRATEGY``). Read from
+    the registry so that this module imports no strategy (no import circle)."""
+    return STRATEGIES.names()[0]
 
 
 def method_name(space: str, strategy: str) -> str:
     """The name reports give a search's best network: the strategy's method
     ("Bilevel-NAS"), else the space's (the paper's Table 1 names, e.g. "MB-NAS")."""
-    definition = _registered().get(strategy)
+    definition = STRATEGIES.find(strategy)
     if definition is not None and definition.method:
         return definition.method
     try:
@@ -182,7 +171,7 @@ def method_name(space: str, strategy: str) -> str:
 
 def method_description(space: str, strategy: str) -> str:
     """The reporting card's sentence on what a search searched."""
-    definition = _registered().get(strategy)
+    definition = STRATEGIES.find(strategy)
     if definition is not None and definition.description:
         return definition.description
     try:

@@ -2,29 +2,38 @@
 
 A block family is a small ``nn.Module`` whose constructor takes
 ``(in_channels, out_channels, kernel_size, stride=1)`` and whose forward keeps the
-spatial size (stride 1) or halves it (stride 2, in a downscaling cell).
-Genotypes refer to blocks by their registered name (never by class path), and the
-builder, the search spaces (the options of every ``b`` variable) and the counting all
-read the names from this registry, in registration order.
+spatial size (stride 1) or halves it (stride 2, in a downscaling cell). Genotypes refer
+to blocks by their registered name (never by class path); the builder looks them up
+here. Registering a family never changes a search space: a space searches the families
+it names (:attr:`mbnas.space_registry.SpaceDefinition.blocks`).
+
+The built-in families register themselves in their own files (``@register_block``);
+:data:`BLOCKS` imports those files on its first look-up, in the paper's order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
-
-from torch import nn
+from typing import TYPE_CHECKING, TypeVar
 
 from mbnas.errors import GenotypeError
+from mbnas.registry import Registry
 
-BlockFactory = Callable[..., nn.Module]
-T = TypeVar("T", bound=type[nn.Module])
+if TYPE_CHECKING:
+    from torch import nn
 
-_REGISTRY: dict[str, type[nn.Module]] = {}
+T = TypeVar("T", bound="type[nn.Module]")
+
+#: Every block family, by name. Built-in: one file each, imported on the first look-up.
+BLOCKS: Registry[type[nn.Module]] = Registry(
+    "block", "block families: nn.Module(in_channels, out_channels, kernel_size, stride)",
+    error=GenotypeError,
+    builtins=("mbnas.space.blocks.vgg", "mbnas.space.blocks.residual",
+              "mbnas.space.blocks.dense", "mbnas.space.blocks.inception"))
 
 
 def register_block(name: str) -> Callable[[T], T]:
-    """Class decorator that registers a block family under ``name``.
+    """Class decorator that registers a block family under ``name`` in :data:`BLOCKS`.
 
     Args:
         name: The name genotypes use for this family (lower case, no spaces).
@@ -35,44 +44,23 @@ def register_block(name: str) -> Callable[[T], T]:
     """
     if not name or name != name.strip().lower() or not name.replace("_", "").isalnum():
         raise ValueError(f"block name {name!r} must be a lower-case identifier such as 'vgg'")
-
-    def decorator(cls: T) -> T:
-        if name in _REGISTRY:
-            raise ValueError(
-                f"block {name!r} is already registered (by {_REGISTRY[name].__qualname__}); "
-                "choose another name"
-            )
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorator
+    return BLOCKS.decorator(name)
 
 
 def unregister_block(name: str) -> None:
     """Remove a registered family (for tests and plugins that register temporarily)."""
-    if name not in _REGISTRY:
-        raise GenotypeError(f"block {name!r} is not registered; registered: {_names_text()}")
-    del _REGISTRY[name]
+    BLOCKS.unregister(name)
 
 
 def get_block(name: str) -> type[nn.Module]:
-    """Return the block class registered as ``name``.
+    """The block class registered as ``name``.
 
     Raises:
         GenotypeError: If ``name`` is not registered; the message lists the valid names.
     """
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise GenotypeError(
-            f"unknown block {name!r}; valid blocks: {_names_text()}"
-        ) from None
+    return BLOCKS.get(name)
 
 
 def block_names() -> tuple[str, ...]:
-    """The registered block names, in registration order."""
-    return tuple(_REGISTRY)
-
-
-def _names_text() -> str:
-    return ", ".join(_REGISTRY) or "(none)"
+    """The registered block names: the built-in families first, in the paper's order."""
+    return BLOCKS.names()
