@@ -6,7 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from toy_space import ToyGenotype, ToySpace, drive, flatten, separable_objective
+from toy_space import (
+    ToyGenotype,
+    ToySpace,
+    drive,
+    extended_budgets,
+    flatten,
+    separable_objective,
+)
 
 from mbnas.errors import ConfigError
 from mbnas.strategies import (
@@ -153,3 +160,10 @@ def test_amounts_take_suffixes(text, value) -> None:
 def test_bad_amounts_are_refused(text) -> None:
     with pytest.raises(ConfigError, match="max-macs"):
         parse_amount(text, "max-macs")
+
+
+def test_a_finished_pareto_search_resumed_with_a_larger_budget_goes_on_as_the_larger_one(
+        ) -> None:
+    larger = 60
+    budgets = extended_budgets(lambda seed, budget: pareto(budget, seed), larger, objective)
+    assert budgets == list(range(1, larger))

@@ -13,6 +13,7 @@ from toy_space import (
     ToyGenotype,
     ToySpace,
     drive,
+    extended_budgets,
     flatten,
     kernel_space,
     separable_objective,
@@ -125,6 +126,25 @@ def test_checkpoint_resume_equals_uninterrupted_run(name: str, pending: bool) ->
         assert history_dicts(resumed) == history_dicts(reference), f"resumed after {k}"
         assert resumed.best == reference.best
         assert resumed.stop_reason == reference.stop_reason
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_a_finished_search_resumed_with_a_larger_budget_goes_on_as_the_larger_one(
+        name: str) -> None:
+    larger = 60 if name == "random" else 150  # local and bilevel: to the local optimum
+    budgets = extended_budgets(lambda seed, budget: build(name, seed, budget), larger,
+                               objective)
+    reference = build(name, seed=21, budget=larger)
+    drive(reference, objective)
+    if strategy_definition(name).kernel_phase:
+        # Phase 1 may use the budget less one kernel pass (the reserve), so a smaller
+        # budget ends it sooner; from every budget that lets it end as in the larger
+        # search (its phase-1 evaluations plus the reserve), the search goes on alike.
+        phase1 = sum(e.phase == reference.history[0].phase for e in reference.history)
+        assert set(range(phase1 + reference.reserve, reference.n_evaluated)) <= set(budgets)
+        assert phase1 + reference.reserve < reference.n_evaluated
+    else:
+        assert budgets == list(range(1, reference.n_evaluated))
 
 
 @pytest.mark.parametrize("name", STRATEGIES)

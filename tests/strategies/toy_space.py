@@ -201,3 +201,44 @@ def changed_variables(a: ToyGenotype, b: ToyGenotype) -> list[str]:
 
 def flatten(batches: Iterable[list[ToyGenotype]]) -> list[ToyGenotype]:
     return [g for batch in batches for g in batch]
+
+
+#: What a trajectory is: the evaluations in order (not their batch numbers, which a
+#: budget raised in the middle of a batch splits in two).
+TRAJECTORY = ("index", "key", "score", "phase", "variable", "accepted", "pass_index")
+
+
+def trajectory(strategy: Any) -> list[dict[str, Any]]:
+    return [{k: e.to_dict()[k] for k in TRAJECTORY} for e in strategy.history]
+
+
+def extended_budgets(build: Callable[[int, int], Any], larger: int,
+                     objective: Callable[[ToyGenotype], float | None],
+                     seed: int = 21) -> list[int]:
+    """Budgets b at which a finished search, resumed with budget ``larger``, goes on as the
+    search started with ``larger`` (asserted); returns every b tried with success.
+
+    ``build(seed, budget)`` makes the strategy. For each b below the larger search's
+    evaluations, the search with budget b runs to its end; when its history is the larger
+    search's beginning, its JSON checkpoint is loaded by a strategy of another seed and
+    budget ``larger``, whose whole trajectory must then be the larger search's.
+    """
+    reference = build(seed, larger)
+    drive(reference, objective)
+    keys = [e.key for e in reference.history]
+    done = []
+    for budget in range(1, reference.n_evaluated):
+        first = build(seed, budget)
+        drive(first, objective)
+        assert first.finished
+        if [e.key for e in first.history] != keys[:first.n_evaluated]:
+            continue
+        state = json.loads(json.dumps(first.state_dict(), allow_nan=False))
+        resumed = build(seed + 1000, larger)
+        resumed.load_state_dict(state)
+        drive(resumed, objective)
+        assert trajectory(resumed) == trajectory(reference), f"extended from budget {budget}"
+        assert resumed.best == reference.best
+        assert resumed.stop_reason == reference.stop_reason
+        done.append(budget)
+    return done

@@ -21,6 +21,7 @@ never re-seeded). Genotypes are stored through ``to_dict()`` and rebuilt with th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from abc import ABC, abstractmethod
@@ -108,6 +109,14 @@ class Ledger:
     def record(self, evaluation: Evaluation) -> None:
         self.history.append(evaluation)
         self.memo[evaluation.key] = evaluation.score
+
+    def accept(self, key: str) -> None:
+        """Mark the evaluation of ``key`` accepted: a move decided after it was recorded
+        (a probe the budget cut short, completed when a resume raised the budget)."""
+        for i, e in enumerate(self.history):
+            if e.key == key:
+                self.history[i] = dataclasses.replace(e, accepted=True)
+                return
 
 
 def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:

@@ -13,7 +13,11 @@ Following Ottelander et al., "Local search is a remarkably strong baseline for N
 
 Options already evaluated are taken from the memo and not asked again (so they are free);
 when the budget cannot pay for all new options of a variable, the first ones in option
-order are evaluated and the search stops after that batch.
+order are evaluated and the search stops after that batch, still on that variable: the
+move is decided only once every option is scored. So a finished search resumed with a
+larger budget asks for the rest of that variable's options and goes on exactly as a
+search started with the larger budget (the move, when it is to an option of the
+earlier batch, is then recorded as accepted there).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class LocalWalk:
         self.improved = True  # so that the first call draws the order of the first pass
         self.pass_index = 0
         self.probe: list[Any] | None = None  # candidates of the variable being probed
+        self.partial = False  # the probe asked only what the budget could pay for
 
     def remaining(self) -> int:
         return self.ledger.remaining(self.limit)
@@ -89,7 +94,7 @@ class LocalWalk:
             variable = self.variables[self.order[self.pos]]
             candidates, new, truncated = self._candidates(variable)
             if new:
-                self.probe = candidates
+                self.probe, self.partial = candidates, truncated
                 return Batch(tuple(new), self.phase, variable.name, self.pass_index)
             if truncated:
                 # Stay on this variable: a resumed search with a larger budget goes on here.
@@ -104,12 +109,19 @@ class LocalWalk:
             self.stage = "probe"
             return [scores[0] is not None]
         candidates, self.probe = self.probe or [], None
+        if self.partial:  # decided when the rest is scored (a resume with a larger budget)
+            self.partial = False
+            return [False] * len(batch.genotypes)
         moved = self._decide(candidates)
         self.pos += 1
+        asked = {g.key for g in batch.genotypes}
+        if moved is not None and moved.key not in asked:
+            self.ledger.accept(moved.key)  # an option scored before the budget was raised
         return [moved is not None and g.key == moved.key for g in batch.genotypes]
 
     def _candidates(self, variable: Any) -> tuple[list[Any], list[Any], bool]:
-        """(all valid other options in option order, the unevaluated ones, truncated)."""
+        """(the valid other options in option order, the unevaluated ones, truncated):
+        when truncated, only the options up to the last one the budget pays for."""
         current_value = self.space.value(self.current, variable)
         budget = self.remaining()
         seen = {self.current.key}
@@ -153,6 +165,7 @@ class LocalWalk:
             "improved": self.improved,
             "pass_index": self.pass_index,
             "probe": None if self.probe is None else [g.to_dict() for g in self.probe],
+            "partial": self.partial,
         }
 
     def load_state_dict(self, state: dict[str, Any], decode: Decode) -> None:
@@ -170,6 +183,7 @@ class LocalWalk:
         self.pass_index = int(state["pass_index"])
         probe = state["probe"]
         self.probe = None if probe is None else [decode(g) for g in probe]
+        self.partial = bool(state.get("partial", False))  # absent in older checkpoints
 
 
 def full_pass_size(space: SpaceLike) -> int:

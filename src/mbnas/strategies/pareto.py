@@ -106,6 +106,7 @@ class ParetoLocalSearch(Strategy):
         self._order: list[int] = []
         self._pos = 0
         self._explorations = 0
+        self._partial = False  # the probe asked only what the budget could pay for
 
     # What the driver and the tests read ------------------------------------------------
 
@@ -157,6 +158,9 @@ class ParetoLocalSearch(Strategy):
             variable = self._variables[self._order[self._pos]]
             new, truncated = self._new_neighbours(variable)
             if new:
+                # A probe cut short by the budget stays on its variable: a resume with a
+                # larger budget asks for the rest, as a larger budget would have.
+                self._partial = truncated
                 return Batch(tuple(new), "pareto", variable.name, self._explorations)
             if truncated:
                 return None  # a resumed search with a larger budget goes on here
@@ -199,6 +203,8 @@ class ParetoLocalSearch(Strategy):
             accepted.append(score is not None and self._offer(genotype.key, score))
         if self._stage == "start":
             self._stage = "explore"
+        elif self._partial:
+            self._partial = False
         else:
             self._pos += 1
         return accepted
@@ -223,7 +229,7 @@ class ParetoLocalSearch(Strategy):
             "figures": self._figures, "archive": list(self._archive),
             "explored": list(self._explored), "member": encode(self._member),
             "order": list(self._order), "pos": self._pos,
-            "explorations": self._explorations,
+            "explorations": self._explorations, "partial": self._partial,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -241,4 +247,5 @@ class ParetoLocalSearch(Strategy):
         self._order = [int(i) for i in state["order"]]
         self._pos = int(state["pos"])
         self._explorations = int(state["explorations"])
+        self._partial = bool(state.get("partial", False))  # absent in older checkpoints
 
