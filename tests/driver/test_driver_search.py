@@ -92,6 +92,35 @@ def test_changed_config_is_refused_with_the_differences(
     assert "Traceback" not in err
 
 
+def test_finished_search_resumed_with_a_larger_budget_goes_on_as_the_larger_one(
+        finished_search: Path, tmp_path: Path, phantom_spleen: Path, phantom_cache: Path,
+        capsys) -> None:
+    cfg = _config(tmp_path, phantom_spleen, phantom_cache)
+    out = tmp_path / "extended"
+    small = str(BUDGET // 2)
+    assert main(["search", "--config", str(cfg), "--out", str(out), "--budget", small]) == 0
+    assert len(_log(out)) == BUDGET // 2
+    with ResultStore(out / "store.sqlite", read_only=True) as store:
+        stamps = {(r.arch_key, r.fold, r.seed): r.finished_at for r in store.runs()}
+    assert main(["search", "--config", str(cfg), "--out", str(out)]) == 0  # budget BUDGET
+
+    def trajectory(run: Path) -> list[dict]:
+        # Batch numbers differ: the budget was raised in the middle of a variable's options.
+        return [{k: v for k, v in e.items() if k != "batch"} for e in _log(run)]
+
+    assert trajectory(out) == trajectory(finished_search)
+    assert yaml.safe_load((out / "config.yaml").read_text())["budget"] == BUDGET
+    with ResultStore(out / "store.sqlite", read_only=True) as store:
+        assert len(store.runs()) == BUDGET * 2
+        assert all(r.finished_at == stamps.get((r.arch_key, r.fold, r.seed), r.finished_at)
+                   for r in store.runs())  # nothing trained again
+    capsys.readouterr()
+    assert main(["search", "--config", str(cfg), "--out", str(out), "--budget", small]) == 2
+    err = capsys.readouterr().err
+    assert f"budget: {BUDGET} -> {small}" in err and "not shrink" in err
+    assert "Traceback" not in err
+
+
 def test_second_search_on_a_locked_folder_is_refused(finished_search: Path, tmp_path: Path,
                                                      phantom_spleen: Path, phantom_cache: Path,
                                                      capsys) -> None:

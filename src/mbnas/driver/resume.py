@@ -33,10 +33,10 @@ def save_state(path: Path, state: dict[str, Any], config: Any, runtime: tuple[st
     })
 
 
-def load_state(path: Path, config: Any, store: ResultStore, runtime: tuple[str, ...]
-               ) -> dict[str, Any] | None:
+def load_state(path: Path, config: Any, store: ResultStore, runtime: tuple[str, ...],
+               grow: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """The strategy state to resume from (``path``: the checkpoint), or None for a fresh
-    start.
+    start. Settings in ``grow`` may be larger now than when it was made (the budget).
 
     Raises:
         ConfigError: for an unreadable checkpoint, one made under other settings, or a
@@ -66,7 +66,7 @@ def load_state(path: Path, config: Any, store: ResultStore, runtime: tuple[str, 
                               f"{key}; config.yaml was edited: restore it or choose another "
                               "--out")
         saved = upgrade_settings(run.get("settings") or {})  # an older version's names
-        diffs = config_differences(saved, _settings(config, runtime))
+        diffs = config_differences(saved, _settings(config, runtime), grow=grow)
         if diffs:
             raise ConfigError(f"{path}: made under other search settings ("
                               + "; ".join(diffs) + "); restore config.yaml or choose "

@@ -213,7 +213,7 @@ class RunFolder:
     def start(self, config: dict[str, Any], fingerprint: dict[str, Any],
               ignore: tuple[str, ...] = (), read: Sequence[Path] = (),
               upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-              ) -> Iterator[Started]:
+              grow: tuple[str, ...] = ()) -> Iterator[Started]:
         """Lock the folder, log to it, and claim its dataset and config.
 
         Every input must have been checked before (:meth:`check`): a refused run writes
@@ -235,7 +235,7 @@ class RunFolder:
                 claim_fingerprint(folder, fingerprint, files_only=True)
             claim_fingerprint(self.path, fingerprint)
             resumed = claim_config(self.config, with_fingerprint(config, fingerprint), ignore,
-                                   upgrade)
+                                   upgrade, grow)
             yield Started(resumed, fingerprint["digest"])
 
 
@@ -312,26 +312,43 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any],
-                       ignore: tuple[str, ...] = ()) -> list[str]:
-    """Lines ``setting: old -> new`` for every setting that differs."""
+                       ignore: tuple[str, ...] = (), grow: tuple[str, ...] = ()) -> list[str]:
+    """Lines ``setting: old -> new`` for every setting that differs.
+
+    Settings in ``ignore`` may change; numbers in ``grow`` may become larger (a search's
+    budget: a larger one extends it), never smaller.
+    """
     a, b = flatten(old), flatten(new)
     lines = []
     for key in sorted(set(a) | set(b)):
         if any(key == i or key.startswith(i + ".") for i in ignore):
             continue
-        if a.get(key, "<unset>") != b.get(key, "<unset>"):
-            lines.append(f"{key}: {a.get(key, '<unset>')!r} -> {b.get(key, '<unset>')!r}")
+        before, after = a.get(key, "<unset>"), b.get(key, "<unset>")
+        if key in grow and _is_number(before) and _is_number(after):
+            if after < before:
+                lines.append(f"{key}: {before!r} -> {after!r} (it may grow, to extend the "
+                             "run, but not shrink)")
+            continue
+        if before != after:
+            lines.append(f"{key}: {before!r} -> {after!r}")
     return lines
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def claim_config(path: Path, config: dict[str, Any], ignore: tuple[str, ...] = (),
-                 upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> bool:
+                 upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 grow: tuple[str, ...] = ()) -> bool:
     """Write the resolved config into a new folder's ``path``, or check it against the
     one there.
 
-    Returns True when the folder already held this config (a resume). Settings in
-    ``ignore`` (where to run, not what to compute) may change between runs; ``upgrade``
-    turns an older version's saved config into today's form before the comparison.
+    Returns True when the folder already held this config (a resume); the file then
+    holds the new config. Settings in ``ignore`` (where to run, not what to compute) may
+    change between runs, and those in ``grow`` may become larger (a search's budget);
+    ``upgrade`` turns an older version's saved config into today's form before the
+    comparison.
     """
     path = Path(path)
     if path.exists():
@@ -344,7 +361,7 @@ def claim_config(path: Path, config: dict[str, Any], ignore: tuple[str, ...] = (
                               "another --out")
         if upgrade is not None:
             old = upgrade(old)
-        diffs = config_differences(old, config, ignore)
+        diffs = config_differences(old, config, ignore, grow)
         if diffs:
             raise ConfigError(
                 f"{path}: this run folder was started with other settings; resume it with "

@@ -47,6 +47,9 @@ from mbnas.strategies import DEFAULT_STRATEGY, check_method, make_strategy, upgr
 # Settings that say where and how fast to compute, not what: they may change on resume.
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads", "runs_per_device",
                     "fuse")
+# Settings that may grow on resume: a finished search resumed with a larger budget goes on
+# as a search started with it (mbnas.strategies.local); a smaller one is refused.
+EXTENDABLE_SETTINGS = ("budget",)
 log = logging.getLogger("mbnas.search")
 
 
@@ -161,7 +164,7 @@ def run_search(
     build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
     fingerprint = dataset_fingerprint(config.data_dir, data)
     with folder.start(config.to_dict(), fingerprint, RUNTIME_SETTINGS,
-                      upgrade=upgrade_settings) as started:
+                      upgrade=upgrade_settings, grow=EXTENDABLE_SETTINGS) as started:
         resumed = started.resumed
         log.info("%s search in %s: space %s, strategy %s, budget %d, protocol %s",
                  "resuming" if resumed else "starting", out, config.space, config.strategy,
@@ -173,7 +176,8 @@ def run_search(
                                   retry_failed=retry_failed)
             cost = CostSearch.for_config(config, folder.costs, data)
             strategy = build_strategy(config, np.random.default_rng(config.seed), cost)
-            state = load_state(folder.state, config, store, RUNTIME_SETTINGS)
+            state = load_state(folder.state, config, store, RUNTIME_SETTINGS,
+                               EXTENDABLE_SETTINGS)
             if state is not None and not retry_failed:
                 strategy.load_state_dict(state)
                 if cost is not None:
