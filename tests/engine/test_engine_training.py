@@ -162,3 +162,25 @@ def test_an_epoch_draws_at_least_samples_per_epoch(phantom_slices: SliceData,
     protocol = dataclasses.replace(tiny_protocol, batch_size=1, samples_per_epoch=2 * n + 1)
     assert protocol.passes_per_epoch(n) == 3
     assert dataclasses.replace(tiny_protocol, samples_per_epoch=0).passes_per_epoch(n) == 1
+
+
+def test_executor_recipe_of_extending_md_trains_as_the_in_process_executor(
+        phantom_slices: SliceData, tiny_protocol: Protocol, plugin) -> None:
+    from mbnas.engine.executors import EXECUTORS, executor_names, make_executor
+
+    built_in = executor_names()
+    plugin.recipe("An executor", EXECUTORS)
+    (name,) = (n for n in executor_names() if n not in built_in)
+    arch = preset("unet")
+    specs = [RunSpec(arch.to_dict(), arch.key, fold, 0, tiny_protocol) for fold in (0, 1)]
+    ctx = RunContext(phantom_slices, _folds(phantom_slices), "cpu")
+    executor = make_executor(name)
+    executor.start()
+    try:
+        records = list(executor.run(specs, ctx))
+    finally:
+        executor.close()
+    assert [r.fold for r in records] == [1, 0]  # the recipe's order: the last asked first
+    assert all(r.status == "finished" for r in records)
+    (reference,) = make_executor(built_in[0]).run(specs[1:], ctx)
+    assert records[0].score == reference.score

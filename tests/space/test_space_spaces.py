@@ -96,7 +96,7 @@ def test_neighbours_are_valid_single_changes(name):
     space = _space(name)
     rng = np.random.default_rng(2)
     starts = [space.sample(rng) for _ in range(3)]
-    if name != "bilevel-kernel":
+    if space.contains(preset("unet")):  # the start of the paper's searches
         starts.append(preset("unet"))
     for g in starts:
         neighbours = space.neighbours(g)
@@ -231,3 +231,15 @@ def test_unknown_space_lists_names():
         register_space(SpaceDefinition("macro", "ad"))
     with pytest.raises(ConfigError, match="unknown search space 'bilevel'"):
         get_space("bilevel")  # a strategy over the macro space, not a space
+
+
+def test_space_recipe_of_extending_md_passes_the_shared_space_checks(plugin):
+    from mbnas.space_registry import SPACES_REGISTRY
+
+    built_in = space_names()
+    plugin.recipe("A search space", SPACES_REGISTRY)
+    (name,) = (n for n in space_names() if n not in built_in)
+    test_variables(name)
+    test_sampling_is_seeded_and_valid(name)
+    test_neighbours_are_valid_single_changes(name)
+    assert 0 < get_space(name).size() < get_space(built_in[0]).size()

@@ -226,3 +226,23 @@ def test_checkpoint_keeps_the_bit_generator_type_of_the_search() -> None:
     resumed.load_state_dict(state)
     drive(resumed, objective)
     assert history_dicts(resumed) == history_dicts(reference)
+
+
+def test_strategy_recipe_of_extending_md_passes_the_shared_strategy_checks(plugin) -> None:
+    from mbnas.strategies import STRATEGIES
+
+    plugin.recipe("A search strategy", STRATEGIES)
+    (name,) = (n for n in strategy_names() if n not in STRATEGIES_BUILT_IN)
+    for check in (test_budget_is_spent_exactly_and_nothing_is_asked_twice,
+                  test_same_seed_same_trajectory_other_seed_other_trajectory,
+                  test_asked_genotypes_are_valid_members_of_the_space,
+                  test_failed_evaluations_are_never_accepted_nor_best,
+                  test_a_finished_search_resumed_with_a_larger_budget_goes_on_as_the_larger_one,
+                  test_ask_twice_gives_the_same_batch_and_tell_checks_its_input,
+                  test_a_zero_budget_asks_nothing):
+        check(name)
+    for pending in (False, True):
+        test_checkpoint_resume_equals_uninterrupted_run(name, pending)
+
+
+STRATEGIES_BUILT_IN = strategy_names()
