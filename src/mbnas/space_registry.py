@@ -79,18 +79,11 @@ def register_space(definition: SpaceDefinition) -> SpaceDefinition:
     return SPACES_REGISTRY.register(definition.name, definition)
 
 
-def space_names() -> tuple[str, ...]:
-    """The registered space names, in registration order."""
-    return SPACES_REGISTRY.names()
+#: The registered space names, in registration order.
+space_names = SPACES_REGISTRY.names
 
-
-def space_definition(name: str) -> SpaceDefinition:
-    """The definition of space ``name``.
-
-    Raises:
-        ConfigError: If the name is unknown; the message lists the valid names.
-    """
-    return SPACES_REGISTRY.get(name)
+#: The definition of a space by name (``ConfigError`` listing the valid names).
+space_definition = SPACES_REGISTRY.get
 
 
 #: The space `mbnas search` searches unless told otherwise: the paper's MB-NAS space.

@@ -75,18 +75,11 @@ def unregister_executor(name: str) -> None:
     EXECUTORS.unregister(name)
 
 
-def executor_names() -> tuple[str, ...]:
-    """The registered executor names, the default (``inprocess``) first."""
-    return EXECUTORS.names()
+#: The registered executor names, the default (``inprocess``) first.
+executor_names = EXECUTORS.names
 
-
-def check_executor(name: str) -> ExecutorDefinition:
-    """The definition of executor ``name``.
-
-    Raises:
-        ConfigError: If the name is unknown; the message lists the valid names.
-    """
-    return EXECUTORS.get(name)
+#: The definition of an executor by name (``ConfigError`` listing the valid names).
+check_executor = EXECUTORS.get
 
 
 def make_executor(kind: str, options: Mapping[str, Any] | None = None,

@@ -71,18 +71,11 @@ def register_strategy(name: str, **fields: Any
                                                                          **fields))
 
 
-def strategy_names() -> tuple[str, ...]:
-    """Every registered strategy name, the built-in ones first."""
-    return STRATEGIES.names()
+#: Every registered strategy name, the built-in ones first.
+strategy_names = STRATEGIES.names
 
-
-def strategy_definition(name: str) -> StrategyDefinition:
-    """The definition of strategy ``name``.
-
-    Raises:
-        ConfigError: If the name is unknown; the message lists the valid names.
-    """
-    return STRATEGIES.get(name)
+#: The definition of a strategy by name (``ConfigError`` listing the valid names).
+strategy_definition = STRATEGIES.get
 
 
 def make_strategy(name: str, space: SpaceLike, *, budget: int = 150,

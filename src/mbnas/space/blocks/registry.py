@@ -52,15 +52,8 @@ def unregister_block(name: str) -> None:
     BLOCKS.unregister(name)
 
 
-def get_block(name: str) -> type[nn.Module]:
-    """The block class registered as ``name``.
+#: The block class registered under a name (``GenotypeError`` listing the valid names).
+get_block = BLOCKS.get
 
-    Raises:
-        GenotypeError: If ``name`` is not registered; the message lists the valid names.
-    """
-    return BLOCKS.get(name)
-
-
-def block_names() -> tuple[str, ...]:
-    """The registered block names: the built-in families first, in the paper's order."""
-    return BLOCKS.names()
+#: The registered block names: the built-in families first, in the paper's order.
+block_names = BLOCKS.names
