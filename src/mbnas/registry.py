@@ -75,7 +75,7 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is already registered; choose another name")
         self._entries[name] = entry
-        self._origin[name] = module or getattr(entry, "__module__", "") or ""
+        self._origin[name] = module
         return entry
 
     def decorator(self, name: str, wrap: Callable[[E], T] | None = None
