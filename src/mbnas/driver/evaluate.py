@@ -46,7 +46,12 @@ from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.original_grid import metrics_key, original_grid_metrics
 from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.driver.search import raise_if_all_failed
-from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
+from mbnas.driver.search_runs import (
+    BASELINE_NAMES,
+    EvaluatedModel,
+    read_search_runs,
+    slug,
+)
 from mbnas.engine.config import PROTOCOLS, Protocol
 from mbnas.engine.evaluator import EvaluationResult, Evaluator
 from mbnas.engine.executors import DEFAULT_EXECUTOR
@@ -150,21 +155,6 @@ def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: in
         run_dirs=tuple(str(r.folder) for r in runs), data_dir=runs[0].data_dir,
         protocol=evaluation_protocol(base, seeds, folds), baselines=tuple(baselines),
         **settings)
-
-
-@dataclass(frozen=True)
-class EvaluatedModel:
-    """What the evaluation knows of one model besides its :class:`ModelEvaluation`."""
-
-    name: str
-    architecture: dict[str, Any]
-    arch_key: str
-    search_run: SearchRun | None = None
-    front_member: bool = False  # an archive member besides the best: no RUN_DIR/model
-
-    @property
-    def kind(self) -> str:
-        return "searched" if self.search_run is not None else "baseline"
 
 
 @dataclass

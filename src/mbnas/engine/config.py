@@ -15,7 +15,7 @@ from typing import Any
 
 from mbnas.data.normalise import CHOICES as NORMALISATIONS
 from mbnas.engine.intensity import IntensityConfig
-from mbnas.engine.validate import check_fields
+from mbnas.engine.validate import check_fields, reject_unknown
 from mbnas.errors import ConfigError
 
 # How a run's validation Dice is computed (see mbnas.metrics.overlap).
@@ -219,13 +219,6 @@ class Protocol:
             d.pop("normalisation")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def reject_unknown(cls: type, d: dict[str, Any], what: str) -> None:
-    """Refuse keys that are not fields of the dataclass ``cls`` (a typo in a config file)."""
-    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        raise ConfigError(f"unknown {what} settings: {', '.join(unknown)}")
 
 
 def _tuples(d: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from mbnas.engine.validate import reject_unknown
 from mbnas.errors import ConfigError
 
 
@@ -71,8 +72,6 @@ class IntensityConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> IntensityConfig:
-        from mbnas.engine.config import reject_unknown
-
         d = dict(d or {})
         reject_unknown(cls, d, "intensity")
         return cls(**d)

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from monai.metrics import compute_hausdorff_distance, compute_surface_dice
 
-from mbnas.errors import MbnasError
+from mbnas.errors import MetricError
+from mbnas.metrics.overlap import dice_from_counts  # the one Dice formula
 
 MaskLike = np.ndarray | torch.Tensor
 
@@ -42,10 +43,6 @@ __all__ = [
     "image_diagonal_mm",
     "surface_dice",
 ]
-
-
-class MetricError(MbnasError, ValueError):
-    """Masks, labels or spacing that a metric cannot be computed on."""
 
 
 def _as_mask(x: MaskLike, name: str) -> np.ndarray:
@@ -140,8 +137,6 @@ def dice(pred: MaskLike, ref: MaskLike) -> float:
     Returns:
         The Dice in [0, 1]; 1 when both masks are empty, 0 when exactly one is.
     """
-    from mbnas.metrics.overlap import dice_from_counts  # the one Dice formula
-
     p, r = _pair(pred, ref)
     tp = int(np.logical_and(p, r).sum())
     counts = torch.tensor([tp, int(p.sum()) - tp, int(r.sum()) - tp])
