@@ -1,10 +1,11 @@
 """Executors registered by name: where training runs execute.
 
 One list, read by the CLI's ``--executor`` choices, the configs and
-:func:`make_executor`. An executor is a factory registered next to its class with
-:func:`register_executor`; a duplicate name is an error and an unknown name lists the
-valid ones. Every executor follows :class:`mbnas.engine.runs.Executor`: ``start()``,
-``run(...)`` per batch, ``close()``.
+:func:`make_executor`. An executor is a factory registered with
+:func:`register_executor` (the built-in ones in :mod:`mbnas.engine.builtin_executors`,
+which imports their classes only when one is made); a duplicate name is an error and an
+unknown name lists the valid ones. Every executor follows
+:class:`mbnas.engine.runs.Executor`: ``start()``, ``run(...)`` per batch, ``close()``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ if TYPE_CHECKING:
 
 #: The executor used unless a config names another: runs in this process.
 DEFAULT_EXECUTOR = "inprocess"
+#: The Ray executor's name (its class and its registration read it).
+RAY_EXECUTOR = "ray"
 #: Where the built-in executors are registered (imported on first look-up).
-_BUILT_IN = ("mbnas.engine.runs", "mbnas.engine.ray_executor")
+_BUILT_IN = ("mbnas.engine.builtin_executors",)
 
 
 @dataclass(frozen=True)
