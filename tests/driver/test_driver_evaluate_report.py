@@ -202,7 +202,7 @@ def test_report_card_values(study: SimpleNamespace) -> None:
 def test_site_summary_recognises_held_out_site_folds() -> None:
     from mbnas.reporting.model import CaseScore, ModelEvaluation
 
-    cases = tuple(CaseScore("M", 0, f, c, d, 1.0, 0.5)
+    cases = tuple(CaseScore("M", 0, f, c, {"dice": d, "hd95": 1.0, "surface_dice": 0.5})
                   for f, c, d in ((0, "a", 0.8), (0, "b", 0.6), (1, "c", 0.4)))
     evals = [ModelEvaluation("M", "searched", cases=cases)]
     sites = {"a": "s1", "b": "s1", "c": "s2"}

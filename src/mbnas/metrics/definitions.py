@@ -25,7 +25,7 @@ from mbnas.metrics.registry import DICE, register_metric
 
 
 @register_metric(DICE, label="Dice", header="DSC", unit="", higher_is_better=True,
-                 decimals=4, both_empty=1.0, one_empty=0.0,
+                 decimals=4, both_empty=1.0, one_empty=0.0, column="dsc",
                  about="Dice similarity coefficient 2|P∩R| / (|P| + |R|)")
 def _dice(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> float:
     from mbnas.metrics.binary import dice
