@@ -15,22 +15,10 @@ Surface Dice 1; exactly one empty -> Dice 0, Surface Dice 0, HD95 = the image di
 
 from __future__ import annotations
 
-from mbnas.metrics.binary import (
-    MetricError,
-    check_spacing,
-    dice,
-    hd95,
-    image_diagonal_mm,
-    surface_dice,
-)
-from mbnas.metrics.case import CaseMetrics, case_metrics
-from mbnas.metrics.overlap import (
-    DICE_MODES,
-    dice_counts,
-    dice_from_counts,
-    label_dice,
-    validation_dice,
-)
+from typing import Any
+
+from mbnas.errors import MetricError
+from mbnas.metrics.masks import check_spacing, image_diagonal_mm
 from mbnas.metrics.registry import (
     DICE,
     METRICS,
@@ -38,6 +26,26 @@ from mbnas.metrics.registry import (
     metric_definitions,
     register_metric,
 )
+
+# The functions on torch and MONAI load on first use: reading the registry (labels,
+# directions, a report from stored numbers) imports neither.
+_LAZY = {
+    "dice": "binary", "hd95": "binary", "surface_dice": "binary",
+    "CaseMetrics": "case", "case_metrics": "case",
+    "DICE_MODES": "overlap", "dice_counts": "overlap", "dice_from_counts": "overlap",
+    "label_dice": "overlap", "validation_dice": "overlap",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"mbnas.metrics.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mbnas.metrics' has no attribute {name!r}")
+
 
 __all__ = [
     "DICE",
