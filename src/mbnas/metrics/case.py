@@ -133,7 +133,7 @@ def case_metrics(
                 f"outside 0..{n_classes - 1}"
             )
     classes = tuple(range(1, int(n_classes)))
-    masks = [(pred == c, ref == c) for c in classes]
-    measured = {d.name: tuple(d.compute(p, r, values, tolerance_mm=tolerance_mm)
+    masks = [(pred == c, ref == c) for c in classes]  # boolean, of one shape: checked
+    measured = {d.name: tuple(d.compute_checked(p, r, values, tolerance_mm=tolerance_mm)
                               for p, r in masks) for d in metric_definitions()}
     return CaseMetrics(classes, measured, float(tolerance_mm))

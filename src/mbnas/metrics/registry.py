@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from mbnas.errors import MetricError
 from mbnas.metrics.masks import check_pair, check_spacing
 from mbnas.registry import Registry
@@ -129,7 +131,12 @@ class MetricDefinition:
                 a setting the metric needs that was not given.
         """
         p, r = check_pair(pred, ref)
-        values = check_spacing(spacing, p.ndim)
+        return self.compute_checked(p, r, check_spacing(spacing, p.ndim), **settings)
+
+    def compute_checked(self, p: np.ndarray, r: np.ndarray, values: tuple[float, ...],
+                        **settings: Any) -> float:
+        """:meth:`compute` of masks and spacing already checked (``check_pair`` and
+        ``check_spacing``): for loops measuring many metrics of one pair."""
         p_any, r_any = bool(p.any()), bool(r.any())
         if not (p_any and r_any):
             return self.empty_value(p.shape, values, both=not (p_any or r_any))

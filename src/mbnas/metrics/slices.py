@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.errors import MetricError
 from mbnas.metrics.masks import check_spacing
 from mbnas.metrics.registry import metric_definitions
 
@@ -50,10 +51,14 @@ def paper_slice_metrics(pred: np.ndarray, ref: np.ndarray, n_classes: int,
     classes = range(1, n_classes)
     out: dict[str, Any] = {"slices": int(len(pred))}
     per_class: dict[str, dict[str, float]] = {str(c): {} for c in classes}
+    if pred.shape != ref.shape or pred.ndim != 3:
+        raise MetricError(f"pred and ref must be (N, H, W) of one shape, got {pred.shape} "
+                          f"and {ref.shape}")
+    masks = [[(pred[i] == c, ref[i] == c) for c in classes] for i in range(len(pred))]
     for d in metric_definitions():
         # (N, K - 1): a class absent from both a slice's masks scores d.both_empty
-        v = [[d.compute(pred[i] == c, ref[i] == c, values, tolerance_mm=tolerance_mm)
-              for c in classes] for i in range(len(pred))]
+        v = [[d.compute_checked(p, r, values, tolerance_mm=tolerance_mm) for p, r in row]
+             for row in masks]
         out[d.name] = d.reduce([d.reduce(row, "slice_classes") for row in v], "slices")
         for k, c in enumerate(classes):
             per_class[str(c)][d.name] = d.reduce([row[k] for row in v], "slices")
