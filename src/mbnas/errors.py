@@ -36,3 +36,7 @@ class GenotypeError(MbnasError, ValueError):
 
 class ConfigError(MbnasError):
     """Settings that are invalid or conflict with an existing run folder."""
+
+
+class MetricError(MbnasError, ValueError):
+    """Masks, labels or spacing that a metric cannot be computed on."""

@@ -29,6 +29,7 @@ from mbnas.driver.runfolder import RunLock
 from mbnas.driver.search import SearchConfig, run_search
 from mbnas.engine.config import get_protocol
 from mbnas.inference.export import load_model_folder
+from mbnas.metrics import METRICS, metric_definitions
 from mbnas.reporting.card import CARD_SECTIONS, NOT_DONE
 from mbnas.space import architecture_from_dict, build_model, count_parameters, get_space
 from mbnas.store import ResultStore, load_weights
@@ -85,9 +86,11 @@ def test_evaluation_scores_every_validation_case_of_every_run(study: SimpleNames
         for f, fold in enumerate(folds):
             assert {c.case_id for c in e.cases if c.fold == f} == set(fold.val)
         for c in e.cases:
-            assert 0.0 <= c.dice <= 1.0 and 0.0 <= c.surface_dice <= 1.0 and c.hd95 >= 0
+            assert set(c.values) == set(METRICS.names())  # every registered metric measured
+            assert 0.0 <= c.dice <= 1.0 and 0.0 <= c.value("surface_dice") <= 1.0
+            assert c.value("hd95") >= 0 and c.value("assd") >= 0
             assert set(c.per_class) == {"spleen"}
-            assert c.per_class["spleen"]["dice"] == pytest.approx(c.dice)
+            assert c.per_class["spleen"] == pytest.approx(c.values)  # one class: its mean
     # the two MB-NAS runs found the same network: trained once, scored identically
     assert evals[0].architecture == evals[1].architecture
     assert [c.dice for c in evals[0].cases] == [c.dice for c in evals[1].cases]
@@ -106,11 +109,11 @@ def test_evaluation_scores_every_validation_case_of_every_run(study: SimpleNames
         if (c.fold, c.seed) == (1, 1):
             grid = original[f"{unet.key}/1/1/{c.case_id}"]
             assert c.dice == pytest.approx(grid["mean_dice"])
-            assert c.hd95 == pytest.approx(grid["mean_hd95"])
-            moved += c.hd95 != pytest.approx(stored[c.case_id]["mean_hd95"])
+            assert c.value("hd95") == pytest.approx(grid["mean_hd95"])
+            moved += c.value("hd95") != pytest.approx(stored[c.case_id]["mean_hd95"])
             per_slice = paper[(c.case_id, 1, 1)]
-            assert per_slice.dice == pytest.approx(stored[c.case_id]["paper"]["dice"])
-            assert per_slice.hd95 == pytest.approx(stored[c.case_id]["paper"]["hd95"])
+            for name in METRICS.names():
+                assert per_slice.value(name) == pytest.approx(stored[c.case_id]["paper"][name])
     assert moved > 0  # 48 px scans scored at 48 px, not at the 32 px training grid
 
 
@@ -162,12 +165,16 @@ def test_report_page_has_every_part(study: SimpleNamespace) -> None:
         for _, label in items:
             assert f">{label}<" in html
     assert "<script" not in html and not re.search(r'src="(?!data:)', html)
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 6
+    boxplots = [f"boxplot_{n}" for n in METRICS.names()]  # one per registered metric
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 4 + len(boxplots)
     figures = {p.name for p in (study.report / "figures").iterdir()}
     for stem in ("search_progress", "architecture_mb-nas-run_a", "architecture_mb-nas-run_b",
-                 "boxplot_dice", "boxplot_hd95", "example_segmentations"):
+                 *boxplots, "example_segmentations"):
         assert {f"{stem}.png", f"{stem}.svg"} <= figures
     table = (study.report / "table1.md").read_text()
+    header = table.splitlines()[0]
+    assert all(f" {d.column_header(tolerance_mm=2.0)} |" in header
+               for d in metric_definitions())
     for name in MODELS:
         assert f"| {name} |" in table
     assert len((study.report / "table1.csv").read_text().splitlines()) == 5
@@ -202,7 +209,7 @@ def test_report_card_values(study: SimpleNamespace) -> None:
 def test_site_summary_recognises_held_out_site_folds() -> None:
     from mbnas.reporting.model import CaseScore, ModelEvaluation
 
-    cases = tuple(CaseScore("M", 0, f, c, d, 1.0, 0.5)
+    cases = tuple(CaseScore("M", 0, f, c, {"dice": d, "hd95": 1.0, "surface_dice": 0.5})
                   for f, c, d in ((0, "a", 0.8), (0, "b", 0.6), (1, "c", 0.4)))
     evals = [ModelEvaluation("M", "searched", cases=cases)]
     sites = {"a": "s1", "b": "s1", "c": "s2"}

@@ -20,6 +20,7 @@ from mbnas.data import make_phantom, read_splits
 from mbnas.data.formats import read_dataset
 from mbnas.driver.evaluate import read_evaluation
 from mbnas.inference.export import load_model_folder, normalisation_from_cache
+from mbnas.metrics import METRICS
 from mbnas.store import ResultStore
 
 # The evaluation keeps the search's protocol (fp32: on CPUs without fast bf16 the "auto"
@@ -108,6 +109,9 @@ def test_external_scores_per_case_on_original_grid(study: SimpleNamespace) -> No
     rows = ext["models"]["MB-NAS (repeat0)"]
     assert [r["case"] for r in rows] == [c.case_id for c in read_dataset(study.other).cases]
     assert all(0.0 <= r["dice"] <= 1.0 and r["hd95"] >= 0 for r in rows)
+    # every registered metric is measured on the external set, per case and per class
+    assert all(set(METRICS.names()) <= set(r) for r in rows)
+    assert all(set(v) == set(METRICS.names()) for r in rows for v in r["classes"].values())
 
 
 def test_external_with_other_channels_is_refused(study: SimpleNamespace,
@@ -141,3 +145,8 @@ def test_report_has_stability_and_domain_shift(study: SimpleNamespace) -> None:
     row = model["columns"]["external other"]
     assert row["cases"] == 3
     assert row["drop"] == pytest.approx(model["reference"] - row["dice"])
+    # the domain-shift and external tables show every registered metric (ASSD included)
+    assert shift["metrics"] == list(METRICS.names())
+    assert set(row["metrics"]) == set(METRICS.names())
+    for name in METRICS.names():
+        assert f"{METRICS.get(name).axis_label} per model" in page

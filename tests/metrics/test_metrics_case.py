@@ -39,33 +39,34 @@ def test_three_class_volume_per_class_values() -> None:
     m = case_metrics(pred, ref, n_classes=3, spacing=SPACING, tolerance_mm=2.0)
 
     assert m.classes == (1, 2)
-    assert m.dice == pytest.approx((1.0, 0.75))
-    assert m.hd95[0] == 0.0
-    assert m.surface_dice[0] == pytest.approx(1.0)
+    assert m.values["dice"] == pytest.approx((1.0, 0.75))
+    assert m.values["hd95"][0] == 0.0
+    assert m.values["surface_dice"][0] == pytest.approx(1.0)
     p2, r2 = pred == 2, ref == 2
-    assert m.hd95[1] == pytest.approx(hd95(p2, r2, SPACING))
-    assert m.surface_dice[1] == pytest.approx(surface_dice(p2, r2, SPACING, 2.0))
-    assert 0.0 < m.hd95[1] <= 2.5  # at most one slice apart
-    assert m.mean_dice == pytest.approx(0.875)
-    assert m.mean_hd95 == pytest.approx(np.mean(m.hd95))
-    assert m.mean_surface_dice == pytest.approx(np.mean(m.surface_dice))
+    assert m.values["hd95"][1] == pytest.approx(hd95(p2, r2, SPACING))
+    assert m.values["surface_dice"][1] == pytest.approx(surface_dice(p2, r2, SPACING, 2.0))
+    assert 0.0 < m.values["hd95"][1] <= 2.5  # at most one slice apart
+    assert m.mean("dice") == pytest.approx(0.875)
+    assert m.mean("hd95") == pytest.approx(np.mean(m.values["hd95"]))
+    assert m.mean("surface_dice") == pytest.approx(np.mean(m.values["surface_dice"]))
 
 
 def test_missed_class_counts_as_worst_case() -> None:
     ref = reference()
     pred = np.where(ref == 2, 0, ref).astype(np.uint8)  # class 2 not found at all
     m = case_metrics(pred, ref, 3, SPACING)
-    assert m.dice == (1.0, 0.0)
-    assert m.surface_dice == pytest.approx((1.0, 0.0))
-    assert m.hd95 == pytest.approx((0.0, image_diagonal_mm(SHAPE, SPACING)))
-    assert m.mean_hd95 == pytest.approx(image_diagonal_mm(SHAPE, SPACING) / 2)
+    assert m.values["dice"] == (1.0, 0.0)
+    assert m.values["surface_dice"] == pytest.approx((1.0, 0.0))
+    assert m.values["hd95"] == pytest.approx((0.0, image_diagonal_mm(SHAPE, SPACING)))
+    assert m.mean("hd95") == pytest.approx(image_diagonal_mm(SHAPE, SPACING) / 2)
 
 
 def test_class_absent_from_both_scores_perfectly() -> None:
     ref = reference()
     ref[ref == 2] = 0
     m = case_metrics(ref.copy(), ref, 3, SPACING)
-    assert (m.dice, m.hd95, m.surface_dice) == ((1.0, 1.0), (0.0, 0.0), (1.0, 1.0))
+    assert (m.values["dice"], m.values["hd95"], m.values["surface_dice"]) == (
+        (1.0, 1.0), (0.0, 0.0), (1.0, 1.0))
 
 
 def test_torch_labels_give_the_same_values() -> None:
@@ -76,7 +77,7 @@ def test_torch_labels_give_the_same_values() -> None:
     a = case_metrics(pred, ref, 3, SPACING)
     b = case_metrics(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(ref), 3, SPACING)
     assert a == b
-    assert a.dice[0] == pytest.approx(dice(pred == 1, ref == 1))
+    assert a.values["dice"][0] == pytest.approx(dice(pred == 1, ref == 1))
 
 
 def test_to_dict_is_json_safe_and_round_trips() -> None:
@@ -87,7 +88,7 @@ def test_to_dict_is_json_safe_and_round_trips() -> None:
     text = json.dumps(d, allow_nan=False)
     back = CaseMetrics.from_dict(json.loads(text))
     assert back == m
-    assert d["mean_dice"] == pytest.approx(m.mean_dice)
+    assert d["mean_dice"] == pytest.approx(m.mean("dice"))
     assert d["tolerance_mm"] == 1.5
     assert all(type(v) is float for v in d["dice"] + d["hd95"] + d["surface_dice"])
     assert all(math.isfinite(v) for v in d["hd95"])
@@ -96,7 +97,7 @@ def test_to_dict_is_json_safe_and_round_trips() -> None:
 def test_2d_label_image_is_accepted() -> None:
     ref = reference()[3]
     m = case_metrics(ref, ref, 3, SPACING[1:])
-    assert m.dice == (1.0, 1.0)
+    assert m.values["dice"] == (1.0, 1.0)
 
 
 @pytest.mark.parametrize(

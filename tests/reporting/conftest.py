@@ -21,7 +21,9 @@ def _cases(name: str, dice: Mapping[int, Sequence[float]], hd: Mapping[int, floa
         for (fold, case), d in zip(ids, values, strict=True):
             per_class = {"PZ": {"dice": d + 0.1, "hd95": hd[seed], "surface_dice": sd[seed]},
                          "TZ": {"dice": d - 0.1, "hd95": hd[seed], "surface_dice": sd[seed]}}
-            out.append(CaseScore(name, seed, fold, case, d, hd[seed], sd[seed], per_class))
+            out.append(CaseScore(name, seed, fold, case,
+                                 {"dice": d, "hd95": hd[seed], "surface_dice": sd[seed]},
+                                 per_class))
     return out
 
 

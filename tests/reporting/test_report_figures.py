@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from mbnas.reporting.figures import case_values, plot_case_boxplots, plot_example_segmentations
+from mbnas.metrics import METRICS
+from mbnas.reporting.figures import (
+    case_values,
+    measured_metrics,
+    plot_case_boxplots,
+    plot_example_segmentations,
+)
 from mbnas.reporting.model import ReportError
 
 
@@ -29,8 +36,9 @@ def test_case_values_average_over_seeds(table_evals):
 
 def test_boxplots_written(table_evals, tmp_path):
     paths = plot_case_boxplots(table_evals, tmp_path)
-    assert sorted(p.name for p in paths) == ["boxplot_dice.png", "boxplot_dice.svg",
-                                             "boxplot_hd95.png", "boxplot_hd95.svg"]
+    measured = {n for e in table_evals for c in e.cases for n in c.values}
+    assert sorted(p.name for p in paths) == sorted(
+        f"boxplot_{n}.{ext}" for n in METRICS.names() if n in measured for ext in ("png", "svg"))
     img = mpimg.imread(paths[0])
     assert img.shape[0] > 200 and img.std() > 0.05
     assert "<svg" in paths[1].read_text()[:500]
@@ -79,3 +87,15 @@ def test_example_segmentations_bad_input(tmp_path):
                                    tmp_path / "x")
     with pytest.raises(ReportError, match="at least one prediction"):
         plot_example_segmentations(np.zeros((8, 8)), np.zeros((8, 8)), {}, tmp_path / "x")
+
+
+def test_every_registered_metric_gets_its_box_plot(table_evals, tmp_path):
+    # the fixture's cases know the paper's three metrics; give them every registered one
+    evals = [dataclasses.replace(e, cases=tuple(
+        dataclasses.replace(c, values={n: c.values.get(n, 1.5) for n in METRICS.names()})
+        for c in e.cases)) for e in table_evals]
+    assert measured_metrics(evals) == METRICS.names()
+    names = {p.name for p in plot_case_boxplots(evals, tmp_path)}
+    for n in METRICS.names():
+        assert {f"boxplot_{n}.png", f"boxplot_{n}.svg"} <= names
+        assert METRICS.get(n).axis_label in (tmp_path / f"boxplot_{n}.svg").read_text()

@@ -99,8 +99,9 @@ def test_card_round_trip_and_defaults():
 @pytest.fixture
 def page(table_evals, tmp_path):
     """A full report page from fixed inputs; returns (html path, embedded figure paths)."""
-    res_cases = tuple(CaseScore("ResU-Net", c.seed, c.fold, c.case_id, c.dice - 0.05,
-                                c.hd95 + 1, c.surface_dice) for c in table_evals[1].cases)
+    res_cases = tuple(CaseScore("ResU-Net", c.seed, c.fold, c.case_id,
+                                {**c.values, "dice": c.dice - 0.05,
+                                 "hd95": c.value("hd95") + 1}) for c in table_evals[1].cases)
     evals = [*table_evals, ModelEvaluation("ResU-Net", "baseline",
                                            {"kind": "baseline", "name": "resunet"}, res_cases)]
     box = plot_case_boxplot(evals, "dice", tmp_path / "box")[0]

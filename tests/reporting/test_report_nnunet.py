@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from mbnas.metrics import DICE, metric_definitions
 from mbnas.reporting.model import ReportError
 from mbnas.reporting.nnunet import case_comparisons, read_nnunet_results
+from mbnas.reporting.table import build_table
 
 
 def write_nnunet_results(root: Path, dice: dict[str, dict[str, float]], folds: int = 2) -> Path:
@@ -67,3 +69,13 @@ def test_a_broken_summary_is_refused(tmp_path):
     (fold / "summary.json").write_text("{}")
     with pytest.raises(ReportError, match="not an nnU-Net validation summary.json"):
         read_nnunet_results(str(tmp_path))
+
+
+def test_rows_measure_dice_only_and_the_table_says_so(tmp_path):
+    results = write_nnunet_results(tmp_path / "res", {"2d": {"case_0": 0.8, "case_1": 0.6}})
+    (row,) = read_nnunet_results(str(results))
+    assert all(set(c.values) == {DICE} for c in row.cases)  # the rest: not measured
+    table = build_table([row])
+    cells = {c.key: cell for c, cell in zip(table.columns, table.rows[0].cells, strict=True)}
+    for d in metric_definitions():
+        assert (cells[d.column].text == "n/a") == (d.name != DICE)

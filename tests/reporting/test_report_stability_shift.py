@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mbnas.reporting.domain_shift import card_value, domain_shift, held_out_sites
+from mbnas.metrics import METRICS
+from mbnas.reporting.domain_shift import card_value, domain_shift, domain_shift_html, held_out_sites
 from mbnas.reporting.model import CaseScore, ModelEvaluation
 from mbnas.reporting.stability import (
     fold_rank_correlation,
@@ -47,7 +48,8 @@ def test_search_stability_counts_shared_architectures() -> None:
 
 
 def _model(name: str, dice: dict[str, float], kind: str = "searched") -> ModelEvaluation:
-    cases = tuple(CaseScore(name, 0, 0, c, d, 1.0, d) for c, d in dice.items())
+    cases = tuple(CaseScore(name, 0, 0, c, {"dice": d, "hd95": 1.0, "surface_dice": d})
+                  for c, d in dice.items())
     return ModelEvaluation(name=name, kind=kind, architecture={}, cases=cases)
 
 
@@ -78,3 +80,36 @@ def test_domain_shift_per_held_out_site_and_external_set() -> None:
 def test_domain_shift_without_sites_or_external_says_none() -> None:
     d = domain_shift([_model("net", {"c1": 0.9})], {"c1": None}, [["c1"]], {})
     assert d["kind"] == "none" and card_value(d).startswith("none")
+
+
+def test_domain_shift_has_every_measured_metric_in_its_own_direction() -> None:
+    # every registered metric measured in-domain and on the external set (ASSD included)
+    names = METRICS.names()
+    sites = {"c1": None, "c2": None}
+    inside = tuple(CaseScore("net", 0, 0, c, {n: 0.5 for n in names}) for c in sites)
+    evals = [ModelEvaluation(name="net", kind="searched", cases=inside)]
+    external = {"ext": {"models": {"net": [{"case": "e1", **{n: 0.7 for n in names}},
+                                           {"case": "e2", **{n: 0.9 for n in names}}]}}}
+    d = domain_shift(evals, sites, [["c1", "c2"]], external)
+    assert d["metrics"] == list(names)
+    row = d["models"]["net"]
+    cell = row["columns"]["external ext"]
+    for n in names:
+        assert row["references"][n] == pytest.approx(0.5)
+        assert cell["metrics"][n]["value"] == pytest.approx(0.8)
+        # a higher value is a loss for a distance and a gain for an overlap
+        sign = -1 if METRICS.get(n).higher_is_better else 1
+        assert cell["metrics"][n]["drop"] == pytest.approx(sign * 0.3)
+    html = domain_shift_html(d)
+    for n in names:
+        assert f"{METRICS.get(n).axis_label} per model" in html
+
+
+def test_domain_shift_leaves_out_what_no_one_measured() -> None:
+    # an nnU-Net-like row has Dice only: no HD95 or ASSD table for it
+    evals = [ModelEvaluation(name="nn", kind="baseline",
+                             cases=(CaseScore("nn", 0, 0, "c1", {"dice": 0.7}),))]
+    d = domain_shift(evals, {"c1": None}, [["c1"]],
+                     {"ext": {"models": {"nn": [{"case": "e1", "dice": 0.6}]}}})
+    assert d["metrics"] == ["dice"]
+    assert d["models"]["nn"]["columns"]["external ext"]["drop"] == pytest.approx(0.1)

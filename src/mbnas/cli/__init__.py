@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mbnas",
         description="Mixed-Block Neural Architecture Search for medical image segmentation.",
     )
-    from mbnas import __version__
+    from mbnas.version import __version__
 
     parser.add_argument("--version", action="version", version=f"mbnas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

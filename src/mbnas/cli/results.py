@@ -145,13 +145,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{'resumed' if outcome.resumed else 'finished'} evaluation in {outcome.folder}: "
           f"{outcome.n_runs} runs ({outcome.n_trained} trained now, "
           f"{outcome.n_runs - outcome.n_trained} from the store)")
-    print(f"{'model':<24} {'Dice':>7} {'HD95 mm':>8} {'SD':>7} {'params M':>9}  model folder")
+    from mbnas.metrics.registry import metric_definitions
+
+    metrics = [(d, d.column_header(tolerance_mm=config.protocol.surface_tolerance_mm))
+               for d in metric_definitions()]
+    widths = [max(len(head), d.decimals + 4) for d, head in metrics]
+    print(f"{'model':<24} " + " ".join(f"{head:>{w}}" for (_, head), w in zip(metrics, widths))
+          + f" {'params M':>9}  model folder")
     for e in outcome.evaluations:
-        dice, hd95, sd = (_mean([getattr(c, m) for c in e.cases])
-                          for m in ("dice", "hd95", "surface_dice"))
+        values = [_mean([c.value(d.name) for c in e.cases if d.name in c.values])
+                  for d, _ in metrics]
         folder = outcome.model_dirs.get(e.name, "none (no finished run)")
-        print(f"{e.name:<24} {dice:7.4f} {hd95:8.2f} {sd:7.4f} "
-              f"{(e.cost.params or 0) / 1e6:9.3f}  {folder}")
+        print(f"{e.name:<24} " + " ".join(
+            f"{v:{w}.{d.decimals}f}" for v, (d, _), w in zip(values, metrics, widths))
+            + f" {(e.cost.params or 0) / 1e6:9.3f}  {folder}")
     for note in outcome.notes:
         print(f"note: {note}")
     from mbnas.driver.runfolder import EvaluationFolder

@@ -13,7 +13,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from mbnas.data.formats import CaseFiles, Dataset, scan_dataset
@@ -113,6 +112,8 @@ def voxel_sizes(affine: np.ndarray) -> np.ndarray:
 
 def _read(path: Path, problems: list[Problem]) -> tuple[np.ndarray, np.ndarray] | None:
     """Read a NIfTI file fully; report any failure as a problem instead of raising."""
+    import nibabel as nib  # here: `mbnas --help` imports this module, not nibabel
+
     try:
         img = nib.load(path)
         if not isinstance(img, nib.Nifti1Image):

@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
 from mbnas.data.anatomy import (
@@ -222,6 +221,8 @@ def _affine(rng: np.random.Generator, shape: tuple[int, int, int],
 
 
 def _save(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    import nibabel as nib  # here, not at the top: the CLI's parser reads TASKS and FORMATS
+
     img = nib.Nifti1Image(np.ascontiguousarray(array), affine)
     img.header.set_xyzt_units("mm", "sec")
     img.set_qform(affine, code=1)

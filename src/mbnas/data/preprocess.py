@@ -39,7 +39,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
 from mbnas.data.cache_check import cache_checksums, cache_problem
@@ -193,6 +192,8 @@ def _inputs(dataset: Dataset) -> list[dict[str, Any]]:
 
 def _canonical_slices(path: Path) -> int:
     """Number of axial slices after reorientation, from the header only (0 if unreadable)."""
+    import nibabel as nib  # here: keeps `mbnas --help` light
+
     try:
         img = nib.load(path)
         axis = int(np.flatnonzero(nib.orientations.io_orientation(img.affine)[:, 0] == 2)[0])
@@ -280,6 +281,8 @@ def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.
     Returns:
         The reoriented array (a view where possible) and its affine.
     """
+    import nibabel as nib
+
     ornt = nib.orientations.io_orientation(affine)
     if np.array_equal(ornt, _IDENTITY):
         return np.asanyarray(array), np.asarray(affine)
@@ -291,6 +294,8 @@ def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.
 def from_canonical(array: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Undo :func:`to_canonical`: put a canonical (X, Y, Z, ...) array back into the
     voxel order of the volume whose own affine is ``affine``."""
+    import nibabel as nib
+
     ornt = nib.orientations.io_orientation(affine)
     if np.array_equal(ornt, _IDENTITY):
         return np.asanyarray(array)

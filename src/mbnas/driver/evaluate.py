@@ -46,13 +46,19 @@ from mbnas.driver.model_cost import measure_costs
 from mbnas.driver.original_grid import metrics_key, original_grid_metrics
 from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.driver.search import raise_if_all_failed
-from mbnas.driver.search_runs import BASELINE_NAMES, SearchRun, read_search_runs, slug
+from mbnas.driver.search_runs import (
+    BASELINE_NAMES,
+    EvaluatedModel,
+    read_search_runs,
+    slug,
+)
 from mbnas.engine.config import PROTOCOLS, Protocol
 from mbnas.engine.evaluator import EvaluationResult, Evaluator
 from mbnas.engine.executors import DEFAULT_EXECUTOR
 from mbnas.engine.runs import RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
+from mbnas.metrics.registry import METRICS
 from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation
 from mbnas.space import BASELINES, Baseline, architecture_from_dict, preset
 
@@ -150,21 +156,6 @@ def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: in
         run_dirs=tuple(str(r.folder) for r in runs), data_dir=runs[0].data_dir,
         protocol=evaluation_protocol(base, seeds, folds), baselines=tuple(baselines),
         **settings)
-
-
-@dataclass(frozen=True)
-class EvaluatedModel:
-    """What the evaluation knows of one model besides its :class:`ModelEvaluation`."""
-
-    name: str
-    architecture: dict[str, Any]
-    arch_key: str
-    search_run: SearchRun | None = None
-    front_member: bool = False  # an archive member besides the best: no RUN_DIR/model
-
-    @property
-    def kind(self) -> str:
-        return "searched" if self.search_run is not None else "baseline"
 
 
 @dataclass
@@ -293,19 +284,18 @@ def model_evaluation(model: EvaluatedModel, result: EvaluationResult,
         for case_id, trained in sorted((run.metrics.get("cases") or {}).items()):
             m = (original or {}).get(metrics_key(run.arch_key, run.fold, run.seed, case_id),
                                      trained)
-            per_class = {
-                label_names.get(c, f"class {c}"): {"dice": d, "hd95": h, "surface_dice": s}
-                for c, d, h, s in zip(m["classes"], m["dice"], m["hd95"], m["surface_dice"],
-                                      strict=True)}
-            cases.append(CaseScore(model.name, run.seed, run.fold, case_id, m["mean_dice"],
-                                   m["mean_hd95"], m["mean_surface_dice"], per_class))
+            measured = [n for n in METRICS.names() if n in m]  # older runs lack newer ones
+            per_class = {label_names.get(c, f"class {c}"): {n: m[n][k] for n in measured}
+                         for k, c in enumerate(m["classes"])}
+            cases.append(CaseScore(model.name, run.seed, run.fold, case_id,
+                                   {n: m[f"mean_{n}"] for n in measured}, per_class))
             paper = trained.get("paper")
             if paper:
                 per_class = {label_names.get(int(c), f"class {c}"): dict(v)
                              for c, v in paper["per_class"].items()}
                 paper_cases.append(CaseScore(model.name, run.seed, run.fold, case_id,
-                                             paper["dice"], paper["hd95"],
-                                             paper["surface_dice"], per_class))
+                                             {n: paper[n] for n in METRICS.names() if n in paper},
+                                             per_class))
     return ModelEvaluation(
         name=model.name, kind=model.kind, architecture=model.architecture, cases=tuple(cases),
         cost=cost if cost is not None else ModelCost(),

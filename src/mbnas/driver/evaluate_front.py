@@ -27,7 +27,7 @@ def front_models(runs: Sequence[Any], best_models: Sequence[Any]) -> list[Any]:
     Raises:
         ConfigError: a run without a front (a search for Dice alone).
     """
-    from mbnas.driver.evaluate import EvaluatedModel
+    from mbnas.driver.search_runs import EvaluatedModel
 
     models: list[Any] = []
     for run, best in zip(runs, best_models, strict=True):

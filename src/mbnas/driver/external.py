@@ -94,8 +94,8 @@ def score_external(dataset: Dataset, model_dir: Path, device: str,
     """Segment every case of ``dataset`` with a model folder; per-case metrics.
 
     Returns:
-        One dict per case: ``case``, ``site``, ``dice``, ``hd95``, ``surface_dice``
-        (means over the foreground classes) and ``classes`` (the per-class values).
+        One dict per case: ``case``, ``site``, one entry per registered metric (its
+        reduction over the foreground classes) and ``classes`` (the per-class values).
     """
     from mbnas.inference import Segmenter, load_model_folder
     from mbnas.metrics import case_metrics
@@ -111,12 +111,10 @@ def score_external(dataset: Dataset, model_dir: Path, device: str,
         pred = segmenter.segment(volume.image, volume.affine)
         m = case_metrics(pred, volume.label, model.n_classes,
                          tuple(float(v) for v in voxel_sizes(volume.affine)), tolerance_mm)
-        out.append({"case": case.case_id, "site": case.site, "dice": m.mean_dice,
-                    "hd95": m.mean_hd95, "surface_dice": m.mean_surface_dice,
+        out.append({"case": case.case_id, "site": case.site, **m.means(),
                     "classes": {model.label_names.get(c, f"class {c}"):
-                                {"dice": d, "hd95": h, "surface_dice": s}
-                                for c, d, h, s in zip(m.classes, m.dice, m.hd95,
-                                                      m.surface_dice, strict=True)}})
+                                {n: v[k] for n, v in m.values.items()}
+                                for k, c in enumerate(m.classes)}})
     return out
 
 

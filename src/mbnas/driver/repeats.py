@@ -73,14 +73,6 @@ def prepare_repeats(config: Any, out: str | Path, repeats: int) -> list[tuple[An
     return plan
 
 
-def run_repeats(config: Any, out: str | Path, repeats: int, **kwargs: Any) -> list[Any]:
-    """Run (or resume) every repeat in turn; keyword arguments go to ``run_search``."""
-    from mbnas.driver.search import run_search
-
-    return [run_search(c, folder, shared=Path(out), **kwargs)
-            for c, folder in prepare_repeats(config, out, repeats)]
-
-
 def _read(out: Path) -> dict[str, Any]:
     path = RunFolder(out).repeats
     if not path.is_file():

@@ -111,7 +111,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     if record is not None and evals:
         protocol = record.protocol
         tolerance = protocol.surface_tolerance_mm
-        from mbnas.reporting.figures import plot_case_boxplot
+        from mbnas.metrics.registry import METRICS
+        from mbnas.reporting.figures import measured_metrics, plot_case_boxplot
 
         table = build_table(evals, tolerance)
         files += write_table(evals, out, tolerance)
@@ -119,9 +120,10 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
             paper_table = build_table(evals, tolerance, paper=True)
             files += write_table(evals, out, tolerance, "table1_paper", paper=True)
         fried, wilc = friedman(evals), wilcoxon_vs_best(evals)
-        for metric, what in (("dice", "Dice"), ("hd95", "HD95 (mm)")):
+        for metric in measured_metrics(evals):
             add(plot_case_boxplot(evals, metric, figs / f"boxplot_{metric}"),
-                f"{what} per validation case (mean over seeds) of every model.")
+                f"{METRICS.get(metric).axis_label} per validation case (mean over seeds) of "
+                "every model.")
         try:
             paths, caption = example_segmentations(record, evals, eval_dir,
                                                    figs / "example_segmentations", cache_dir)

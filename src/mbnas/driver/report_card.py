@@ -212,9 +212,9 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
                       f"({runs[0].protocol.score_epochs} of {runs[0].protocol.epochs}), "
                       "averaged over folds x seeds",
             "evaluation": (f"per validation case in 3D on the scan's original grid with the "
-                           f"final weights: Dice, HD95 (mm), Surface Dice "
-                           f"({ev_protocol.surface_tolerance_mm:g} mm), per class and "
-                           "averaged; paper-comparable table: per 2D slice on the training "
+                           f"final weights: {_metric_list(ev_protocol.surface_tolerance_mm)}, "
+                           "per class and averaged; paper-comparable table: per 2D slice on "
+                           "the training "
                            "grid" if ev_protocol else NO_EVALUATION)},
         device=device,
         search_hours=_per_run(runs, lambda r: hours_by_device(search_seconds(r))),
@@ -229,3 +229,11 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
         software_versions=versions,
         config_hashes=hashes,
     )
+
+
+def _metric_list(tolerance_mm: float) -> str:
+    """"Dice, HD95 (mm), Surface Dice (2 mm), ...": every registered metric, for the card."""
+    from mbnas.metrics.registry import metric_definitions
+
+    return ", ".join(d.axis_label + (f" ({tolerance_mm:g} mm)" if "tolerance_mm" in d.settings
+                                     else "") for d in metric_definitions())

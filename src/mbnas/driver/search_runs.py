@@ -161,3 +161,18 @@ def read_search_runs(folders: Sequence[str | Path]) -> list[SearchRun]:
 def slug(name: str) -> str:
     """A folder name for a model name: "MB-NAS (run a)" -> "mb-nas-run-a"."""
     return re.sub(r"[^a-z0-9_]+", "-", name.lower()).strip("-") or "model"
+
+
+@dataclass(frozen=True)
+class EvaluatedModel:
+    """What the evaluation knows of one model besides its :class:`ModelEvaluation`."""
+
+    name: str
+    architecture: dict[str, Any]
+    arch_key: str
+    search_run: SearchRun | None = None
+    front_member: bool = False  # an archive member besides the best: no RUN_DIR/model
+
+    @property
+    def kind(self) -> str:
+        return "searched" if self.search_run is not None else "baseline"

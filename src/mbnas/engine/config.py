@@ -14,12 +14,68 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mbnas.data.normalise import CHOICES as NORMALISATIONS
-from mbnas.engine.intensity import IntensityConfig
-from mbnas.engine.validate import check_fields
+from mbnas.engine.validate import check_fields, reject_unknown
 from mbnas.errors import ConfigError
 
 # How a run's validation Dice is computed (see mbnas.metrics.overlap).
 DICE_MODES = ("pooled", "case")
+
+
+@dataclass(frozen=True)
+class IntensityConfig:
+    """Probabilities (per sample) and ranges of the intensity transforms.
+
+    Attributes:
+        gamma_probability: Chance of a gamma curve, exponent drawn from ``gamma``.
+        gamma: Range of the gamma exponent.
+        contrast_probability: Chance of scaling the deviations from the sample's mean.
+        contrast: Range of that factor.
+        bias_probability: Chance of a smooth multiplicative bias field.
+        bias_strength: The field is ``exp(s * f)``, ``f`` smooth with values in [-1, 1]
+            and ``s`` drawn from [0, bias_strength].
+        noise_probability: Chance of additive Gaussian noise.
+        noise_std: Range of its standard deviation (in normalised units).
+        blur_probability: Chance of a Gaussian blur.
+        blur_sigma: Range of its sigma, in pixels.
+    """
+
+    gamma_probability: float = 0.0
+    gamma: tuple[float, float] = (0.7, 1.5)
+    contrast_probability: float = 0.0
+    contrast: tuple[float, float] = (0.65, 1.5)
+    bias_probability: float = 0.0
+    bias_strength: float = 0.5
+    noise_probability: float = 0.0
+    noise_std: tuple[float, float] = (0.0, 0.1)
+    blur_probability: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.0)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name.endswith("probability") and not 0.0 <= v <= 1.0:
+                raise ConfigError(f"intensity.{f.name} must be in [0, 1], got {v}")
+            if isinstance(v, (list, tuple)):
+                if len(v) != 2 or not 0.0 <= v[0] <= v[1]:
+                    raise ConfigError(f"intensity.{f.name} must be a range [low, high] with "
+                                      f"0 <= low <= high, got {v}")
+                object.__setattr__(self, f.name, (float(v[0]), float(v[1])))
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self)
+                   if f.name.endswith("probability"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> IntensityConfig:
+        d = dict(d or {})
+        reject_unknown(cls, d, "intensity")
+        return cls(**d)
+
+
+#: nnU-Net-like probabilities and ranges: the robustness setting measured in benchmarks/.
+ROBUST = IntensityConfig(gamma_probability=0.3, contrast_probability=0.15,
+                         bias_probability=0.3, noise_probability=0.1, blur_probability=0.2)
 
 
 @dataclass(frozen=True)
@@ -219,13 +275,6 @@ class Protocol:
             d.pop("normalisation")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def reject_unknown(cls: type, d: dict[str, Any], what: str) -> None:
-    """Refuse keys that are not fields of the dataclass ``cls`` (a typo in a config file)."""
-    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        raise ConfigError(f"unknown {what} settings: {', '.join(unknown)}")
 
 
 def _tuples(d: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """Executors registered by name: where training runs execute.
 
-One list (:data:`EXECUTORS`), read by the CLI's ``--executor`` choices, the configs and
-:func:`make_executor`. An executor is a factory registered next to its class with
-:func:`register_executor`; :data:`EXECUTORS` imports the built-in ones' modules on its
-first look-up. A duplicate name is an error and an unknown name lists the valid ones.
-Every executor follows :class:`mbnas.engine.runs.Executor`: ``start()``,
-``run(...)`` per batch, ``close()``.
+One list, read by the CLI's ``--executor`` choices, the configs and
+:func:`make_executor`. An executor is a factory registered with
+:func:`register_executor` (the built-in ones in :mod:`mbnas.engine.builtin_executors`,
+which imports their classes only when one is made); a duplicate name is an error and an
+unknown name lists the valid ones. Every executor follows
+:class:`mbnas.engine.runs.Executor`: ``start()``, ``run(...)`` per batch, ``close()``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: The executor used unless a config names another: runs in this process.
 DEFAULT_EXECUTOR = "inprocess"
+#: The Ray executor's name (its class and its registration read it).
+RAY_EXECUTOR = "ray"
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class ExecutorDefinition:
 #: Every executor, by name; the built-in ones (the default first) register in these modules.
 EXECUTORS: Registry[ExecutorDefinition] = Registry(
     "executor", "where training runs execute",
-    builtins=("mbnas.engine.runs", "mbnas.engine.ray_executor"))
+    builtins=("mbnas.engine.builtin_executors",))
 
 
 def register_executor(name: str, about: str = "", remote: bool = False

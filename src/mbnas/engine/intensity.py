@@ -14,73 +14,13 @@ sample's intensities shifted to start at zero, and the shift is undone afterward
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
-from mbnas.errors import ConfigError
+# The settings live with the protocol (no torch there); imported from here as before.
+from mbnas.engine.config import ROBUST, IntensityConfig
 
-
-@dataclass(frozen=True)
-class IntensityConfig:
-    """Probabilities (per sample) and ranges of the intensity transforms.
-
-    Attributes:
-        gamma_probability: Chance of a gamma curve, exponent drawn from ``gamma``.
-        gamma: Range of the gamma exponent.
-        contrast_probability: Chance of scaling the deviations from the sample's mean.
-        contrast: Range of that factor.
-        bias_probability: Chance of a smooth multiplicative bias field.
-        bias_strength: The field is ``exp(s * f)``, ``f`` smooth with values in [-1, 1]
-            and ``s`` drawn from [0, bias_strength].
-        noise_probability: Chance of additive Gaussian noise.
-        noise_std: Range of its standard deviation (in normalised units).
-        blur_probability: Chance of a Gaussian blur.
-        blur_sigma: Range of its sigma, in pixels.
-    """
-
-    gamma_probability: float = 0.0
-    gamma: tuple[float, float] = (0.7, 1.5)
-    contrast_probability: float = 0.0
-    contrast: tuple[float, float] = (0.65, 1.5)
-    bias_probability: float = 0.0
-    bias_strength: float = 0.5
-    noise_probability: float = 0.0
-    noise_std: tuple[float, float] = (0.0, 0.1)
-    blur_probability: float = 0.0
-    blur_sigma: tuple[float, float] = (0.5, 1.0)
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name.endswith("probability") and not 0.0 <= v <= 1.0:
-                raise ConfigError(f"intensity.{f.name} must be in [0, 1], got {v}")
-            if isinstance(v, (list, tuple)):
-                if len(v) != 2 or not 0.0 <= v[0] <= v[1]:
-                    raise ConfigError(f"intensity.{f.name} must be a range [low, high] with "
-                                      f"0 <= low <= high, got {v}")
-                object.__setattr__(self, f.name, (float(v[0]), float(v[1])))
-
-    @property
-    def enabled(self) -> bool:
-        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self)
-                   if f.name.endswith("probability"))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> IntensityConfig:
-        from mbnas.engine.config import reject_unknown
-
-        d = dict(d or {})
-        reject_unknown(cls, d, "intensity")
-        return cls(**d)
-
-
-#: nnU-Net-like probabilities and ranges: the robustness setting measured in benchmarks/.
-ROBUST = IntensityConfig(gamma_probability=0.3, contrast_probability=0.15,
-                         bias_probability=0.3, noise_probability=0.1, blur_probability=0.2)
+__all__ = ["ROBUST", "IntensityConfig", "intensity_augment"]
 
 
 def _draw(n: int, rng: tuple[float, float], gen: torch.Generator, device: torch.device

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mbnas.engine.executors import ExecutorSettings, register_executor
+from mbnas.engine.executors import RAY_EXECUTOR
 from mbnas.engine.runs import RunContext, RunHooks, RunSpec, execute_run, utc_now
 from mbnas.engine.train import EpochStats
 from mbnas.errors import ConfigError
@@ -153,7 +153,7 @@ class RayExecutor:
     max_retries: int = 3
     num_cpus: int | None = None
     include_dashboard: bool | None = None
-    name: str = field(default="ray", init=False)
+    name: str = field(default=RAY_EXECUTOR, init=False)
     dashboard_url: str | None = field(default=None, init=False)
     _owns_ray: bool = field(default=False, init=False, repr=False)
     _task: Any = field(default=None, init=False, repr=False)
@@ -335,14 +335,3 @@ class RayExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@register_executor(RayExecutor.name, remote=True,
-                   about="one Ray task per run, on a Ray cluster or a local Ray instance "
-                         "(settings: the config's ray section, --address, --cpus-per-run, "
-                         "--gpus-per-run)")
-def _make_ray(settings: ExecutorSettings) -> RayExecutor:
-    options = dict(settings.options)
-    if settings.threads is not None:
-        options.setdefault("threads", settings.threads)
-    return RayExecutor.from_settings(options)

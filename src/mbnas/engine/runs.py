@@ -22,7 +22,7 @@ import torch
 
 from mbnas.data.slices import SliceData
 from mbnas.engine.config import Protocol
-from mbnas.engine.executors import DEFAULT_EXECUTOR, ExecutorSettings, register_executor
+from mbnas.engine.executors import DEFAULT_EXECUTOR
 from mbnas.engine.failures import ENVIRONMENT, failure_kind
 from mbnas.engine.train import EpochStats, RunOutcome, train_run
 from mbnas.space import architecture_from_dict, build_model
@@ -216,13 +216,3 @@ class InProcessExecutor:
                 def callback(stats: EpochStats, spec: RunSpec = spec) -> None:
                     hooks.epoch_done(spec, stats)
             yield execute_run(spec, ctx, callback)
-
-
-@register_executor(DEFAULT_EXECUTOR, about="one run after another in this process (the "
-                   "default); with --runs-per-device or --fuse, a pool of local workers")
-def _make_in_process(settings: ExecutorSettings) -> Executor:
-    if settings.runs_per_device > 1 or settings.fuse:
-        from mbnas.engine.pool import LocalPoolExecutor
-
-        return LocalPoolExecutor(settings.runs_per_device, settings.threads, settings.fuse)
-    return InProcessExecutor(threads=settings.threads)

@@ -128,3 +128,10 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(h) for h in typing.get_args(hint) if h is not type(None)) \
             + " (or unset)"
     return getattr(hint, "__name__", str(hint))
+
+
+def reject_unknown(cls: type, d: dict[str, Any], what: str) -> None:
+    """Refuse keys that are not fields of the dataclass ``cls`` (a typo in a config file)."""
+    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown {what} settings: {', '.join(unknown)}")

@@ -1,4 +1,4 @@
-"""ONNX files of a model folder's networks, and running them with onnxruntime.
+"""ONNX files of a model folder's networks (running them: :mod:`mbnas.inference.onnx_runtime`).
 
 Exporter: PyTorch's supported exporter, ``torch.onnx.export(..., dynamo=True)``, which
 captures the network with ``torch.export`` and translates it with onnxscript. The older
@@ -17,18 +17,15 @@ labels) is the model folder's, described in ``model.json``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
-from mbnas.errors import ConfigError
-from mbnas.inference.export import MODEL_JSON, ModelFolder, ModelFolderError, load_model_folder
+from mbnas.inference.export import MODEL_JSON, ModelFolder, load_model_folder
+from mbnas.inference.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
 from mbnas.io import atomic_write_json
 from mbnas.space import Genotype
 
@@ -42,12 +39,6 @@ def size_multiple(model: ModelFolder) -> int:
     if isinstance(model.architecture, Genotype):
         return 2 ** model.architecture.depth()
     return 32  # smp encoders downsample five times
-
-
-def _require(module: str, what: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise ConfigError(f"{what} needs the Python package {module}, which is not "
-                          "installed; install it with `pip install 'mbnas[onnx]'`")
 
 
 def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) -> list[Path]:
@@ -64,8 +55,8 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
     from mbnas.inference.inference import Segmenter
 
     model = load_model_folder(model_dir)
-    _require("onnxscript", "ONNX export")
-    _require("onnx", "ONNX export")
+    require_package("onnxscript", "ONNX export")
+    require_package("onnx", "ONNX export")
     meta = json.loads((Path(model_dir) / MODEL_JSON).read_text(encoding="utf-8"))
     multiple = size_multiple(model)
     networks = Segmenter(model, "cpu").networks
@@ -98,69 +89,6 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
                           "size_multiple": multiple}
     atomic_write_json(out / MODEL_JSON, meta)
     return written
-
-
-def load_onnx_folder(folder: str | Path) -> ModelFolder:
-    """Read an ONNX folder; its ``weights`` are the ``.onnx`` files.
-
-    Raises:
-        ModelFolderError: If ``model.json`` is missing or invalid, has no ``onnx`` list,
-            or an ``.onnx`` file is missing.
-    """
-    from mbnas.inference import export as model_files
-
-    folder = Path(folder)
-    path = folder / MODEL_JSON
-    if not path.is_file():
-        raise ModelFolderError(f"{folder} is not an ONNX model folder: it has no {MODEL_JSON} "
-                               "(write one with `mbnas export onnx MODEL_DIR --out DIR`)")
-    try:
-        meta: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFolderError(f"{path}: not readable JSON ({exc})") from None
-    names = meta.get("onnx") if isinstance(meta, dict) else None
-    if not isinstance(names, list) or not names \
-            or not all(isinstance(n, str) and Path(n).name == n for n in names):
-        raise ModelFolderError(f"{path}: no 'onnx' list of files; write the folder with "
-                               "`mbnas export onnx`")
-    # The model folder's own validation, without its check that .pt files are present.
-    architecture = model_files._validate(meta, str(path))
-    missing = [n for n in names if not (folder / n).is_file()]
-    if missing:
-        raise ModelFolderError(f"{path}: ONNX file(s) missing from {folder}: "
-                               f"{', '.join(missing)}")
-    channels = tuple(meta["channel_names"])
-    return ModelFolder(
-        folder=folder, architecture=architecture, in_channels=int(meta["in_channels"]),
-        n_classes=int(meta["n_classes"]), base_channels=int(meta["base_channels"]),
-        image_size=int(meta["image_size"]),
-        label_names={int(k): str(v) for k, v in meta["label_names"].items()},
-        channel_names=channels,
-        normalisation=tuple(dict(meta["normalisation"][c]) for c in channels),
-        weights=tuple((folder / n).resolve() for n in names))
-
-
-class OnnxNetwork:
-    """One ``.onnx`` network behind the call interface of a torch network (logits out)."""
-
-    def __init__(self, path: Path, device: torch.device) -> None:
-        _require("onnxruntime", "--backend onnxruntime")
-        import onnxruntime as ort
-
-        providers = ["CPUExecutionProvider"]
-        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
-        except Exception as exc:  # onnxruntime raises its own, unexported exception types
-            raise ModelFolderError(f"{path}: onnxruntime cannot load it "
-                                   f"({str(exc).splitlines()[0]})") from None
-        self.input = self.session.get_inputs()[0].name
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        logits = self.session.run(None, {self.input: array})[0]
-        return torch.from_numpy(logits).to(x.device)
 
 
 __all__ = ["OPSET", "OnnxNetwork", "export_onnx", "load_onnx_folder", "size_multiple"]

@@ -79,7 +79,7 @@ class Segmenter:
         device: ``auto``, ``cpu``, ``cuda`` or a ``torch.device``.
         batch_size: Slices per forward pass.
         backend: ``torch``, or ``onnxruntime`` for a model read by
-            ``mbnas.export.onnx.load_onnx_folder``.
+            ``mbnas.inference.onnx_runtime.load_onnx_folder``.
 
     Raises:
         ModelFolderError: If a weights file does not fit the architecture.
@@ -92,7 +92,7 @@ class Segmenter:
         self.batch_size = batch_size
         self.networks: list[Callable[[torch.Tensor], torch.Tensor]]
         if backend == "onnxruntime":
-            from mbnas.export.onnx import OnnxNetwork
+            from mbnas.inference.onnx_runtime import OnnxNetwork
 
             self.networks = [OnnxNetwork(path, self.device) for path in model.weights]
         else:
@@ -221,7 +221,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
         raise ConfigError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
     out = check_output_folder(out_dir)
     if backend == "onnxruntime":
-        from mbnas.export.onnx import load_onnx_folder
+        from mbnas.inference.onnx_runtime import load_onnx_folder
 
         model = load_onnx_folder(model_dir)
     else:

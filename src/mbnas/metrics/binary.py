@@ -30,81 +30,19 @@ import numpy as np
 import torch
 from monai.metrics import compute_hausdorff_distance, compute_surface_dice
 
-from mbnas.errors import MbnasError
-
-MaskLike = np.ndarray | torch.Tensor
+from mbnas.errors import MetricError
+from mbnas.metrics.masks import MaskLike, check_pair, check_spacing, image_diagonal_mm
+from mbnas.metrics.overlap import dice_from_counts  # the one Dice formula
 
 __all__ = [
     "MetricError",
+    "check_pair",
     "check_spacing",
     "dice",
     "hd95",
     "image_diagonal_mm",
     "surface_dice",
 ]
-
-
-class MetricError(MbnasError, ValueError):
-    """Masks, labels or spacing that a metric cannot be computed on."""
-
-
-def _as_mask(x: MaskLike, name: str) -> np.ndarray:
-    """A 2D or 3D mask as a boolean NumPy array; 0/1 integers and floats are accepted."""
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if arr.ndim not in (2, 3):
-        raise MetricError(f"{name} must be a 2D or 3D mask, got shape {arr.shape}")
-    if arr.dtype == bool:
-        return arr
-    if not (np.issubdtype(arr.dtype, np.number)) or not np.isin(arr, (0, 1)).all():
-        raise MetricError(
-            f"{name} must be a binary mask (bool, or numbers that are all 0 or 1); "
-            f"threshold or one-hot encode it first"
-        )
-    return arr.astype(bool)
-
-
-def _pair(pred: MaskLike, ref: MaskLike) -> tuple[np.ndarray, np.ndarray]:
-    p, r = _as_mask(pred, "pred"), _as_mask(ref, "ref")
-    if p.shape != r.shape:
-        raise MetricError(f"pred and ref differ in shape: {p.shape} vs {r.shape}")
-    return p, r
-
-
-def check_spacing(spacing: Sequence[float], ndim: int) -> tuple[float, ...]:
-    """Validate a voxel size in mm: one positive, finite number per array axis.
-
-    Args:
-        spacing: Voxel size in mm, in the arrays' axis order.
-        ndim: Number of spatial axes of the arrays it belongs to.
-
-    Returns:
-        The spacing as a tuple of Python floats.
-
-    Raises:
-        MetricError: If the spacing is not ``ndim`` positive finite numbers.
-    """
-    if isinstance(spacing, (int, float, np.number, str, bytes)):
-        raise MetricError(
-            f"spacing must have one value per axis ({ndim} values), got {spacing!r}; "
-            f"for isotropic voxels pass ({spacing},) * {ndim}"
-        )
-    try:
-        values = tuple(float(s) for s in spacing)
-    except (TypeError, ValueError) as exc:
-        raise MetricError(f"spacing must be numbers in mm, got {spacing!r}") from exc
-    if len(values) != ndim:
-        raise MetricError(
-            f"spacing {values} has {len(values)} values but the arrays have {ndim} axes"
-        )
-    if not all(math.isfinite(s) and s > 0 for s in values):
-        raise MetricError(f"spacing values must be positive finite mm, got {values}")
-    return values
-
-
-def image_diagonal_mm(shape: Sequence[int], spacing: Sequence[float]) -> float:
-    """Length in mm of the diagonal of an image: the HD95 of a one-sided empty mask pair."""
-    values = check_spacing(spacing, len(shape))
-    return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(shape, values, strict=True))))
 
 
 def _tolerance(tolerance_mm: float) -> float:
@@ -117,13 +55,13 @@ def _tolerance(tolerance_mm: float) -> float:
     return tol
 
 
-def _monai_input(mask: np.ndarray) -> torch.Tensor:
+def monai_input(mask: np.ndarray) -> torch.Tensor:
     # MONAI wants one-hot (B, C, spatial...); one batch item, one channel, no background.
     return torch.from_numpy(np.ascontiguousarray(mask))[None, None]
 
 
 @contextmanager
-def _quiet_monai() -> Iterator[None]:
+def quiet_monai() -> Iterator[None]:
     # MONAI 1.5+ warns about an argument it passes to itself; the warning is not ours to fix.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*")
@@ -140,9 +78,7 @@ def dice(pred: MaskLike, ref: MaskLike) -> float:
     Returns:
         The Dice in [0, 1]; 1 when both masks are empty, 0 when exactly one is.
     """
-    from mbnas.metrics.overlap import dice_from_counts  # the one Dice formula
-
-    p, r = _pair(pred, ref)
+    p, r = check_pair(pred, ref)
     tp = int(np.logical_and(p, r).sum())
     counts = torch.tensor([tp, int(p.sum()) - tp, int(r.sum()) - tp])
     return float(dice_from_counts(counts))
@@ -164,16 +100,16 @@ def hd95(pred: MaskLike, ref: MaskLike, spacing: Sequence[float]) -> float:
         HD95 in mm; 0 when both masks are empty and the image diagonal in mm when
         exactly one is (see the module docstring).
     """
-    p, r = _pair(pred, ref)
+    p, r = check_pair(pred, ref)
     values = check_spacing(spacing, p.ndim)
     p_any, r_any = bool(p.any()), bool(r.any())
     if not p_any and not r_any:
         return 0.0
     if p_any != r_any:
         return image_diagonal_mm(p.shape, values)
-    with _quiet_monai():
+    with quiet_monai():
         out = compute_hausdorff_distance(
-            _monai_input(p), _monai_input(r), include_background=True,
+            monai_input(p), monai_input(r), include_background=True,
             distance_metric="euclidean", percentile=95, spacing=list(values),
         )
     return float(out[0, 0])
@@ -197,7 +133,7 @@ def surface_dice(
     Returns:
         Surface Dice in [0, 1]; 1 when both masks are empty, 0 when exactly one is.
     """
-    p, r = _pair(pred, ref)
+    p, r = check_pair(pred, ref)
     values = check_spacing(spacing, p.ndim)
     tol = _tolerance(tolerance_mm)
     p_any, r_any = bool(p.any()), bool(r.any())
@@ -205,9 +141,9 @@ def surface_dice(
         return 1.0
     if p_any != r_any:
         return 0.0
-    with _quiet_monai():
+    with quiet_monai():
         out = compute_surface_dice(
-            _monai_input(p), _monai_input(r), class_thresholds=[tol],
+            monai_input(p), monai_input(r), class_thresholds=[tol],
             include_background=True, distance_metric="euclidean", spacing=list(values),
             use_subvoxels=True,
         )

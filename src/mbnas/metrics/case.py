@@ -1,4 +1,5 @@
-"""Per-case metrics of a multi-class label volume: every foreground class and their mean."""
+"""Per-case metrics of a multi-class label volume: every registered metric of every
+foreground class, and their reductions over the classes."""
 
 from __future__ import annotations
 
@@ -10,80 +11,74 @@ from typing import Any
 import numpy as np
 import torch
 
-from mbnas.metrics.binary import MetricError, check_spacing, dice, hd95, surface_dice
+from mbnas.errors import MetricError
+from mbnas.metrics.masks import check_spacing
+from mbnas.metrics.registry import METRICS, metric_definitions
 
 __all__ = ["CaseMetrics", "case_metrics"]
 
 
 @dataclass(frozen=True)
 class CaseMetrics:
-    """Dice, HD95 (mm) and Surface Dice of one case, per foreground class.
+    """Every registered metric of one case, per foreground class.
 
-    Every value is finite: empty classes follow the empty-mask policy of
-    :mod:`mbnas.metrics.binary`, so the means never silently skip a missed structure.
+    Every value is finite: empty classes follow each metric's empty-mask policy
+    (:mod:`mbnas.metrics.registry`), so the means never silently skip a missed structure.
 
     Attributes:
         classes: The foreground class ids measured, ``1 .. n_classes - 1``.
-        dice: Dice per class, in the order of ``classes``.
-        hd95: HD95 in mm per class.
-        surface_dice: Surface Dice per class.
+        values: Metric name -> its value per class, in the order of ``classes``. A
+            metric that is missing was not measured (a record written before it existed).
         tolerance_mm: The Surface Dice tolerance used.
     """
 
     classes: tuple[int, ...]
-    dice: tuple[float, ...]
-    hd95: tuple[float, ...]
-    surface_dice: tuple[float, ...]
+    values: Mapping[str, tuple[float, ...]]
     tolerance_mm: float
 
     def __post_init__(self) -> None:
         n = len(self.classes)
         if n == 0:
             raise MetricError("CaseMetrics needs at least one foreground class")
-        for name in ("dice", "hd95", "surface_dice"):
-            values = getattr(self, name)
+        for name, values in self.values.items():
             if len(values) != n:
-                raise MetricError(f"CaseMetrics.{name} has {len(values)} values for {n} classes")
+                raise MetricError(f"CaseMetrics: {name} has {len(values)} values for {n} classes")
             if not all(math.isfinite(v) for v in values):
-                raise MetricError(f"CaseMetrics.{name} holds a non-finite value: {values}")
+                raise MetricError(f"CaseMetrics: {name} holds a non-finite value: {values}")
 
-    @property
-    def mean_dice(self) -> float:
-        """Mean Dice over foreground classes."""
-        return float(np.mean(self.dice))
+    def mean(self, name: str) -> float:
+        """Metric ``name`` reduced over the foreground classes (its registered reduction).
 
-    @property
-    def mean_hd95(self) -> float:
-        """Mean HD95 (mm) over foreground classes."""
-        return float(np.mean(self.hd95))
+        Raises:
+            MetricError: If the metric was not measured, or is not registered.
+        """
+        if name not in self.values:
+            raise MetricError(f"metric {name!r} was not measured for this case")
+        return METRICS.get(name).reduce(self.values[name], "classes")
 
-    @property
-    def mean_surface_dice(self) -> float:
-        """Mean Surface Dice over foreground classes."""
-        return float(np.mean(self.surface_dice))
+    def means(self) -> dict[str, float]:
+        """Every measured, registered metric reduced over the classes, in table order."""
+        return {n: self.mean(n) for n in METRICS.names() if n in self.values}
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (plain floats and lists), means included, for storing."""
-        return {
-            "classes": list(self.classes),
-            "dice": list(self.dice),
-            "hd95": list(self.hd95),
-            "surface_dice": list(self.surface_dice),
-            "mean_dice": self.mean_dice,
-            "mean_hd95": self.mean_hd95,
-            "mean_surface_dice": self.mean_surface_dice,
-            "tolerance_mm": self.tolerance_mm,
-        }
+        """A JSON-safe dict: ``classes``, per metric its per-class list and ``mean_<name>``,
+        and ``tolerance_mm`` (the layout every stored run has used)."""
+        out: dict[str, Any] = {"classes": list(self.classes)}
+        for name, values in self.values.items():
+            out[name] = [float(v) for v in values]
+        out.update({f"mean_{n}": v for n, v in self.means().items()})
+        out["tolerance_mm"] = self.tolerance_mm
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseMetrics:
-        """Read what :meth:`to_dict` wrote (the stored means are recomputed, not trusted)."""
+        """Read what :meth:`to_dict` wrote; a registered metric the dict lacks was not
+        measured (an older record). The stored means are recomputed, not trusted."""
         try:
             return cls(
                 classes=tuple(int(c) for c in data["classes"]),
-                dice=tuple(float(v) for v in data["dice"]),
-                hd95=tuple(float(v) for v in data["hd95"]),
-                surface_dice=tuple(float(v) for v in data["surface_dice"]),
+                values={n: tuple(float(v) for v in data[n]) for n in METRICS.names()
+                        if n in data},
                 tolerance_mm=float(data["tolerance_mm"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -106,7 +101,7 @@ def case_metrics(
     spacing: Sequence[float],
     tolerance_mm: float = 2.0,
 ) -> CaseMetrics:
-    """Dice, HD95 and Surface Dice of every foreground class of one case.
+    """Every registered metric of every foreground class of one case.
 
     Args:
         pred_labels: Predicted class ids, (Z, H, W) (or (H, W)), integers in
@@ -118,7 +113,7 @@ def case_metrics(
         tolerance_mm: Surface Dice tolerance in mm.
 
     Returns:
-        The per-class values and their means over the foreground classes.
+        The per-class values of every metric (:data:`~mbnas.metrics.registry.METRICS`).
 
     Raises:
         MetricError: On shapes that differ, class ids out of range or a bad spacing.
@@ -138,10 +133,7 @@ def case_metrics(
                 f"outside 0..{n_classes - 1}"
             )
     classes = tuple(range(1, int(n_classes)))
-    d, h, s = [], [], []
-    for c in classes:
-        p, r = pred == c, ref == c
-        d.append(dice(p, r))
-        h.append(hd95(p, r, values))
-        s.append(surface_dice(p, r, values, tolerance_mm))
-    return CaseMetrics(classes, tuple(d), tuple(h), tuple(s), float(tolerance_mm))
+    masks = [(pred == c, ref == c) for c in classes]  # boolean, of one shape: checked
+    measured = {d.name: tuple(d.compute_checked(p, r, values, tolerance_mm=tolerance_mm)
+                              for p, r in masks) for d in metric_definitions()}
+    return CaseMetrics(classes, measured, float(tolerance_mm))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mbnas.metrics.binary import MetricError
+from mbnas.errors import MetricError
 
 __all__ = ["DICE_MODES", "dice_counts", "dice_from_counts", "label_dice", "validation_dice"]
 

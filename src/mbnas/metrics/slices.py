@@ -11,9 +11,8 @@ classes in ``py_src/unet/metrics.py``) scores every validation slice on its own:
 A class present in exactly one of them follows mbnas's empty-mask policy
 (:mod:`mbnas.metrics.binary`: Dice 0, Surface Dice 0, HD95 = the slice's diagonal),
 where the authors' surface-distance package returns an infinite HD95. A case's values
-are the means over its slices. Dice comes from :mod:`mbnas.metrics.overlap`, the
-distances from :func:`~mbnas.metrics.binary.hd95` and
-:func:`~mbnas.metrics.binary.surface_dice`.
+are the means over its slices. Every registered metric is measured this way, each with its
+own reductions (:mod:`mbnas.metrics.registry`).
 """
 
 from __future__ import annotations
@@ -23,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from mbnas.metrics.binary import check_spacing, hd95, surface_dice
-from mbnas.metrics.overlap import dice_counts, dice_from_counts
+from mbnas.errors import MetricError
+from mbnas.metrics.masks import check_spacing
+from mbnas.metrics.registry import metric_definitions
 
 __all__ = ["paper_slice_metrics"]
 
@@ -41,28 +41,26 @@ def paper_slice_metrics(pred: np.ndarray, ref: np.ndarray, n_classes: int,
         tolerance_mm: Surface Dice tolerance.
 
     Returns:
-        ``{"slices": N, "dice", "hd95", "surface_dice"}`` (means over slices of each
-        slice's class mean, class maximum for HD95) and ``per_class``: class id ->
-        the means over slices of that class's values (keys are strings, as in JSON).
+        ``{"slices": N}`` and, per registered metric, its value reduced over each slice's
+        classes (``slice_classes``: the mean, the maximum for HD95) and then over the
+        slices (``slices``); ``per_class``: class id -> the reductions over slices of
+        that class's values (keys are strings, as in JSON).
     """
     pred, ref = np.asarray(pred), np.asarray(ref)
     values = check_spacing(spacing, 2)
-    dice = dice_from_counts(dice_counts(pred, ref, n_classes)).numpy()  # (N, K - 1)
-    hd = np.zeros_like(dice)
-    sd = np.ones_like(dice)
-    for i in range(len(pred)):
-        for c in range(1, n_classes):
-            p, r = pred[i] == c, ref[i] == c
-            if p.any() or r.any():
-                hd[i, c - 1] = hd95(p, r, values)
-                sd[i, c - 1] = surface_dice(p, r, values, tolerance_mm)
-    return {
-        "slices": int(len(pred)),
-        "dice": float(dice.mean(1).mean()),
-        "hd95": float(hd.max(1).mean()),
-        "surface_dice": float(sd.mean(1).mean()),
-        "per_class": {str(c): {"dice": float(dice[:, c - 1].mean()),
-                          "hd95": float(hd[:, c - 1].mean()),
-                          "surface_dice": float(sd[:, c - 1].mean())}
-                      for c in range(1, n_classes)},
-    }
+    classes = range(1, n_classes)
+    out: dict[str, Any] = {"slices": int(len(pred))}
+    per_class: dict[str, dict[str, float]] = {str(c): {} for c in classes}
+    if pred.shape != ref.shape or pred.ndim != 3:
+        raise MetricError(f"pred and ref must be (N, H, W) of one shape, got {pred.shape} "
+                          f"and {ref.shape}")
+    masks = [[(pred[i] == c, ref[i] == c) for c in classes] for i in range(len(pred))]
+    for d in metric_definitions():
+        # (N, K - 1): a class absent from both a slice's masks scores d.both_empty
+        v = [[d.compute_checked(p, r, values, tolerance_mm=tolerance_mm) for p, r in row]
+             for row in masks]
+        out[d.name] = d.reduce([d.reduce(row, "slice_classes") for row in v], "slices")
+        for k, c in enumerate(classes):
+            per_class[str(c)][d.name] = d.reduce([row[k] for row in v], "slices")
+    out["per_class"] = per_class
+    return out

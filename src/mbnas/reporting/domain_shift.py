@@ -1,20 +1,23 @@
 """Domain shift: how much each model loses away from the data it was trained on.
 
 Built from values only (the evaluation's per-case scores, its sites and folds, and the
-external sets' per-case scores). Per model, side by side:
+external sets' per-case scores). Per model and per registered metric that was measured
+(:data:`~mbnas.metrics.registry.METRICS`; Dice first), side by side:
 
-* the reference: the evaluation's cross-validated Dice (mean over its cases, each
+* the reference: the evaluation's cross-validated value (mean over its cases, each
   case's seeds averaged first). With case-level folds this is the in-domain score;
   with leave-site-out folds (``--folds site``) every case is scored from a held-out
   site, and the reference is then the mean over the held-out sites;
-* each held-out site (leave-site-out folds only): the Dice of that site's cases;
-* each external set (``evaluate --external``): the Dice of its cases, segmented by the
+* each held-out site (leave-site-out folds only): the value on that site's cases;
+* each external set (``evaluate --external``): the value on its cases, segmented by the
   model's ensemble;
-* the drop: reference minus each of them.
+* the drop: how much worse each of them is than the reference, in the metric's own
+  direction (reference minus value for Dice, value minus reference for a distance), so a
+  positive drop is always a loss.
 
 Where the same cases were scored by several models (one held-out site, one external
 set) each model is compared with the reference model on those cases by a Wilcoxon
-signed-rank test, Holm-adjusted over the models of that set.
+signed-rank test on the per-case Dice, Holm-adjusted over the models of that set.
 """
 
 from __future__ import annotations
@@ -26,16 +29,22 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.metrics.registry import DICE, METRICS
 from mbnas.reporting.model import ModelEvaluation
 from mbnas.reporting.stats import MIN_PAIRS, holm
 
 
-def case_means(model: ModelEvaluation) -> dict[str, float]:
-    """Case id -> Dice averaged over the model's seeds."""
+def case_means(model: ModelEvaluation, metric: str = DICE) -> dict[str, float]:
+    """Case id -> ``metric`` averaged over the model's seeds (cases that measured it)."""
     by_case: dict[str, list[float]] = {}
     for c in model.cases:
-        by_case.setdefault(c.case_id, []).append(c.dice)
+        if metric in c.values:
+            by_case.setdefault(c.case_id, []).append(c.value(metric))
     return {k: float(np.mean(v)) for k, v in by_case.items()}
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
 
 
 def held_out_sites(sites: Mapping[str, str | None], folds: Sequence[Sequence[str]]
@@ -76,37 +85,55 @@ def domain_shift(evals: Sequence[ModelEvaluation], sites: Mapping[str, str | Non
         external: ``external.json``'s ``sets``: name -> {"models": {model: [case...]}}.
     """
     held = held_out_sites(sites, folds)
-    per_model: dict[str, dict[str, float]] = {e.name: case_means(e) for e in evals}
-    columns: dict[str, dict[str, dict[str, float]]] = {}  # column -> model -> case -> dice
+    metrics = [n for n in METRICS.names()
+               if n == DICE or any(n in c.values for e in evals for c in e.cases)
+               or any(n in r for s in external.values()
+                      for rows in (s.get("models") or {}).values() for r in rows)]
+    # metric -> column -> model -> case -> value
+    per_model = {n: {e.name: case_means(e, n) for e in evals} for n in metrics}
+    columns: dict[str, dict[str, dict[str, dict[str, float]]]] = {n: {} for n in metrics}
+    names: list[str] = []
     if held is not None:
         for site in held:
-            columns[f"held-out site {site}"] = {
-                m: {c: d for c, d in cases.items() if sites.get(c) == site}
-                for m, cases in per_model.items()}
+            names.append(f"held-out site {site}")
+            for n in metrics:
+                columns[n][names[-1]] = {
+                    m: {c: d for c, d in cases.items() if sites.get(c) == site}
+                    for m, cases in per_model[n].items()}
     for name, s in external.items():
-        columns[f"external {name}"] = {
-            m: {r["case"]: float(r["dice"]) for r in rows}
-            for m, rows in (s.get("models") or {}).items()}
+        names.append(f"external {name}")
+        for n in metrics:
+            columns[n][names[-1]] = {
+                m: {r["case"]: float(r[n]) for r in rows if n in r}
+                for m, rows in (s.get("models") or {}).items()}
     kind = ("held-out site" if held else "") + (" and " if held and external else "") + (
         "external set" if external else "")
     models = {}
     for e in evals:
-        ref_cases = per_model[e.name]
-        if held is not None:
-            site_means = [np.mean([d for c, d in ref_cases.items() if sites.get(c) == s])
-                          for s in held]
-            reference = float(np.mean(site_means))
-        else:
-            reference = float(np.mean(list(ref_cases.values()))) if ref_cases else math.nan
-        row = {}
-        for col, by_model in columns.items():
-            vals = list((by_model.get(e.name) or {}).values())
-            score = float(np.mean(vals)) if vals else math.nan
-            row[col] = {"dice": score, "drop": reference - score, "cases": len(vals)}
-        models[e.name] = {"reference": reference, "columns": row}
+        references, row = {}, {}
+        for n in metrics:
+            ref_cases = per_model[n][e.name]
+            if held is not None:
+                reference = _mean([_mean([d for c, d in ref_cases.items()
+                                          if sites.get(c) == s]) for s in held])
+            else:
+                reference = _mean(list(ref_cases.values()))
+            references[n] = reference
+            sign = 1.0 if METRICS.get(n).higher_is_better else -1.0
+            for col in names:
+                vals = list((columns[n][col].get(e.name) or {}).values())
+                score = _mean(vals)
+                cell = row.setdefault(col, {"cases": 0, "metrics": {}})
+                cell["cases"] = max(cell["cases"], len(vals))
+                cell["metrics"][n] = {"value": score, "drop": sign * (reference - score)}
+        for cell in row.values():  # the headline number, as before
+            cell["dice"], cell["drop"] = (cell["metrics"][DICE]["value"],
+                                          cell["metrics"][DICE]["drop"])
+        models[e.name] = {"reference": references[DICE], "references": references,
+                          "columns": row}
     ref_model = _reference_model(evals)
     tests: dict[str, Any] = {}
-    for col, by_model in columns.items():
+    for col, by_model in columns[DICE].items():
         ref = by_model.get(ref_model, {}) if ref_model else {}
         comps = {m: _paired(ref, cases) for m, cases in by_model.items() if m != ref_model}
         adjusted = holm([c["p"] if c["p"] is not None else math.nan for c in comps.values()])
@@ -116,7 +143,7 @@ def domain_shift(evals: Sequence[ModelEvaluation], sites: Mapping[str, str | Non
     return {"kind": kind or "none", "reference": (
         "mean over held-out sites (leave-site-out cross-validation)" if held
         else "in-domain cross-validation (case-level folds)"),
-        "columns": list(columns), "models": models, "tests": tests}
+        "columns": names, "metrics": metrics, "models": models, "tests": tests}
 
 
 def _reference_model(evals: Sequence[ModelEvaluation]) -> str | None:
@@ -145,15 +172,19 @@ def domain_shift_html(d: Mapping[str, Any]) -> str:
     if not d["columns"]:
         return f'<p class="na">{escape(card_value(d))}</p>'
     head = "".join(f"<th>{escape(c)}</th><th>drop</th>" for c in d["columns"])
-    rows = ""
-    for m, row in d["models"].items():
-        rows += f"<tr><td>{escape(m)}</td><td>{_f(row['reference'])}</td>" + "".join(
-            f"<td>{_f(v['dice'])} ({v['cases']} cases)</td><td>{_f(v['drop'], '+.4f')}</td>"
-            for v in row["columns"].values()) + "</tr>"
-    html = (f"<p>Dice per model: reference = {escape(d['reference'])}; drop = reference "
-            "minus the column.</p>"
-            f"<table><thead><tr><th>model</th><th>reference</th>{head}</tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+    html = ""
+    for n in d.get("metrics") or [DICE]:
+        label = METRICS.get(n).axis_label if n in METRICS else n
+        rows = ""
+        for m, row in d["models"].items():
+            rows += (f"<tr><td>{escape(m)}</td><td>{_f(row['references'][n])}</td>" + "".join(
+                f"<td>{_f(v['metrics'][n]['value'])} ({v['cases']} cases)</td>"
+                f"<td>{_f(v['metrics'][n]['drop'], '+.4f')}</td>"
+                for v in row["columns"].values()) + "</tr>")
+        html += (f"<p>{escape(label)} per model: reference = {escape(d['reference'])}; drop = "
+                 "how much worse than the reference (positive: a loss).</p>"
+                 f"<table><thead><tr><th>model</th><th>reference</th>{head}</tr></thead>"
+                 f"<tbody>{rows}</tbody></table>")
     tests = ""
     for col, t in d["tests"].items():
         for m, c in t["comparisons"].items():

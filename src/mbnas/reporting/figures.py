@@ -19,14 +19,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from mbnas.io import atomic_write  # noqa: E402
+from mbnas.metrics.registry import METRICS, MetricDefinition  # noqa: E402
 from mbnas.reporting.model import ModelEvaluation, ReportError  # noqa: E402
 from mbnas.reporting.table import check_models  # noqa: E402
 
-__all__ = ["METRIC_LABELS", "case_values", "plot_case_boxplot", "plot_case_boxplots",
+__all__ = ["case_values", "measured_metrics", "plot_case_boxplot", "plot_case_boxplots",
            "plot_example_segmentations", "save_figure"]
 
-#: Axis label of each per-case metric.
-METRIC_LABELS = {"dice": "Dice", "hd95": "HD95 (mm)", "surface_dice": "Surface Dice"}
 _REFERENCE_COLOUR = "#00e000"
 _PREDICTION_COLOUR = "#ff2d6f"
 _CLASS_STYLES = ("solid", "dashed", "dotted", "dashdot")
@@ -49,22 +48,35 @@ def case_values(evaluation: ModelEvaluation, metric: str) -> dict[str, float]:
     In cross-validation each case is validated once per seed, so averaging over seeds
     gives one number per patient, and the box shows the spread over patients.
     """
-    if metric not in METRIC_LABELS:
-        raise ReportError(f"unknown metric {metric!r}; choose one of {sorted(METRIC_LABELS)}")
+    _definition(metric)
     by_case: dict[str, list[float]] = {}
     for c in evaluation.cases:
-        by_case.setdefault(c.case_id, []).append(float(getattr(c, metric)))
+        if metric in c.values:  # a case that did not measure it is left out, not zero
+            by_case.setdefault(c.case_id, []).append(c.value(metric))
     return {k: float(np.mean(v)) for k, v in sorted(by_case.items())}
+
+
+def _definition(metric: str) -> MetricDefinition:
+    if metric not in METRICS:
+        raise ReportError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    return METRICS.get(metric)
+
+
+def measured_metrics(evals: Sequence[ModelEvaluation]) -> tuple[str, ...]:
+    """The registered metrics that some case of some model measured, in table order."""
+    return tuple(n for n in METRICS.names()
+                 if any(n in c.values for e in evals for c in e.cases))
 
 
 def plot_case_boxplot(evals: Sequence[ModelEvaluation], metric: str,
                       out_prefix: str | Path) -> list[Path]:
-    """Box plot of the per-case ``metric`` ("dice", "hd95", "surface_dice") per model.
+    """Box plot of the per-case ``metric`` (a registered metric's name) per model.
 
     Each case is one point (its mean over seeds, see :func:`case_values`), drawn over
     the box with a little horizontal jitter. Models without cases get an empty slot.
     """
     check_models(evals)
+    label = _definition(metric).axis_label
     data = [list(case_values(e, metric).values()) for e in evals]
     fig, ax = plt.subplots(figsize=(max(4.6, 0.9 * len(evals) + 2.2), 3.6), dpi=110,
                            layout="constrained")
@@ -82,8 +94,8 @@ def plot_case_boxplot(evals: Sequence[ModelEvaluation], metric: str,
     names = [e.name.replace(" (", "\n(") for e in evals]
     ax.set_xticks(positions, names, rotation=20 if len(evals) > 4 else 0)
     ax.set_xlim(0.4, len(evals) + 0.6)
-    ax.set_ylabel(METRIC_LABELS[metric] + " per case")
-    ax.set_title(f"{METRIC_LABELS[metric]} per validation case (mean over seeds)", fontsize=10)
+    ax.set_ylabel(label + " per case")
+    ax.set_title(f"{label} per validation case (mean over seeds)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.legend(handles=[Line2D([], [], marker="o", ls="", color="C0", label="searched"),
                         Line2D([], [], marker="o", ls="", color="C1", label="baseline")],
@@ -92,10 +104,11 @@ def plot_case_boxplot(evals: Sequence[ModelEvaluation], metric: str,
 
 
 def plot_case_boxplots(evals: Sequence[ModelEvaluation], out_dir: str | Path,
-                       metrics: Sequence[str] = ("dice", "hd95")) -> list[Path]:
-    """Write ``boxplot_<metric>.png/.svg`` under ``out_dir`` for each metric."""
+                       metrics: Sequence[str] | None = None) -> list[Path]:
+    """Write ``boxplot_<metric>.png/.svg`` under ``out_dir`` for each metric (default:
+    every registered metric some model measured)."""
     paths: list[Path] = []
-    for m in metrics:
+    for m in measured_metrics(evals) if metrics is None else metrics:
         paths += plot_case_boxplot(evals, m, Path(out_dir) / f"boxplot_{m}")
     return paths
 

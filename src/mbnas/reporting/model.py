@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.errors import MbnasError
+from mbnas.metrics.registry import DICE, METRICS
 
 __all__ = ["CaseScore", "ModelCost", "ModelEvaluation", "ReportError", "KINDS"]
 
@@ -57,32 +58,39 @@ class CaseScore:
         seed: Initialisation seed of the run.
         fold: Cross-validation fold of the run.
         case_id: The validation case (patient).
-        dice: Dice averaged over the foreground classes.
-        hd95: HD95 in mm averaged over the foreground classes.
-        surface_dice: Surface Dice (2 mm) averaged over the foreground classes.
-        per_class: Class name -> ``{"dice": .., "hd95": .., "surface_dice": ..}``;
-            may be empty.
+        values: Metric name -> its value reduced over the foreground classes. A metric
+            that is missing was not measured (an evaluation older than the metric, an
+            nnU-Net row that has Dice only); it is never a 0 or a NaN stand-in.
+        per_class: Class name -> ``{metric name: value}``; may be empty.
     """
 
     model: str
     seed: int
     fold: int
     case_id: str
-    dice: float
-    hd95: float
-    surface_dice: float
+    values: Mapping[str, float] = field(default_factory=dict)
     per_class: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def value(self, metric: str) -> float:
+        """The value of ``metric``; NaN when it was not measured."""
+        return float(self.values.get(metric, math.nan))
+
+    @property
+    def dice(self) -> float:
+        """The Dice (the search's objective and the paired tests' number); NaN if absent."""
+        return self.value(DICE)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "seed": self.seed, "fold": self.fold,
-            "case_id": self.case_id, "dice": self.dice, "hd95": self.hd95,
-            "surface_dice": self.surface_dice,
+            "case_id": self.case_id, "metrics": {k: float(v) for k, v in self.values.items()},
             "per_class": {str(k): dict(v) for k, v in self.per_class.items()},
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CaseScore:
+        """Read :meth:`to_dict`'s dict, or an older one with each registered metric as a
+        top-level field (then a metric it lacks reads as not measured)."""
         if not isinstance(d, Mapping):
             raise ReportError(f"a case score must be a mapping, got {d!r}")
         where = f"case score {d.get('case_id', '?')!r}"
@@ -91,11 +99,16 @@ class CaseScore:
             model, case_id = str(d["model"]), str(d["case_id"])
         except KeyError as e:
             raise ReportError(f"{where}: missing field {e.args[0]!r}") from None
+        stored = d.get("metrics")
+        if stored is None:  # written before metrics were registered definitions
+            stored = {n: d[n] for n in METRICS.names() if n in d}
+        if not isinstance(stored, Mapping):
+            raise ReportError(f"{where}: metrics must be a mapping, got {stored!r}")
+        values = {str(k): _float(stored, k, where) for k in stored}
         per_class = {
             str(k): {m: float(x) for m, x in v.items()} for k, v in d.get("per_class", {}).items()
         }
-        return cls(model, seed, fold, case_id, _float(d, "dice", where),
-                   _float(d, "hd95", where), _float(d, "surface_dice", where), per_class)
+        return cls(model, seed, fold, case_id, values, per_class)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from mbnas.metrics.registry import DICE
 from mbnas.reporting.model import CaseScore, ModelEvaluation, ReportError
 
 #: nnU-Net configuration -> (row name, kind).
@@ -56,8 +57,9 @@ def _read_summary(path: Path, model: str, fold: int) -> list[CaseScore]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         entries = data["metric_per_case"]
-        return [CaseScore(model, 0, fold, _case_id(e), _case_dice(e["metrics"]), math.nan,
-                          math.nan) for e in entries]
+        # nnU-Net's summary has Dice only: every other metric reads as not measured.
+        return [CaseScore(model, 0, fold, _case_id(e), {DICE: _case_dice(e["metrics"])})
+                for e in entries]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ReportError(f"{path}: not an nnU-Net validation summary.json "
                           f"({type(exc).__name__}: {exc})") from None

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.io import atomic_write_json, atomic_write_text
+from mbnas.metrics.registry import metric_definitions
 from mbnas.reporting.model import CaseScore, ModelEvaluation, ReportError
 
 __all__ = ["STD_DDOF", "Cell", "Column", "Row", "Table1", "seed_mean_std", "build_table",
@@ -204,15 +205,20 @@ def _mark_best(rows: list[list[Cell]], columns: Sequence[Column]) -> list[tuple[
 
 
 def _metric_columns(tolerance_mm: float) -> tuple[Column, ...]:
-    return (Column("dsc", "DSC", True, True), Column("hd95", "HD95 (mm)", False, True),
-            Column("sd", f"SD ({tolerance_mm:g} mm)", True, True))
+    """One column per registered metric, its header the metric's registered one."""
+    return tuple(Column(d.column, d.column_header(tolerance_mm=tolerance_mm),
+                        d.higher_is_better, True) for d in metric_definitions())
 
 
 def _metric_cells(cases: Sequence[CaseScore], get: Callable[[CaseScore, str], float]
                   ) -> list[Cell]:
-    return [_metric_cell(*seed_mean_std(cases, lambda c: get(c, "dice")), 4, 3),
-            _metric_cell(*seed_mean_std(cases, lambda c: get(c, "hd95")), 3, 3),
-            _metric_cell(*seed_mean_std(cases, lambda c: get(c, "surface_dice")), 4, 3)]
+    """A cell per registered metric: mean ± std over the cases that measured it."""
+    cells = []
+    for d in metric_definitions():
+        measured = [c for c in cases if not math.isnan(get(c, d.name))]
+        cells.append(_metric_cell(*seed_mean_std(measured, lambda c, n=d.name: get(c, n)),
+                                  d.decimals, 3))
+    return cells
 
 
 def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0,
@@ -244,7 +250,7 @@ def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0,
         cost = e.cost
         size = cost.macs_input_size
         suffix = f" @{size[0]}x{size[1]}" if common is None and size else ""
-        cells = _metric_cells(e.cases, lambda c, m: float(getattr(c, m)))
+        cells = _metric_cells(e.cases, lambda c, m: c.value(m))
         cells += [
             _cost_cell(None if cost.macs is None else cost.macs / 1e6, suffix),
             *([_cost_cell(None if cost.macs_32 is None else cost.macs_32 / 1e6)]
@@ -267,11 +273,37 @@ def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0,
         "deviation (ddof=1) of the single-seed scores, a single-seed score being the mean "
         "over all validation cases of all folds of that seed "
         f"(seeds per model: {', '.join(map(str, n_seeds))}). Best value per column in bold "
-        "(highest DSC and SD; lowest HD95, MMAC and #Params). HD95 in mm; SD: Surface Dice "
-        f"at {tolerance_mm:g} mm; MMAC: mega multiply-accumulate operations per forward pass."
+        f"({_best_note(tolerance_mm)}). {_metric_note(tolerance_mm)}MMAC: mega "
+        "multiply-accumulate operations per forward pass."
     )
     class_columns, class_rows = _per_class(evals, tolerance_mm)
     return Table1(columns, rows, note, class_columns, class_rows)
+
+
+def _best_note(tolerance_mm: float) -> str:
+    """"highest DSC and SD; lowest HD95, MMAC and #Params", from the registered metrics."""
+    defs = metric_definitions()
+    high = [d.column_header(tolerance_mm=tolerance_mm).split(" (")[0]
+            for d in defs if d.higher_is_better]
+    low = [d.column_header(tolerance_mm=tolerance_mm).split(" (")[0]
+           for d in defs if not d.higher_is_better] + ["MMAC", "#Params"]
+    return (f"highest {_and(high)}; " if high else "") + f"lowest {_and(low)}"
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _metric_note(tolerance_mm: float) -> str:
+    """What each metric column is, where its short header does not say it."""
+    parts = []
+    for d in metric_definitions():
+        short = d.column_header(tolerance_mm=tolerance_mm).split(" (")[0]
+        unit = f" in {d.unit}" if d.unit else ""
+        tolerance = f" at {tolerance_mm:g} mm" if "tolerance_mm" in d.settings else ""
+        parts.append(f"{short}: {d.label}{tolerance}{unit}" if short != d.label
+                     else f"{short}{unit}")
+    return "; ".join(parts) + "; "
 
 
 def _per_class(evals: Sequence[ModelEvaluation], tolerance_mm: float
@@ -292,7 +324,8 @@ def _per_class(evals: Sequence[ModelEvaluation], tolerance_mm: float
             cases = [c for c in e.cases if k in c.per_class]
             if not cases:
                 continue  # this model has no per-class scores for k
-            keyed.append(_metric_cells(cases, lambda c, m, k=k: float(c.per_class[k][m])))
+            keyed.append(_metric_cells(
+                cases, lambda c, m, k=k: float(c.per_class[k].get(m, math.nan))))
             names.append(e.name)
         out += [(n, k, cells) for n, cells in zip(names, _mark_best(keyed, columns), strict=True)]
     return columns, tuple(out)

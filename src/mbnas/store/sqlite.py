@@ -209,7 +209,7 @@ class ResultStore:
             raise
 
     def _create(self) -> None:
-        from mbnas import __version__
+        from mbnas.version import __version__
 
         conn = self._connection
         conn.execute("BEGIN IMMEDIATE")
