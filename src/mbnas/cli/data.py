@@ -81,6 +81,11 @@ def run_check(args: argparse.Namespace) -> int:
     line = sites_line(dataset, args.sites_file) if dataset is not None else None
     if line:
         print(line)
+    if dataset is not None and not n_err:
+        from mbnas.data.spacing import spacing_lines
+
+        for line in spacing_lines([c.images[0] for c in dataset.cases]):
+            print(line)
     return EXIT_REFUSED if n_err else EXIT_DONE
 
 
