@@ -59,10 +59,15 @@ def spacing_lines(paths: list[Path], image_size: int = 128) -> list[str]:
     spread = max(spacing.max() / spacing.min(), fov.max() / fov.min())
     if spread > SPREAD_LIMIT:
         median = float(np.median(spacing))
+        fits = float(fov.max()) / image_size  # the largest field of view stays whole
+        best = max(median, fits)
+        why = ("the median spacing" if best == median else
+               f"the largest field of view, {fov.max():.0f} mm, fits in {image_size} px; the "
+               f"median spacing {median:.2f} mm would crop the larger scans to their central "
+               f"{image_size * median:.0f} mm")
         lines.append(f"recommendation: the scans differ {spread:.1f}x in spacing or field of "
-                     f"view; resizing each to {image_size} px shows them at different scales. "
-                     f"Use --target-spacing median ({median:.2f} mm; "
-                     f"{image_size} px then cover {image_size * median:.0f} mm)")
+                     f"view, so resized to {image_size} px each they are seen at different "
+                     f"scales; use --target-spacing {best:.2f} ({why})")
     return lines
 
 
