@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The real CT sample the real-data tests use (`mbnas sample lung-ct`), made once.
+SAMPLE := .cache/samples/lung-ct
+SAMPLE_CACHE := .cache/mbnas
 
 .PHONY: demo test lint bench clean lock
 
@@ -11,14 +14,17 @@ $(PY):
 
 $(STAMP): pyproject.toml requirements.lock | $(PY)
 	$(PY) -m pip install -q -r requirements.lock
-	$(PY) -m pip install -q --no-deps -e ".[test,ray,nnunet,onnx,dashboard]"
+	$(PY) -m pip install -q --no-deps -e ".[test,ray,nnunet,onnx,dashboard,dicom]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/mbnas demo --out runs/demo
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+$(SAMPLE)/provenance.json: | $(STAMP)
+	$(VENV)/bin/mbnas sample lung-ct --out $(SAMPLE) --cache $(SAMPLE_CACHE)
+
+test: $(STAMP) $(SAMPLE)/provenance.json
+	MBNAS_LUNG_SAMPLE=$(SAMPLE) $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

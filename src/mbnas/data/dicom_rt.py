@@ -108,6 +108,7 @@ def read_dicom_rt(source: str | Path, rois: list[RoiSpec], site: str | None = No
     source = Path(source)
     if not source.is_dir():
         raise ConfigError(f"{source}: not a folder of DICOM files")
+    require_dicom()
     problems: list[Problem] = []
     patients = _scan(source, problems)
     if not patients and not problems:
@@ -132,6 +133,16 @@ def import_dicom_rt(source: str | Path, out: str | Path, rois: list[RoiSpec],
     path = write_msd(out, cases, ["background", *[r.label for r in rois]], modality,
                      name or Path(out).name, record)
     return path, problems, checks
+
+
+def require_dicom() -> None:
+    """Refuse in one line when the ``dicom`` extra is not installed."""
+    import importlib.util
+
+    missing = [m for m in ("pydicom", "SimpleITK", "dcmrtstruct2nii", "skimage")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"DICOM import needs {', '.join(missing)}: pip install 'mbnas[dicom]'")
 
 
 def refuse_if_errors(source: str | Path, problems: list[Problem]) -> None:
