@@ -24,7 +24,7 @@ $(SAMPLE)/provenance.json: | $(STAMP)
 	$(VENV)/bin/mbnas sample lung-ct --out $(SAMPLE) --cache $(SAMPLE_CACHE)
 
 test: $(STAMP) $(SAMPLE)/provenance.json
-	MBNAS_LUNG_SAMPLE=$(SAMPLE) $(PY) -m pytest -q
+	MBNAS_LUNG_SAMPLE=$(SAMPLE) MBNAS_SAMPLE_CACHE=$(SAMPLE_CACHE) $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
