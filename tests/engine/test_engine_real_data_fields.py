@@ -102,3 +102,14 @@ def test_check_recommends_a_spacing_when_fields_of_view_differ(tmp_path) -> None
     lines = spacing_lines(paths, image_size=32)
     assert "0.50-1.00 mm" in lines[0] and "--target-spacing 2.00" in lines[1]
     assert spacing_lines(paths[:1], image_size=32)[1:] == []
+
+
+def test_predictions_of_a_target_spacing_model_go_back_to_the_middle_of_the_scan() -> None:
+    from mbnas.inference.inference import to_scan_grid
+
+    prob = torch.zeros(1, 2, 4, 4)
+    prob[:, 0] = 1.0
+    prob[0, 1, 1:3, 1:3] = 2.0  # tumour in the middle of the network's 4 x 4 window
+    labels = to_scan_grid(prob, (8, 8), window=(8, 8))[0]
+    assert int(labels.sum()) == 4 and bool((labels[3:5, 3:5] == 1).all())
+    assert int(to_scan_grid(prob, (8, 8))[0].sum()) == 16  # fit-to-size: stretched instead
