@@ -139,3 +139,13 @@ def test_an_import_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no DICOM"):
         import_dicom_rt(tmp_path / "empty", tmp_path / "o2", ROIS)
+
+
+def test_a_killed_import_leaves_no_half_folder_and_the_next_run_cleans_up(
+        tmp_path: Path) -> None:
+    _patient(tmp_path / "src" / "a")
+    (tmp_path / ".o.abc123.tmp" / "imagesTr").mkdir(parents=True)  # what a kill leaves
+    out, _, _ = import_dicom_rt(tmp_path / "src", tmp_path / "o", ROIS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "src"]
+    again, _, _ = import_dicom_rt(tmp_path / "src", out, ROIS)  # an earlier import: replaced
+    assert sorted(p.name for p in again.iterdir()) == ["dataset.json", "imagesTr", "labelsTr"]

@@ -59,6 +59,8 @@ def write_msd(out: str | Path, cases: list[MsdCase], labels: list[str], modality
     out = Path(out)
     check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         (tmp / "imagesTr").mkdir()
