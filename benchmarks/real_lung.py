@@ -99,10 +99,10 @@ def main() -> None:
           f"channels, {args.epochs} epochs, {args.folds} folds, budget {args.budget}, "
           f"{args.seeds} evaluation seeds, target spacing {args.target_spacing or 'fit'}, "
           f"foreground fraction {args.foreground_fraction}, {args.threads} thread(s)")
-    print(f"{'model':34}{'Dice':>16}{'HD95 mm':>18}{'Surface Dice':>16}{'p vs preset':>13}")
+    print(f"{'model':34}{'Dice':>16}{'HD95 mm':>20}{'Surface Dice':>16}{'p vs preset':>13}")
     for m in models:
         print(f"{m.name[:33]:34}{spread(run_means(m, 'dice')):>16}"
-              f"{spread(run_means(m, 'hd95')):>18}{spread(run_means(m, 'surface_dice')):>16}"
+              f"{spread(run_means(m, 'hd95')):>20}{spread(run_means(m, 'surface_dice')):>16}"
               f"{p_value(m, reference):>13}")
     for strategy in ("local", "random"):
         print(f"search {strategy}: {trainings[strategy]} trainings, "

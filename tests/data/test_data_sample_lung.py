@@ -102,6 +102,7 @@ def test_import_dicom_rt_masks_match_the_contours(pycerr_dicom: Path, tmp_path: 
         assert dice > 0.98, (patient.name, dice)
 
 
+@pytest.mark.slow
 def test_search_evaluate_report_predict_on_the_real_sample(lung_sample: Path,
                                                            tmp_path: Path) -> None:
     """The whole tool on real patients, at the tiniest setting; with foreground
