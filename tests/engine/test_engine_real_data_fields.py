@@ -113,3 +113,21 @@ def test_predictions_of_a_target_spacing_model_go_back_to_the_middle_of_the_scan
     labels = to_scan_grid(prob, (8, 8), window=(8, 8))[0]
     assert int(labels.sum()) == 4 and bool((labels[3:5, 3:5] == 1).all())
     assert int(to_scan_grid(prob, (8, 8))[0].sum()) == 16  # fit-to-size: stretched instead
+
+
+def test_target_spacing_median_becomes_the_datasets_median_in_mm(phantom_spleen) -> None:  # noqa: ANN001
+    import argparse
+
+    import nibabel as nib
+
+    from mbnas.cli.search import real_data_flags
+    from mbnas.data.formats import read_dataset
+
+    sizes = [nib.affines.voxel_sizes(nib.load(c.images[0]).affine)[:2]
+             for c in read_dataset(phantom_spleen).cases]
+    args = argparse.Namespace(target_spacing="median", foreground_fraction=0.25)
+    flags = real_data_flags(args, phantom_spleen)
+    assert flags["target_spacing"] == pytest.approx(float(np.median(sizes)), abs=1e-3)
+    assert flags["foreground_fraction"] == 0.25
+    with pytest.raises(ConfigError, match="--target-spacing"):
+        real_data_flags(argparse.Namespace(target_spacing="wide"), phantom_spleen)
