@@ -124,3 +124,38 @@ def browser():
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="session")
+def lung_sample() -> Path:
+    """The real lung CT sample (`mbnas sample lung-ct`) that `make test` prepares once.
+
+    Found through ``$MBNAS_LUNG_SAMPLE`` (the Makefile sets it). Skipped where it is not
+    set up, except under CI (``CI=true``), where a missing sample fails the test.
+    """
+    import os
+
+    path = Path(os.environ.get("MBNAS_LUNG_SAMPLE") or ".cache/samples/lung-ct")
+    if not (path / "provenance.json").is_file():
+        why = (f"the lung CT sample is not at {path}; `make test` prepares it "
+               "(mbnas sample lung-ct --out DIR, then MBNAS_LUNG_SAMPLE=DIR)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    return path.resolve()
+
+
+@pytest.fixture(scope="session")
+def lung_archives(lung_sample: Path) -> Path:
+    """The package cache's ``downloads`` folder holding the sample's two archives."""
+    import os
+
+    from mbnas.data.sample import PYCERR
+
+    cache = Path(os.environ.get("MBNAS_SAMPLE_CACHE") or ".cache/mbnas")
+    if not (cache / "downloads" / PYCERR.archive).is_file():
+        why = f"the sample's archives are not in {cache}/downloads (MBNAS_SAMPLE_CACHE)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    return (cache / "downloads").resolve()

@@ -49,7 +49,7 @@ def test_check_clean_and_warning_only_datasets_exit_0(spleen_msd, copy_dataset, 
     assert main(["check", str(root)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("WARNING ") and "notes.txt" in out[0]
-    assert "0 error(s), 1 warning(s)" in out[-1]
+    assert "0 error(s), 1 warning(s)" in out[1]  # then the spacing lines
 
 
 def test_check_of_garbage_exits_2_without_traceback(tmp_path, capsys):

@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="folder for preprocessed data (one subfolder per inputs/settings; "
                         "default $MBNAS_CACHE or ~/.cache/mbnas, as for every command)")
     p.add_argument("--size", type=int, default=128, help="in-plane size (default 128)")
+    p.add_argument("--target-spacing", type=float, default=0.0, metavar="MM",
+                   help="resample in-plane to this spacing, then centre-crop or pad to the "
+                        "size (default 0: resize every slice to the size)")
     p.add_argument("--quiet", action="store_true", help="no per-case progress lines")
     p.set_defaults(handler=run_preprocess)
 
@@ -81,6 +84,11 @@ def run_check(args: argparse.Namespace) -> int:
     line = sites_line(dataset, args.sites_file) if dataset is not None else None
     if line:
         print(line)
+    if dataset is not None and not n_err:
+        from mbnas.data.spacing import spacing_lines
+
+        for line in spacing_lines([c.images[0] for c in dataset.cases]):
+            print(line)
     return EXIT_REFUSED if n_err else EXIT_DONE
 
 
@@ -106,7 +114,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
     from mbnas.driver.dataset import default_cache_dir
 
     args.data_dir = resolve_dataset(args.data_dir)
-    config = PreprocessConfig(size=args.size)
+    config = PreprocessConfig(size=args.size, target_spacing=args.target_spacing)
     dataset = read_dataset(args.data_dir)
     cache = args.cache or default_cache_dir()
     reused = is_complete(cache_folder(dataset, cache, config))

@@ -13,6 +13,7 @@ from mbnas.cli.search import (
     add_protocol_arguments,
     dataset_name,
     ray_settings,
+    real_data_flags,
 )
 from mbnas.cli.sites import add_site_arguments, intensity_settings, resolve_split
 from mbnas.cli.speed import (
@@ -102,6 +103,7 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
         flags["intensity"] = intensity_settings(args.intensity)
     if args.normalisation is not None:
         flags["normalisation"] = [n.strip() for n in args.normalisation.split(",")]
+    flags.update(real_data_flags(args, runs[0].data_dir))
     protocol = Protocol.from_dict({**base.to_dict(), **flags})
     settings = {"device": args.device, "split_seed": args.split_seed,
                 "executor": args.executor or DEFAULT_EXECUTOR,

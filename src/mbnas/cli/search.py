@@ -55,6 +55,13 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalisation", metavar="SCHEME[,SCHEME..]",
                    help="intensity normalisation per channel (or one for all): default, ct, "
                         "zscore or percentile (default: CT scheme for CT, z-score otherwise)")
+    p.add_argument("--target-spacing", metavar="MM|median",
+                   help="resample slices in-plane to this spacing (mm; 'median': the "
+                        "dataset's median), then centre-crop or pad to the image size "
+                        "(default: the preset's, 0: resize each slice to the image size)")
+    p.add_argument("--foreground-fraction", type=float, metavar="F",
+                   help="fraction of every batch drawn from slices with foreground "
+                        "(nnU-Net: 0.33; default: the preset's, 0)")
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -128,6 +135,7 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
         flags["intensity"] = intensity_settings(args.intensity)
     if getattr(args, "normalisation", None) is not None:
         flags["normalisation"] = [n.strip() for n in args.normalisation.split(",")]
+    flags.update(real_data_flags(args, data_dir))
     if name == PAPER:
         found = dataset_name(data_dir)
         name = paper_preset(found)
@@ -136,6 +144,30 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
         print(f"# protocol paper -> {name} (dataset {found or 'unknown'!r}; other datasets "
               "get paper-spleen)", flush=True)
     return get_protocol(name, **{**file_values, **flags}).to_dict()
+
+
+def real_data_flags(args: argparse.Namespace, data_dir: str | Path | None) -> dict[str, Any]:
+    """``target_spacing`` and ``foreground_fraction`` from the flags given; 'median'
+    becomes the dataset's median in-plane spacing, so the protocol key records the mm."""
+    flags: dict[str, Any] = {}
+    value = getattr(args, "target_spacing", None)
+    if value is not None:
+        if value.strip().casefold() == "median":
+            if data_dir is None:
+                raise ConfigError("--target-spacing median needs a dataset")
+            from mbnas.data.spacing import dataset_median_spacing
+
+            flags["target_spacing"] = dataset_median_spacing(data_dir)
+            print(f"# target spacing median -> {flags['target_spacing']} mm", flush=True)
+        else:
+            try:
+                flags["target_spacing"] = float(value)
+            except ValueError:
+                raise ConfigError(f"--target-spacing: {value!r} is not a number of mm or "
+                                  "'median'") from None
+    if getattr(args, "foreground_fraction", None) is not None:
+        flags["foreground_fraction"] = args.foreground_fraction
+    return flags
 
 
 def read_config_file(path: str | None) -> dict[str, Any]:

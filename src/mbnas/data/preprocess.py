@@ -47,6 +47,7 @@ from mbnas.data.formats import Dataset, read_dataset
 from mbnas.data.normalise import normalise_case, resolve_schemes
 from mbnas.data.problems import Problem, raise_if_errors
 from mbnas.data.slices import CaseInfo, SliceData
+from mbnas.data.spacing import crop_or_pad, spacing_grid
 from mbnas.errors import ConfigError, DatasetError
 from mbnas.io import atomic_write_json
 
@@ -73,6 +74,9 @@ class PreprocessConfig:
         sample_seed: Seed of the foreground voxel sampling.
         normalisation: Scheme per channel, or one for all (``mbnas.data.normalise``);
             empty: the default (CT scheme for CT channels, z-score for the others).
+        target_spacing: In-plane spacing (mm) to resample every slice to, before it is
+            centre-cropped or padded (with the case's lowest value, label 0) to ``size``;
+            0: resize every slice to ``size`` whatever its field of view (the paper).
     """
 
     size: int = 128
@@ -80,8 +84,13 @@ class PreprocessConfig:
     ct_samples_per_case: int = 10_000
     sample_seed: int = 1234
     normalisation: tuple[str, ...] = ()
+    target_spacing: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.target_spacing <= 100:
+            raise ConfigError("target_spacing must be 0 (fit to size) or a spacing in mm up "
+                              f"to 100, got {self.target_spacing}")
+        object.__setattr__(self, "target_spacing", float(self.target_spacing))
         if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral) \
                 or self.size < 8:
             raise ConfigError(f"preprocessing size must be an integer >= 8, got {self.size!r}")
@@ -165,6 +174,8 @@ def _folder(cache_dir: str | Path, config: PreprocessConfig,
     settings = asdict(config)
     if not config.normalisation:  # the default: the key of caches made before the choice
         settings.pop("normalisation")
+    if not config.target_spacing:  # likewise
+        settings.pop("target_spacing")
     blob = json.dumps({"version": PREPROCESS_VERSION, "config": settings,
                        "inputs": inputs}, sort_keys=True)
     return Path(cache_dir) / hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -238,9 +249,19 @@ def _run(dataset: Dataset, config: PreprocessConfig,
             del fg
         del fg_mask
         stop = start + counts[k]
-        _resize_into(image, label, images[start:stop], labels[start:stop])
         x, y = label.shape[:2]
-        spacing = (voxel[2], voxel[0] * x / size, voxel[1] * y / size)
+        if config.target_spacing:
+            grid = spacing_grid((x, y), voxel[:2], config.target_spacing)
+            resampled = (np.empty((stop - start, n_ch, *grid), np.float32),
+                         np.empty((stop - start, *grid), np.uint8))
+            _resize_into(image, label, *resampled)
+            crop_or_pad(resampled[0], images[start:stop], resampled[0].min(axis=(0, 2, 3)))
+            crop_or_pad(resampled[1], labels[start:stop], np.zeros(1))
+            spacing = (voxel[2], config.target_spacing, config.target_spacing)
+            del resampled
+        else:
+            _resize_into(image, label, images[start:stop], labels[start:stop])
+            spacing = (voxel[2], voxel[0] * x / size, voxel[1] * y / size)
         for c in range(n_ch):
             if c not in ct:
                 normalise_case(images[start:stop, c], schemes[c])

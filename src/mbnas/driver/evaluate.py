@@ -206,12 +206,13 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         raise ConfigError(f"{out}: is a search run folder given to evaluate; choose another "
                           "--out (default: next to the search runs)")
     data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
-                         config.sites_file, protocol.normalisation)
+                         config.sites_file, protocol.normalisation, protocol.target_spacing)
     folder.check_folds(data, protocol.folds, config.split_seed, config.split)
     from mbnas.inference.export import normalisation_from_cache
 
     norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
-                                    protocol.image_size, protocol.normalisation)
+                                    protocol.image_size, protocol.normalisation,
+                                    protocol.target_spacing)
     fingerprint = dataset_fingerprint(config.data_dir, data, norm)
     # the search runs are locked too (a search still running may change its best), and
     # must have searched these files

@@ -28,6 +28,7 @@ from mbnas.data.check import load_case, voxel_sizes
 from mbnas.data.formats import read_dataset
 from mbnas.data.preprocess import to_canonical
 from mbnas.data.slices import SliceData
+from mbnas.data.spacing import spacing_grid
 from mbnas.engine.config import Protocol
 from mbnas.engine.device import select_device
 from mbnas.errors import DatasetError
@@ -67,13 +68,15 @@ def _original_label(dataset: Any, case_id: str) -> tuple[np.ndarray, tuple[float
 
 @torch.no_grad()
 def _predict_on_grid(net: torch.nn.Module, images: np.ndarray, grid: tuple[int, int],
-                     device: torch.device, batch_size: int = 16) -> np.ndarray:
+                     device: torch.device, batch_size: int = 16,
+                     window: tuple[int, int] | None = None) -> np.ndarray:
     from mbnas.inference.inference import to_scan_grid
 
     out = np.empty((len(images), *grid), np.uint8)
     for a in range(0, len(images), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(images[a:a + batch_size])).to(device)
-        out[a:a + len(x)] = to_scan_grid(net(x).float().softmax(1), grid).cpu().numpy()
+        out[a:a + len(x)] = to_scan_grid(net(x).float().softmax(1), grid,
+                                         window).cpu().numpy()
     return out
 
 
@@ -118,7 +121,11 @@ def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
             for case_id, (ref, spacing) in labels.items():
                 rows = data.case_slices(case_id)
                 order = np.argsort(data.slice_index[rows])
-                pred = _predict_on_grid(net, data.images[rows][order], ref.shape[1:], dev)
+                # a target spacing's slices are a window of the resampled grid (as predict)
+                window = (spacing_grid(ref.shape[1:], spacing[1:], protocol.target_spacing)
+                          if protocol.target_spacing else None)
+                pred = _predict_on_grid(net, data.images[rows][order], ref.shape[1:], dev,
+                                        window=window)
                 done[metrics_key(key, fold, seed, case_id)] = case_metrics(
                     pred, ref, data.n_classes, spacing, protocol.surface_tolerance_mm).to_dict()
         # After each fold: a killed evaluation keeps what it measured.

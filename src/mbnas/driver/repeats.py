@@ -55,7 +55,8 @@ def prepare_repeats(config: Any, out: str | Path, repeats: int) -> list[tuple[An
         raise ConfigError(f"{out} holds a single search; choose another --out for --repeats")
     with shared.locked():
         data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
-                             config.sites_file, config.protocol.normalisation)
+                             config.sites_file, config.protocol.normalisation,
+                             config.protocol.target_spacing)
         shared.folds(data, config.protocol.folds, config.seed, config.split)
         plan = []
         for k in range(repeats):

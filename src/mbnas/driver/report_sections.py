@@ -107,6 +107,14 @@ def build_sections(out: Path, runs: Sequence[SearchRun], evaluation: EvaluationF
         s.html.append(("domain-shift", "Domain shift",
                        '<p class="na">needs an evaluation (mbnas evaluate, with --folds site '
                        'or --external)</p>'))
+    if evaluation is not None:  # how many validation slices and cases were empty
+        from mbnas.driver.report_empty import empty_counts, empty_html
+
+        counts = empty_counts(evaluation, None)
+        path = out / "empty_validation.json"
+        atomic_write_json(path, counts)
+        s.files.append(path)
+        s.html.append(("empty-validation", "Empty validation data", empty_html(counts)))
     site_runs = [r for r in runs if r.config.get("split") == "site"]
     if site_runs:
         def name(r: SearchRun) -> str:

@@ -159,7 +159,8 @@ def run_search(
     out = folder.path
     folder.check(config.device, config.executor)
     data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
-                         config.sites_file, config.protocol.normalisation)
+                         config.sites_file, config.protocol.normalisation,
+                         config.protocol.target_spacing)
     folder.check_folds(data, config.protocol.folds, config.seed, config.split)
     build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
     fingerprint = dataset_fingerprint(config.data_dir, data)

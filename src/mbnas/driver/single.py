@@ -28,7 +28,8 @@ def train_one(
     protocol = dataclasses.replace(protocol, final_metrics=True, keep_weights=True)
     folder = RunFolder(out)
     with folder.locked():
-        data = training_data(data_dir, cache_dir, protocol.image_size)
+        data = training_data(data_dir, cache_dir, protocol.image_size,
+                             target_spacing=protocol.target_spacing)
         ctx = folder.run_context(data, folder.folds(data, protocol.folds, 0), device)
         spec = RunSpec(architecture.to_dict(), architecture.key, fold, seed, protocol)
         with folder.open_store() as store:

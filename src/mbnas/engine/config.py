@@ -173,6 +173,12 @@ class Protocol:
             default, ct, zscore or percentile (``data/normalise.py``); empty: default.
         base_channels: Channels after the stem of a searched network (paper: 32);
             the quick protocol narrows the networks so a CPU can try the tool.
+        target_spacing: In-plane spacing (mm) every slice is resampled to before it is
+            centre-cropped or padded to ``image_size``; 0 (the paper) resizes each slice
+            to ``image_size`` whatever its field of view (``data/preprocess.py``).
+        foreground_fraction: Fraction of every batch drawn from training slices with
+            foreground (nnU-Net: one third), the rest in the usual shuffled order; 0 (the
+            paper) draws batches from the shuffled order only (``engine/sampling.py``).
     """
 
     epochs: int = 50
@@ -197,6 +203,8 @@ class Protocol:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     intensity: IntensityConfig = field(default_factory=IntensityConfig)
     normalisation: tuple[str, ...] = ()
+    target_spacing: float = 0.0
+    foreground_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")  # types, finite numbers and ranges, field by field
@@ -229,6 +237,8 @@ class Protocol:
         if problems:
             raise ConfigError("invalid protocol: " + "; ".join(problems))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        for name in ("target_spacing", "foreground_fraction"):  # 1 and 1.0: one key
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     def passes_per_epoch(self, n_train: int) -> int:
         """Whole passes over ``n_train`` slices that make one epoch (at least one).
@@ -273,6 +283,9 @@ class Protocol:
             d.pop("intensity")
         if not self.normalisation:
             d.pop("normalisation")
+        for name in ("target_spacing", "foreground_fraction"):  # 0: keys from before them
+            if not d[name]:
+                d.pop(name)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -48,6 +48,7 @@ from mbnas.engine.runs import (
     record_outcome,
     utc_now,
 )
+from mbnas.engine.sampling import foreground_slices, pass_order
 from mbnas.engine.train import EpochStats, RunOutcome, _autocast, _DeviceData
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.space import architecture_from_dict, build_model
@@ -132,6 +133,7 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
                                  weight_decay=protocol.weight_decay)
     n, bs, m = len(tr.images), protocol.batch_size, len(specs)
     passes = protocol.passes_per_epoch(n)
+    foreground = foreground_slices(tr.labels)
     curves: list[list[EpochStats]] = [[] for _ in specs]
     started = time.perf_counter()
     per_case = torch.zeros(m, 0)
@@ -143,7 +145,8 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
         nets.train(True)
         totals, steps = torch.zeros(m, device=device), 0
         for _ in range(passes):  # as train_run: whole passes, each member its own order
-            orders = [torch.randperm(n, generator=g).to(device) for g in order_gens]
+            orders = [pass_order(n, bs, protocol.foreground_fraction, foreground, g).to(device)
+                      for g in order_gens]
             for start in range(0, n, bs):
                 if len(orders[0][start:start + bs]) < 2 and n >= 2:  # as train_run
                     continue

@@ -27,6 +27,7 @@ from mbnas.engine.config import Protocol
 from mbnas.engine.device import select_device, to_channels_last, use_bf16
 from mbnas.engine.intensity import intensity_augment
 from mbnas.engine.loss import poly_lr, soft_dice_loss
+from mbnas.engine.sampling import foreground_slices, pass_order
 from mbnas.metrics.overlap import dice_counts, validation_dice
 
 
@@ -139,6 +140,7 @@ def train_run(
                                  weight_decay=protocol.weight_decay)
     n, bs = len(tr.images), protocol.batch_size
     passes = protocol.passes_per_epoch(n)
+    foreground = foreground_slices(tr.labels)
     curve: list[EpochStats] = []
     started = time.perf_counter()
     per_case = torch.zeros(0)
@@ -150,7 +152,8 @@ def train_run(
         model.train()
         total, steps = torch.zeros((), device=device), 0
         for _ in range(passes):
-            order = torch.randperm(n, generator=order_gen).to(device)
+            order = pass_order(n, bs, protocol.foreground_fraction, foreground,
+                               order_gen).to(device)
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
                 if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples

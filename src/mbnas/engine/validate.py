@@ -35,6 +35,8 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "split_seed": (0, 2**32 - 1, True),
     "max_depth": (1, 64, True),
     "threads": (1, 4096, True),
+    "target_spacing": (0.0, 100.0, True),
+    "foreground_fraction": (0.0, 1.0, True),
 }
 # Ranges (low, high) whose values must be positive: multiplicative factors.
 _POSITIVE_RANGES = ("scale", "brightness", "contrast", "gamma")

@@ -60,6 +60,9 @@ class ModelFolder:
         channel_names: One name per input channel, in input order.
         normalisation: One scheme dict per channel, in ``channel_names`` order.
         weights: Absolute paths of the weight files (the ensemble members).
+        target_spacing: In-plane spacing (mm) the slices were resampled to before being
+            centre-cropped or padded to ``image_size``; 0: resized to it (folders
+            written before the setting have none).
     """
 
     folder: Path
@@ -73,6 +76,7 @@ class ModelFolder:
     normalisation: tuple[dict[str, Any], ...]
     weights: tuple[Path, ...]
     weights_sha256: dict[str, str] = dataclasses.field(default_factory=dict)
+    target_spacing: float = 0.0
 
     def member(self, name: str) -> ModelFolder:
         """The folder with one of its networks only, by weights file name.
@@ -90,7 +94,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
                  n_classes: int, base_channels: int, image_size: int,
                  label_names: Mapping[int, str], channel_names: Sequence[str],
                  normalisation: Mapping[str, Mapping[str, Any]],
-                 weights: Sequence[str | Path], source: str | None = None) -> Path:
+                 weights: Sequence[str | Path], source: str | None = None,
+                 target_spacing: float = 0.0) -> Path:
     """Write a model folder that `mbnas predict` can use.
 
     Args:
@@ -109,6 +114,7 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
             names are kept, so they must differ.
         source: Where the weights come from (the evaluation folder), recorded as
             ``source`` so that a later export into the folder can say what it replaced.
+        target_spacing: The protocol's ``target_spacing`` (0: not written).
 
     Returns:
         The path of the ``model.json`` written.
@@ -132,6 +138,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
     }
     if source is not None:
         meta["source"] = source
+    if target_spacing:
+        meta["target_spacing"] = float(target_spacing)
     _validate(meta, f"cannot export to {folder}")
     for path in paths:
         if not path.is_file():
@@ -191,6 +199,7 @@ def load_model_folder(folder: str | Path) -> ModelFolder:
         normalisation=tuple(dict(meta["normalisation"][c]) for c in channels),
         weights=tuple((folder / n).resolve() for n in meta["weights"]),
         weights_sha256=_checksums(meta, path),
+        target_spacing=_spacing(meta, path),
     )
 
 
@@ -203,9 +212,17 @@ def _checksums(meta: dict[str, Any], path: Path) -> dict[str, str]:
     return {str(k): v for k, v in sums.items()}
 
 
+def _spacing(meta: dict[str, Any], path: Path) -> float:
+    value = meta.get("target_spacing", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        raise ModelFolderError(f"{path}: 'target_spacing' must be a spacing in mm, got "
+                               f"{value!r}")
+    return float(value)
+
+
 def normalisation_from_cache(data_dir: str | Path, cache_dir: str | Path,
-                             image_size: int, normalisation: Sequence[str] = ()
-                             ) -> dict[str, dict[str, Any]]:
+                             image_size: int, normalisation: Sequence[str] = (),
+                             target_spacing: float = 0.0) -> dict[str, dict[str, Any]]:
     """Training's per-channel normalisation, from the preprocessing cache's statistics.
 
     Uses the same cache as training (preprocessing it first if it is missing), so CT
@@ -217,7 +234,7 @@ def normalisation_from_cache(data_dir: str | Path, cache_dir: str | Path,
     """
     dataset = read_dataset(data_dir)
     cache = preprocess(data_dir, cache_dir, PreprocessConfig(
-        size=image_size, normalisation=tuple(normalisation)))
+        size=image_size, normalisation=tuple(normalisation), target_spacing=target_spacing))
     schemes = resolve_schemes(normalisation, dataset.ct_channels)
     try:
         stats = json.loads((cache / "preprocess.json").read_text(encoding="utf-8"))

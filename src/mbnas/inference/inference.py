@@ -27,6 +27,7 @@ from mbnas.data.preprocess import (
     resize_slices,
     to_canonical,
 )
+from mbnas.data.spacing import crop_or_pad, spacing_grid
 from mbnas.engine.device import select_device
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.inference.export import ModelFolder, ModelFolderError, load_model_folder
@@ -51,10 +52,17 @@ def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder) ->
     Returns:
         float32 (Z, C, S, S) slices of the canonical volume, inferior to superior.
     """
-    canonical, _ = to_canonical(image, affine)
+    canonical, canonical_affine = to_canonical(image, affine)
     s = model.image_size
     slices = np.empty((canonical.shape[2], canonical.shape[3], s, s), np.float32)
-    resize_slices(canonical, slices)
+    if model.target_spacing:  # as preprocessing: resample to the spacing, centre in s x s
+        grid = spacing_grid(canonical.shape[:2], _in_plane(canonical_affine),
+                            model.target_spacing)
+        resampled = np.empty((*slices.shape[:2], *grid), np.float32)
+        resize_slices(canonical, resampled)
+        crop_or_pad(resampled, slices, resampled.min(axis=(0, 2, 3)))
+    else:
+        resize_slices(canonical, slices)
     for c, scheme in enumerate(model.normalisation):
         if scheme["scheme"] == "ct":
             normalise_ct(slices[:, c], (float(scheme["clip"][0]), float(scheme["clip"][1])),
@@ -64,9 +72,23 @@ def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder) ->
     return slices
 
 
-def to_scan_grid(prob: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+def _in_plane(affine: np.ndarray) -> tuple[float, float]:
+    sizes = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
+    return float(sizes[0]), float(sizes[1])
+
+
+def to_scan_grid(prob: torch.Tensor, grid: tuple[int, int],
+                 window: tuple[int, int] | None = None) -> torch.Tensor:
     """Class ids (N, *grid) uint8 of slices' probabilities (N, K, S, S) resized to a scan's
-    in-plane grid (bilinear, antialiased), the argmax taken there."""
+    in-plane grid (bilinear, antialiased), the argmax taken there. With ``window`` (the
+    resampled grid of a ``target_spacing`` model) the S x S slices are first put back in
+    the middle of that grid, background around them."""
+    if window is not None:
+        fill = np.zeros(prob.shape[1], np.float32)
+        fill[0] = 1.0
+        out = np.empty((*prob.shape[:2], *window), np.float32)
+        crop_or_pad(prob.float().cpu().numpy(), out, fill)
+        prob = torch.from_numpy(out).to(prob.device)
     prob = F.interpolate(prob, size=grid, mode="bilinear", align_corners=False, antialias=True)
     return prob.argmax(1).to(torch.uint8)
 
@@ -122,10 +144,15 @@ class Segmenter:
         slices = prepare_slices(image, affine, self.model)
         canonical_shape = to_canonical(image[..., 0], affine)[0].shape
         grid = canonical_shape[:2]
+        window = None
+        if self.model.target_spacing:
+            canonical_affine = to_canonical(image[..., :1], affine)[1]
+            window = spacing_grid(grid, _in_plane(canonical_affine), self.model.target_spacing)
         labels = np.empty((canonical_shape[2], *grid), np.uint8)
         for a in range(0, len(slices), self.batch_size):
             x = torch.from_numpy(slices[a:a + self.batch_size]).to(self.device)
-            labels[a:a + len(x)] = to_scan_grid(self.probabilities(x), grid).cpu().numpy()
+            labels[a:a + len(x)] = to_scan_grid(self.probabilities(x), grid,
+                                                window).cpu().numpy()
         return np.ascontiguousarray(from_canonical(labels.transpose(1, 2, 0), affine))
 
     @torch.no_grad()
