@@ -156,3 +156,14 @@ def test_bad_fidelity_is_refused_in_one_line(tmp_path: Path, phantom_spleen: Pat
     err = capsys.readouterr().err
     assert code == 2 and "fidelity" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_card_counts_the_trainings_of_each_fidelity(fidelity_search: Path, tmp_path: Path
+                                                     ) -> None:
+    counts = _check_fidelities(fidelity_search)
+    assert main(["report", str(fidelity_search), "--out", str(tmp_path / "report")]) == 0
+    card = json.loads((tmp_path / "report" / "card.json").read_text())
+    text = next(iter(card["search_trainings"].values()))
+    low, full = counts["0.5 (1 epochs)"], counts["1 (full)"]
+    assert text.startswith(f"{low + full} trainings: {low} at fidelity 0.5 (1 epochs")
+    assert f"; {full} full protocol (2 epochs, 2 folds x 1 seed(s))" in text
