@@ -93,20 +93,23 @@ def fused_folds(data: Path, cache: Path, protocol: Protocol) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="dataset folder (default: a phantom)")
-    parser.add_argument("--seeds", type=int, default=4, help="search seeds 0..N-1")
-    parser.add_argument("--budget", type=int, default=10, help="evaluations per search")
+    parser.add_argument("--seeds", type=int, default=3, help="search seeds 0..N-1")
+    parser.add_argument("--budget", type=int, default=8, help="evaluations per search")
     parser.add_argument("--rungs", default="0.25,1", help="the --fidelity rungs")
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--samples-per-epoch", type=int, default=128)
+    parser.add_argument("--samples-per-epoch", type=int, default=64)
     parser.add_argument("--size", type=int, default=32, help="image size")
+    parser.add_argument("--lr", type=float, default=1e-2,
+                        help="learning rate (1e-2: these tiny runs learn in 8 epochs)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rungs = parse_rungs(args.rungs)
     protocol = Protocol(epochs=args.epochs, folds=args.folds, seeds=(0,),
                         image_size=args.size, base_channels=4, batch_size=16,
-                        samples_per_epoch=args.samples_per_epoch, score_fraction=0.25)
+                        samples_per_epoch=args.samples_per_epoch, score_fraction=0.25,
+                        lr=args.lr)
     low = rung_protocol(protocol, rungs[0])
     rows, pooled_low, pooled_full = [], [], []
     with tempfile.TemporaryDirectory(prefix="fidelity-") as tmp:
@@ -114,8 +117,9 @@ def main() -> None:
                                          seed=0, shape=(48, 48, 12))
         print(f"local search, budget {args.budget}, {protocol.folds} folds x 1 seed, "
               f"{protocol.epochs} epochs of >= {protocol.samples_per_epoch} samples at "
-              f"{protocol.image_size} px, base channels 4; --fidelity {args.rungs} (first "
-              f"rung {low.epochs} epochs, fold 0, seed 0); data {data}; 1 CPU thread",
+              f"{protocol.image_size} px, base channels 4, lr {protocol.lr:g}; --fidelity "
+              f"{args.rungs} (first rung {low.epochs} epochs, fold 0, seed 0); data {data}; "
+              "1 CPU thread",
               flush=True)
         header = ("| seed | full trainings: plain / fid / fid+race | all trainings | "
                   "wall s | full trainings saved (fid, fid+race) | dropped | same path | "

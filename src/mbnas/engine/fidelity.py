@@ -4,8 +4,9 @@
 epochs (the poly schedule compressed into them, as ``epochs`` sets its length), fold 0
 of the search's own split and the protocol's first seed, i.e. one training instead of
 folds x seeds. The network the option must beat (the bar) is trained the same way. Only
-the options whose low-fidelity score is above the bar's go on, and of those at most half
-of the rung's options, the best ones (successive halving, eta 2). The last rung is
+the options whose low-fidelity score is not below the bar's go on (a tie is no
+evidence), and of those at most half of the rung's options, the best ones (successive
+halving, eta 2). The last rung is
 always 1: the full protocol, whose score alone the strategy is told. An option dropped
 at a lower rung is told as no score (None), so the strategy rejects it as it would a
 worse one; the log says at which rung and against which bar it was dropped.
@@ -88,7 +89,7 @@ class Dropped:
         if self.halved:
             why = f", not in the best 1/{ETA} of its batch"
         elif self.bar is not None:
-            why = f", not above the bar's {self.bar:.4f}"
+            why = f", below the bar's {self.bar:.4f}"
         else:
             why = ""
         return f"dropped at fidelity {self.rung:g} ({self.epochs} epochs, 1 run): {what}{why}"
@@ -153,7 +154,9 @@ class Screen:
                 own = scores[batch[i].key]
                 bar_scores = [s for b in bar_of[i] if (s := scores[b.key]) is not None]
                 bar = max(bar_scores) if bar_scores else None
-                if own is not None and (bar is None or own > bar):
+                # A tie is no evidence against the option (often both are at the floor
+                # of a short training, Dice 0): it may still beat the bar in full.
+                if own is not None and (bar is None or own >= bar):
                     keep.append(i)
                 else:
                     dropped[i] = Dropped(rung, level.protocol.epochs, own, bar)
