@@ -89,7 +89,9 @@ class FidelitySearch:
         out = []
         for entry in entries:
             verdict = self.dropped.get(entry.get("arch_key", ""))
-            if verdict is None:
+            if "index" not in entry:  # not an evaluation (a network skipped for a limit)
+                out.append(entry)
+            elif verdict is None:
                 out.append({**entry, "fidelity": 1.0})
             else:
                 out.append({**entry, "fidelity": verdict.rung, "dropped": verdict.note()})
