@@ -6,8 +6,8 @@ Run as a script: ``python benchmarks/device_summary.py DIR`` where DIR holds
 file (a step that failed or ran out of time) is said, not guessed.
 
 Estimated device-hours of a Spleen paper search (150 evaluations x 15 runs x 50 epochs)
-are given four ways: one run at a time; at the best rate of ``--runs-per-device`` /
-``--fuse``; and each of those with ``--fidelity 0.25,1`` and with ``--fidelity`` plus
+are given six ways: one run at a time; at the best rate of ``--runs-per-device`` /
+``--fuse``; and each of those with ``--fidelity`` and with ``--fidelity`` plus
 ``--race``. The random networks of the space are what a search trains (2.5-4.4x the
 U-Net's FLOPs), so the estimate is their mean. The fidelity and race factors
 (full-protocol-equivalent trainings over the plain search's) are not measured here:
@@ -26,10 +26,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_search_cost import spleen_hours  # noqa: E402
 
-#: Full-protocol-equivalent trainings with --fidelity 0.25,1 over those without, and with
-#: --race on top (benchmarks/fidelity.py on the Spleen phantom, docs/fidelity_search.md).
-FIDELITY_FACTOR = 0.42
-FIDELITY_RACE_FACTOR = 0.37
+#: Full-protocol-equivalent trainings with --fidelity 0.5,1 over those without, and with
+#: --race on top: (full + 0.5 x low-rung trainings) / plain, over 3 seeds of
+#: benchmarks/fidelity.py on the Spleen phantom (docs/fidelity_search.md): (20 + 12) / 48
+#: and (16 + 12) / 48. Those searches did not end at the same best network.
+FIDELITY_FACTOR = 0.67
+FIDELITY_RACE_FACTOR = 0.58
 
 
 def _read(path: Path) -> Any:
