@@ -54,7 +54,18 @@ def _one_run(arch: Any, protocol: Protocol, device: str, steps: int, threads: in
 
 def concurrent_rate(arch: Any, protocol: Protocol, device: str, runs: int, steps: int
                     ) -> float:
-    """Summed training images/s of ``runs`` processes training at once."""
+    """Summed training images/s of ``runs`` processes training at once (one: in this
+    process; spawning a worker for it only adds start-up, and on a loaded CPU its exit
+    could keep the benchmark waiting past its time limit)."""
+    if runs == 1:
+        before = torch.get_num_threads()
+        try:
+            if device == "cpu":
+                torch.set_num_threads(os.cpu_count() or 1)
+            return float(time_network("", arch, 1, 2, protocol, device, steps,
+                                      validate=False).train_images_per_s)
+        finally:
+            torch.set_num_threads(before)
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(runs), ctx.Queue()
     threads = max(1, (os.cpu_count() or 1) // runs) if device == "cpu" else 1
@@ -131,7 +142,9 @@ def main() -> None:
     parser.add_argument("--fused", type=int, default=3, help="members of a fused network")
     parser.add_argument("--networks", type=int, default=3, help="random networks")
     parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    results: list[dict[str, Any]] = []
     dev = select_device(args.device)
     device = str(dev.type)
     protocol = Protocol(batch_size=args.batch, image_size=args.size,
@@ -166,10 +179,22 @@ def main() -> None:
         tail = (f"{best * flops / peak:12.2f}{spleen_hours(best):9.1f}" if best else
                 f"{'-':>12}{'-':>9}")
         print(f"{name:<18}{params:9.2f}{flops / 1e9:10.2f}{cells}{tail}", flush=True)
+        results.append({"network": name, "params_m": params, "gflop_per_image": flops / 1e9,
+                        "rates": dict(zip(map(str, concurrency), rates, strict=True)),
+                        "fused": fused, "best": best,
+                        "flops_fraction": best * flops / peak if best else None,
+                        "spleen_hours": spleen_hours(best) if best else None})
     print("images/s are training images per second summed over the runs; 'best FLOP/s' is "
           "the best rate's training FLOP/s over the matmul FLOP/s; 'Spleen h' the device-"
           "hours of the Spleen paper protocol (150 evaluations) at the best rate; 'mem': "
           "not run, the runs would not fit in the device's free memory")
+    if args.json is not None:
+        import json
+
+        args.json.write_text(json.dumps({
+            "device": device_name(dev), "matmul_flops": peak, "size": args.size,
+            "batch": args.batch, "base_channels": args.base_channels,
+            "precision": args.precision, "networks": results}, indent=1))
 
 
 if __name__ == "__main__":

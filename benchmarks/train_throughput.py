@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8, help="reference steps (b)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     device = select_device(args.device)
     torch.manual_seed(0)
@@ -150,6 +152,13 @@ def main() -> None:
           f"({train_flops / 1e9:.2f} GFLOP per training image)")
     print(f"ratio (a)/(b) = {a / b:.2f}   (target >= 2.5)")
     print(f"engine FLOP/s / matmul FLOP/s = {achieved / c:.2f}   (target >= 0.50)")
+    if args.json is not None:
+        import json
+
+        args.json.write_text(json.dumps({
+            "device": str(device), "engine_images_per_s": a, "reference_images_per_s": b,
+            "matmul_flops": c, "engine_flops": achieved, "flops_fraction": achieved / c,
+            "size": args.size, "batch": args.batch}, indent=1))
 
 
 if __name__ == "__main__":

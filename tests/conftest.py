@@ -76,6 +76,19 @@ def plugin(tmp_path: Path):
         plugins.close()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``cuda`` run where a CUDA device is present and are skipped elsewhere
+    (``pytest -m cuda`` runs only them: ``benchmarks/device_check.sh``)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device on this machine")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def phantom_spleen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six CT spleen phantom cases in MSD layout (made once per session; never edited)."""

@@ -26,6 +26,11 @@ def add_speed_arguments(p: argparse.ArgumentParser, race: bool = False) -> None:
         p.add_argument("--race", action="store_true", default=None,
                        help="train a candidate fold by fold and drop it once it cannot "
                             "beat the current architecture (off in the paper presets)")
+        p.add_argument("--fidelity", metavar="RUNGS",
+                       help="multi-fidelity probing, e.g. 0.25,1: train each probed option "
+                            "first for that fraction of the epochs on one fold and seed, "
+                            "and only those that beat the current network's score there "
+                            "(the best half at most) in full (off in the paper presets)")
 
 
 def announce(device: str, protocol: Any, threads: int | None, runs_per_device: int = 1

@@ -19,6 +19,7 @@ from mbnas.driver.evaluation_file import EvaluationFile
 from mbnas.driver.runfolder import EvaluationFolder
 from mbnas.driver.search_runs import SearchRun
 from mbnas.engine.config import Protocol
+from mbnas.errors import MbnasError
 from mbnas.reporting.card import (
     NOT_AVAILABLE,
     NOT_DONE,
@@ -86,6 +87,37 @@ def search_seconds(run: SearchRun) -> dict[str, float]:
     except StoreError:
         return {}
     return out
+
+
+def search_trainings(run: SearchRun) -> str:
+    """How many trainings a search ran at each fidelity (``--fidelity``), from its store.
+
+    Every training counts, the low-fidelity ones and those ``--race`` stopped early
+    included: they are what the search cost (its hours, ``search_hours``, count them all).
+    """
+    from mbnas.driver.repeats import store_path
+    from mbnas.engine.fidelity import parse_rungs, rung_protocol
+    from mbnas.store import ResultStore, StoreError
+
+    p = run.protocol
+    try:
+        rungs = parse_rungs(run.config.get("fidelity"))
+    except MbnasError:
+        rungs = ()
+    labels = {rung_protocol(p, r).key: f"at fidelity {r:g} ({rung_protocol(p, r).epochs} "
+              "epochs, 1 fold x 1 seed)" for r in rungs[:-1]}
+    labels[p.key] = (f"full protocol ({p.epochs} epochs, {p.folds} folds x "
+                     f"{len(p.seeds)} seed(s))")
+    counts = dict.fromkeys(labels, 0)
+    try:
+        with ResultStore(store_path(run.folder), read_only=True) as store:
+            for r in store.runs():
+                if r.protocol_key in counts:
+                    counts[r.protocol_key] += 1
+    except StoreError:
+        return NOT_AVAILABLE
+    parts = [f"{n} {labels[k]}" for k, n in counts.items() if n or k == p.key]
+    return f"{sum(counts.values())} trainings: " + "; ".join(parts)
 
 
 def _sha(path: Path) -> str:
@@ -218,6 +250,7 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
                            "grid" if ev_protocol else NO_EVALUATION)},
         device=device,
         search_hours=_per_run(runs, lambda r: hours_by_device(search_seconds(r))),
+        search_trainings=_per_run(runs, search_trainings),
         evaluation_hours=evaluation_hours,
         seeds=seeds,
         search_stability=stab or (f"{NOT_DONE}: one search run per search space; repeat "

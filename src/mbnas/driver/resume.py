@@ -9,6 +9,7 @@ search.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,20 @@ def save_state(path: Path, state: dict[str, Any], config: Any, runtime: tuple[st
 
 
 def load_state(path: Path, config: Any, store: ResultStore, runtime: tuple[str, ...],
-               grow: tuple[str, ...] = ()) -> dict[str, Any] | None:
+               grow: tuple[str, ...] = (), also: Sequence[str] = ()
+               ) -> dict[str, Any] | None:
     """The strategy state to resume from (``path``: the checkpoint), or None for a fresh
     start. Settings in ``grow`` may be larger now than when it was made (the budget).
+
+    ``also``: protocol keys the store may hold besides the search's own (the low
+    rungs of ``--fidelity``).
 
     Raises:
         ConfigError: for an unreadable checkpoint, one made under other settings, or a
             store that holds runs of another protocol.
     """
     key = config.protocol.key
-    others = [p for p in store.protocols() if p != key]
+    others = [p for p in store.protocols() if p != key and p not in also]
     if others:
         raise ConfigError(
             f"{store.path}: holds runs of protocol {', '.join(others)}, but this search "

@@ -30,10 +30,12 @@ from mbnas.driver.search_cost import (
     check_cost_settings,
     without_default_cost_settings,
 )
+from mbnas.driver.search_fidelity import FidelitySearch, trainings_by_fidelity
 from mbnas.engine.config import Protocol, reject_unknown
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.executors import DEFAULT_EXECUTOR, check_executor
 from mbnas.engine.failures import RunFailure, last_line
+from mbnas.engine.fidelity import rung_keys
 from mbnas.engine.runs import RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
@@ -82,9 +84,14 @@ class SearchConfig:
     runs_per_device: int = 1
     fuse: bool = False
     race: bool = False
+    # `--fidelity 0.25,1`: rungs of multi-fidelity probing (mbnas.engine.fidelity); () off.
+    fidelity: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        from mbnas.engine.fidelity import parse_rungs
+
         check_cost_settings(self)  # first: it turns limits such as "50M" into numbers
+        object.__setattr__(self, "fidelity", parse_rungs(self.fidelity))
         check_fields(self, "search")
         check_split(self.split)
         check_method(self.space, self.strategy)
@@ -96,6 +103,9 @@ class SearchConfig:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
         d["objectives"] = list(self.objectives)
+        d["fidelity"] = list(self.fidelity)
+        if not self.fidelity:
+            del d["fidelity"]  # the configs of searches without it stay as they were
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
@@ -177,16 +187,22 @@ def run_search(
                                   retry_failed=retry_failed)
             cost = CostSearch.for_config(config, folder.costs, data)
             strategy = build_strategy(config, np.random.default_rng(config.seed), cost)
+            fidelity = (FidelitySearch(config.fidelity, evaluator, cost, config.race)
+                        if config.fidelity else None)
             state = load_state(folder.state, config, store, RUNTIME_SETTINGS,
-                               EXTENDABLE_SETTINGS)
+                               EXTENDABLE_SETTINGS, rung_keys(config.protocol, config.fidelity))
             if state is not None and not retry_failed:
                 strategy.load_state_dict(state)
                 if cost is not None:
                     cost.load_state_dict(state)
+                if fidelity is not None:
+                    fidelity.load_state_dict(state.get("fidelity"))
             while (batch := strategy.ask()) is not None:
                 if cost is not None:
                     cost.check_batch(batch)
-                if config.race:
+                if fidelity is not None:
+                    results = fidelity.evaluate(strategy, batch)
+                elif config.race:
                     from mbnas.engine.race import race_many, score_to_beat
 
                     results = race_many(evaluator, batch, score_to_beat(strategy))
@@ -197,13 +213,20 @@ def run_search(
                     log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
                              strategy.n_evaluated, config.budget, r.score, len(r.runs),
                              r.n_trained, r.arch_key)
-                save_state(folder.state, strategy.state_dict() if cost is None
-                           else cost.state_dict(strategy), config, RUNTIME_SETTINGS)
-                write_outputs(folder, strategy, store, config.protocol, cost)
+                state = (strategy.state_dict() if cost is None
+                         else cost.state_dict(strategy))
+                if fidelity is not None:
+                    state["fidelity"] = fidelity.state_dict()
+                save_state(folder.state, state, config, RUNTIME_SETTINGS)
+                write_outputs(folder, strategy, store, config.protocol, cost, fidelity)
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
-            write_outputs(folder, strategy, store, config.protocol, cost)
+            write_outputs(folder, strategy, store, config.protocol, cost, fidelity)
             raise_if_all_failed(store, config.protocol.key, "search")
+            if fidelity is not None:
+                log.info("trainings per fidelity: %s", ", ".join(
+                    f"{k}: {n}" for k, n in
+                    trainings_by_fidelity(store, config.protocol, config.fidelity).items()))
         if strategy.best is not None:
             log.info("finished: %d evaluations, best score %.4f, arch %s",
                      strategy.n_evaluated, strategy.best[1], strategy.best[0].key)
@@ -224,7 +247,8 @@ def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> Non
 
 
 def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol: Protocol,
-                  cost: CostSearch | None = None) -> None:
+                  cost: CostSearch | None = None, fidelity: FidelitySearch | None = None
+                  ) -> None:
     """Rewrite search_log.jsonl, best.json and the progress figure from the state."""
     lines = []
     for evaluation in strategy.history:
@@ -243,6 +267,8 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
     if cost is not None:
         lines = cost.annotate_log(strategy, lines)
         cost.write_front(folder.front, strategy, protocol.key)
+    if fidelity is not None:
+        lines = fidelity.annotate_log(lines)
     lines = [json.dumps(e, sort_keys=True, default=_json_default) for e in lines]
     atomic_write_text(folder.search_log, "".join(line + "\n" for line in lines))
     from mbnas.store.optuna_mirror import mirror_search_log
@@ -254,6 +280,8 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
             "genotype": best.to_dict(), "arch_key": best.key,
             "score": score,
             "protocol_key": protocol.key,
+            **({} if fidelity is None else {"trainings_by_fidelity": trainings_by_fidelity(
+                store, protocol, fidelity.rungs)}),
         })
     from mbnas.driver.search_runs import progress_label
     from mbnas.reporting.progress import plot_search_progress

@@ -64,6 +64,8 @@ class LocalPoolExecutor:
         runs_per_device: Worker processes (1: train in this process, no workers).
         threads: CPU threads of each worker (None: the cores divided among the workers).
         fuse: Train the seeds of one architecture and fold as one fused network.
+        fuse_folds: Fuse all folds and seeds of one architecture (each member on its own
+            fold's slices; ``mbnas.engine.fused``); implies ``fuse``.
         max_retries: Restarts of a run whose worker died, before it is a failed record.
     """
 
@@ -71,6 +73,7 @@ class LocalPoolExecutor:
     threads: int | None = None
     fuse: bool = False
     max_retries: int = 2
+    fuse_folds: bool = False
     name: str = field(default="pool", init=False)
     _workers: list[_Worker] = field(default_factory=list, init=False, repr=False)
 
@@ -90,7 +93,9 @@ class LocalPoolExecutor:
         return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def jobs(self, specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
-        return fusable_groups(specs) if self.fuse else [[s] for s in specs]
+        if self.fuse or self.fuse_folds:
+            return fusable_groups(specs, folds=self.fuse_folds)
+        return [[s] for s in specs]
 
     def run(self, specs: Sequence[RunSpec], ctx: RunContext,
             hooks: RunHooks | None = None) -> Iterator[RunRecord]:
@@ -110,7 +115,7 @@ class LocalPoolExecutor:
                     if hooks is not None:
                         hooks.run_started(spec)
                 on_epoch = None if hooks is None else hooks.epoch_done
-                yield from _execute(job, ctx, self.fuse, on_epoch)
+                yield from _execute(job, ctx, self.fuse or self.fuse_folds, on_epoch)
         finally:
             torch.set_num_threads(before)
 
@@ -120,7 +125,8 @@ class LocalPoolExecutor:
         mp = multiprocessing.get_context("spawn")
         parent, child = mp.Pipe()
         process = mp.Process(target=_worker_main, daemon=True,
-                             args=(child, ctx, self.worker_threads(), self.fuse))
+                             args=(child, ctx, self.worker_threads(),
+                                   self.fuse or self.fuse_folds))
         process.start()
         child.close()
         return _Worker(process, parent)

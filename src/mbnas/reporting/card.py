@@ -42,6 +42,7 @@ CARD_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                                 ("image_size", "Image size"),
                                 ("score_definition", "Score definition"))),
     ("Compute used", (("device", "Device"), ("search_hours", "Hours per search"),
+                      ("search_trainings", "Trainings per search"),
                       ("evaluation_hours", "Hours per evaluation"))),
     ("Seeds", (("seeds", "Seeds"),)),
     ("Search stability", (("search_stability", "Search stability"),)),
@@ -78,6 +79,7 @@ class ReportingCard:
     score_definition: CardValue = NOT_AVAILABLE
     device: CardValue = NOT_AVAILABLE
     search_hours: CardValue = NOT_AVAILABLE
+    search_trainings: CardValue = NOT_AVAILABLE
     evaluation_hours: CardValue = NOT_AVAILABLE
     seeds: CardValue = NOT_AVAILABLE
     search_stability: CardValue = NOT_AVAILABLE

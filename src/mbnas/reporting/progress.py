@@ -27,7 +27,8 @@ def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
         runs: (label, search log entries) of each run.
         out_prefix: The figure's path without suffix.
 
-    Failed evaluations (no score) are drawn as crosses at the bottom of the axis.
+    Failed evaluations (no score) are drawn as crosses at the bottom of the axis, options
+    ``--fidelity`` dropped before the full protocol as ticks there.
     """
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for i, (label, log) in enumerate(runs):
@@ -43,9 +44,14 @@ def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
         xs = [e["index"] + 1 for e, b in zip(log, best) if b is not None]
         ax.step(xs, [b for b in best if b is not None], where="post", color=colour,
                 label=label)
-        failed = [e["index"] + 1 for e in log if e.get("score") is None]
+        failed = [e["index"] + 1 for e in log
+                  if e.get("score") is None and "dropped" not in e]
         if failed and y:
             ax.scatter(failed, [min(y)] * len(failed), marker="x", color=colour)
+        dropped = [e["index"] + 1 for e in log if "dropped" in e]  # --fidelity: no score
+        if dropped and y:
+            ax.scatter(dropped, [min(y)] * len(dropped), marker="|", color=colour,
+                       alpha=0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("evaluation")
     ax.set_ylabel("validation Dice (mean over folds x seeds)")
