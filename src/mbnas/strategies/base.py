@@ -189,7 +189,8 @@ class Strategy(ABC):
             self._ledger.record(Evaluation(
                 index=self._ledger.n_evaluated, genotype=genotype, key=genotype.key,
                 score=score, phase=batch.phase, variable=batch.variable, accepted=bool(acc),
-                batch=self._batches, pass_index=batch.pass_index))
+                batch=self._batches, pass_index=batch.pass_index,
+                restart=batch.restart))
         self._pending = None
         self._batches += 1
 
