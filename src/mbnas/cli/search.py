@@ -263,6 +263,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of the search and of the folds")
     p.add_argument("--start", help="'random', a preset name such as 'unet', or an authors' "
                                    "40-digit genotype string")
+    p.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=None,
+                   help="local/bilevel search: after a local optimum, start again from a "
+                        "random network until the budget is spent (the authors' code); "
+                        "default off: stop at the first local optimum (the paper's text)")
     p.add_argument("--max-depth", type=int, dest="max_depth",
                    help="deepest level (default: the space's own, 3 for the paper's)")
     p.add_argument("--device", help="auto, cpu or cuda")

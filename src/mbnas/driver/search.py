@@ -61,6 +61,9 @@ class SearchConfig:
     seed: int = 0
     start: str = RANDOM_START
     max_depth: int | None = None  # None: the space's own (3, the authors' cap)
+    # Local/bilevel search: restart from a random network at a local optimum until the
+    # budget is spent (the authors' code); off: stop there (the paper's description).
+    restarts: bool = False
     protocol: Protocol = field(default_factory=Protocol)
     executor: str = DEFAULT_EXECUTOR
     threads: int | None = None
@@ -88,11 +91,16 @@ class SearchConfig:
         check_executor(self.executor)
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
+        if self.restarts and tuple(self.objectives) != ("dice",):
+            raise ConfigError("restarts: Pareto local search (objectives beyond dice) does "
+                              "not restart; drop --restarts or search Dice alone")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
         d["objectives"] = list(self.objectives)
+        if not self.restarts:  # folders of searches made before restarts existed match
+            d.pop("restarts")
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
@@ -119,6 +127,7 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
     return make_strategy(
         config.strategy, space=space, budget=config.budget, rng=rng,
         decode=architecture_from_dict, start=start, kernel_space_for=kernel_space,
+        restarts=config.restarts,
     )
 
 
@@ -188,6 +197,7 @@ def run_search(
                 else:
                     results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
+                log_restart(strategy.history[-len(results):])
                 for r in results:
                     log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
                              strategy.n_evaluated, config.budget, r.score, len(r.runs),
@@ -205,6 +215,14 @@ def run_search(
     best, score = strategy.best or (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
+
+
+def log_restart(told: list[Any]) -> None:
+    """Say in the run log when a batch begins a restart (its start, after a local optimum)."""
+    for e in told:
+        if e.restart and e.variable is None:
+            log.info("restart %d: local optimum reached; evaluation %d starts again from a "
+                     "random network", e.restart, e.index + 1)
 
 
 def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> None:
