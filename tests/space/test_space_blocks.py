@@ -16,11 +16,17 @@ from mbnas.space import (
     get_space,
     preset,
 )
-from mbnas.space.blocks import block_names, get_block, register_block, unregister_block
+from mbnas.space.blocks import (
+    all_block_names,
+    block_names,
+    get_block,
+    register_block,
+    unregister_block,
+)
 from mbnas.space.count import TopologyCounter
 
 
-@pytest.mark.parametrize("name", block_names())
+@pytest.mark.parametrize("name", all_block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(("in_ch", "out_ch"), [(5, 12), (12, 12)])
 def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
@@ -37,7 +43,7 @@ def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
         assert torch.isfinite(p.grad).all()
 
 
-@pytest.mark.parametrize("name", block_names())
+@pytest.mark.parametrize("name", all_block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_block_with_stride_two_halves_the_resolution(name, kernel):
     block = get_block(name)(6, 8, kernel, stride=2)
@@ -58,7 +64,7 @@ def test_even_kernel_rejected():
 def test_unknown_block_lists_valid_names():
     with pytest.raises(GenotypeError) as info:
         get_block("transformer")
-    for name in block_names():
+    for name in all_block_names():
         assert name in str(info.value)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from mbnas.errors import GenotypeError
 from mbnas.space import SPACES, Genotype, Node, get_space, preset
-from mbnas.space.blocks import block_names
+from mbnas.space.blocks import all_block_names
 
 
 def _g(cells, skips=None, block="vgg", kernel=3):
@@ -115,7 +115,7 @@ UNET = ["same", "down", "down", "down", "down", "up", "up", "up", "up", "same"]
     ("make", "message"),
     [
         (lambda: _g(UNET, block="transformer"),
-         "unknown block 'transformer'; valid blocks: " + ", ".join(block_names())),
+         "unknown block 'transformer'; valid blocks: " + ", ".join(all_block_names())),
         (lambda: _g(UNET, kernel=4), "kernel 4 is not one of 1, 3, 5, 7"),
         (lambda: _g(UNET, kernel=True), "kernel must be an integer"),
         (lambda: _g(["sideways"] + UNET[1:]), "channels 'sideways' is not one of"),

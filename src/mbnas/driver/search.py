@@ -40,6 +40,7 @@ from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.space import architecture_from_dict, get_space, kernel_space
 from mbnas.space.presets import RANDOM_START, start_genotype
+from mbnas.space.spaces import with_block
 from mbnas.space_registry import DEFAULT_SPACE
 from mbnas.store import ResultStore
 from mbnas.strategies import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
@@ -64,6 +65,8 @@ class SearchConfig:
     # Local/bilevel search: restart from a random network at a local optimum until the
     # budget is spent (the authors' code); off: stop there (the paper's description).
     restarts: bool = False
+    # Macro/bilevel: the fixed block (vgg2: the authors' VGG-only class); None: vgg.
+    block: str | None = None
     protocol: Protocol = field(default_factory=Protocol)
     executor: str = DEFAULT_EXECUTOR
     threads: int | None = None
@@ -88,6 +91,8 @@ class SearchConfig:
         check_fields(self, "search")
         check_split(self.split)
         check_method(self.space, self.strategy)
+        if self.block is not None:
+            get_space(self.space, self.max_depth, self.block)  # a fixed block where allowed
         check_executor(self.executor)
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
@@ -99,8 +104,9 @@ class SearchConfig:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
         d["objectives"] = list(self.objectives)
-        if not self.restarts:  # folders of searches made before restarts existed match
-            d.pop("restarts")
+        for name in ("restarts", "block"):  # folders made before they existed match
+            if not d[name]:
+                d.pop(name)
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
@@ -119,7 +125,9 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
     """The strategy object for a config (not yet started); ``cost`` for objectives and
     limits beyond Dice."""
     start = None if config.start == RANDOM_START else start_genotype(config.start)
-    space = get_space(config.space, config.max_depth)
+    space = get_space(config.space, config.max_depth, config.block)
+    if start is not None and config.block is not None:
+        start = with_block(start, config.block, config.space)  # the start's topology
     if start is not None and not space.contains(start):
         raise ConfigError(f"start {config.start!r} is not a network of the {config.space} space")
     if cost is not None:

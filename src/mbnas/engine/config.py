@@ -17,6 +17,7 @@ from mbnas.data.normalise import CHOICES as NORMALISATIONS
 from mbnas.engine.intensity import IntensityConfig
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
+from mbnas.space_registry import INITS
 
 # How a run's validation Dice is computed (see mbnas.metrics.overlap).
 DICE_MODES = ("pooled", "case")
@@ -117,6 +118,9 @@ class Protocol:
             default, ct, zscore or percentile (``data/normalise.py``); empty: default.
         base_channels: Channels after the stem of a searched network (paper: 32);
             the quick protocol narrows the networks so a CPU can try the tool.
+        init: Weight initialisation of a searched network (``mbnas.space.init``):
+            "default" (PyTorch's, what the authors' mixed-block class runs) or "he"
+            (He-normal, what their VGG-only class for Macro/Bilevel-NAS runs).
     """
 
     epochs: int = 50
@@ -138,6 +142,7 @@ class Protocol:
     loss_smooth: float = 1.0
     keep_weights: bool = False
     base_channels: int = 32
+    init: str = "default"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     intensity: IntensityConfig = field(default_factory=IntensityConfig)
     normalisation: tuple[str, ...] = ()
@@ -166,6 +171,8 @@ class Protocol:
             problems.append(f"dice must be one of {', '.join(DICE_MODES)}, got {self.dice!r}")
         if self.loss_smooth < 0:
             problems.append(f"loss_smooth must be >= 0, got {self.loss_smooth}")
+        if self.init not in INITS:
+            problems.append(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.image_size % 16:
             problems.append(f"image_size must be a multiple of 16, got {self.image_size}")
         problems += [f"normalisation {n!r} is not one of {', '.join(NORMALISATIONS)}"
@@ -189,7 +196,10 @@ class Protocol:
         return max(1, round(self.epochs * self.score_fraction))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.init == "default":  # config.yaml of folders made before it existed match
+            d.pop("init")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Protocol:

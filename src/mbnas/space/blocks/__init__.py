@@ -13,7 +13,8 @@ decorated with ``@register_block("<family>")``. Nothing else changes: the builde
 blocks up by name, and the search spaces and the counting take their ``b`` options
 from :func:`block_names`. Code outside the package can also call ``register_block``
 before creating a search space. A family registered this way enlarges the ``mbnas``
-and ``micro`` spaces (and their exact sizes) accordingly.
+and ``micro`` spaces (and their exact sizes) accordingly; a *variant* (``vgg2``, the
+authors' VGG-only block, ``register_block(name, variant=True)``) does not.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import importlib
 import pkgutil
 
 from mbnas.space.blocks.registry import (
+    all_block_names,
     block_names,
     get_block,
     register_block,
@@ -37,4 +39,4 @@ for _module in PAPER_FAMILIES + tuple(
     if _module not in _NOT_FAMILIES:
         importlib.import_module(f"{__name__}.{_module}")  # registers on first import only
 
-__all__ = ["block_names", "get_block", "register_block", "unregister_block"]
+__all__ = ["all_block_names", "block_names", "get_block", "register_block", "unregister_block"]

@@ -21,13 +21,17 @@ BlockFactory = Callable[..., nn.Module]
 T = TypeVar("T", bound=type[nn.Module])
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
+_VARIANTS: set[str] = set()  # registered, but no space's default options
 
 
-def register_block(name: str) -> Callable[[T], T]:
+def register_block(name: str, *, variant: bool = False) -> Callable[[T], T]:
     """Class decorator that registers a block family under ``name``.
 
     Args:
         name: The name genotypes use for this family (lower case, no spaces).
+        variant: A variant of a family (e.g. ``vgg2``): genotypes may use it and the
+            builder builds it, but it is not among :func:`block_names`, so no space
+            searches it unless the space names it.
 
     Raises:
         ValueError: If ``name`` is already registered (a duplicate is an error, not a
@@ -43,6 +47,8 @@ def register_block(name: str) -> Callable[[T], T]:
                 "choose another name"
             )
         _REGISTRY[name] = cls
+        if variant:
+            _VARIANTS.add(name)
         return cls
 
     return decorator
@@ -53,6 +59,7 @@ def unregister_block(name: str) -> None:
     if name not in _REGISTRY:
         raise GenotypeError(f"block {name!r} is not registered; registered: {_names_text()}")
     del _REGISTRY[name]
+    _VARIANTS.discard(name)
 
 
 def get_block(name: str) -> type[nn.Module]:
@@ -70,7 +77,12 @@ def get_block(name: str) -> type[nn.Module]:
 
 
 def block_names() -> tuple[str, ...]:
-    """The registered block names, in registration order."""
+    """The registered block families (variants left out), in registration order."""
+    return tuple(n for n in _REGISTRY if n not in _VARIANTS)
+
+
+def all_block_names() -> tuple[str, ...]:
+    """Every registered block, variants included, in registration order."""
     return tuple(_REGISTRY)
 
 
