@@ -31,7 +31,7 @@ from mbnas.space.init import INITS, initialise
 from mbnas.space.spaces import with_block
 
 AUTHORS_UNET = "0000100020003000300030013002200110010001"
-TOPOLOGIES = {"mbnas unet": preset("unet"), "authors' unet": from_authors_string(AUTHORS_UNET)}
+TOPOLOGIES = {"mbnas unet": preset("unet"), "authors' unet": preset("unet-authors")}
 # topology, k, in_channels, classes, base channels -> parameters of the authors' NAS_WNet
 AUTHORS_VGG_ONLY = [
     ("mbnas unet", 3, 1, 2, 32, 5_474_466), ("mbnas unet", 3, 2, 3, 32, 5_474_787),
@@ -57,6 +57,14 @@ def test_vgg2_networks_have_the_parameters_of_the_authors_class(topology, k, c, 
     if k > 3:  # mbnas's own VGG block (k x k twice) is the larger network
         assert count_parameters(build_model(vgg_only(TOPOLOGIES[topology], k, "vgg"),
                                             c, n, base)) > params
+
+
+def test_the_authors_unet_topology_is_a_preset_beside_mbnas_unet() -> None:
+    authors = preset("unet-authors")
+    assert authors == from_authors_string(AUTHORS_UNET) and get_space("mbnas").contains(authors)
+    assert [n.channels for n in authors.nodes] == [n.channels for n in preset("unet").nodes]
+    assert count_parameters(build_model(authors, 1, 2)) == 6_604_962  # NAS_WNet at k = 3
+    assert count_parameters(build_model(preset("unet"), 1, 2)) == 5_474_466
 
 
 def test_vgg2_joins_no_space_unless_asked() -> None:
