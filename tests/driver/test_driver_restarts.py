@@ -46,3 +46,12 @@ def test_a_search_with_restarts_spends_its_whole_budget(
     assert f"restart 1: local optimum reached; evaluation {first['index'] + 1}" in \
         (run / "search.log").read_text()
     assert yaml.safe_load((run / "config.yaml").read_text())["restarts"] is True
+
+
+def test_restarts_where_nothing_restarts_are_refused_before_anything_is_written(
+        tmp_path: Path, phantom_spleen: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert main(["search", str(phantom_spleen), "--out", str(out), "--protocol", "quick",
+                 "--strategy", "random", "--restarts", "--dry-run"]) == 2
+    assert "random search has no local optimum" in capsys.readouterr().err
+    assert not out.exists()

@@ -93,6 +93,8 @@ class SearchConfig:
         check_method(self.space, self.strategy)
         if self.block is not None:
             get_space(self.space, self.max_depth, self.block)  # a fixed block where allowed
+        if self.restarts:  # refused now by a strategy that does not restart
+            build_strategy(self, np.random.default_rng(self.seed))
         check_executor(self.executor)
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
