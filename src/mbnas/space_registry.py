@@ -22,6 +22,12 @@ PAPER_MAX_DEPTH = 3
 PAPER_KERNELS: tuple[int, ...] = (3, 5, 7)
 PAPER_SKIPS: tuple[int, ...] = (0, 1, 2)
 PAPER_SIZE = 1.14e18
+#: How a built network's weights are initialised (``mbnas.space.init``; the protocol's
+#: ``init``): PyTorch's default, or He-normal as the authors' VGG-only class does.
+INITS: tuple[str, ...] = ("default", "he")
+#: The blocks a space that fixes its blocks (Macro-NAS, Bilevel-NAS) may be given
+#: (``--block``): mbnas's VGG block (k x k twice) or the authors' VGGBlock2 (k x k, 3 x 3).
+FIXED_BLOCKS: tuple[str, ...] = ("vgg", "vgg2")
 PAPER_SIZE_NOTE = (
     "the paper does not publish its counting rules; counting every digit combination "
     "of the authors' alphabet (invalid ones included) gives 3.74e18, and no reading of "

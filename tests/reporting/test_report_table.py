@@ -135,3 +135,18 @@ def test_every_registered_metric_is_a_column_with_its_registered_header(table_ev
     assert assd.label in t.note
     for d in metric_definitions():  # the header of every metric is its registered one
         assert d.column_header(tolerance_mm=1.5) in [c.header for c in t.columns]
+
+
+def test_paper_comparable_table_gives_mmac_in_the_paper_convention(table_evals):
+    evals = [dataclasses.replace(e, paper_cases=e.cases,
+                                 cost=dataclasses.replace(e.cost, macs_paper=m))
+             for e, m in zip(table_evals, (43.1e6, 19.0e6), strict=True)]
+    paper = build_table(evals, paper=True)
+    headers = [c.header for c in paper.columns]
+    assert [h for h in headers if "MMAC" in h] == ["MMAC (32x32, paper's convention)"]
+    assert [_row(paper, n)["mmac_paper"].text for n in ("MB-NAS", "U-Net")] == ["43.1", "19"]
+    assert "thop 0.0.31" in paper.note and "true counts" in paper.note
+    default = build_table(evals)
+    assert [c.key for c in default.columns if "mmac" in c.key] == ["mmac", "mmac_32"]
+    assert "true counts" in default.note and "paper's convention (thop 0.0.31)" in default.note
+    assert ModelCost.from_dict(evals[0].cost.to_dict()).macs_paper == 43.1e6

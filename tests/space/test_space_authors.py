@@ -4,8 +4,9 @@ The reference figures were measured by running the authors' network class
 (``NAS_WNet_blocks_convs`` of github.com/martijnbosma/P3GOMEA-MIS, ``py_src/unet/``,
 built as their ``unet_evaluate.initialize_network`` does) outside this project:
 parameters, and MACs with ``torch.utils.flop_counter`` (the counter of
-:func:`count_macs`) at 32x32, batch 1. The first two strings are every genotype string
-in the authors' code (``unet_setup_training.py``); the third is our U-Net preset.
+:func:`count_macs`) at 32x32, batch 1. The first two strings are the genotype strings
+in the authors' final code (``unet_setup_training.py``), the third the one their first
+commit also named there; the last is our U-Net preset.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mbnas.space.presets import start_genotype
 
 RELEASED = "0320100012202000320031203001232111210121"
 COMMENTED = "0210132021102000100112102020100111220311"
+FIRST_COMMIT = "0000100022203000320031213002232111210000"  # unet_setup_training.py, commit 3731a48
 UNET = "0000100020003000300030003000200110010001"
 
 # string, in_channels, classes, base channels -> (parameters, MACs @ 32x32)
@@ -38,6 +40,8 @@ AUTHORS_FIGURES = [
     (RELEASED, 1, 2, 8, 826_986, 85_417_984),
     (COMMENTED, 2, 3, 32, 5_019_299, 1_249_542_144),
     (COMMENTED, 1, 2, 8, 315_290, 78_143_488),
+    (FIRST_COMMIT, 2, 3, 32, 22_445_475, 986_873_856),
+    (FIRST_COMMIT, 1, 2, 8, 1_405_338, 61_726_720),
     (UNET, 2, 3, 32, 5_474_787, 231_899_136),
     (UNET, 1, 2, 8, 343_914, 14_540_800),
 ]
@@ -51,7 +55,7 @@ def test_authors_genotypes_build_with_the_authors_shapes(text, cin, classes, bas
     assert count_macs(model, (1, cin, 32, 32)) == macs
 
 
-@pytest.mark.parametrize("text", [RELEASED, COMMENTED, UNET])
+@pytest.mark.parametrize("text", [RELEASED, COMMENTED, FIRST_COMMIT, UNET])
 def test_string_round_trip(text):
     genotype = from_authors_string(text)
     assert to_authors_string(genotype) == text

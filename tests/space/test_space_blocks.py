@@ -22,7 +22,7 @@ from mbnas.space.count import TopologyCounter
 from mbnas.space_registry import DEFAULT_SPACE, SPACES_REGISTRY, space_definition, space_names
 
 
-@pytest.mark.parametrize("name", block_names())
+@pytest.mark.parametrize("name", block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(("in_ch", "out_ch"), [(5, 12), (12, 12)])
 def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
@@ -39,7 +39,7 @@ def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
         assert torch.isfinite(p.grad).all()
 
 
-@pytest.mark.parametrize("name", block_names())
+@pytest.mark.parametrize("name", block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_block_with_stride_two_halves_the_resolution(name, kernel):
     block = get_block(name)(6, 8, kernel, stride=2)

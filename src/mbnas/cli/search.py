@@ -26,11 +26,11 @@ from mbnas.cli.speed import (
 from mbnas.engine.config import PAPER, get_protocol, paper_preset, protocol_names
 from mbnas.engine.executors import DEFAULT_EXECUTOR, executor_names
 from mbnas.errors import ConfigError
-from mbnas.space_registry import DEFAULT_SPACE, space_names
+from mbnas.space_registry import DEFAULT_SPACE, FIXED_BLOCKS, INITS, space_names
 from mbnas.strategies import DEFAULT_STRATEGY, strategy_definition, strategy_names
 
 # Command-line flags that map onto protocol fields.
-_PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr")
+_PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr", "init")
 
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,6 +48,9 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int,
                    help="in-plane size slices are resampled to (pixels)")
     p.add_argument("--lr", type=float, help="initial learning rate (poly decay)")
+    p.add_argument("--init", choices=INITS,
+                   help="weight initialisation: default (PyTorch's; the authors' mixed-block "
+                        "class) or he (He-normal; their VGG-only class, with --block vgg2)")
     p.add_argument("--intensity-augment", choices=("off", "robust"), dest="intensity",
                    help="intensity augmentation for robustness to other sites (gamma, "
                         "contrast, bias field, noise, blur); 'robust': engine/intensity.py's "
@@ -295,6 +298,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of the search and of the folds")
     p.add_argument("--start", help="'random', a preset name such as 'unet', or an authors' "
                                    "40-digit genotype string")
+    p.add_argument("--block", choices=FIXED_BLOCKS,
+                   help="the block of a space that fixes it (macro, and bilevel's phases): vgg "
+                        "(k x k twice, the default) or vgg2 (k x k then 3 x 3: the authors' "
+                        "VGG-only class; add --init he for its initialisation)")
+    p.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=None,
+                   help="local/bilevel search: after a local optimum, start again from a "
+                        "random network until the budget is spent (the authors' code); "
+                        "default off: stop at the first local optimum (the paper's text)")
     p.add_argument("--max-depth", type=int, dest="max_depth",
                    help="deepest level (default: the space's own, 3 for the paper's)")
     p.add_argument("--device", help="auto, cpu or cuda")

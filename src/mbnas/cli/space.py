@@ -205,7 +205,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         )
     model = build_model(architecture, args.in_channels, args.classes)
     report = cost_report(model, args.size, args.in_channels, args.classes,
-                         memory=not args.no_memory)
+                         memory=not args.no_memory, paper=True)
     print(f"architecture: {label}")
     print(report.format())
     return 0

@@ -6,7 +6,9 @@ way every cost figure is measured (:func:`cost_model`).
 
 * parameters;
 * MACs of one forward pass (batch 1) at the training size, and at 32x32 (the input size
-  of the paper's MMAC column, see :mod:`mbnas.space.cost`);
+  of the paper's MMAC column, see :mod:`mbnas.space.cost`), both true counts; and at
+  32x32 in the paper's convention (thop 0.0.31, :func:`mbnas.space.count_macs_paper`),
+  for the paper-comparable table;
 * inference latency: milliseconds per slice at the training size, batch 1, fp32, the
   median of several timed forward passes after warm-up, on the device given;
 * peak (activation) memory: the activations a training forward pass keeps for the
@@ -16,6 +18,7 @@ way every cost figure is measured (:func:`cost_model`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import time
@@ -28,7 +31,7 @@ import torch
 from mbnas.engine.device import device_label, select_device
 from mbnas.io import atomic_write_json
 from mbnas.reporting.model import ModelCost
-from mbnas.space import architecture_from_dict, build_model, cost_report
+from mbnas.space import architecture_from_dict, build_model, cost_report, count_macs_paper
 
 #: Timed forward passes per latency figure (after ``_WARMUP`` untimed ones).
 LATENCY_REPEATS = 10
@@ -65,6 +68,11 @@ def latency_ms(model: torch.nn.Module, shape: tuple[int, ...], device: torch.dev
     return float(statistics.median(times))
 
 
+def paper_macs(model: torch.nn.Module, in_channels: int) -> float:
+    """MACs at 32x32 in the paper's convention (thop 0.0.31, the paper's Table 1)."""
+    return float(count_macs_paper(model, (1, in_channels, 32, 32)))
+
+
 def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
                  base_channels: int, image_size: int, device: str = "auto") -> ModelCost:
     """Every cost figure of one network (fresh weights: cost does not depend on them).
@@ -86,6 +94,7 @@ def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
     macs_32 = macs if image_size == 32 else float(
         cost_report(model, 32, in_channels, n_classes, memory=False).macs)
     return ModelCost(
+        macs_paper=paper_macs(model, in_channels),
         params=cost.params,
         macs=macs,
         macs_input_size=(image_size, image_size),
@@ -120,6 +129,11 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
             continue
         if ident in known:
             out[key] = ModelCost.from_dict(known[ident])
+            if out[key].macs_paper is None:  # cached before the paper's count existed
+                model = cost_model(architecture, in_channels, n_classes, base_channels)
+                out[key] = dataclasses.replace(out[key],
+                                               macs_paper=paper_macs(model, in_channels))
+                known[ident] = out[key].to_dict()
             continue
         out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,
                                 image_size, device)

@@ -42,6 +42,7 @@ from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.space import architecture_from_dict, get_space, kernel_space
 from mbnas.space.presets import RANDOM_START, start_genotype
+from mbnas.space.spaces import with_block
 from mbnas.space_registry import DEFAULT_SPACE
 from mbnas.store import ResultStore
 from mbnas.strategies import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
@@ -66,6 +67,11 @@ class SearchConfig:
     seed: int = 0
     start: str = RANDOM_START
     max_depth: int | None = None  # None: the space's own (3, the authors' cap)
+    # Local/bilevel search: restart from a random network at a local optimum until the
+    # budget is spent (the authors' code); off: stop there (the paper's description).
+    restarts: bool = False
+    # Macro/bilevel: the fixed block (vgg2: the authors' VGG-only class); None: vgg.
+    block: str | None = None
     protocol: Protocol = field(default_factory=Protocol)
     executor: str = DEFAULT_EXECUTOR
     threads: int | None = None
@@ -95,9 +101,16 @@ class SearchConfig:
         check_fields(self, "search")
         check_split(self.split)
         check_method(self.space, self.strategy)
+        if self.block is not None:
+            get_space(self.space, self.max_depth, self.block)  # a fixed block where allowed
+        if self.restarts:  # refused now by a strategy that does not restart
+            build_strategy(self, np.random.default_rng(self.seed))
         check_executor(self.executor)
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
+        if self.restarts and tuple(self.objectives) != ("dice",):
+            raise ConfigError("restarts: Pareto local search (objectives beyond dice) does "
+                              "not restart; drop --restarts or search Dice alone")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -106,6 +119,9 @@ class SearchConfig:
         d["fidelity"] = list(self.fidelity)
         if not self.fidelity:
             del d["fidelity"]  # the configs of searches without it stay as they were
+        for name in ("restarts", "block"):  # folders made before they existed match
+            if not d[name]:
+                d.pop(name)
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
@@ -124,7 +140,9 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
     """The strategy object for a config (not yet started); ``cost`` for objectives and
     limits beyond Dice."""
     start = None if config.start == RANDOM_START else start_genotype(config.start)
-    space = get_space(config.space, config.max_depth)
+    space = get_space(config.space, config.max_depth, config.block)
+    if start is not None and config.block is not None:
+        start = with_block(start, config.block, config.space)  # the start's topology
     if start is not None and not space.contains(start):
         raise ConfigError(f"start {config.start!r} is not a network of the {config.space} space")
     if cost is not None:
@@ -132,6 +150,7 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
     return make_strategy(
         config.strategy, space=space, budget=config.budget, rng=rng,
         decode=architecture_from_dict, start=start, kernel_space_for=kernel_space,
+        restarts=config.restarts,
     )
 
 
@@ -209,6 +228,7 @@ def run_search(
                 else:
                     results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
+                log_restart(strategy.history[-len(results):])
                 for r in results:
                     log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
                              strategy.n_evaluated, config.budget, r.score, len(r.runs),
@@ -233,6 +253,14 @@ def run_search(
     best, score = strategy.best or (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
+
+
+def log_restart(told: list[Any]) -> None:
+    """Say in the run log when a batch begins a restart (its start, after a local optimum)."""
+    for e in told:
+        if e.restart and e.variable is None:
+            log.info("restart %d: local optimum reached; evaluation %d starts again from a "
+                     "random network", e.restart, e.index + 1)
 
 
 def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> None:

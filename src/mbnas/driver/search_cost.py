@@ -193,7 +193,8 @@ class CostSearch:
         # the front of what it sampled (``front``).
         strategy = make_strategy(config.strategy, space=space, budget=config.budget,
                                  rng=rng, decode=_decode, start=start,
-                                 figures=self.figures, costs=self.costs)
+                                 figures=self.figures, costs=self.costs,
+                                 restarts=config.restarts)
         return strategy
 
     def check_batch(self, batch: Sequence[Any]) -> None:

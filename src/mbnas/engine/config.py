@@ -16,6 +16,7 @@ from typing import Any
 from mbnas.data.normalise import CHOICES as NORMALISATIONS
 from mbnas.engine.validate import check_fields, reject_unknown
 from mbnas.errors import ConfigError
+from mbnas.space_registry import INITS
 
 # How a run's validation Dice is computed (see mbnas.metrics.overlap).
 DICE_MODES = ("pooled", "case")
@@ -179,6 +180,9 @@ class Protocol:
         foreground_fraction: Fraction of every batch drawn from training slices with
             foreground (nnU-Net: one third), the rest in the usual shuffled order; 0 (the
             paper) draws batches from the shuffled order only (``engine/sampling.py``).
+        init: Weight initialisation of a searched network (``mbnas.space.init``):
+            "default" (PyTorch's, what the authors' mixed-block class runs) or "he"
+            (He-normal, what their VGG-only class for Macro/Bilevel-NAS runs).
     """
 
     epochs: int = 50
@@ -200,6 +204,7 @@ class Protocol:
     loss_smooth: float = 1.0
     keep_weights: bool = False
     base_channels: int = 32
+    init: str = "default"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     intensity: IntensityConfig = field(default_factory=IntensityConfig)
     normalisation: tuple[str, ...] = ()
@@ -230,6 +235,8 @@ class Protocol:
             problems.append(f"dice must be one of {', '.join(DICE_MODES)}, got {self.dice!r}")
         if self.loss_smooth < 0:
             problems.append(f"loss_smooth must be >= 0, got {self.loss_smooth}")
+        if self.init not in INITS:
+            problems.append(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.image_size % 16:
             problems.append(f"image_size must be a multiple of 16, got {self.image_size}")
         problems += [f"normalisation {n!r} is not one of {', '.join(NORMALISATIONS)}"
@@ -255,7 +262,10 @@ class Protocol:
         return max(1, round(self.epochs * self.score_fraction))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.init == "default":  # config.yaml of folders made before it existed match
+            d.pop("init")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Protocol:

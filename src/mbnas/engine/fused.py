@@ -58,6 +58,7 @@ from mbnas.engine.stacked_adam import StackedAdam
 from mbnas.engine.train import EpochStats, RunOutcome, _autocast, _DeviceData
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.space import architecture_from_dict, build_model
+from mbnas.space.init import initialise
 from mbnas.store import RunRecord
 
 OnEpoch = Callable[[RunSpec, EpochStats], None]
@@ -199,9 +200,10 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
     for spec in specs:  # each member initialised exactly as execute_run does
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
-            models.append(build_model(architecture_from_dict(spec.architecture),
-                                      ctx.data.in_channels, ctx.data.n_classes,
-                                      protocol.base_channels).to(device, dtype))
+            models.append(initialise(build_model(architecture_from_dict(spec.architecture),
+                                                 ctx.data.in_channels, ctx.data.n_classes,
+                                                 protocol.base_channels),
+                                     protocol.init).to(device, dtype))
     nets = FusedNetworks(models)
     del models
     data = _DeviceData(ctx.data, device, False)  # every slice once; members index it

@@ -26,6 +26,7 @@ from mbnas.engine.executors import DEFAULT_EXECUTOR
 from mbnas.engine.failures import ENVIRONMENT, failure_kind
 from mbnas.engine.train import EpochStats, RunOutcome, train_run
 from mbnas.space import architecture_from_dict, build_model
+from mbnas.space.init import initialise
 from mbnas.store import RunRecord, file_sha256, runtime_versions, save_weights
 
 
@@ -99,9 +100,9 @@ def execute_run(
         train, val = fold_data(ctx.data, ctx.folds, spec.fold)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
-            model = build_model(architecture_from_dict(spec.architecture),
-                                ctx.data.in_channels, ctx.data.n_classes,
-                                spec.protocol.base_channels)
+            model = initialise(build_model(architecture_from_dict(spec.architecture),
+                                           ctx.data.in_channels, ctx.data.n_classes,
+                                           spec.protocol.base_channels), spec.protocol.init)
         outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device, on_epoch)
         return record_outcome(spec, ctx, outcome, started, time.perf_counter() - t0)
     except (KeyboardInterrupt, SystemExit):

@@ -119,7 +119,10 @@ class ModelCost:
         params: Number of trainable parameters.
         macs: Multiply-accumulate operations of one forward pass at ``macs_input_size``.
         macs_input_size: (height, width) of the input the MACs were counted at.
-        macs_32: MACs at a 32x32 input (for comparison with the paper's MMAC column).
+        macs_32: MACs at a 32x32 input, true count.
+        macs_paper: MACs at a 32x32 input in the paper's convention (thop 0.0.31: each
+            2x2 stride-2 transposed convolution 4x, BatchNorm and LeakyReLU counted),
+            the figure the paper's MMAC column holds.
         latency_ms: Forward-pass latency in milliseconds (batch of one).
         peak_memory_mb: Peak memory of a forward pass in MiB.
         device: Where latency and memory were measured (e.g. "cpu", "NVIDIA H100").
@@ -129,6 +132,7 @@ class ModelCost:
     macs: float | None = None
     macs_input_size: tuple[int, int] | None = None
     macs_32: float | None = None
+    macs_paper: float | None = None
     latency_ms: float | None = None
     peak_memory_mb: float | None = None
     device: str | None = None
@@ -137,7 +141,8 @@ class ModelCost:
         return {
             "params": self.params, "macs": self.macs,
             "macs_input_size": list(self.macs_input_size) if self.macs_input_size else None,
-            "macs_32": self.macs_32, "latency_ms": self.latency_ms,
+            "macs_32": self.macs_32, "macs_paper": self.macs_paper,
+            "latency_ms": self.latency_ms,
             "peak_memory_mb": self.peak_memory_mb, "device": self.device,
         }
 
@@ -155,6 +160,7 @@ class ModelCost:
             macs=_opt_float(d.get("macs")),
             macs_input_size=None if size is None else (int(size[0]), int(size[1])),
             macs_32=_opt_float(d.get("macs_32")),
+            macs_paper=_opt_float(d.get("macs_paper")),
             latency_ms=_opt_float(d.get("latency_ms")),
             peak_memory_mb=_opt_float(d.get("peak_memory_mb")),
             device=d.get("device"),

@@ -28,7 +28,8 @@ def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
         out_prefix: The figure's path without suffix.
 
     Failed evaluations (no score) are drawn as crosses at the bottom of the axis, options
-    ``--fidelity`` dropped before the full protocol as ticks there.
+    ``--fidelity`` dropped before the full protocol as ticks there, and the start of every
+    restart of local search as a dotted vertical line.
     """
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for i, (label, log) in enumerate(runs):
@@ -44,6 +45,11 @@ def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
         xs = [e["index"] + 1 for e, b in zip(log, best) if b is not None]
         ax.step(xs, [b for b in best if b is not None], where="post", color=colour,
                 label=label)
+        # A restart of local search (after a local optimum): a dotted line at its start.
+        starts = [e for e in log if e.get("restart") and e.get("variable") is None]
+        for k, start in enumerate(starts):
+            ax.axvline(start["index"] + 1, color=colour, linestyle=":", alpha=0.6,
+                       label=f"{label}: restarts" if k == 0 else None)
         failed = [e["index"] + 1 for e in log
                   if e.get("score") is None and "dropped" not in e]
         if failed and y:

@@ -8,7 +8,8 @@ Public API:
 * :func:`build_model`, :func:`build_network`: architecture -> ``nn.Module``.
 * :func:`get_space`, :func:`kernel_space`, :data:`SPACES`, :class:`SearchSpace`,
   :class:`Variable`: the search spaces of the paper.
-* :func:`count_parameters`, :func:`count_macs`, :func:`peak_activation_memory`,
+* :func:`count_parameters`, :func:`count_macs`, :func:`count_macs_paper` (the paper's
+  thop convention), :func:`peak_activation_memory`,
   :func:`cost_report`, :class:`CostReport`: cost figures.
 * :func:`register_block`, :func:`get_block`, :func:`block_names`: the block registry.
 * :func:`load_architecture`, :func:`load_genotype`: read a file or a name.
@@ -26,6 +27,7 @@ from mbnas.space.cost import (
     CostReport,
     cost_report,
     count_macs,
+    count_macs_paper,
     count_parameters,
     format_macs,
     peak_activation_memory,
@@ -62,6 +64,7 @@ __all__ = [
     "build_network",
     "cost_report",
     "count_macs",
+    "count_macs_paper",
     "count_parameters",
     "format_macs",
     "from_authors_string",

@@ -10,7 +10,19 @@ PyTorch's FLOP counter, which counts convolutions and matrix products only). Use
 
 MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (MACs = FLOPs / 2;
 convolutions, transposed convolutions and matrix products; pooling, BatchNorm and
-activations are not counted).
+activations are not counted): the *true count*, each multiply-accumulate once.
+
+**The paper's convention** (:func:`count_macs_paper`) is another count: the paper's
+Table 1 MMAC come from thop 0.0.31 (``profile`` in the authors' ``unet_evaluate.py``, at
+32x32, their ``base_num_features``). thop charges every output element of a convolution
+``C_in / groups x k x k (+1 with a bias)``, also for a transposed convolution, whose
+output has 4x the pixels of its input for the 2x2 stride-2 upsampling: each of those is
+counted 4x too high. It adds 2 per BatchNorm input element, 1 per LeakyReLU input
+element (ReLU 0), 1 per average-pooling output element and ``in_features`` per Linear
+output; everything else (max pooling, concatenation, residual sums) is free. The
+released MB-NAS string gives 1365.6 MMAC true and 1443.9 in the paper's convention at
+32x32 (1 input channel, 2 classes); the U-Net preset 231.6 and 289.5. The count is
+tested against thop itself (``tests/space/test_space_cost_paper.py``).
 
 Activation memory is what a training step keeps for the backward pass: the bytes of
 all distinct tensors that autograd saves during one forward pass in training mode
@@ -22,6 +34,7 @@ without needing a GPU, and is deterministic.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,6 +73,59 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
     finally:
         model.train(was_training)
     return counter.get_total_flops() // 2
+
+
+def count_macs_paper(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """MACs of one forward pass in eval mode as thop 0.0.31 counts them (the paper's).
+
+    See the module docstring for the rules. Every call of a module counts, as thop's
+    forward hooks do; modules are matched by kind (a subclass of ``nn.Conv2d`` counts
+    as a convolution), so the count is that of the authors' class for the same network.
+
+    Args:
+        model: The network.
+        input_shape: The full input shape (B, C, H, W).
+    """
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        total += _paper_ops(module, inputs[0], output)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, _PAPER_COUNTED)]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(tuple(input_shape), device=_device(model)))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return total
+
+
+_PAPER_COUNTED = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.LeakyReLU,
+                  nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
+                  nn.Linear)
+
+
+def _paper_ops(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """thop 0.0.31's operations of one call of a counted module (``vision/basic_hooks.py``)."""
+    if isinstance(m, nn.modules.conv._ConvNd):
+        kernel = math.prod(m.kernel_size)
+        return y.numel() * (m.in_channels // m.groups * kernel + (m.bias is not None))
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        return 2 * x.numel()
+    if isinstance(m, nn.LeakyReLU | nn.modules.pooling._AvgPoolNd):
+        return (x if isinstance(m, nn.LeakyReLU) else y).numel()
+    if isinstance(m, nn.modules.pooling._AdaptiveAvgPoolNd):
+        dims = tuple(x.shape[2:])
+        out = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * len(dims)
+        window = math.prod(s // o for s, o in zip(dims, out, strict=True))
+        return (window + 1) * y.numel()
+    return m.in_features * y.numel()  # nn.Linear
 
 
 def peak_activation_memory(model: nn.Module, input_shape: Sequence[int]) -> int:
@@ -123,6 +189,8 @@ class CostReport:
         n_classes: Output classes.
         memory_bytes: Activation memory of a training step per sample (measured at
             batch 2, halved, since BatchNorm cannot train on one 1x1 sample), or None.
+        paper_macs: MACs at ``input_size`` in the paper's convention (thop 0.0.31,
+            :func:`count_macs_paper`), or None.
     """
 
     params: int
@@ -131,6 +199,7 @@ class CostReport:
     in_channels: int
     n_classes: int
     memory_bytes: int | None = None
+    paper_macs: int | None = None
 
     def format(self) -> str:
         """Multi-line text; MACs and memory always carry the input size."""
@@ -139,7 +208,14 @@ class CostReport:
             f"parameters: {self.params / 1e6:.2f} M ({self.params:,})",
             f"MACs: {format_macs(self.macs, self.input_size)} "
             f"({self.in_channels} input channel(s), {self.n_classes} class(es), batch 1)",
+            f"  true count: {self.macs / 1e6:.2f} MMAC @ {size} (each multiply-accumulate "
+            "once; torch.utils.flop_counter)",
         ]
+        if self.paper_macs is not None:
+            lines.append(
+                f"  paper's convention: {self.paper_macs / 1e6:.2f} MMAC @ {size} (thop "
+                "0.0.31 as in the paper's Table 1: transposed convolutions counted 4x, "
+                "BatchNorm and LeakyReLU counted)")
         if self.memory_bytes is not None:
             lines.append(
                 f"activation memory: {format_bytes(self.memory_bytes)} per sample @ {size} "
@@ -157,6 +233,7 @@ def cost_report(
     in_channels: int = 1,
     n_classes: int = 2,
     memory: bool = True,
+    paper: bool = False,
 ) -> CostReport:
     """Measure parameters, MACs and (optionally) activation memory.
 
@@ -167,6 +244,7 @@ def cost_report(
             for the input tensor).
         n_classes: Output classes (for building a genotype or a baseline).
         memory: Whether to measure activation memory (one training forward pass).
+        paper: Whether to count the MACs in the paper's convention too.
     """
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if isinstance(architecture, nn.Module):
@@ -183,4 +261,5 @@ def cost_report(
         memory_bytes=(
             peak_activation_memory(model, (2, *shape[1:])) // 2 if memory else None
         ),
+        paper_macs=count_macs_paper(model, shape) if paper else None,
     )

@@ -11,7 +11,8 @@ genotype. The spaces of the paper (section 2.4):
   :mod:`mbnas.space.authors`).
 * ``"mbnas-wide"``: mbnas's earlier, extended space: depth 4, kernels 1, 3, 5, 7, skip
   "both" allowed, node 10 of any cell type.
-* ``"macro"``: topology only (``a``, ``d``); blocks fixed to VGG, kernels to 3.
+* ``"macro"``: topology only (``a``, ``d``); blocks fixed to VGG, kernels to 3
+  (``get_space("macro", block="vgg2")``: the authors' VGG-only class, 3x3 second conv).
 * ``"micro"``: the U-Net topology fixed (the ``"unet"`` preset); ``b`` and ``c`` searched.
 * Bilevel-NAS is not a space but a strategy (``--strategy bilevel``): phase 1 searches
   ``"macro"``, phase 2 :func:`kernel_space` of the best phase-1 topology (only ``c``).
@@ -80,6 +81,7 @@ from mbnas.space.genotype import (
 )
 from mbnas.space.presets import preset
 from mbnas.space_registry import (
+    FIXED_BLOCKS,
     PAPER_BLOCKS,
     PAPER_KERNELS,
     SPACES,
@@ -321,16 +323,21 @@ class SearchSpace:
         }
 
 
-def get_space(name: str, max_depth: int | None = None) -> SearchSpace:
+def get_space(name: str, max_depth: int | None = None,
+              block: str | None = None) -> SearchSpace:
     """The registered search space ``name`` (see :func:`space_names`).
 
     Args:
         name: A registered space name.
         max_depth: The deepest level allowed; default: the space's own (3 for the
             paper's spaces, the authors' cap).
+        block: For a space that fixes the blocks (``macro``): the block of every node
+            instead of the base's (:data:`FIXED_BLOCKS`: ``vgg2`` is the authors'
+            VGG-only class); None keeps the base's.
 
     Raises:
-        ConfigError: If the name is unknown, or the space is empty with ``max_depth``.
+        ConfigError: If the name is unknown, the space is empty with ``max_depth``, or
+            ``block`` is given for a space that searches blocks or is not a fixed block.
     """
     definition = space_definition(name)
     if max_depth is None:
@@ -338,10 +345,28 @@ def get_space(name: str, max_depth: int | None = None) -> SearchSpace:
             else DEFAULT_MAX_DEPTH
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise ConfigError(f"max_depth must be an integer >= 0, got {max_depth!r}")
-    return SearchSpace(name, definition.searched, preset(definition.base), max_depth,
+    base = preset(definition.base)
+    if block is not None:
+        base = with_block(base, block, name, "b" in definition.searched)
+    return SearchSpace(name, definition.searched, base, max_depth,
                        blocks=definition.blocks, kernels=definition.kernels or KERNELS,
                        skips=definition.skips or SKIPS, last_same=definition.last_same,
                        first_skip_node=definition.first_skip_node)
+
+
+def with_block(genotype: Genotype, block: str, space: str = "",
+               searched: bool = False) -> Genotype:
+    """``genotype`` with every node's block set to ``block`` (one of :data:`FIXED_BLOCKS`).
+
+    Raises:
+        ConfigError: ``block`` is not a fixed-block option, or the space searches blocks.
+    """
+    if block not in FIXED_BLOCKS:
+        raise ConfigError(f"block {block!r} is not one of {', '.join(FIXED_BLOCKS)}")
+    if searched:
+        raise ConfigError(f"block {block!r}: the {space} space searches the blocks; a fixed "
+                          "block is for spaces that fix them (macro, and bilevel's phases)")
+    return Genotype(tuple(replace(n, block=block) for n in genotype.nodes))
 
 
 def kernel_space(topology: Genotype, max_depth: int | None = None,

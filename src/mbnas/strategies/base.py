@@ -110,11 +110,17 @@ class Ledger:
         self.history.append(evaluation)
         self.memo[evaluation.key] = evaluation.score
 
-    def accept(self, key: str) -> None:
+    def accept(self, key: str, probe: Batch) -> None:
         """Mark the evaluation of ``key`` accepted: a move decided after it was recorded
-        (a probe the budget cut short, completed when a resume raised the budget)."""
+        (a probe the budget cut short, completed when a resume raised the budget).
+
+        Only an evaluation of that same probe (phase, variable, pass and restart of
+        ``probe``) is marked: a network memoised from an earlier pass or restart keeps
+        the record of what happened when it was evaluated.
+        """
         for i, e in enumerate(self.history):
-            if e.key == key:
+            if (e.key == key and (e.phase, e.variable, e.pass_index, e.restart)
+                    == (probe.phase, probe.variable, probe.pass_index, probe.restart)):
                 self.history[i] = dataclasses.replace(e, accepted=True)
                 return
 
@@ -198,7 +204,8 @@ class Strategy(ABC):
             self._ledger.record(Evaluation(
                 index=self._ledger.n_evaluated, genotype=genotype, key=genotype.key,
                 score=score, phase=batch.phase, variable=batch.variable, accepted=bool(acc),
-                batch=self._batches, pass_index=batch.pass_index))
+                batch=self._batches, pass_index=batch.pass_index,
+                restart=batch.restart))
         self._pending = None
         self._batches += 1
 

@@ -10,6 +10,10 @@ kernel_space_for(start topology) of (options - 1)``, computed once from phase 1'
 Phase 1 may use ``max(1, budget - reserve)`` evaluations (so with a budget smaller than
 one phase-2 pass, phase 1 evaluates only its start); phase 2 gets everything left,
 including what phase 1 did not use when it reached a local optimum early.
+
+With ``restarts`` each phase restarts from a new random genotype of its own space after
+a local optimum (phase 2: random kernel sizes on the best topology), so phase 1 spends
+its whole share ``budget - reserve`` and phase 2 everything left.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from mbnas.errors import ConfigError
 from mbnas.space_registry import MACRO_SPACE
 from mbnas.strategies.base import SpaceLike, Strategy
-from mbnas.strategies.local import LocalWalk, full_pass_size
+from mbnas.strategies.local import LocalWalk, check_restarts, full_pass_size, walk_stop_reason
 from mbnas.strategies.records import Batch, Decode, decode_optional, encode
 from mbnas.strategies.registry import register_strategy
 
@@ -44,6 +48,8 @@ class BilevelSearch(Strategy):
         decode: rebuilds a genotype from its ``to_dict()`` (for checkpoints).
         start: phase-1 start genotype (must be in ``topology_space``); None samples one.
         reserve: evaluations kept for phase 2; None: one full pass (see module docstring).
+        restarts: in each phase, restart from a random genotype after a local optimum
+            until that phase's budget is spent.
 
     Raises:
         ConfigError: invalid budget, rng, reserve or kernel_space_for.
@@ -55,7 +61,8 @@ class BilevelSearch(Strategy):
     def __init__(self, topology_space: SpaceLike,
                  kernel_space_for: Callable[[Any], SpaceLike], *, budget: int = 150,
                  rng: np.random.Generator | int | None = None, decode: Decode,
-                 start: Any | None = None, reserve: int | None = None) -> None:
+                 start: Any | None = None, reserve: int | None = None,
+                 restarts: bool = False) -> None:
         super().__init__(budget=budget, rng=rng, decode=decode,
                          space_name=topology_space.name)
         if not callable(kernel_space_for):
@@ -66,8 +73,9 @@ class BilevelSearch(Strategy):
         self.topology_space = topology_space
         self.kernel_space_for = kernel_space_for
         self._reserve = reserve
+        self._restarts = check_restarts(restarts)
         self._topology_walk = LocalWalk(topology_space, self._ledger, phase=TOPOLOGY,
-                                        start=start)
+                                        start=start, restarts=self._restarts)
         self._kernel_walk: LocalWalk | None = None
         self._topology: Any | None = None  # the phase-2 starting point
 
@@ -90,7 +98,9 @@ class BilevelSearch(Strategy):
     def stop_reason(self) -> str | None:
         if not self.finished:
             return None
-        return "local optimum" if self._over() else "budget"
+        if self._kernel_walk is None:
+            return "budget"
+        return walk_stop_reason(self._kernel_walk)
 
     def _over(self) -> bool:
         return self._kernel_walk is not None and self._kernel_walk.stage == "done"
@@ -127,7 +137,7 @@ class BilevelSearch(Strategy):
             topology = walk.current if walk.current is not None else walk.start
         self._topology = topology
         self._kernel_walk = LocalWalk(self.kernel_space_for(topology), self._ledger,
-                                      phase=KERNEL, start=topology)
+                                      phase=KERNEL, start=topology, restarts=self._restarts)
 
     def _absorb(self, batch: Batch, scores: list[float | None]) -> list[bool]:
         walk = self._topology_walk if self._kernel_walk is None else self._kernel_walk
@@ -154,7 +164,8 @@ class BilevelSearch(Strategy):
         self._kernel_walk = None
         if self._topology is not None:
             self._kernel_walk = LocalWalk(self.kernel_space_for(self._topology), self._ledger,
-                                          phase=KERNEL, start=self._topology)
+                                          phase=KERNEL, start=self._topology,
+                                          restarts=self._restarts)
             self._kernel_walk.load_state_dict(state["kernel_walk"], self._decode)
 
 
@@ -168,8 +179,8 @@ class BilevelSearch(Strategy):
 def _make_bilevel(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
                   decode: Decode, start: Any | None,
                   kernel_space_for: Callable[[Any], SpaceLike] | None = None,
-                  **_: Any) -> BilevelSearch:
+                  restarts: bool = False, **_: Any) -> BilevelSearch:
     if kernel_space_for is None:
         raise ConfigError("bilevel search needs kernel_space_for (topology -> kernel space)")
     return BilevelSearch(space, kernel_space_for, budget=budget, rng=rng, decode=decode,
-                         start=start)
+                         start=start, restarts=restarts)

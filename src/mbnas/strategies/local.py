@@ -10,6 +10,11 @@ Following Ottelander et al., "Local search is a remarkably strong baseline for N
    equally good options the first in option order wins).
 3. After the last variable, start a new pass in a new random order; stop after a pass
    that moved nowhere (a local optimum), or when the budget is spent.
+4. With ``restarts``, a local optimum is not the end: the search starts again from a new
+   ``space.sample(rng)`` (step 1; a start already evaluated is free) until the budget is
+   spent, as the authors' code does (``hillClimberMultiple`` in ``src_GOMEA/``). It ends
+   early only when every genotype of the space has been evaluated. Every evaluation
+   records the restart it belongs to (0: before the first local optimum).
 
 Options already evaluated are taken from the memo and not asked again (so they are free);
 when the budget cannot pay for all new options of a variable, the first ones in option
@@ -44,7 +49,8 @@ class LocalWalk:
     """
 
     def __init__(self, space: SpaceLike, ledger: Ledger, *, phase: str,
-                 start: Any | None = None, limit: int | None = None) -> None:
+                 start: Any | None = None, limit: int | None = None,
+                 restarts: bool = False) -> None:
         self.space = space
         self.ledger = ledger
         self.phase = phase
@@ -59,6 +65,8 @@ class LocalWalk:
         self.pass_index = 0
         self.probe: list[Any] | None = None  # candidates of the variable being probed
         self.partial = False  # the probe asked only what the budget could pay for
+        self.restarts = restarts
+        self.restart = 0  # restarts made so far (0: still the first walk)
 
     def remaining(self) -> int:
         return self.ledger.remaining(self.limit)
@@ -79,13 +87,19 @@ class LocalWalk:
                 if not self.ledger.known(start):
                     if self.remaining() <= 0:
                         return None
-                    return Batch((start,), self.phase, None, 0)
+                    return Batch((start,), self.phase, None,
+                                 self.pass_index, self.restart)
                 self.current = start
                 self.stage = "probe"
                 continue
             if self.pos >= len(self.order):
                 if not self.improved:
-                    self.stage = "done"
+                    if not self.restarts or self._exhausted():
+                        self.stage = "done"
+                        continue
+                    if self.remaining() <= 0:
+                        return None  # a resume with a larger budget restarts from here
+                    self._restart()
                     continue
                 self.order = [int(i) for i in self.ledger.rng.permutation(len(self.variables))]
                 self.pos = 0
@@ -95,12 +109,26 @@ class LocalWalk:
             candidates, new, truncated = self._candidates(variable)
             if new:
                 self.probe, self.partial = candidates, truncated
-                return Batch(tuple(new), self.phase, variable.name, self.pass_index)
+                return Batch(tuple(new), self.phase, variable.name, self.pass_index,
+                             self.restart)
             if truncated:
                 # Stay on this variable: a resumed search with a larger budget goes on here.
                 return None
             self._decide(candidates)
             self.pos += 1
+
+    def _restart(self) -> None:
+        """Leave a local optimum: the next start is a new random genotype of the space."""
+        self.restart += 1
+        self.start = None
+        self.current = None
+        self.stage = "start"
+        self.order, self.pos = [], 0
+        self.improved = True  # the new start draws a new order for its first pass
+
+    def _exhausted(self) -> bool:
+        """Whether every genotype of the space has been evaluated (nothing to restart to)."""
+        return len(self.ledger.memo) >= self.space.size()
 
     def absorb(self, batch: Batch, scores: list[float | None]) -> list[bool]:
         """Update with the scores of the batch ``propose`` returned (already memoised)."""
@@ -116,7 +144,7 @@ class LocalWalk:
         self.pos += 1
         asked = {g.key for g in batch.genotypes}
         if moved is not None and moved.key not in asked:
-            self.ledger.accept(moved.key)  # an option scored before the budget was raised
+            self.ledger.accept(moved.key, batch)  # scored before the budget was raised
         return [moved is not None and g.key == moved.key for g in batch.genotypes]
 
     def _candidates(self, variable: Any) -> tuple[list[Any], list[Any], bool]:
@@ -166,6 +194,7 @@ class LocalWalk:
             "pass_index": self.pass_index,
             "probe": None if self.probe is None else [g.to_dict() for g in self.probe],
             "partial": self.partial,
+            "restart": self.restart,
         }
 
     def load_state_dict(self, state: dict[str, Any], decode: Decode) -> None:
@@ -184,6 +213,21 @@ class LocalWalk:
         probe = state["probe"]
         self.probe = None if probe is None else [decode(g) for g in probe]
         self.partial = bool(state.get("partial", False))  # absent in older checkpoints
+        self.restart = int(state.get("restart", 0))
+
+
+def check_restarts(restarts: Any) -> bool:
+    if not isinstance(restarts, bool):
+        raise ConfigError(f"restarts must be true or false, not {restarts!r}")
+    return restarts
+
+
+def walk_stop_reason(walk: LocalWalk) -> str:
+    """Why a finished walk stopped: its budget, a local optimum, or (with restarts)
+    a space whose every genotype was evaluated."""
+    if walk.stage != "done":
+        return "budget"
+    return "exhausted" if walk.restarts else "local optimum"
 
 
 def full_pass_size(space: SpaceLike) -> int:
@@ -200,6 +244,9 @@ class LocalSearch(Strategy):
         rng: generator (or seed) for the start sample and the variable orders.
         decode: rebuilds a genotype from its ``to_dict()`` (for checkpoints).
         start: genotype to start from (must be in ``space``); None samples one.
+        restarts: after a local optimum, start again from a random genotype until the
+            budget is spent (the authors' code); False stops at the first one (the paper's
+            description).
 
     Raises:
         GenotypeError: ``start`` is not in ``space``.
@@ -210,10 +257,11 @@ class LocalSearch(Strategy):
 
     def __init__(self, space: SpaceLike, *, budget: int = 150,
                  rng: np.random.Generator | int | None = None, decode: Decode,
-                 start: Any | None = None) -> None:
+                 start: Any | None = None, restarts: bool = False) -> None:
         super().__init__(budget=budget, rng=rng, decode=decode, space_name=space.name)
         self.space = space
-        self._walk = LocalWalk(space, self._ledger, phase=self.name, start=start)
+        self._walk = LocalWalk(space, self._ledger, phase=self.name, start=start,
+                               restarts=check_restarts(restarts))
 
     @property
     def current(self) -> Any | None:
@@ -226,10 +274,15 @@ class LocalSearch(Strategy):
         return self._walk.pass_index
 
     @property
+    def restarts(self) -> int:
+        """Restarts made so far (after each local optimum, with ``restarts``)."""
+        return self._walk.restart
+
+    @property
     def stop_reason(self) -> str | None:
         if not self.finished:
             return None
-        return "local optimum" if self._walk.stage == "done" else "budget"
+        return walk_stop_reason(self._walk)
 
     def _over(self) -> bool:
         return self._walk.stage == "done"
@@ -256,10 +309,14 @@ DEFAULT_STRATEGY = LocalSearch.name
 def _make_local(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
                 decode: Decode, start: Any | None,
                 figures: Callable[[Any], Mapping[str, float]] | None = None,
-                costs: Sequence[str] = (), **_: Any) -> Strategy:
+                costs: Sequence[str] = (), restarts: bool = False, **_: Any) -> Strategy:
     if costs:
+        if restarts:
+            raise ConfigError("restarts: Pareto local search (cost objectives) keeps a front "
+                              "and does not restart; search Dice alone to use --restarts")
         if figures is None:
             raise ConfigError("Pareto local search needs the cost figures of networks")
         return ParetoLocalSearch(space, budget=budget, rng=rng, decode=decode,
                                  figures=figures, costs=costs, start=start)
-    return LocalSearch(space, budget=budget, rng=rng, decode=decode, start=start)
+    return LocalSearch(space, budget=budget, rng=rng, decode=decode, start=start,
+                       restarts=restarts)

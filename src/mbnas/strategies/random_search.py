@@ -123,6 +123,9 @@ class RandomSearch(Strategy):
                    "from the space (a baseline)")
 def _make_random(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
                  decode: Decode, start: Any | None, batch_size: int = 1,
-                 **_: Any) -> RandomSearch:
+                 restarts: bool = False, **_: Any) -> RandomSearch:
+    if restarts:
+        raise ConfigError("restarts: random search has no local optimum to restart from; "
+                          "drop --restarts or use --strategy local")
     return RandomSearch(space, budget=budget, rng=rng, decode=decode,
                         batch_size=batch_size, start=start)

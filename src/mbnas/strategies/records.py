@@ -31,7 +31,9 @@ class Evaluation:
             its evaluation succeeded); random search: it became the new best.
         batch: number of the batch it was asked in, from 0.
         pass_index: local search: 0 for the start, then 1, 2, ... for the passes over
-            the variables; None for random search.
+            the variables (counted on across restarts); None for random search.
+        restart: local search with restarts: 0 until the first local optimum, then the
+            number of the restart it belongs to (1, 2, ...); written only when not 0.
     """
 
     index: int
@@ -43,10 +45,11 @@ class Evaluation:
     accepted: bool
     batch: int
     pass_index: int | None
+    restart: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the genotype as its ``to_dict()``)."""
-        return {
+        return _with_restart(self.restart, {
             "index": self.index,
             "key": self.key,
             "genotype": self.genotype.to_dict(),
@@ -56,7 +59,7 @@ class Evaluation:
             "accepted": self.accepted,
             "batch": self.batch,
             "pass_index": self.pass_index,
-        }
+        })
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], decode: Decode) -> Evaluation:
@@ -78,6 +81,7 @@ class Evaluation:
             accepted=bool(data["accepted"]),
             batch=int(data["batch"]),
             pass_index=data["pass_index"],
+            restart=int(data.get("restart", 0)),
         )
 
 
@@ -89,19 +93,28 @@ class Batch:
     phase: str
     variable: str | None = None
     pass_index: int | None = None
+    restart: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return _with_restart(self.restart, {
             "genotypes": [g.to_dict() for g in self.genotypes],
             "phase": self.phase,
             "variable": self.variable,
             "pass_index": self.pass_index,
-        }
+        })
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], decode: Decode) -> Batch:
         return cls(tuple(decode(g) for g in data["genotypes"]), data["phase"],
-                   data["variable"], data["pass_index"])
+                   data["variable"], data["pass_index"], int(data.get("restart", 0)))
+
+
+def _with_restart(restart: int, d: dict[str, Any]) -> dict[str, Any]:
+    """Add the restart number where it is not 0 (files of searches without restarts
+    stay as they were)."""
+    if restart:
+        d["restart"] = restart
+    return d
 
 
 def _jsonable(value: Any) -> Any:

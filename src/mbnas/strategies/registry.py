@@ -31,7 +31,7 @@ class StrategyDefinition:
     Attributes:
         name: What ``--strategy`` takes and ``config.yaml`` records.
         builder: ``f(space, *, budget, rng, decode, start, batch_size, kernel_space_for,
-            figures, costs) -> Strategy``; arguments a strategy does not use are ignored.
+            figures, costs, restarts) -> Strategy``; arguments a strategy does not use are ignored.
         about: One line for ``--help`` and the docs.
         method: The name reports give its best network when the strategy makes a method
             of its own ("Bilevel-NAS"); empty: the space's name ("MB-NAS").
@@ -83,7 +83,7 @@ def make_strategy(name: str, space: SpaceLike, *, budget: int = 150,
                   start: Any | None = None, batch_size: int = 1,
                   kernel_space_for: Callable[[Any], SpaceLike] | None = None,
                   figures: Callable[[Any], Mapping[str, float]] | None = None,
-                  costs: Sequence[str] = ()) -> Strategy:
+                  costs: Sequence[str] = (), restarts: bool = False) -> Strategy:
     """Build a search strategy by name.
 
     Args:
@@ -98,6 +98,8 @@ def make_strategy(name: str, space: SpaceLike, *, budget: int = 150,
         kernel_space_for: bilevel only: topology genotype -> phase-2 (kernel) space.
         figures: genotype -> cost figures, for the cost objectives ``costs``.
         costs: cost objectives besides Dice; local search becomes Pareto local search.
+        restarts: local and bilevel search: after a local optimum, start again from a
+            random genotype until the budget is spent (the authors' code).
 
     Raises:
         ConfigError: unknown name (the message lists the valid ones) or bad settings.
@@ -106,7 +108,7 @@ def make_strategy(name: str, space: SpaceLike, *, budget: int = 150,
     definition = strategy_definition(name)
     return definition.builder(space, budget=budget, rng=rng, decode=decode, start=start,
                               batch_size=batch_size, kernel_space_for=kernel_space_for,
-                              figures=figures, costs=tuple(costs))
+                              figures=figures, costs=tuple(costs), restarts=restarts)
 
 
 def check_method(space: str, strategy: str) -> None:

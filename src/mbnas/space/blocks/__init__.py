@@ -8,7 +8,8 @@ modules). A new family is one file holding an ``nn.Module`` with the constructor
 ``@register_block("<family>")``, plus its module in :data:`BLOCKS`'s built-ins (or an
 import of the file, for a plugin). Registering it changes no existing space: a space
 searches only the families it names (``SpaceDefinition.blocks``); see
-``docs/extending.md``.
+``docs/extending.md``. ``vgg2``, the authors' VGG-only block (second convolution 3x3), is
+registered the same way and named by no space: Macro/Bilevel-NAS use it with ``--block vgg2``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ BLOCKS: Registry[type[nn.Module]] = Registry(
     "block", "block families: nn.Module(in_channels, out_channels, kernel_size, stride)",
     error=GenotypeError,
     builtins=("mbnas.space.blocks.vgg", "mbnas.space.blocks.residual",
-              "mbnas.space.blocks.dense", "mbnas.space.blocks.inception"))
+              "mbnas.space.blocks.dense", "mbnas.space.blocks.inception",
+              "mbnas.space.blocks.vgg2"))
 
 
 def register_block(name: str) -> Callable[[T], T]:
@@ -37,6 +38,9 @@ def register_block(name: str) -> Callable[[T], T]:
 
     Args:
         name: The name genotypes use for this family (lower case, no spaces).
+        variant: A variant of a family (e.g. ``vgg2``): genotypes may use it and the
+            builder builds it, but it is not among :func:`block_names`, so no space
+            searches it unless the space names it.
 
     Raises:
         ValueError: If ``name`` is already registered (a duplicate is an error, not a
