@@ -102,6 +102,15 @@ def test_evaluation_into_its_own_search_folder_is_refused_clearly(
     assert "another mbnas process" not in err and "search run folder" in err
 
 
+def test_search_into_an_evaluation_folder_says_so(study, capsys: pytest.CaptureFixture) -> None:
+    before = sorted(p.name for p in study.evaluation.iterdir())
+    assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
+                 "--cache", str(study.cache), "--out", str(study.evaluation)]) == 2
+    err = _err(capsys)
+    assert "is an evaluation folder" in err and "dataset changed" not in err
+    assert sorted(p.name for p in study.evaluation.iterdir()) == before
+
+
 def test_second_evaluation_says_it_replaced_the_run_model_folder(
         study, capsys: pytest.CaptureFixture) -> None:
     # a copy of the evaluation resumes from its store (nothing trained) and exports again

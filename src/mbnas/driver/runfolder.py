@@ -46,6 +46,7 @@ class RunFolder:
     """
 
     log_name = "search.log"
+    kind = "a search run folder (of mbnas search)"
 
     def __init__(self, path: str | Path, shared: str | Path | None = None) -> None:
         self.path = Path(path)
@@ -183,9 +184,19 @@ class RunFolder:
         return weights_file(self.weights, arch_key, fold, seed)
 
     def check(self, device: str, executor: str = DEFAULT_EXECUTOR, what: str = "--out") -> None:
-        """Refuse an unusable folder location or device; writes nothing."""
+        """Refuse an unusable folder location, a folder of another kind, or an unusable
+        device; writes nothing."""
         check_output_dir(self.path, what)
+        self.check_kind(what)
         check_device(device, executor)
+
+    def check_kind(self, what: str = "--out") -> None:
+        """Refuse a folder that another command made (an evaluation folder given to a
+        search, a search run folder given to an evaluation), before its files are read."""
+        for kind in (RunFolder, EvaluationFolder):
+            if kind.log_name != self.log_name and (self.path / kind.log_name).is_file():
+                raise ConfigError(f"{self.path} is {kind.kind} ({kind.log_name} is there), not "
+                                  f"{self.kind}; choose another {what}")
 
     def check_folds(self, data: SliceData, n_folds: int, seed: int, split: str) -> None:
         """Refuse folds the dataset cannot fill (patient-level folds); writes nothing."""
@@ -251,6 +262,7 @@ class EvaluationFolder(RunFolder):
     """The files of an `mbnas evaluate` folder: a run folder, plus the evaluation's results."""
 
     log_name = "evaluate.log"
+    kind = "an evaluation folder (of mbnas evaluate)"
 
     @property
     def evaluation(self) -> Path:
