@@ -9,8 +9,9 @@ genotype, 32 for the smp baselines) is accepted.
 
 An ONNX folder (``mbnas export onnx MODEL_DIR --out DIR``) holds one ``<run>.onnx`` per
 weights file of the model folder and a copy of its ``model.json`` with three fields
-added: ``onnx`` (the file names, one per ensemble member), ``onnx_exporter`` and
-``onnx_input`` (name, axes, size multiple). Each file maps ``image`` (B, C, H, W) float32
+added: ``onnx`` (the file names, one per ensemble member), ``onnx_sha256`` (each file's
+checksum, verified when the folder is loaded), ``onnx_exporter`` and ``onnx_input``
+(name, axes, size multiple). Each file maps ``image`` (B, C, H, W) float32
 to ``logits`` (B, K, H, W); the preprocessing (slice size, per-channel normalisation,
 labels) is the model folder's, described in ``model.json``.
 """
@@ -27,10 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from mbnas.errors import ConfigError
+from mbnas.errors import ConfigError, MbnasError
 from mbnas.inference.export import MODEL_JSON, ModelFolder, ModelFolderError, load_model_folder
 from mbnas.io import atomic_write_json
 from mbnas.space import Genotype
+from mbnas.store.weights import check_checksum, file_sha256
 
 OPSET = 18
 INPUT, OUTPUT = "image", "logits"
@@ -91,6 +93,8 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
             Path(tmp).unlink(missing_ok=True)
         written.append(target)
     meta["onnx"] = [p.name for p in written]
+    # As for the .pt weights: loading refuses an .onnx file changed since the export.
+    meta["onnx_sha256"] = {p.name: file_sha256(p) for p in written}
     meta["onnx_exporter"] = (f"torch.onnx.export(dynamo=True), torch {torch.__version__}, "
                              f"opset {opset}")
     meta["onnx_input"] = {"name": INPUT, "output": OUTPUT,
@@ -129,6 +133,11 @@ def load_onnx_folder(folder: str | Path) -> ModelFolder:
     if missing:
         raise ModelFolderError(f"{path}: ONNX file(s) missing from {folder}: "
                                f"{', '.join(missing)}")
+    sums = meta.get("onnx_sha256")  # absent from folders exported before it existed
+    if sums is not None and (not isinstance(sums, dict) or set(sums) != set(names)
+                             or not all(isinstance(v, str) for v in sums.values())):
+        raise ModelFolderError(f"{path}: 'onnx_sha256' must map every file of 'onnx' to its "
+                               "SHA-256; export the folder again")
     channels = tuple(meta["channel_names"])
     return ModelFolder(
         folder=folder, architecture=architecture, in_channels=int(meta["in_channels"]),
@@ -137,15 +146,21 @@ def load_onnx_folder(folder: str | Path) -> ModelFolder:
         label_names={int(k): str(v) for k, v in meta["label_names"].items()},
         channel_names=channels,
         normalisation=tuple(dict(meta["normalisation"][c]) for c in channels),
-        weights=tuple((folder / n).resolve() for n in names))
+        weights=tuple((folder / n).resolve() for n in names),
+        weights_sha256=dict(sums or {}))
 
 
 class OnnxNetwork:
     """One ``.onnx`` network behind the call interface of a torch network (logits out)."""
 
-    def __init__(self, path: Path, device: torch.device) -> None:
+    def __init__(self, path: Path, device: torch.device, sha256: str | None = None) -> None:
         _require("onnxruntime", "--backend onnxruntime")
         import onnxruntime as ort
+
+        try:
+            check_checksum(path, sha256)
+        except MbnasError as exc:
+            raise ModelFolderError(str(exc)) from None
 
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
