@@ -239,10 +239,13 @@ class RunFolder:
                 there is refused) and checked to be of the same dataset files.
         """
         with ExitStack() as stack:
+            # The folders read first: a command refused because another one holds them
+            # leaves no lock file and no log behind in its own (perhaps new) folder.
+            for folder in read:
+                stack.enter_context(RunLock(folder))
             stack.enter_context(self.locked())
             stack.enter_context(run_log(self.log))
             for folder in read:
-                stack.enter_context(RunLock(folder))
                 claim_fingerprint(folder, fingerprint, files_only=True)
             claim_fingerprint(self.path, fingerprint)
             resumed = claim_config(self.config, with_fingerprint(config, fingerprint), ignore,
