@@ -167,7 +167,8 @@ def _killed_and_resumed(cmd: list[str], out: Path, kill_after_runs: int) -> None
 
 # Settings whose own state (the bilevel phases, the fused seeds, the race's dropped
 # candidates) must survive a SIGKILL; the cost limits' test is in test_driver_cost_search.
-@pytest.mark.parametrize("flags", [["--strategy", "bilevel"], ["--fuse", "--seeds", "2"],
+@pytest.mark.parametrize("flags", [["--space", "macro", "--strategy", "bilevel"],
+                                   ["--fuse", "--seeds", "2"],
                                    ["--race"]], ids=["bilevel", "fuse", "race"])
 def test_search_modes_killed_with_sigkill_resume_to_the_same_end(
         flags: list[str], tmp_path: Path, phantom_spleen: Path, phantom_cache: Path) -> None:
