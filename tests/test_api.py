@@ -48,3 +48,74 @@ def test_api_names_stay_functions_after_every_subpackage_is_imported() -> None:
     for name, function in [("search", search), ("evaluate", evaluate), ("report", report),
                            ("predict", predict)]:
         assert function is getattr(api, name) and callable(function)
+
+
+def test_api_and_cli_resolve_paper_by_the_dataset(tmp_path: Path, capsys) -> None:
+    # One resolution of `paper`, shared: the API's config and the CLI's --dry-run agree on
+    # both phantoms, and each gets its own dataset's preset.
+    import yaml
+
+    from mbnas.api import search_config
+    from mbnas.cli import main
+    from mbnas.data import make_phantom
+    from mbnas.engine.config import PROTOCOLS, Protocol, get_protocol, paper_preset
+
+    for task, folder in (("spleen", "Task09_Spleen"), ("prostate", "Task05_Prostate")):
+        data = make_phantom(tmp_path / folder, task, n_cases=2, seed=0, shape=(16, 16, 2))
+        api = search_config(data, budget=1, start="unet", threads=1, device="cpu")
+        assert main(["search", str(data), "--budget", "1", "--start", "unet", "--threads",
+                     "1", "--device", "cpu", "--dry-run", "--out", str(tmp_path / "x")]) == 0
+        cli = yaml.safe_load(capsys.readouterr().out.split("protocol key")[0])
+        preset = PROTOCOLS[paper_preset(task)]
+        assert api.protocol == preset and Protocol.from_dict(cli["protocol"]) == preset, task
+    # And what search() trains with is that config (tiny: the preset's augmentation kept).
+    tiny = {"epochs": 1, "folds": 2, "seeds": [0], "image_size": 16, "base_channels": 4}
+    search(data, tmp_path / "run", budget=1, start="unet", threads=1, device="cpu",
+           cache_dir=str(tmp_path / "cache"), protocol_overrides=tiny)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["protocol"]
+    assert Protocol.from_dict(saved) == get_protocol(paper_preset("prostate"), **tiny)
+
+
+def test_the_api_refuses_wrong_argument_types(tmp_path: Path) -> None:
+    import pytest
+
+    from mbnas import evaluate, predict
+    from mbnas.errors import ConfigError
+
+    cases = [  # (call, the argument the one-line message must name)
+        (lambda: search(None, tmp_path / "o"), "data_dir"),
+        (lambda: search(tmp_path, None), "out"),
+        (lambda: search(tmp_path, tmp_path / "o", protocol=3), "protocol"),
+        (lambda: search(tmp_path, tmp_path / "o", protocol_overrides=[1]),
+         "protocol_overrides"),
+        (lambda: search(tmp_path, tmp_path / "o", retry_failed="yes"), "retry_failed"),
+        (lambda: search(tmp_path, tmp_path / "o", on_evaluation=1), "on_evaluation"),
+        (lambda: evaluate(3), "run_dirs"),
+        (lambda: evaluate([tmp_path, 3]), r"run_dirs\[1\]"),
+        (lambda: evaluate(tmp_path, seeds="2"), "seeds"),
+        (lambda: evaluate(tmp_path, folds=2.0), "folds"),
+        (lambda: evaluate(tmp_path, threads="1"), "threads"),
+        (lambda: evaluate(tmp_path, baselines=[1]), "baselines"),
+        (lambda: report(5), "run_dirs"),
+        (lambda: report(tmp_path, evaluation=1), "evaluation"),
+        (lambda: report(tmp_path, nnunet=[1]), "nnunet"),
+        (lambda: predict(None, tmp_path, tmp_path), "model_dir"),
+        (lambda: predict(tmp_path, tmp_path, tmp_path, batch_size="4"), "batch_size"),
+        (lambda: predict(tmp_path, tmp_path, tmp_path, device=0), "device"),
+    ]
+    for call, name in cases:
+        with pytest.raises(ConfigError, match=rf"^\w+: {name} must be") as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+def test_one_path_is_one_run_folder(tmp_path: Path) -> None:
+    import pytest
+
+    from mbnas import evaluate
+    from mbnas.errors import ConfigError
+
+    run = tmp_path / "a"  # not a search run: the message names the folder, not its letters
+    for call in (lambda: evaluate(str(run)), lambda: report(str(run), tmp_path / "r")):
+        with pytest.raises(ConfigError, match=str(run)):
+            call()

@@ -15,9 +15,13 @@ Example::
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mbnas.errors import ConfigError
 
 if TYPE_CHECKING:  # the driver imports torch: each function imports it when called
     from mbnas.driver.evaluate import EvaluateConfig, EvaluateOutcome
@@ -39,7 +43,8 @@ def search(data_dir: str | Path | None, out: str | Path, *,
         data_dir: MSD or nnU-Net dataset folder (ignored when ``config`` is given).
         out: Run folder: created, or resumed when it holds the same settings.
         config: A complete :class:`SearchConfig`; otherwise one is built from
-            ``data_dir``, ``protocol``, ``protocol_overrides`` and ``settings``.
+            ``data_dir``, ``protocol``, ``protocol_overrides`` and ``settings`` by
+            :func:`search_config`.
         protocol: Protocol preset name ("paper", "quick", ...).
         protocol_overrides: Protocol fields to change (``{"epochs": 5}``).
         hooks: Run hooks (``run_started``/``epoch_done``), e.g. a progress display.
@@ -56,26 +61,63 @@ def search(data_dir: str | Path | None, out: str | Path, *,
         The run folder, best genotype and score, and the number of evaluations.
     """
     from mbnas.driver.search import SearchConfig, run_search
-    from mbnas.engine.config import get_protocol
 
+    out = _path("search", "out", out)
+    if config is not None and not isinstance(config, SearchConfig):
+        raise ConfigError(f"search: config must be a SearchConfig, got {_kind(config)}")
+    _callable_or_none("search", "on_evaluation", on_evaluation)
+    _bool("search", "retry_failed", retry_failed)
+    shared = _path("search", "shared", shared, optional=True)
     if config is None:
-        proto = get_protocol(protocol, **dict(protocol_overrides or {}))
-        config = SearchConfig.from_dict({**settings, "data_dir": str(Path(data_dir).resolve()),
-                                         "protocol": proto.to_dict()})
+        config = search_config(data_dir, protocol=protocol,
+                               protocol_overrides=protocol_overrides, **settings)
     with _executor(executor, config.executor, config.ray, config.threads) as ex:
         return run_search(config, out, hooks=hooks, executor=ex, on_evaluation=on_evaluation,
-                          retry_failed=retry_failed,
-                          shared=Path(shared) if shared is not None else None)
+                          retry_failed=retry_failed, shared=shared)
 
 
-def evaluate(run_dirs: Sequence[str | Path], out: str | Path | None = None, *,
+def search_config(data_dir: str | Path, *, protocol: str = "paper",
+                  protocol_overrides: Mapping[str, Any] | None = None,
+                  **settings: Any) -> SearchConfig:
+    """The :class:`SearchConfig` that :func:`search` runs, without running it.
+
+    ``paper`` resolves by the dataset's name exactly as on the command line
+    (:func:`mbnas.engine.config.resolve_preset`); ``data_dir`` may be an nnU-Net dataset
+    ID or name under ``$nnUNet_raw``.
+
+    Raises:
+        ConfigError: naming the argument or setting that is wrong.
+    """
+    from mbnas.data.nnunet import resolve_dataset
+    from mbnas.driver.search import SearchConfig
+    from mbnas.engine.config import get_protocol, resolve_preset
+
+    if isinstance(data_dir, int) and not isinstance(data_dir, bool):
+        data_dir = str(data_dir)  # an nnU-Net dataset ID
+    data_dir = _path("search", "data_dir", data_dir)
+    if not isinstance(protocol, str):
+        raise ConfigError(f"search: protocol must be a preset name (str), got {_kind(protocol)}")
+    if protocol_overrides is not None and not isinstance(protocol_overrides, Mapping):
+        raise ConfigError("search: protocol_overrides must be a mapping of protocol fields, "
+                          f"got {_kind(protocol_overrides)}")
+    folder = resolve_dataset(data_dir).resolve()
+    name, note = resolve_preset(protocol, folder)
+    if note is not None:
+        _log.info(note)
+    proto = get_protocol(name, **dict(protocol_overrides or {}))
+    return SearchConfig.from_dict({**settings, "data_dir": str(folder),
+                                   "protocol": proto.to_dict()})
+
+
+def evaluate(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None = None, *,
              config: EvaluateConfig | None = None, hooks: Any = None, executor: Any = None,
              threads: int | None = None, retry_failed: bool = False,
              **settings: Any) -> EvaluateOutcome:
     """Retrain the best network of each search run and the baselines with the final protocol.
 
     Args:
-        run_dirs: Search run folders (each with ``best.json``), all of one dataset.
+        run_dirs: A search run folder, or several (each with ``best.json``), all of one
+            dataset.
         out: Evaluation folder (default: ``<parent of the first run>/evaluation``).
         config: A complete :class:`EvaluateConfig`; otherwise built by
             :func:`mbnas.driver.evaluate.evaluate_config` from ``run_dirs`` and
@@ -88,8 +130,19 @@ def evaluate(run_dirs: Sequence[str | Path], out: str | Path | None = None, *,
     Returns:
         Per-model evaluations, model folders, counts of trained and stored runs, failures.
     """
-    from mbnas.driver.evaluate import evaluate_config, run_evaluation
+    from mbnas.driver.evaluate import EvaluateConfig, evaluate_config, run_evaluation
 
+    run_dirs = _paths("evaluate", "run_dirs", run_dirs)
+    out = _path("evaluate", "out", out, optional=True)
+    if config is not None and not isinstance(config, EvaluateConfig):
+        raise ConfigError(f"evaluate: config must be an EvaluateConfig, got {_kind(config)}")
+    _int_or_none("evaluate", "threads", threads)
+    _bool("evaluate", "retry_failed", retry_failed)
+    for name in ("seeds", "folds", "split_seed"):
+        if name in settings:
+            _int_or_none("evaluate", name, settings[name], optional=False)
+    if "baselines" in settings:
+        settings["baselines"] = _strings("evaluate", "baselines", settings["baselines"])
     if config is None:
         config = evaluate_config(run_dirs, **settings)
     with _executor(executor, config.executor, config.ray, threads) as ex:
@@ -97,13 +150,13 @@ def evaluate(run_dirs: Sequence[str | Path], out: str | Path | None = None, *,
                               retry_failed=retry_failed)
 
 
-def report(run_dirs: Sequence[str | Path] = (), out: str | Path = "report", *,
+def report(run_dirs: str | Path | Sequence[str | Path] = (), out: str | Path = "report", *,
            evaluation: str | Path | None = None, cache_dir: str | Path | None = None,
            nnunet: Sequence[str] = ()) -> ReportOutcome:
     """Write the HTML report, Table 1, statistics, figures and the NAS reporting card.
 
     Args:
-        run_dirs: Search run folders (default: those of the evaluation).
+        run_dirs: A search run folder, or several (default: those of the evaluation).
         out: Report folder.
         evaluation: Folder of :func:`evaluate`; without it the report is search-only.
         cache_dir: Preprocessing cache (for the example segmentations).
@@ -112,8 +165,12 @@ def report(run_dirs: Sequence[str | Path] = (), out: str | Path = "report", *,
     """
     from mbnas.driver.report import build_report
 
-    return build_report(list(run_dirs), out, evaluation=evaluation, cache_dir=cache_dir,
-                        nnunet=nnunet)
+    run_dirs = _paths("report", "run_dirs", run_dirs)
+    out = _path("report", "out", out)
+    evaluation = _path("report", "evaluation", evaluation, optional=True)
+    cache_dir = _path("report", "cache_dir", cache_dir, optional=True)
+    return build_report(run_dirs, out, evaluation=evaluation, cache_dir=cache_dir,
+                        nnunet=_strings("report", "nnunet", nnunet))
 
 
 def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path, *,
@@ -133,8 +190,68 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path, 
     """
     from mbnas.inference.inference import predict as _predict
 
+    model_dir = _path("predict", "model_dir", model_dir)
+    input_path = _path("predict", "input_path", input_path)
+    out_dir = _path("predict", "out_dir", out_dir)
+    for name, value in (("device", device), ("backend", backend)):
+        if not isinstance(value, str):
+            raise ConfigError(f"predict: {name} must be a string, got {_kind(value)}")
+    _int_or_none("predict", "batch_size", batch_size, optional=False)
+    _callable_or_none("predict", "on_scan", on_scan)
     return _predict(model_dir, input_path, out_dir, device=device, batch_size=batch_size,
                     on_scan=on_scan, backend=backend)
+
+
+_log = logging.getLogger("mbnas")
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _path(function: str, name: str, value: Any, optional: bool = False) -> Any:
+    """``value`` as a Path; a ConfigError naming the argument for anything else."""
+    if value is None and optional:
+        return None
+    if isinstance(value, str | os.PathLike) and str(value).strip():
+        return Path(value)
+    raise ConfigError(f"{function}: {name} must be a path (str or pathlib.Path), got "
+                      f"{_kind(value)}")
+
+
+def _paths(function: str, name: str, value: Any) -> list[Path]:
+    """One path (one folder, not its letters) or a sequence of paths, as a list."""
+    if isinstance(value, str | os.PathLike):
+        return [_path(function, name, value)]
+    if not isinstance(value, Sequence | set | frozenset) or isinstance(value, bytes):
+        raise ConfigError(f"{function}: {name} must be a path or a list of paths, got "
+                          f"{_kind(value)}")
+    return [_path(function, f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
+def _strings(function: str, name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{function}: {name} must be a list of strings, got {_kind(value)}")
+    return tuple(value)
+
+
+def _int_or_none(function: str, name: str, value: Any, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{function}: {name} must be an integer, got {_kind(value)}")
+
+
+def _bool(function: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{function}: {name} must be True or False, got {_kind(value)}")
+
+
+def _callable_or_none(function: str, name: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigError(f"{function}: {name} must be callable, got {_kind(value)}")
 
 
 class _executor:  # noqa: N801 - used as a context manager like a function

@@ -46,7 +46,7 @@ def test_predict_normalises_a_case_as_training_did(phantom_spleen: Path,
     assert norm == {"CT": {"scheme": "percentile"}}
     dataset = read_dataset(phantom_spleen)
     volume, _ = load_case(dataset, dataset.cases[0])
-    model = SimpleNamespace(image_size=32, normalisation=(norm["CT"],))
+    model = SimpleNamespace(image_size=32, target_spacing=0.0, normalisation=(norm["CT"],))
     slices = prepare_slices(volume.image, volume.affine, model)  # type: ignore[arg-type]
     cached = data.images[data.case_slices(dataset.cases[0].case_id)]
     assert np.allclose(slices, cached, atol=1e-4)

@@ -174,3 +174,39 @@ def test_a_typo_in_the_config_file_is_refused(tmp_path: Path, phantom_spleen: Pa
     assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
     assert "unknown search settings: budgit" in capsys.readouterr().err
     assert not (tmp_path / "r" / "store.sqlite").exists()
+
+
+def _killed_and_resumed(cmd: list[str], out: Path, kill_after_runs: int) -> None:
+    """Run ``cmd``, SIGKILL it once ``kill_after_runs`` runs are committed, resume it."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with ResultStore(out / "store.sqlite", read_only=True) as store:
+                if store.count() >= kill_after_runs:
+                    break
+        except StoreError:  # not created, or its tables not made yet
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+# Settings whose own state (the bilevel phases, the fused seeds, the race's dropped
+# candidates) must survive a SIGKILL; the cost limits' test is in test_driver_cost_search.
+@pytest.mark.parametrize("flags", [["--space", "macro", "--strategy", "bilevel"],
+                                   ["--fuse", "--seeds", "2"],
+                                   ["--race"]], ids=["bilevel", "fuse", "race"])
+def test_search_modes_killed_with_sigkill_resume_to_the_same_end(
+        flags: list[str], tmp_path: Path, phantom_spleen: Path, phantom_cache: Path) -> None:
+    cfg = _config(tmp_path, phantom_spleen, phantom_cache, budget=3)
+    whole, out = tmp_path / "whole", tmp_path / "killed"
+    assert main(["search", "--config", str(cfg), "--out", str(whole), *flags]) == 0
+    cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg), "--out",
+           str(out), *flags]
+    _killed_and_resumed(cmd, out, kill_after_runs=3)  # mid-way through the second evaluation
+    assert _log(out) == _log(whole)
+    assert json.loads((out / "best.json").read_text()) == \
+        json.loads((whole / "best.json").read_text())

@@ -4,6 +4,7 @@ model weights, consistent resume state (issue 11, items 3, 4, 6, 7 and small ite
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -102,6 +103,15 @@ def test_evaluation_into_its_own_search_folder_is_refused_clearly(
     assert "another mbnas process" not in err and "search run folder" in err
 
 
+def test_search_into_an_evaluation_folder_says_so(study, capsys: pytest.CaptureFixture) -> None:
+    before = sorted(p.name for p in study.evaluation.iterdir())
+    assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
+                 "--cache", str(study.cache), "--out", str(study.evaluation)]) == 2
+    err = _err(capsys)
+    assert "is an evaluation folder" in err and "dataset changed" not in err
+    assert sorted(p.name for p in study.evaluation.iterdir()) == before
+
+
 def test_second_evaluation_says_it_replaced_the_run_model_folder(
         study, capsys: pytest.CaptureFixture) -> None:
     # a copy of the evaluation resumes from its store (nothing trained) and exports again
@@ -178,3 +188,41 @@ def test_changed_dataset_is_refused_listing_what_changed(study, tmp_path: Path,
     assert main(["search", str(study.data), *TINY, "--budget", "1", "--start", "unet",
                  "--cache", str(study.cache), "--out", str(study.run)]) == 2
     assert "labelsTr/spleen_2.nii.gz changed" in _err(capsys)
+
+
+def _tamper_models(change):
+    def tamper(value: dict) -> None:
+        change(value["models"])
+    return tamper
+
+
+TAMPERED = {  # how evaluation.json is changed -> what the one-line refusal says
+    "no models": (_tamper_models(lambda models: models.clear()), "holds no model"),
+    "a model twice": (_tamper_models(lambda models: models.append(models[0])),
+                      "names model .* again"),
+    "a broken architecture": (
+        _tamper_models(lambda models: models[0].__setitem__("architecture", {"nodes": 1})),
+        r"models\[0\]\.architecture' is not a network"),
+    "scores of the wrong type": (
+        _tamper_models(lambda models: models[0].__setitem__("run_scores", "x")),
+        r"models\[0\]' is not a model evaluation"),
+    "no folds": (lambda value: value.__setitem__("folds", "x"), "'folds' must be a list"),
+}
+
+
+@pytest.mark.parametrize("what", list(TAMPERED))
+def test_report_refuses_a_tampered_evaluation_in_one_line(study, tmp_path: Path, capsys,
+                                                          what: str) -> None:
+    change, message = TAMPERED[what]
+    evaluation = tmp_path / "evaluation"
+    shutil.copytree(study.evaluation, evaluation)
+    path = evaluation / "evaluation.json"
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+    out = tmp_path / "report"
+    assert main(["report", str(study.run), "--evaluation", str(evaluation), "--out",
+                 str(out)]) == 2
+    err = _err(capsys)
+    assert "evaluation.json" in err and re.search(message, err), err
+    assert not out.exists()

@@ -150,3 +150,112 @@ def test_an_authors_string_exports_the_same_network(plans, tmp_path):
     config = PlansManager(str(plans)).get_configuration("2d_paper")
     assert Genotype.from_dict(config.network_arch_init_kwargs["genotype"]) == \
         from_authors_string(text)
+
+
+def test_the_original_plans_stay_recoverable(plans, genotype_file, capsys):
+    original = plans.read_text()
+    versions = [original]
+    for extra in ((), ("--force",), ("--force",)):
+        assert _export(plans, genotype_file, *extra) == 0
+        versions.append(plans.read_text())
+    first = plans.parent / "nnUNetPlans.mbnas-backup.json"
+    assert first.read_text() == original  # never overwritten by a later export
+    later = [plans.parent / f"nnUNetPlans.mbnas-backup.{k}.json" for k in (2, 3)]
+    assert [p.read_text() for p in later] == versions[1:3]  # every version kept
+    assert str(later[-1]) in capsys.readouterr().out
+
+
+def _plans_with(tmp_path: Path, **configs: dict) -> Path:
+    value = json.loads(json.dumps(PLANS))
+    value["configurations"].update(configs)
+    path = tmp_path / "nnUNetPlans.json"
+    path.write_text(json.dumps(value))
+    return path
+
+
+def test_nnunet_names_and_inherited_names_are_refused_even_with_force(
+        tmp_path, genotype_file, capsys):
+    from mbnas.export.nnunet_plans import NNUNET_CONFIGURATIONS
+
+    plans = _plans_with(tmp_path, **{"3d_fullres": {"patch_size": [8, 32, 32]},
+                                     "3d_lowres": {"inherits_from": "3d_fullres"},
+                                     "mine": {"batch_size": 4}})
+    before = plans.read_text()
+    for name in NNUNET_CONFIGURATIONS:
+        assert _export(plans, genotype_file, "--name", name, "--force") == 2
+        _refused(capsys, plans, before, "refused even with --force")
+    # An earlier export that another configuration inherits from, and the user's own.
+    assert _export(plans, genotype_file, "--name", "2d_mbnas") == 0
+    value = json.loads(plans.read_text())
+    value["configurations"]["2d_mbnas_long"] = {"inherits_from": "2d_mbnas"}
+    plans.write_text(json.dumps(value))
+    before = plans.read_text()
+    assert _export(plans, genotype_file, "--name", "2d_mbnas", "--force") == 2
+    _refused(capsys, plans, before, "2d_mbnas_long inherit(s) from it")
+    assert _export(plans, genotype_file, "--name", "mine", "--force") == 2
+    _refused(capsys, plans, before, "not written by mbnas")
+
+
+@pytest.mark.parametrize("name", ["../../../tmp/evil x", "a/b", "a\\b", "a b", "..", "x..y",
+                                  "2d\tx", "ü", "", "a" * 101])
+def test_names_nnunet_cannot_use_as_folders_are_refused(plans, genotype_file, capsys, name):
+    before = plans.read_text()
+    assert _export(plans, genotype_file, "--name", name) == 2
+    _refused(capsys, plans, before, "is not allowed")
+
+
+def test_widths_beyond_the_bound_or_the_memory_are_refused(tmp_path, genotype_file, capsys):
+    from mbnas.export.nnunet_plans import MAX_BASE_CHANNELS
+
+    plans = _plans_with(tmp_path)
+    before = plans.read_text()
+    for width in (100000000, MAX_BASE_CHANNELS + 1, 3):
+        assert main(["export", "nnunet", str(genotype_file), "--plans", str(plans),
+                     "--base-channels", str(width)]) == 2
+        _refused(capsys, plans, before, f"from 4 to {MAX_BASE_CHANNELS}")
+    # Within the bound, but not within memory at a huge patch and batch.
+    huge = json.loads(before)
+    huge["configurations"]["2d"].update(patch_size=[4096, 4096], batch_size=64)
+    plans.write_text(json.dumps(huge))
+    before = plans.read_text()
+    assert main(["export", "nnunet", str(genotype_file), "--plans", str(plans),
+                 "--base-channels", "64"]) == 2
+    _refused(capsys, plans, before, "lower --base-channels")
+
+
+def _search_run(tmp_path: Path, dataset: dict, base_channels: int) -> Path:
+    data = tmp_path / "searched_data"
+    data.mkdir()
+    (data / "dataset.json").write_text(json.dumps(dataset))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data_dir: {data}\nspace: mbnas\nprotocol:\n"
+                                     f"  base_channels: {base_channels}\n")
+    (run / "best.json").write_text(json.dumps({"genotype": preset("unet").to_dict(),
+                                               "score": 0.8}))
+    return run
+
+
+def test_a_search_of_another_dataset_needs_force_and_a_width_change_is_said(
+        plans, tmp_path, capsys):
+    # The plans' dataset (nnU-Net's copy of dataset.json beside the plans): one CT channel.
+    (plans.parent / "dataset.json").write_text(json.dumps(
+        {"channel_names": {"0": "CT"}, "labels": {"background": 0, "spleen": 1}}))
+    prostate = {"modality": {"0": "T2", "1": "ADC"},
+                "labels": {"0": "background", "1": "PZ", "2": "TZ"}}
+    run = _search_run(tmp_path, prostate, base_channels=8)
+    before = plans.read_text()
+    assert _export(plans, run) == 2
+    _refused(capsys, plans, before, "channels T2, ADC searched, CT in the plans' dataset")
+    assert _export(plans, run, "--force") == 0
+    out = capsys.readouterr().out
+    assert "exported with --force although" in out
+    assert "width changed: the search trained 8 base channels" in out  # --base-channels 4
+
+
+def test_a_search_of_the_plans_dataset_exports_without_a_word(plans, tmp_path, capsys):
+    spleen = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "spleen": 1}}
+    (plans.parent / "dataset.json").write_text(json.dumps(spleen))
+    assert _export(plans, _search_run(tmp_path, spleen, base_channels=4)) == 0
+    out = capsys.readouterr().out
+    assert "although" not in out and "width changed" not in out

@@ -83,3 +83,30 @@ def test_onnxruntime_backend_refuses_a_folder_without_onnx_files(trained, tmp_pa
     assert code == 2
     _one_line_error(capsys, "mbnas export onnx")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_foreign_onnx_file_is_refused_by_its_checksum(trained, onnx_dir, tmp_path, capsys):
+    import shutil
+
+    import onnx
+    from onnx import numpy_helper
+
+    from mbnas.store import file_sha256
+
+    meta = json.loads((onnx_dir / "model.json").read_text())
+    assert meta["onnx_sha256"] == {n: file_sha256(onnx_dir / n) for n in meta["onnx"]}
+    # Another network of the same inputs and outputs: one weight tensor changed, so it
+    # loads and runs, and only the checksum tells it apart.
+    copy = tmp_path / "onnx"
+    shutil.copytree(onnx_dir, copy)
+    foreign = onnx.load(str(copy / "fold0_seed0.onnx"))
+    tensor = next(t for t in foreign.graph.initializer if t.dims and np.prod(t.dims) > 1)
+    tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) * 2, tensor.name))
+    onnx.save(foreign, str(copy / "fold0_seed0.onnx"))
+    ort.InferenceSession(str(copy / "fold0_seed0.onnx"), providers=["CPUExecutionProvider"])
+    scan = trained.data_dir / "imagesTr" / f"{trained.held_out}.nii.gz"
+    code = main(["predict", "--model", str(copy), "--input", str(scan), "--output",
+                 str(tmp_path / "out"), "--device", "cpu", "--backend", "onnxruntime"])
+    assert code == 2
+    _one_line_error(capsys, "does not match its recorded checksum")
+    assert not list((tmp_path / "out").glob("*.nii.gz"))

@@ -20,6 +20,7 @@ ALLOWED = {
     ("cli/__init__.py", "mbnas"): "the program's name (argparse prog)",
     ("driver/dataset.py", "mbnas"): "the cache folder ~/.cache/mbnas",
     ("driver/runlog.py", "mbnas"): "the package's logger name",
+    ("api.py", "mbnas"): "the package's logger name",
     ("reporting/card.py", "mbnas"): "the distribution whose version the card shows",
     ("store/records.py", "mbnas"): "the distribution whose version a run records",
     ("store/optuna_mirror.py", "mbnas"): "the Optuna study's name",

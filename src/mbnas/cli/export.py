@@ -9,13 +9,15 @@ def cmd_export_nnunet(args: argparse.Namespace) -> int:
     from mbnas.export.nnunet_plans import add_configuration, genotype_from_source, require_nnunet
 
     require_nnunet()
-    genotype = genotype_from_source(args.source)
+    genotype, searched = genotype_from_source(args.source)
     done = add_configuration(args.plans, genotype, name=args.name,
                              base_channels=args.base_channels, force=args.force,
-                             source=str(args.source))
+                             source=str(args.source), searched=searched)
     verb = "replaced" if done.replaced else "added"
     print(f"{verb} configuration '{done.name}' in {done.plans} (inherits '2d', patch size "
           f"{list(done.patch_size)}); previous plans kept as {done.backup}")
+    for note in done.notes:
+        print(f"note: {note}")
     print(f"next: nnUNetv2_train DATASET {done.name} FOLD")
     return 0
 
@@ -40,8 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "size) and builds mbnas.export.nnunet.MBNASNetwork from the genotype in "
                     "its arch_kwargs. Then run nnU-Net's `nnUNetv2_train DATASET 2d_mbnas "
                     "FOLD`. Deep supervision works: the lower-scale outputs are the network's "
-                    "output average-pooled. The plans file is written atomically and its "
-                    "previous version kept as <plans>.mbnas-backup.json.")
+                    "output average-pooled. The plans file is written atomically; the first "
+                    "export keeps nnU-Net's plans as <plans>.mbnas-backup.json (never "
+                    "overwritten), later ones <plans>.mbnas-backup.2.json ... Names nnU-Net "
+                    "uses, or that another configuration inherits from, are refused.")
     n.add_argument("source", metavar="RUN_DIR|GENOTYPE.json|AUTHORS_STRING",
                    help="a search run folder (its best network), a genotype or best.json "
                         "file, or the authors' 40-digit genotype string")
@@ -50,9 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--name", default="2d_mbnas",
                    help="name of the configuration to add (default 2d_mbnas)")
     n.add_argument("--base-channels", type=int, default=32, metavar="C",
-                   help="channels after the stem (default 32, the paper's width)")
+                   help="channels after the stem (default 32, the paper's width; at most 512)")
     n.add_argument("--force", action="store_true",
-                   help="replace a configuration of the same name")
+                   help="replace a configuration an earlier export wrote under this name; "
+                        "export a search of a dataset with other channels or classes")
     n.set_defaults(handler=cmd_export_nnunet)
 
     o = ex.add_parser(

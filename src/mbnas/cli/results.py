@@ -11,7 +11,6 @@ from pathlib import Path
 from mbnas.cli.search import (
     add_executor_arguments,
     add_protocol_arguments,
-    dataset_name,
     ray_settings,
     real_data_flags,
 )
@@ -93,7 +92,7 @@ def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
     from mbnas.driver.evaluate import evaluate_config
     from mbnas.driver.external import parse_externals
     from mbnas.driver.search_runs import read_search_runs
-    from mbnas.engine.config import Protocol, get_protocol
+    from mbnas.engine.config import Protocol, dataset_name, get_protocol
 
     runs = read_search_runs(args.run_dirs)
     base = (get_protocol(args.protocol, dataset_name(runs[0].data_dir)) if args.protocol

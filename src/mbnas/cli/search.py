@@ -23,7 +23,7 @@ from mbnas.cli.speed import (
     print_estimate,
     search_estimate,
 )
-from mbnas.engine.config import PAPER, get_protocol, paper_preset, protocol_names
+from mbnas.engine.config import PAPER, get_protocol, protocol_names, resolve_preset
 from mbnas.engine.executors import DEFAULT_EXECUTOR, executor_names
 from mbnas.errors import ConfigError
 from mbnas.space_registry import DEFAULT_SPACE, FIXED_BLOCKS, INITS, space_names
@@ -106,20 +106,6 @@ def ray_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, An
     return ray
 
 
-def dataset_name(data_dir: str | Path | None) -> str:
-    """The name ``paper`` picks a preset by: dataset.json's ``name`` and the folder's name."""
-    if data_dir is None:
-        return ""
-    names = [Path(data_dir).resolve().name]
-    try:
-        meta = json.loads((Path(data_dir) / "dataset.json").read_text())
-        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-            names.insert(0, meta["name"])
-    except (OSError, ValueError):
-        pass  # the dataset checks report a missing or broken dataset.json
-    return " / ".join(names)
-
-
 def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
                       data_dir: str | Path | None = None) -> dict[str, Any]:
     """Protocol dict: preset <- config file's protocol section <- command-line flags.
@@ -139,13 +125,11 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
     if getattr(args, "normalisation", None) is not None:
         flags["normalisation"] = [n.strip() for n in args.normalisation.split(",")]
     flags.update(real_data_flags(args, data_dir))
-    if name == PAPER:
-        found = dataset_name(data_dir)
-        name = paper_preset(found)
+    name, note = resolve_preset(name, data_dir)
+    if note is not None:
         # Information, so on stdout (stderr is for errors); a YAML comment, so that the
         # output of --dry-run stays valid YAML.
-        print(f"# protocol paper -> {name} (dataset {found or 'unknown'!r}; other datasets "
-              "get paper-spleen)", flush=True)
+        print(f"# {note}", flush=True)
     return get_protocol(name, **{**file_values, **flags}).to_dict()
 
 
@@ -195,21 +179,21 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
         new = strategy_definition(args.space).space
         print(f"note: --space {args.space} is now --space {new} --strategy {args.space}",
               file=sys.stderr)
-    if args.data_dir is not None or "data_dir" in settings:
-        resolve_split(args, args.data_dir or settings["data_dir"], settings)
-    protocol = protocol_settings(args, settings, args.data_dir or settings.get("data_dir"))
-    fields = {f.name for f in dataclasses.fields(SearchConfig)}
-    for name in fields - {"protocol", "data_dir", "ray", "sites_file"}:
-        value = getattr(args, name, None)
-        if value is not None:
-            settings[name] = value
     if args.data_dir is not None:
         settings["data_dir"] = args.data_dir
     if "data_dir" not in settings:
         raise ConfigError("no dataset given: pass DATA_DIR or set data_dir in the config file")
     from mbnas.data.nnunet import resolve_dataset
 
+    # The dataset first: the sites, the splits and the paper preset all read it.
     settings["data_dir"] = str(resolve_dataset(settings["data_dir"]).resolve())
+    resolve_split(args, settings["data_dir"], settings)
+    protocol = protocol_settings(args, settings, settings["data_dir"])
+    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    for name in fields - {"protocol", "data_dir", "ray", "sites_file"}:
+        value = getattr(args, name, None)
+        if value is not None:
+            settings[name] = value
     settings["protocol"] = protocol
     settings["ray"] = ray_settings(args, settings)
     return SearchConfig.from_dict(settings)
@@ -220,6 +204,24 @@ def _old_space_names() -> tuple[str, ...]:
     return tuple(n for n in strategy_names() if strategy_definition(n).was_space)
 
 
+def check_writes(args: argparse.Namespace, config: Any) -> None:
+    """Check what the options that write would write (``--splits``, ``--repeats``).
+
+    Runs before anything is written, also for ``--dry-run`` and ``--estimate`` (which then
+    write nothing): a refused option leaves no file behind to lock the folder.
+    """
+    if args.repeats is not None and args.repeats < 2:
+        raise ConfigError(f"--repeats needs at least 2 searches, got {args.repeats}")
+    if args.splits is not None:
+        from mbnas.data.formats import read_dataset
+        from mbnas.data.nnunet import adopt_splits
+        from mbnas.driver.runfolder import RunFolder
+
+        cases = [c.case_id for c in read_dataset(config.data_dir).cases]
+        adopt_splits(args.splits, RunFolder(args.out).splits, cases, config.protocol.folds,
+                     write=False)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.api import search
     from mbnas.driver.progress import SearchProgress
@@ -227,6 +229,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.engine.executors import make_executor
 
     config = search_config(args)
+    check_writes(args, config)  # all checked before anything is written
     if args.dry_run:
         resolved = json.loads(json.dumps({"out": str(Path(args.out).resolve()),
                                           **config.to_dict()}))
@@ -235,12 +238,12 @@ def cmd_search(args: argparse.Namespace) -> int:
               f"{config.protocol.samples_per_epoch} samples (whole passes over the training "
               "slices); nothing written (--dry-run)")
         return 0
+    if args.estimate:
+        return print_estimate(search_estimate(config), "search")
     if args.splits is not None:
         from mbnas.data.nnunet import adopt_splits
 
         adopt_splits(args.splits, RunFolder(args.out).splits)
-    if args.estimate:
-        return print_estimate(search_estimate(config), "search")
     guard_search(config)
     executor = make_executor(config.executor, config.ray, config.threads,
                              config.runs_per_device, config.fuse)

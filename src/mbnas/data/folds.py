@@ -148,35 +148,72 @@ def load_or_create_splits(path: str | Path, case_ids: Iterable[str], n_folds: in
         save_splits(path, folds, seed)
         return folds
     folds = read_splits(path)
-    if len(folds) != n_folds:
+    check_splits(path, folds, ids, n_folds)
+    return folds
+
+
+def check_splits(path: str | Path, folds: Sequence[Fold], ids: Iterable[str],
+                 n_folds: int | None = None) -> None:
+    """Refuse folds that cannot be a cross-validation of the cases ``ids``.
+
+    Every fold needs training and validation cases, only cases of the dataset, and no
+    case in both parts; together the folds must be a K-fold cover: every case of the
+    dataset validated in exactly one fold and trained on in all others.
+
+    Raises:
+        ConfigError: naming ``path``, the fold and the cases.
+    """
+    if not folds:
+        raise ConfigError(f"{path}: holds no folds")
+    if n_folds is not None and len(folds) != n_folds:
         raise ConfigError(f"{path} holds {len(folds)} folds but {n_folds} were asked for; "
                           "use the same number of folds, or delete the file to make new splits")
-    _check_cover(path, folds, ids)
-    return folds
+    for k, fold in enumerate(folds):
+        for part, cases in (("training", fold.train), ("validation", fold.val)):
+            if not cases:
+                raise ConfigError(f"{path}: fold {k} has no {part} cases; every fold needs "
+                                  "both")
+        both = sorted(set(fold.train) & set(fold.val), key=natural_key)
+        if both:
+            raise ConfigError(f"{path}: fold {k} has case(s) {_few(both)} in both its train "
+                              "and val parts")
+    _check_cover(Path(path), folds, sorted(ids, key=natural_key))
+
+
+def _few(ids: Sequence[str]) -> str:
+    return f"{', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}"
 
 
 def _check_cover(path: Path, folds: Sequence[Fold], ids: Sequence[str]) -> None:
     wanted = set(ids)
     in_file = {c for f in folds for c in (*f.train, *f.val)}
-    missing, extra = sorted(wanted - in_file, key=natural_key), sorted(in_file - wanted)
+    missing = sorted(wanted - in_file, key=natural_key)
+    extra = sorted(in_file - wanted, key=natural_key)
     if missing or extra:
         parts = []
         if missing:
             parts.append(f"{len(missing)} case(s) of the dataset are not in it "
-                         f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})")
+                         f"({_few(missing)})")
         if extra:
+            first = next(k for k, f in enumerate(folds) if extra[0] in (*f.train, *f.val))
             parts.append(f"{len(extra)} case(s) in it are not in the dataset "
-                         f"({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''})")
+                         f"({_few(extra)}; fold {first} names {extra[0]})")
         raise ConfigError(f"{path} was made for other cases: {'; '.join(parts)}. Use the "
                           "dataset it was made for, or delete the file to make new splits")
-    val_counts: dict[str, int] = {}
-    for fold in folds:
+    validated: dict[str, list[int]] = {c: [] for c in ids}
+    for k, fold in enumerate(folds):
         for c in fold.val:
-            val_counts[c] = val_counts.get(c, 0) + 1
-        if set(fold.train) & set(fold.val) or set(fold.train) | set(fold.val) != wanted:
-            raise ConfigError(f"{path}: a fold's train and val parts overlap or do not cover "
-                              "all cases; delete the file to make new splits")
-    bad = sorted(c for c in wanted if val_counts.get(c, 0) != 1)
-    if bad:
-        raise ConfigError(f"{path}: case(s) {', '.join(bad[:5])} are not in exactly one "
-                          "validation fold; delete the file to make new splits")
+            validated[c].append(k)
+        left_out = sorted(wanted - set(fold.train) - set(fold.val), key=natural_key)
+        if left_out:
+            raise ConfigError(f"{path}: fold {k} neither trains nor validates on case(s) "
+                              f"{_few(left_out)}; in a K-fold cover every fold has every "
+                              "case; delete the file to make new splits")
+    twice = [c for c in ids if len(validated[c]) > 1]
+    never = [c for c in ids if not validated[c]]
+    if twice or never:
+        what = (f"case {twice[0]} is validated in folds "
+                f"{', '.join(map(str, validated[twice[0]]))}" if twice
+                else f"case(s) {_few(never)} are never validated")
+        raise ConfigError(f"{path}: not a K-fold cover ({what}); every case must be in "
+                          "exactly one validation fold; delete the file to make new splits")

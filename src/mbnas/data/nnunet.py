@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
-from mbnas.data.folds import read_splits, save_splits
+from mbnas.data.folds import check_splits, read_splits, save_splits
 from mbnas.errors import ConfigError
 
 _ID = re.compile(r"^\d{1,3}$")
@@ -51,18 +52,33 @@ def resolve_dataset(spec: str | Path) -> Path:
     return found[0]
 
 
-def adopt_splits(source: str | Path, run_splits: Path) -> int:
+def adopt_splits(source: str | Path, run_splits: Path,
+                 case_ids: Iterable[str] | None = None, n_folds: int | None = None,
+                 write: bool = True) -> int:
     """Use nnU-Net's (or any) splits file as a run folder's ``splits.json``.
+
+    Everything is checked before anything is written, so a refused file leaves the run
+    folder as it was.
+
+    Args:
+        source: The splits file given (``--splits``).
+        run_splits: The run folder's ``splits.json``.
+        case_ids: The dataset's cases: when given, the folds must be a K-fold cover of
+            them (:func:`mbnas.data.folds.check_splits`).
+        n_folds: The folds the protocol asks for.
+        write: False to check only (``--dry-run``, ``--estimate``).
 
     Returns:
         The number of folds.
 
     Raises:
-        ConfigError: If ``source`` is not a splits file, or the run folder already has
-            other folds.
+        ConfigError: If ``source`` is not a usable splits file, or the run folder already
+            has other folds.
     """
     folds = read_splits(source)
-    if not folds:
+    if case_ids is not None:
+        check_splits(source, folds, case_ids, n_folds)
+    elif not folds:
         raise ConfigError(f"{source}: holds no folds")
     if run_splits.exists():
         if [(f.train, f.val) for f in read_splits(run_splits)] != \
@@ -70,7 +86,8 @@ def adopt_splits(source: str | Path, run_splits: Path) -> int:
             raise ConfigError(f"{run_splits} holds other folds than {source}; choose another "
                               "--out or drop --splits")
         return len(folds)
-    save_splits(run_splits, folds)
+    if write:
+        save_splits(run_splits, folds)
     return len(folds)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from mbnas.data.folds import (
     Fold,
-    _check_cover,
+    check_splits,
     leave_site_out_splits,
     read_splits,
     save_splits,
@@ -176,7 +176,7 @@ def load_or_create_site_splits(path: str | Path, sites: Mapping[str, str | None]
     if len(saved) != len(folds):
         raise ConfigError(f"{path} holds {len(saved)} folds but {len(folds)} were asked for; "
                           "delete the file to make new splits")
-    _check_cover(path, saved, sorted(sites, key=natural_key))
+    check_splits(path, saved, sites)
     return saved
 
 

@@ -8,7 +8,7 @@ one-line :class:`~mbnas.errors.ConfigError` naming the file and the key at fault
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,7 @@ class EvaluationFile:
                 raise _Invalid(f"missing key 'models[{i}].{exc.args[0]}'") from None
             except (MbnasError, TypeError, ValueError, AttributeError) as exc:
                 raise _Invalid(f"key 'models[{i}]' is not a model evaluation ({exc})") from None
+        _check_models(models)
         details = {}
         for name, v in _get(d, "details", dict).items():
             where = f"details.{name}."
@@ -202,6 +203,25 @@ def write_evaluation(path: Path, evaluation: EvaluationFile) -> Path:
     """Write ``evaluation.json`` (atomically)."""
     atomic_write_json(path, evaluation.to_dict())
     return path
+
+
+def _check_models(models: Sequence[ModelEvaluation]) -> None:
+    """At least one model, each named once, each with a network that can be built."""
+    from mbnas.space.baselines import architecture_from_dict
+
+    if not models:
+        raise _Invalid("key 'models' holds no model")
+    names = [m.name for m in models]
+    for i, m in enumerate(models):
+        if names.index(m.name) != i:
+            raise _Invalid(f"key 'models[{i}]' names model {m.name!r} again "
+                           f"(models[{names.index(m.name)}])")
+        if not m.architecture:
+            continue  # written before evaluations recorded the architecture
+        try:
+            architecture_from_dict(dict(m.architecture))
+        except (MbnasError, TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise _Invalid(f"key 'models[{i}].architecture' is not a network ({exc})") from None
 
 
 def read_evaluation(folder: str | Path) -> tuple[EvaluationFile, list[ModelEvaluation]]:

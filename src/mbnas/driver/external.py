@@ -37,11 +37,16 @@ class ExternalSet:
 
 
 def parse_external(spec: str) -> ExternalSet:
-    """``DATA_DIR`` or ``DATA_DIR:NAME`` (the name defaults to the folder's name)."""
+    """``DATA_DIR`` or ``DATA_DIR:NAME`` (the name defaults to the folder's name).
+
+    ``DATA_DIR`` may be an nnU-Net dataset ID or name under ``$nnUNet_raw``, as for search.
+    """
+    from mbnas.data.nnunet import resolve_dataset
+
     path, sep, name = spec.rpartition(":")
     if not sep or not path or "/" in name:
         path, name = spec, ""
-    folder = Path(path).resolve()
+    folder = resolve_dataset(path).resolve()
     return ExternalSet(folder, name or folder.name)
 
 

@@ -17,7 +17,8 @@ Table 1 and the statistics say that no evaluation exists yet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from mbnas.driver.evaluation_file import EvaluationFile, read_evaluation
 from mbnas.driver.report_card import NO_EVALUATION, build_card
 from mbnas.driver.report_sections import apply as apply_sections
 from mbnas.driver.report_sections import build_sections
+from mbnas.driver.runfolder import RunLock
 from mbnas.driver.search_runs import SearchRun, progress_label, read_search_runs, slug
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
@@ -64,6 +66,34 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
     """
+    with _evaluation_lock(evaluation):
+        return _build_report(run_dirs, out, evaluation, cache_dir, nnunet)
+
+
+@contextmanager
+def _evaluation_lock(evaluation: str | Path | None) -> Iterator[None]:
+    """Hold the evaluation folder's lock while reading it: an `mbnas evaluate` still
+    writing there is refused by name instead of being read half-way. A folder that cannot
+    take a lock (read-only media) is read as it is."""
+    folder = Path(evaluation) if evaluation is not None else None
+    if folder is None or not folder.is_dir():
+        yield
+        return
+    lock = RunLock(folder)
+    try:
+        lock.__enter__()
+    except OSError:  # a read-only copy: nothing can be writing there
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.__exit__()
+
+
+def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
+                  evaluation: str | Path | None, cache_dir: str | Path | None,
+                  nnunet: Sequence[str]) -> ReportOutcome:
     from mbnas.reporting.front import front_section
     from mbnas.reporting.html import FigureRef, build_html
     from mbnas.reporting.progress import plot_search_progress

@@ -46,6 +46,7 @@ class RunFolder:
     """
 
     log_name = "search.log"
+    kind = "a search run folder (of mbnas search)"
 
     def __init__(self, path: str | Path, shared: str | Path | None = None) -> None:
         self.path = Path(path)
@@ -183,9 +184,19 @@ class RunFolder:
         return weights_file(self.weights, arch_key, fold, seed)
 
     def check(self, device: str, executor: str = DEFAULT_EXECUTOR, what: str = "--out") -> None:
-        """Refuse an unusable folder location or device; writes nothing."""
+        """Refuse an unusable folder location, a folder of another kind, or an unusable
+        device; writes nothing."""
         check_output_dir(self.path, what)
+        self.check_kind(what)
         check_device(device, executor)
+
+    def check_kind(self, what: str = "--out") -> None:
+        """Refuse a folder that another command made (an evaluation folder given to a
+        search, a search run folder given to an evaluation), before its files are read."""
+        for kind in (RunFolder, EvaluationFolder):
+            if kind.log_name != self.log_name and (self.path / kind.log_name).is_file():
+                raise ConfigError(f"{self.path} is {kind.kind} ({kind.log_name} is there), not "
+                                  f"{self.kind}; choose another {what}")
 
     def check_folds(self, data: SliceData, n_folds: int, seed: int, split: str) -> None:
         """Refuse folds the dataset cannot fill (patient-level folds); writes nothing."""
@@ -228,10 +239,13 @@ class RunFolder:
                 there is refused) and checked to be of the same dataset files.
         """
         with ExitStack() as stack:
+            # The folders read first: a command refused because another one holds them
+            # leaves no lock file and no log behind in its own (perhaps new) folder.
+            for folder in read:
+                stack.enter_context(RunLock(folder))
             stack.enter_context(self.locked())
             stack.enter_context(run_log(self.log))
             for folder in read:
-                stack.enter_context(RunLock(folder))
                 claim_fingerprint(folder, fingerprint, files_only=True)
             claim_fingerprint(self.path, fingerprint)
             resumed = claim_config(self.config, with_fingerprint(config, fingerprint), ignore,
@@ -251,6 +265,7 @@ class EvaluationFolder(RunFolder):
     """The files of an `mbnas evaluate` folder: a run folder, plus the evaluation's results."""
 
     log_name = "evaluate.log"
+    kind = "an evaluation folder (of mbnas evaluate)"
 
     @property
     def evaluation(self) -> Path:

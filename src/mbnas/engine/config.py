@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mbnas.data.normalise import CHOICES as NORMALISATIONS
@@ -343,6 +344,38 @@ def paper_preset(dataset_name: str) -> str:
         if preset.removeprefix("paper-") in name:
             return preset
     return PAPER_DEFAULT
+
+
+def dataset_name(data_dir: str | Path | None) -> str:
+    """The name ``paper`` picks a preset by: dataset.json's ``name`` and the folder's name."""
+    if data_dir is None:
+        return ""
+    names = [Path(data_dir).resolve().name]
+    try:
+        meta = json.loads((Path(data_dir) / "dataset.json").read_text())
+        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+            names.insert(0, meta["name"])
+    except (OSError, ValueError):
+        pass  # the dataset checks report a missing or broken dataset.json
+    return " / ".join(names)
+
+
+def resolve_preset(name: str, data_dir: str | Path | None) -> tuple[str, str | None]:
+    """The preset ``name`` stands for on the dataset in ``data_dir``.
+
+    The one resolution of ``paper`` that the command line and the Python API share:
+    ``paper`` becomes :func:`paper_preset` of the dataset's name; other names stay.
+
+    Returns:
+        The preset's name, and a one-line note saying how ``paper`` was resolved (None
+        for other names).
+    """
+    if name != PAPER:
+        return name, None
+    found = dataset_name(data_dir)
+    preset = paper_preset(found)
+    return preset, (f"protocol paper -> {preset} (dataset {found or 'unknown'!r}; other "
+                    "datasets get paper-spleen)")
 
 
 def protocol_names() -> list[str]:

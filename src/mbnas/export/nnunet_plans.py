@@ -17,8 +17,21 @@ batch size, spacing and normalisation, and only replaces ``architecture``:
     }
 
 The user's next command is nnU-Net's own ``nnUNetv2_train DATASET 2d_mbnas FOLD``.
-The plans file is written atomically after a copy of the previous version is kept as
-``<plans>.mbnas-backup.json``; an existing configuration name is refused unless ``force``.
+The plans file is written atomically after a copy of the previous version is kept: the
+first as ``<plans>.mbnas-backup.json`` (nnU-Net's original plans, never overwritten), later
+ones as ``<plans>.mbnas-backup.2.json``, ``.3`` ...
+
+Refused, with nothing written:
+
+* a name nnU-Net uses itself (:data:`NNUNET_CONFIGURATIONS`), one another configuration
+  inherits from, or one mbnas did not write (even with ``force``, which only replaces a
+  configuration of an earlier export); a name nnU-Net cannot use as a folder name
+  (anything outside ``[A-Za-z0-9_.-]``, or ``..``);
+* an existing name without ``force``;
+* more than :data:`MAX_BASE_CHANNELS` base channels, or a network whose estimated training
+  memory at the plans' patch and batch size exceeds :data:`MAX_TRAINING_BYTES`;
+* a search made on a dataset whose channels or classes differ from the plans' dataset
+  (its ``dataset.json`` beside the plans file), unless ``force``.
 """
 
 from __future__ import annotations
@@ -39,7 +52,15 @@ from mbnas.space.genotype import BASE_CHANNELS, level_text
 
 DEFAULT_NAME = "2d_mbnas"
 PARENT = "2d"
+#: The configurations nnU-Net v2's planners write; never replaced.
+NNUNET_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres")
+#: Widest network exported: 16 times the paper's 32 (nnU-Net's 2D nets stop at 512 features).
+MAX_BASE_CHANNELS = 512
+#: Most estimated training memory (activations of a batch, weights, gradients, momentum):
+#: the largest single GPUs nnU-Net trains on hold 80 GB.
+MAX_TRAINING_BYTES = 80 * 10**9
 _AUTHORS_STRING = re.compile(r"^\d{40}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,8 @@ class ExportedConfiguration:
         name: The configuration added.
         patch_size: The inherited patch size.
         replaced: Whether a configuration of that name was overwritten (``force``).
+        notes: What the user should know (a changed width, the memory estimate, a
+            dataset mismatch passed with ``force``).
     """
 
     plans: Path
@@ -59,6 +82,7 @@ class ExportedConfiguration:
     name: str
     patch_size: tuple[int, ...]
     replaced: bool
+    notes: tuple[str, ...] = ()
 
 
 def require_nnunet() -> None:
@@ -68,8 +92,17 @@ def require_nnunet() -> None:
                           "`pip install 'mbnas[nnunet]'`")
 
 
-def genotype_from_source(source: str) -> Genotype:
-    """The genotype of a search run folder, a genotype/best.json file or an authors' string.
+@dataclass(frozen=True)
+class SearchedWith:
+    """What the search of an exported genotype ran on: its dataset and width."""
+
+    data_dir: str
+    base_channels: int | None
+
+
+def genotype_from_source(source: str) -> tuple[Genotype, SearchedWith | None]:
+    """The genotype of a search run folder, a genotype/best.json file or an authors' string,
+    and, for a run folder, the dataset and width it was searched with.
 
     Raises:
         ConfigError / GenotypeError: naming the source and the problem.
@@ -78,13 +111,16 @@ def genotype_from_source(source: str) -> Genotype:
     if path.is_dir():
         from mbnas.driver.search_runs import read_search_run
 
-        return Genotype.from_dict(read_search_run(path).genotype)
+        run = read_search_run(path)
+        width = (run.config.get("protocol") or {}).get("base_channels")
+        return Genotype.from_dict(run.genotype), SearchedWith(
+            run.data_dir, width if isinstance(width, int) else None)
     if path.is_file():
-        return load_genotype(path)
+        return load_genotype(path), None
     if _AUTHORS_STRING.match(source):
         from mbnas.space.authors import from_authors_string
 
-        return from_authors_string(source)
+        return from_authors_string(source), None
     raise ConfigError(f"{source}: not a search run folder, a genotype JSON file or the "
                       "authors' 40-digit genotype string")
 
@@ -139,9 +175,94 @@ def _parent_geometry(plans: dict[str, Any], path: Path) -> tuple[list[int], list
     return patch, strides
 
 
+def check_name(name: str, configs: dict[str, Any], path: Path, force: bool) -> bool:
+    """Refuse a configuration name that is unsafe or belongs to nnU-Net; True when an
+    earlier export's configuration of that name is replaced."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ConfigError(f"configuration name {name!r} is not allowed: nnU-Net makes folder "
+                          "names of it, so use 1-100 of A-Z a-z 0-9 _ . - (no '..')")
+    heirs = sorted(n for n, c in configs.items()
+                   if isinstance(c, dict) and c.get("inherits_from") == name)
+    if name in NNUNET_CONFIGURATIONS or heirs:
+        why = (f"{', '.join(heirs)} inherit(s) from it" if heirs
+               else "it is one of nnU-Net's own configurations")
+        raise ConfigError(f"{path}: configuration name '{name}' is refused even with --force: "
+                          f"{why}; choose another --name")
+    if name not in configs:
+        return False
+    if not isinstance(configs[name], dict) or "mbnas" not in configs[name]:
+        raise ConfigError(f"{path}: configuration '{name}' was not written by mbnas; it is "
+                          "not replaced even with --force; choose another --name")
+    if not force:
+        raise ConfigError(f"{path}: configuration '{name}' exists already; pass --force to "
+                          "replace it or choose another --name")
+    return True
+
+
+def backup_path(path: Path) -> Path:
+    """Where this export keeps the plans it replaces: the first backup is never overwritten."""
+    first = path.with_name(f"{path.stem}.mbnas-backup.json")
+    k = 2
+    backup = first
+    while backup.exists():
+        backup = path.with_name(f"{path.stem}.mbnas-backup.{k}.json")
+        k += 1
+    return backup
+
+
+def training_bytes(genotype: Genotype, in_channels: int, n_classes: int, base_channels: int,
+                   patch: list[int], batch_size: int) -> int:
+    """Estimated memory of one nnU-Net training step: a batch's activations, plus weights,
+    gradients and SGD momentum (float32).
+
+    The network is measured at the smallest input the genotype takes (2x2 at its deepest
+    level, a batch of 2) and scaled: activations grow linearly with the patch area and the
+    batch. Call it only with a bounded width (:data:`MAX_BASE_CHANNELS`).
+    """
+    from mbnas.space import build_network
+    from mbnas.space.cost import count_parameters, peak_activation_memory
+
+    side = 2 * 2 ** genotype.depth()
+    net = build_network(genotype, in_channels, n_classes, base_channels)
+    per_sample = peak_activation_memory(net, (2, in_channels, side, side)) / 2
+    activations = batch_size * per_sample * (patch[0] * patch[1]) / side**2
+    return int(activations + 3 * 4 * count_parameters(net))
+
+
+def _dataset_shape(dataset_json: Path) -> tuple[list[str], list[str]] | None:
+    """Channel names and class names (by label id) of an nnU-Net or MSD dataset.json."""
+    try:
+        meta = json.loads(dataset_json.read_text(encoding="utf-8"))
+        channels = meta.get("channel_names", meta.get("modality"))
+        labels = meta["labels"]
+        by_id = ({int(v): str(k) for k, v in labels.items()} if all(
+            isinstance(v, int) for v in labels.values())
+            else {int(k): str(v) for k, v in labels.items()})
+        return ([str(channels[k]) for k in sorted(channels, key=int)],
+                [by_id[k] for k in sorted(by_id)])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def dataset_differences(search_data: str | Path, plans_path: Path) -> list[str]:
+    """How the searched dataset differs from the plans' dataset (channels, classes);
+    empty when they match or either is unreadable."""
+    ours = _dataset_shape(Path(search_data) / "dataset.json")
+    theirs = _dataset_shape(plans_path.parent / "dataset.json")
+    if ours is None or theirs is None:
+        return []
+    diffs = []
+    for what, a, b in (("channels", ours[0], theirs[0]), ("classes", ours[1], theirs[1])):
+        if a != b:
+            diffs.append(f"{what} {', '.join(a)} searched, {', '.join(b)} in the plans' "
+                         "dataset")
+    return diffs
+
+
 def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str = DEFAULT_NAME,
                       base_channels: int = BASE_CHANNELS, force: bool = False,
-                      source: str = "") -> ExportedConfiguration:
+                      source: str = "", searched: SearchedWith | None = None,
+                      ) -> ExportedConfiguration:
     """Add a configuration that trains ``genotype`` to an nnU-Net v2 plans file.
 
     Args:
@@ -149,24 +270,22 @@ def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str =
         genotype: The network.
         name: The new configuration's name.
         base_channels: Channels after the stem (the paper: 32).
-        force: Replace an existing configuration of that name.
+        force: Replace an earlier export's configuration of that name; export a search
+            of a dataset with other channels or classes.
         source: Where the genotype came from, recorded in the configuration.
+        searched: The search's dataset and width, when the genotype comes from a run.
 
     Raises:
-        ConfigError: If nnU-Net is missing, the plans file is not nnU-Net's, the name
-            exists (without ``force``) or the patch size does not fit the genotype's depth.
-            Nothing is written then.
+        ConfigError: If nnU-Net is missing, the plans file is not nnU-Net's, the name is
+            refused, the width or its memory is too large, the patch size does not fit the
+            genotype's depth, or the datasets differ (without ``force``). Nothing is
+            written then.
     """
     require_nnunet()
     path = Path(plans_path)
     plans = read_plans(path)
     configs = plans["configurations"]
-    if not name or name == PARENT:
-        raise ConfigError(f"configuration name {name!r} is not allowed; choose a new name")
-    replaced = name in configs
-    if replaced and not force:
-        raise ConfigError(f"{path}: configuration '{name}' exists already; pass --force to "
-                          "replace it or choose another --name")
+    replaced = check_name(name, configs, path, force)
     patch, strides = _parent_geometry(plans, path)
     factor = 2 ** genotype.depth()
     if any(p % factor for p in patch):
@@ -176,8 +295,32 @@ def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str =
             "choose a genotype with fewer down cells or plan a patch size divisible by "
             f"{factor}")
     if isinstance(base_channels, bool) or not isinstance(base_channels, int) \
-            or base_channels < 4:
-        raise ConfigError(f"base channels must be an integer >= 4, got {base_channels!r}")
+            or not 4 <= base_channels <= MAX_BASE_CHANNELS:
+        raise ConfigError(f"base channels must be an integer from 4 to {MAX_BASE_CHANNELS}, "
+                          f"got {base_channels!r}")
+    notes = []
+    if searched is not None:
+        diffs = dataset_differences(searched.data_dir, path)
+        if diffs and not force:
+            raise ConfigError(f"{path}: the search {source} was made on another dataset "
+                              f"({'; '.join(diffs)}); pass --force to export it anyway")
+        if diffs:
+            notes.append(f"exported with --force although {'; '.join(diffs)}")
+        if searched.base_channels is not None and searched.base_channels != base_channels:
+            notes.append(f"width changed: the search trained {searched.base_channels} base "
+                         f"channels, the configuration has {base_channels} (--base-channels)")
+    shape = _dataset_shape(path.parent / "dataset.json")
+    parent = _resolved(configs, PARENT, path)
+    batch = int(parent.get("batch_size", 2)) if isinstance(parent.get("batch_size", 2), int) \
+        else 2
+    need = training_bytes(genotype, len(shape[0]) if shape else 1,
+                          len(shape[1]) if shape else 2, base_channels, patch, batch)
+    gb = f"{need / 1e9:.1f} GB"
+    if need > MAX_TRAINING_BYTES:
+        raise ConfigError(f"{path}: {base_channels} base channels need about {gb} to train at "
+                          f"patch size {patch}, batch {batch} (more than "
+                          f"{MAX_TRAINING_BYTES / 1e9:.0f} GB); lower --base-channels")
+    notes.append(f"estimated training memory {gb} at patch size {patch}, batch {batch}")
     configs[name] = {
         "inherits_from": PARENT,
         "architecture": {
@@ -188,12 +331,14 @@ def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str =
         },
         "mbnas": {"genotype_key": genotype.key, "source": source},
     }
-    backup = path.with_name(f"{path.stem}.mbnas-backup.json")
+    backup = backup_path(path)
     with path.open("rb") as src:
         atomic_write(backup, lambda f: shutil.copyfileobj(src, f))
     atomic_write_json(path, plans)
-    return ExportedConfiguration(path, backup, name, tuple(patch), replaced)
+    return ExportedConfiguration(path, backup, name, tuple(patch), replaced, tuple(notes))
 
 
-__all__ = ["DEFAULT_NAME", "ExportedConfiguration", "add_configuration",
-           "genotype_from_source", "read_plans", "require_nnunet"]
+__all__ = ["DEFAULT_NAME", "MAX_BASE_CHANNELS", "MAX_TRAINING_BYTES", "NNUNET_CONFIGURATIONS",
+           "ExportedConfiguration", "SearchedWith", "add_configuration", "backup_path",
+           "check_name", "dataset_differences", "genotype_from_source", "read_plans",
+           "require_nnunet", "training_bytes"]

@@ -9,8 +9,9 @@ genotype, 32 for the smp baselines) is accepted.
 
 An ONNX folder (``mbnas export onnx MODEL_DIR --out DIR``) holds one ``<run>.onnx`` per
 weights file of the model folder and a copy of its ``model.json`` with three fields
-added: ``onnx`` (the file names, one per ensemble member), ``onnx_exporter`` and
-``onnx_input`` (name, axes, size multiple). Each file maps ``image`` (B, C, H, W) float32
+added: ``onnx`` (the file names, one per ensemble member), ``onnx_sha256`` (each file's
+checksum, verified when the folder is loaded), ``onnx_exporter`` and ``onnx_input``
+(name, axes, size multiple). Each file maps ``image`` (B, C, H, W) float32
 to ``logits`` (B, K, H, W); the preprocessing (slice size, per-channel normalisation,
 labels) is the model folder's, described in ``model.json``.
 """
@@ -28,6 +29,7 @@ from mbnas.inference.export import MODEL_JSON, ModelFolder, load_model_folder
 from mbnas.inference.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
 from mbnas.io import atomic_write_json
 from mbnas.space import Genotype
+from mbnas.store.weights import file_sha256
 
 OPSET = 18
 INPUT, OUTPUT = "image", "logits"
@@ -82,6 +84,8 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
             Path(tmp).unlink(missing_ok=True)
         written.append(target)
     meta["onnx"] = [p.name for p in written]
+    # As for the .pt weights: loading refuses an .onnx file changed since the export.
+    meta["onnx_sha256"] = {p.name: file_sha256(p) for p in written}
     meta["onnx_exporter"] = (f"torch.onnx.export(dynamo=True), torch {torch.__version__}, "
                              f"opset {opset}")
     meta["onnx_input"] = {"name": INPUT, "output": OUTPUT,

@@ -116,7 +116,8 @@ class Segmenter:
         if backend == "onnxruntime":
             from mbnas.inference.onnx_runtime import OnnxNetwork
 
-            self.networks = [OnnxNetwork(path, self.device) for path in model.weights]
+            self.networks = [OnnxNetwork(path, self.device, model.weights_sha256.get(path.name))
+                             for path in model.weights]
         else:
             self.networks = [self._load(path) for path in model.weights]
 

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mbnas.errors import ConfigError
+from mbnas.errors import ConfigError, MbnasError
 from mbnas.inference import export as model_files
 from mbnas.inference.export import MODEL_JSON, ModelFolder, ModelFolderError
+from mbnas.store.weights import check_checksum
 
 __all__ = ["OnnxNetwork", "load_onnx_folder", "require_package"]
 
@@ -55,6 +56,11 @@ def load_onnx_folder(folder: str | Path) -> ModelFolder:
     if missing:
         raise ModelFolderError(f"{path}: ONNX file(s) missing from {folder}: "
                                f"{', '.join(missing)}")
+    sums = meta.get("onnx_sha256")  # absent from folders exported before it existed
+    if sums is not None and (not isinstance(sums, dict) or set(sums) != set(names)
+                             or not all(isinstance(v, str) for v in sums.values())):
+        raise ModelFolderError(f"{path}: 'onnx_sha256' must map every file of 'onnx' to its "
+                               "SHA-256; export the folder again")
     channels = tuple(meta["channel_names"])
     return ModelFolder(
         folder=folder, architecture=architecture, in_channels=int(meta["in_channels"]),
@@ -63,15 +69,21 @@ def load_onnx_folder(folder: str | Path) -> ModelFolder:
         label_names={int(k): str(v) for k, v in meta["label_names"].items()},
         channel_names=channels,
         normalisation=tuple(dict(meta["normalisation"][c]) for c in channels),
-        weights=tuple((folder / n).resolve() for n in names))
+        weights=tuple((folder / n).resolve() for n in names),
+        weights_sha256=dict(sums or {}))
 
 
 class OnnxNetwork:
     """One ``.onnx`` network behind the call interface of a torch network (logits out)."""
 
-    def __init__(self, path: Path, device: torch.device) -> None:
+    def __init__(self, path: Path, device: torch.device, sha256: str | None = None) -> None:
         require_package("onnxruntime", "--backend onnxruntime")
         import onnxruntime as ort
+
+        try:
+            check_checksum(path, sha256)
+        except MbnasError as exc:
+            raise ModelFolderError(str(exc)) from None
 
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():

@@ -12,7 +12,7 @@ from typing import Any
 from mbnas.io import atomic_write
 from mbnas.store.records import StoreError
 
-__all__ = ["file_sha256", "load_weights", "save_weights"]
+__all__ = ["check_checksum", "file_sha256", "load_weights", "save_weights"]
 
 
 def save_weights(state_dict: Mapping[str, Any], path: str | Path) -> Path:
@@ -55,6 +55,19 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def check_checksum(path: Path, sha256: str | None) -> None:
+    """Refuse a network file whose content is not the one recorded (``sha256``; None:
+    nothing recorded, nothing checked).
+
+    Raises:
+        StoreError: If the file's SHA-256 differs.
+    """
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise StoreError(f"{path}: the weights file does not match its recorded checksum "
+                         "(changed or damaged since it was trained); train the run again "
+                         "or restore the file")
+
+
 def load_weights(path: str | Path, sha256: str | None = None) -> dict[str, Any]:
     """Load weights saved by :func:`save_weights` onto the CPU.
 
@@ -75,10 +88,7 @@ def load_weights(path: str | Path, sha256: str | None = None) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{path}: no weights file there")
-    if sha256 is not None and file_sha256(path) != sha256:
-        raise StoreError(f"{path}: the weights file does not match its recorded checksum "
-                         "(changed or damaged since it was trained); train the run again "
-                         "or restore the file")
+    check_checksum(path, sha256)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:
