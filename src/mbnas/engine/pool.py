@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -62,7 +61,8 @@ class LocalPoolExecutor:
 
     Args:
         runs_per_device: Worker processes (1: train in this process, no workers).
-        threads: CPU threads of each worker (None: the cores divided among the workers).
+        threads: CPU threads of each worker (None: the usable CPUs, see
+            :mod:`mbnas.engine.cpus`, divided among the workers).
         fuse: Train the seeds of one architecture and fold as one fused network.
         max_retries: Restarts of a run whose worker died, before it is a failed record.
     """
@@ -83,7 +83,9 @@ class LocalPoolExecutor:
     def worker_threads(self) -> int:
         if self.threads is not None:
             return self.threads
-        return max(1, (os.cpu_count() or 1) // self.runs_per_device)
+        from mbnas.engine.cpus import default_threads
+
+        return default_threads(self.runs_per_device)
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (for monitoring, and the crash test)."""
@@ -103,8 +105,7 @@ class LocalPoolExecutor:
                     hooks: RunHooks | None) -> Iterator[RunRecord]:
         before = torch.get_num_threads()
         try:
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
+            torch.set_num_threads(self.worker_threads())
             for job in self.jobs(specs):
                 for spec in job:
                     if hooks is not None:

@@ -182,7 +182,8 @@ class InProcessExecutor:
     """The default: runs one after another in this process, on this machine's device.
 
     Args:
-        threads: Intra-op CPU threads of each run (None: torch's default, all cores).
+        threads: Intra-op CPU threads of each run (None: the usable CPUs, see
+            :mod:`mbnas.engine.cpus`; never torch's default of every core).
             Float reductions depend on the thread count, so runs repeat bit for bit only
             with the same count; the Ray executor uses the same setting.
     """
@@ -198,10 +199,12 @@ class InProcessExecutor:
 
     def run(self, specs: Sequence[RunSpec], ctx: RunContext,
             hooks: RunHooks | None = None) -> Iterator[RunRecord]:
+        from mbnas.engine.cpus import default_threads
+
         before = torch.get_num_threads()
         try:
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
+            torch.set_num_threads(self.threads if self.threads is not None
+                                  else default_threads())
             yield from self._run(specs, ctx, hooks)
         finally:
             torch.set_num_threads(before)
