@@ -57,6 +57,12 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     with contextlib.redirect_stdout(printed):
         assert main(["evaluate", *runs, *EVALUATE, "--out", str(evaluation)]) == 0
     assert "8 runs (8 trained now, 0 from the store)" in printed.getvalue()
+    # the counter counts the runs it trains: the U-Net preset's too, none twice
+    counters = re.findall(r"run (\d+)/(\d+): ", printed.getvalue())
+    assert {int(n) for _, n in counters} == {8} and max(int(k) for k, _ in counters) == 8
+    log = (evaluation / "evaluate.log").read_text().splitlines()
+    key = json.loads((evaluation / "evaluation.json").read_text())["protocol_key"]
+    assert "starting evaluation in" in log[0] and f"protocol {key}" in log[0]
     report = root / "report"
     assert main(["report", "--evaluation", str(evaluation), "--out", str(report)]) == 0
     return SimpleNamespace(root=root, data=data, runs=runs, evaluation=evaluation,

@@ -130,12 +130,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     executor = make_executor(config.executor, config.ray, args.threads, runs_per_device,
                              bool(args.fuse))
     executor.start()
-    n_models = len(config.run_dirs) + len(config.baselines)
-    if config.front:
-        from mbnas.driver.evaluate_front import count_front_models
+    from mbnas.driver.evaluate import planned_runs
 
-        n_models = count_front_models(config.run_dirs) + len(config.baselines)
-    total = n_models * config.protocol.folds * len(config.protocol.seeds)
+    total = planned_runs(config)
     try:
         with RunProgress(total) as progress:
             outcome = evaluate(config.run_dirs, args.out, config=config, hooks=progress,

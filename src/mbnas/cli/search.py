@@ -23,6 +23,7 @@ from mbnas.cli.speed import (
     print_estimate,
     search_estimate,
 )
+from mbnas.driver.demo_settings import DemoSettings
 from mbnas.engine.config import PAPER, get_protocol, paper_preset, protocol_names
 from mbnas.engine.executors import DEFAULT_EXECUTOR, executor_names
 from mbnas.errors import ConfigError
@@ -239,7 +240,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from mbnas.driver.demo import run_demo
 
-    run_demo(Path(args.out), budget=args.budget)
+    for name in ("budget", "cases", "epochs", "folds", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ConfigError(f"demo --{name} must be at least 1, got {getattr(args, name)}")
+    if args.folds < 2:
+        raise ConfigError(f"demo --folds must be at least 2, got {args.folds}")
+    run_demo(Path(args.out), DemoSettings(budget=args.budget, cases=args.cases,
+                                          epochs=args.epochs, folds=args.folds,
+                                          threads=args.threads, cache_dir=args.cache_dir))
     return 0
 
 
@@ -285,6 +293,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")
     d.add_argument("--out", default="runs/demo",
                    help="folder for the phantom data and the search (default runs/demo)")
-    d.add_argument("--budget", type=int, default=8,
-                   help="evaluations of the short search (default 8)")
+    d.add_argument("--budget", type=int, default=DemoSettings.budget,
+                   help="evaluations of the short search")
+    d.add_argument("--threads", type=int, default=None,
+                   help="CPU threads per training run (default: the CPUs this process may "
+                        "use: affinity, cgroup quota, SLURM_CPUS_PER_TASK, OMP_NUM_THREADS)")
+    d.add_argument("--cache", dest="cache_dir",
+                   help="preprocessing cache folder (default: $MBNAS_CACHE, else OUT/cache)")
+    d.add_argument("--cases", type=int, default=DemoSettings.cases,
+                   help="phantom cases to write")
+    d.add_argument("--epochs", type=int, default=DemoSettings.epochs,
+                   help="training epochs of each run")
+    d.add_argument("--folds", type=int, default=DemoSettings.folds,
+                   help="cross-validation folds of the search")
     d.set_defaults(handler=cmd_demo)

@@ -56,8 +56,8 @@ from mbnas.errors import ConfigError
 from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation
 from mbnas.space import BASELINES, Baseline, architecture_from_dict, preset
 
-__all__ = ["EvaluateConfig", "EvaluateOutcome", "evaluate_config", "read_evaluation",
-           "run_evaluation"]
+__all__ = ["EvaluateConfig", "EvaluateOutcome", "evaluate_config", "evaluation_models",
+           "planned_runs", "read_evaluation", "run_evaluation"]
 # Where and how fast to compute, and which models: may change when a folder is resumed
 # (a new model reuses nothing, an old one reuses its stored runs).
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines",
@@ -184,6 +184,33 @@ def default_evaluation_dir(run_dirs: Sequence[str | Path]) -> Path:
     return Path(run_dirs[0]).resolve().parent / "evaluation"
 
 
+def evaluation_models(config: EvaluateConfig, runs: Sequence[SearchRun] | None = None
+                      ) -> list[EvaluatedModel]:
+    """Every model an evaluation trains, in order: the searched networks (each archive
+    member with ``front``), the baselines, and the U-Net preset at the protocol's width
+    when that is narrower than the paper's. The one list both the driver and the
+    progress counter use."""
+    runs = read_search_runs(config.run_dirs) if runs is None else runs
+    models = [EvaluatedModel(r.name, r.genotype, architecture_from_dict(r.genotype).key, r)
+              for r in runs]
+    if config.front:
+        models = front_models(runs, models)
+    for b in config.baselines:
+        arch = Baseline(b)
+        models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
+    if config.protocol.base_channels < PAPER_WIDTH:
+        unet = preset("unet")
+        models.append(EvaluatedModel(f"U-Net preset (width {config.protocol.base_channels})",
+                                     unet.to_dict(), unet.key))
+    return models
+
+
+def planned_runs(config: EvaluateConfig) -> int:
+    """The training runs of an evaluation: distinct models x folds x seeds."""
+    keys = {m.arch_key for m in evaluation_models(config)}
+    return len(keys) * config.protocol.folds * len(config.protocol.seeds)
+
+
 def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                    hooks: RunHooks | None = None, executor: Any = None,
                    retry_failed: bool = False) -> EvaluateOutcome:
@@ -196,18 +223,8 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     runs = read_search_runs(config.run_dirs)
     if runs[0].data_dir != str(Path(config.data_dir).resolve()):
         raise ConfigError(f"the search runs searched {runs[0].data_dir}, not {config.data_dir}")
-    models = [EvaluatedModel(r.name, r.genotype, architecture_from_dict(r.genotype).key, r)
-              for r in runs]
-    if config.front:
-        models = front_models(runs, models)
-    for b in config.baselines:
-        arch = Baseline(b)
-        models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
+    models = evaluation_models(config, runs)
     protocol = config.protocol
-    if protocol.base_channels < PAPER_WIDTH:
-        unet = preset("unet")
-        models.append(EvaluatedModel(f"U-Net preset (width {protocol.base_channels})",
-                                     unet.to_dict(), unet.key))
     # Every input is checked before the evaluation folder is written.
     folder = EvaluationFolder(out)
     folder.check(config.device, config.executor)
@@ -227,6 +244,10 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     with folder.start(config.to_dict(), fingerprint, RUNTIME_SETTINGS,
                       read=[r.folder for r in runs]) as started:
         resumed = started.resumed
+        logging.getLogger("mbnas.evaluate").info(
+            "%s evaluation in %s: %d model(s), %d fold(s) (%s split, seed %d) x %d seed(s), "
+            "protocol %s", "resuming" if resumed else "starting", out, len(models),
+            protocol.folds, config.split, config.split_seed, len(protocol.seeds), protocol.key)
         check_externals(parse_externals(config.external), data.channel_names,
                         data.label_names)
         folds = folder.folds(data, protocol.folds, config.split_seed, config.split)
@@ -305,7 +326,8 @@ def model_evaluation(model: EvaluatedModel, result: EvaluationResult,
                              for c, v in paper["per_class"].items()}
                 paper_cases.append(CaseScore(model.name, run.seed, run.fold, case_id,
                                              paper["dice"], paper["hd95"],
-                                             paper["surface_dice"], per_class))
+                                             paper["surface_dice"], per_class,
+                                             paper.get("slices"), paper.get("both_empty")))
     return ModelEvaluation(
         name=model.name, kind=model.kind, architecture=model.architecture, cases=tuple(cases),
         cost=cost if cost is not None else ModelCost(),

@@ -41,7 +41,8 @@ def paper_slice_metrics(pred: np.ndarray, ref: np.ndarray, n_classes: int,
         tolerance_mm: Surface Dice tolerance.
 
     Returns:
-        ``{"slices": N, "dice", "hd95", "surface_dice"}`` (means over slices of each
+        ``{"slices": N, "both_empty", "dice", "hd95", "surface_dice"}`` (``both_empty``:
+        slices with no foreground in prediction or reference; means over slices of each
         slice's class mean, class maximum for HD95) and ``per_class``: class id ->
         the means over slices of that class's values (keys are strings, as in JSON).
     """
@@ -56,8 +57,11 @@ def paper_slice_metrics(pred: np.ndarray, ref: np.ndarray, n_classes: int,
             if p.any() or r.any():
                 hd[i, c - 1] = hd95(p, r, values)
                 sd[i, c - 1] = surface_dice(p, r, values, tolerance_mm)
+    # no foreground class in either: the paper's convention scores such a slice perfect
+    both_empty = int(np.sum(~((pred > 0) | (ref > 0)).reshape(len(pred), -1).any(1)))
     return {
         "slices": int(len(pred)),
+        "both_empty": both_empty,
         "dice": float(dice.mean(1).mean()),
         "hd95": float(hd.max(1).mean()),
         "surface_dice": float(sd.mean(1).mean()),

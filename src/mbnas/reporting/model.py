@@ -62,6 +62,9 @@ class CaseScore:
         surface_dice: Surface Dice (2 mm) averaged over the foreground classes.
         per_class: Class name -> ``{"dice": .., "hd95": .., "surface_dice": ..}``;
             may be empty.
+        slices: Per-slice (paper-comparable) scores: the case's slices (else None).
+        both_empty: Of those, the slices whose prediction and reference are both empty
+            (scored as perfect by the paper's convention); None when not recorded.
     """
 
     model: str
@@ -72,14 +75,19 @@ class CaseScore:
     hd95: float
     surface_dice: float
     per_class: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    slices: int | None = None
+    both_empty: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model, "seed": self.seed, "fold": self.fold,
             "case_id": self.case_id, "dice": self.dice, "hd95": self.hd95,
             "surface_dice": self.surface_dice,
             "per_class": {str(k): dict(v) for k, v in self.per_class.items()},
         }
+        if self.slices is not None:  # only the per-slice scores have them
+            out.update(slices=self.slices, both_empty=self.both_empty)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CaseScore:
@@ -94,8 +102,10 @@ class CaseScore:
         per_class = {
             str(k): {m: float(x) for m, x in v.items()} for k, v in d.get("per_class", {}).items()
         }
+        counts = [None if d.get(k) is None else int(d[k]) for k in ("slices", "both_empty")]
         return cls(model, seed, fold, case_id, _float(d, "dice", where),
-                   _float(d, "hd95", where), _float(d, "surface_dice", where), per_class)
+                   _float(d, "hd95", where), _float(d, "surface_dice", where), per_class,
+                   *counts)
 
 
 @dataclass(frozen=True)
