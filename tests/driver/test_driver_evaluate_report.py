@@ -34,8 +34,8 @@ from mbnas.space import architecture_from_dict, build_model, count_parameters, g
 from mbnas.store import ResultStore, load_weights
 
 # base_channels 4 narrows the searched networks: the U-Net preset at that width is added.
-MODELS = ("MB-NAS (run_a)", "MB-NAS (run_b)", "U-Net", "U-Net preset (width 4)")
-EVALUATE = ["--baselines", "unet", "--seeds", "2", "--folds", "2", "--device", "cpu"]
+MODELS = ("MB-NAS (run_a)", "MB-NAS (run_b)", "smp U-Net", "U-Net preset (width 4)")
+EVALUATE = ["--baselines", "smp-unet", "--seeds", "2", "--folds", "2", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_report_card_values(study: SimpleNamespace) -> None:
     # the phantom has two sites, but the folds mix them: said so, with per-site Dice
     # the card's row says which kind of external validation was done: here none
     assert card["external_validation"].startswith("none: neither leave-site-out folds")
-    assert "CPU h" in card["evaluation_hours"]["U-Net"]
+    assert "CPU h" in card["evaluation_hours"]["smp U-Net"]
     assert card["config_hashes"]["evaluation"]["protocol key"] == json.loads(
         (study.evaluation / "evaluation.json").read_text())["protocol_key"]
     markdown = (study.report / "card.md").read_text()

@@ -78,9 +78,15 @@ class RunProgress:
 
 
 def _baselines(text: str) -> tuple[str, ...]:
+    from mbnas.space import OLD_BASELINE_NAMES
+
     if text.strip().lower() in ("", "none"):
         return ()
-    return tuple(b.strip() for b in text.split(",") if b.strip())
+    names = tuple(b.strip() for b in text.split(",") if b.strip())
+    for old in (b for b in names if b in OLD_BASELINE_NAMES):
+        print(f"note: baseline {old!r} is now called {OLD_BASELINE_NAMES[old]!r} (the "
+              "name 'unet' is the U-Net preset genotype)", file=sys.stderr)
+    return names
 
 
 def _mean(values: list[float]) -> float:
@@ -193,8 +199,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="search run folders (each with best.json), all of one dataset")
     p.add_argument("--out", help="evaluation folder, created or resumed "
                    "(default: <parent of the first RUN_DIR>/evaluation)")
-    p.add_argument("--baselines", default="unet,resunet",
-                   help="comma-separated baselines to evaluate too: unet, resunet; or 'none'")
+    p.add_argument("--baselines", default="smp-unet,smp-resunet",
+                   help="comma-separated baselines to evaluate too: smp-unet, smp-resunet "
+                        "(segmentation_models_pytorch's U-Nets); or 'none'")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the evaluation's folds")
     p.add_argument("--front", action="store_true", help="retrain every archive member of a "
                    "cost-aware search (its front.json), not only the best network")

@@ -54,7 +54,7 @@ from mbnas.engine.runs import RunHooks
 from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation
-from mbnas.space import BASELINES, Baseline, architecture_from_dict, preset
+from mbnas.space import BASELINES, Baseline, architecture_from_dict, baseline_name, preset
 
 __all__ = ["EvaluateConfig", "EvaluateOutcome", "evaluate_config", "evaluation_models",
            "planned_runs", "read_evaluation", "run_evaluation"]
@@ -86,7 +86,7 @@ class EvaluateConfig:
     run_dirs: tuple[str, ...]
     data_dir: str
     protocol: Protocol
-    baselines: tuple[str, ...] = ("unet", "resunet")
+    baselines: tuple[str, ...] = ("smp-unet", "smp-resunet")
     split_seed: int = 0
     executor: str = DEFAULT_EXECUTOR
     device: str = "auto"
@@ -100,6 +100,8 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         check_fields(self, "evaluate")
         check_split(self.split)
+        # old spellings (unet, resunet) read as the smp baselines they always meant
+        object.__setattr__(self, "baselines", tuple(baseline_name(b) for b in self.baselines))
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}; baselines: "
@@ -126,7 +128,7 @@ def evaluation_protocol(search_protocol: Protocol, seeds: int, folds: int,
 
 
 def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: int = 5,
-                    baselines: Sequence[str] = ("unet", "resunet"),
+                    baselines: Sequence[str] = ("smp-unet", "smp-resunet"),
                     protocol: Protocol | None = None, **settings: Any) -> EvaluateConfig:
     """Resolve an evaluation config from search run folders.
 
