@@ -67,7 +67,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None,
     from mbnas.engine.device import describe_device
 
     s = settings or DemoSettings()
-    console = console or Console()
+    console = console or Console(soft_wrap=True)  # paths stay whole, to copy
     started = time.perf_counter()
     data_dir = out / "phantom_spleen"
     if not (data_dir / "dataset.json").exists():
