@@ -68,7 +68,8 @@ def main() -> None:
             p.terminate()
     print(f"mbnas demo {' '.join(extra)}: median {statistics.median(times):.1f} s over "
           f"{len(times)} run(s), {args.neighbours} busy neighbour(s), {os.cpu_count()} "
-          f"CPUs, 1-min load average at the end of each run {', '.join(f'{x:.2f}' for x in loads)}; "
+          f"CPUs, 1-min load average after each run "
+          f"{', '.join(f'{x:.2f}' for x in loads)}; "
           f"ratio to the 2-minute target {statistics.median(times) / 120:.2f}")
 
 
