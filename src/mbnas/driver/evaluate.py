@@ -277,7 +277,12 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                          if r.status != "finished"})
         write_evaluation(folder.evaluation, evaluation_file(folder, config, models, results,
                                                             evaluations, data, folds))
-        notes: list[str] = []
+        from mbnas.reporting.suspect import suspect_notes
+
+        notes: list[str] = suspect_notes(evaluations, {
+            m.name: constant_runs(res) for m, res in zip(models, results, strict=True)})
+        for note in notes:
+            logging.getLogger("mbnas.evaluate").warning("suspect result: %s", note)
         model_dirs = export_models(folder, models, results, data, protocol, norm, notes)
         if config.external:  # only now, with the trained and exported models
             evaluate_external(folder.external, config.external, model_dirs, data.channel_names,
@@ -337,6 +342,12 @@ def model_evaluation(model: EvaluatedModel, result: EvaluationResult,
         paper_cases=tuple(paper_cases), width=width)
 
 
+def constant_runs(result: EvaluationResult) -> tuple[str, ...]:
+    """``"fold F seed S"`` of a model's runs whose validation prediction was constant."""
+    return tuple(f"fold {r.fold} seed {r.seed}" for r in result.runs
+                 if (r.metrics or {}).get("constant_prediction") is not None)
+
+
 def _seconds_by_device(result: EvaluationResult) -> dict[str, float]:
     out: dict[str, float] = {}
     for r in result.runs:
@@ -364,7 +375,8 @@ def evaluation_file(folder: EvaluationFolder, config: EvaluateConfig,
                               if r.status != "finished"),
             run_score_mean=None if math.isnan(res.score) else res.score,
             seconds_by_device=_seconds_by_device(res), search=search,
-            versions=res.runs[0].versions if res.runs else {})
+            versions=res.runs[0].versions if res.runs else {},
+            constant_runs=constant_runs(res))
     return EvaluationFile(
         config=config.to_dict(), protocol_key=config.protocol.key,
         label_names=dict(data.label_names), channel_names=tuple(data.channel_names),

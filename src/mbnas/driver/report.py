@@ -118,6 +118,9 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
         if any(e.paper_cases for e in evals):
             paper_table = build_table(evals, tolerance, paper=True)
             files += write_table(evals, out, tolerance, "table1_paper", paper=True)
+        from mbnas.reporting.suspect import suspect_notes
+
+        notes += suspect_notes(evals, {n: d.constant_runs for n, d in record.details.items()})
         fried, wilc = friedman(evals), wilcoxon_vs_best(evals)
         for metric, what in (("dice", "Dice"), ("hd95", "HD95 (mm)")):
             add(plot_case_boxplot(evals, metric, figs / f"boxplot_{metric}"),

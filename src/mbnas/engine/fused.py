@@ -48,7 +48,7 @@ from mbnas.engine.runs import (
     record_outcome,
     utc_now,
 )
-from mbnas.engine.train import EpochStats, RunOutcome, _autocast, _DeviceData
+from mbnas.engine.train import EpochStats, RunOutcome, _autocast, _DeviceData, constant_class
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.space import architecture_from_dict, build_model
 from mbnas.store import RunRecord
@@ -175,7 +175,7 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
             score=float(np.mean([s.val_dice for s in last])), curve=curves[i],
             case_dice={c.case_id: d for c, d in zip(val.cases, per_case[i].mean(dim=1).tolist())},
             seconds=(time.perf_counter() - started) / m, device=str(device),
-            precision="bf16" if bf16 else "fp32",
+            precision="bf16" if bf16 else "fp32", constant_class=constant_class(pred[i]),
         )
         if final_pred is not None:
             from mbnas.engine.final_metrics import validation_metrics
