@@ -34,7 +34,8 @@ from mbnas.strategies import DEFAULT_STRATEGY, strategy_definition, strategy_nam
 _PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr")
 
 
-def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
+def add_protocol_arguments(p: argparse.ArgumentParser, seeds: bool = True) -> None:
+    """The protocol flags; ``seeds=False`` for a command that trains one seed (train)."""
     p.add_argument("--protocol", choices=protocol_names(), default=None,
                    help="protocol preset: 'paper' (the default: paper-prostate or "
                         "paper-spleen by the dataset's name, paper-spleen for other "
@@ -44,7 +45,8 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=folds_value,
                    help="cross-validation folds: a number, or 'site' (one fold per "
                         "held-out site: the score becomes held-out-site Dice)")
-    p.add_argument("--seeds", type=int, help="network initialisations per fold")
+    if seeds:
+        p.add_argument("--seeds", type=int, help="network initialisations per fold")
     p.add_argument("--batch-size", type=int, help="training batch size (slices)")
     p.add_argument("--image-size", type=int,
                    help="in-plane size slices are resampled to (pixels)")
@@ -63,9 +65,11 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"where training runs execute (default: {DEFAULT_EXECUTOR}, in this "
                         "process)")
     p.add_argument("--threads", type=int,
-                   help="CPU threads per training run, in either executor (default: all "
-                        "cores in process, --cpus-per-run on Ray); equal values give "
-                        "bit-identical results across executors")
+                   help="CPU threads per training run, in either executor (default: the "
+                        "CPUs this process may use (affinity, cgroup quota, "
+                        "SLURM_CPUS_PER_TASK, OMP_NUM_THREADS) divided by the runs at "
+                        "once; --cpus-per-run on Ray); equal values give bit-identical "
+                        "results across executors")
     p.add_argument("--address", help="Ray cluster address: 'auto' or HOST:PORT "
                    "(default: start a local Ray instance)")
     p.add_argument("--cpus-per-run", type=float, help="Ray: CPUs reserved per training run")
@@ -123,7 +127,7 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
     flags = {k: getattr(args, k) for k in _PROTOCOL_FLAGS if getattr(args, k) is not None}
     if flags.get("folds") == "site":
         raise ConfigError("--folds site is for mbnas search and evaluate (give a number here)")
-    if args.seeds is not None:
+    if getattr(args, "seeds", None) is not None:
         flags["seeds"] = list(range(args.seeds))
     if getattr(args, "intensity", None) is not None:
         flags["intensity"] = intensity_settings(args.intensity)
@@ -237,6 +241,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_defaults() -> dict[str, Any]:
+    """The defaults of :class:`SearchConfig` (flags default to None: a --config file may
+    set them), for `search --help`."""
+    from mbnas.driver.search import SearchConfig
+
+    return {f.name: f.default for f in dataclasses.fields(SearchConfig)
+            if f.default is not dataclasses.MISSING}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from mbnas.driver.demo import run_demo
 
@@ -289,6 +302,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_site_arguments(p)
     add_speed_arguments(p, race=True)
     p.set_defaults(handler=cmd_search)
+    p.defaults_from = _search_defaults  # grouped with --verbose, by build_parser
 
     d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")
     d.add_argument("--out", default="runs/demo",
