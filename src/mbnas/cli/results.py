@@ -168,6 +168,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_DONE
 
 
+def evaluates(folder, run_dirs: list[str]) -> bool:  # noqa: ANN001
+    """Whether an evaluation folder holds an evaluation of (all of) these search runs."""
+    if not folder.evaluation.is_file():
+        return False
+    try:
+        evaluated = {str(Path(d).resolve()) for d in folder.read_config().get("run_dirs", ())}
+    except ConfigError:  # an unreadable folder is just not suggested
+        return False
+    return {str(Path(d).resolve()) for d in run_dirs} <= evaluated
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from mbnas.api import report
     from mbnas.driver.evaluate import default_evaluation_dir
@@ -185,8 +196,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     print("files: " + ", ".join(p.name for p in outcome.files))
     if args.evaluation is None:
         hint = default_evaluation_dir(args.run_dirs)
-        extra = (f" ({hint} exists: add --evaluation {hint})"
-                 if EvaluationFolder(hint).evaluation.is_file() else "")
+        extra = (f" ({hint} evaluates these runs: add --evaluation {hint})"
+                 if evaluates(EvaluationFolder(hint), args.run_dirs) else "")
         print(f"search-only report: no --evaluation given{extra}")
     return 0
 

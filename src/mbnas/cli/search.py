@@ -233,12 +233,35 @@ def cmd_search(args: argparse.Namespace) -> int:
                   f"{outcome.best_score:.4f}")
             if RunFolder(outcome.folder).best.is_file():
                 print(f"best architecture: {RunFolder(outcome.folder).best}")
+            for line in front_lines(RunFolder(outcome.folder)):
+                print(line)
     finally:
         executor.close()
     if shared is not None:
         print(f"{len(plan)} repeats share the store {RunFolder(shared).store}; stability: "
               f"mbnas report {shared} --out report")
     return 0
+
+
+def front_lines(folder: Any) -> list[str]:
+    """What a cost-aware search found: the front's size, its best network per objective
+    and where ``front.json`` is; nothing for a search for Dice alone."""
+    front = folder.read_front()
+    if not front or not front.get("members"):
+        return []
+    members = front["members"]
+    lines = [f"Pareto front: {len(members)} network(s) over "
+             f"{', '.join(front['objectives'])}; {folder.front}"]
+    best = max(members, key=lambda m: m["score"])
+    lines.append(f"  best dice: {best['score']:.4f} ({best['arch_key'][:8]})")
+    for cost in front["objectives"]:
+        if cost == "dice":
+            continue
+        m = min(members, key=lambda m, c=cost: m["figures"][c])
+        lines.append(f"  lowest {cost}: {m['figures'][cost]:.4g} ({m['arch_key'][:8]}, "
+                     f"dice {m['score']:.4f})")
+    lines.append(f"  evaluate every member: mbnas evaluate {folder.path} --front")
+    return lines
 
 
 def _search_defaults() -> dict[str, Any]:
