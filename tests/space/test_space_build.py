@@ -153,5 +153,6 @@ def test_architecture_dicts_dispatch_on_kind():
     assert architecture_from_dict({"nodes": unet.to_dict()["nodes"]}) == unet
     with pytest.raises(GenotypeError, match="unknown architecture kind 'vit'"):
         architecture_from_dict({"kind": "vit"})
-    with pytest.raises(GenotypeError, match="unknown baseline 'vnet'; baselines: smp-unet, smp-resunet"):
+    with pytest.raises(GenotypeError,
+                       match="unknown baseline 'vnet'; baselines: smp-unet, smp-resunet"):
         Baseline("vnet")

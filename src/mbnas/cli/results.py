@@ -148,12 +148,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{'resumed' if outcome.resumed else 'finished'} evaluation in {outcome.folder}: "
           f"{outcome.n_runs} runs ({outcome.n_trained} trained now, "
           f"{outcome.n_runs - outcome.n_trained} from the store)")
-    print(f"{'model':<24} {'Dice':>7} {'HD95 mm':>8} {'SD':>7} {'params M':>9}  model folder")
+    from mbnas.reporting.table import surface_dice_header
+
+    sd_head = surface_dice_header(config.protocol.surface_tolerance_mm)
+    print(f"{'model':<24} {'Dice':>7} {'HD95 mm':>8} {sd_head:>12} {'params M':>9}  "
+          "model folder")
     for e in outcome.evaluations:
         dice, hd95, sd = (_mean([getattr(c, m) for c in e.cases])
                           for m in ("dice", "hd95", "surface_dice"))
         folder = outcome.model_dirs.get(e.name, "none (no finished run)")
-        print(f"{e.name:<24} {dice:7.4f} {hd95:8.2f} {sd:7.4f} "
+        print(f"{e.name:<24} {dice:7.4f} {hd95:8.2f} {sd:12.4f} "
               f"{(e.cost.params or 0) / 1e6:9.3f}  {folder}")
     for note in outcome.notes:
         print(f"note: {note}")

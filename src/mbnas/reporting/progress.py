@@ -18,7 +18,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mbnas.io import atomic_write  # noqa: E402
 
-
 #: The narrowest Dice range the progress axis shows: auto-scaling 0.0041-0.0052 made noise
 #: look like a climb.
 MIN_DICE_RANGE = 0.05
