@@ -42,7 +42,9 @@ def search(data_dir: str | Path | None, out: str | Path, *,
             ``data_dir``, ``protocol``, ``protocol_overrides`` and ``settings``.
         protocol: Protocol preset name ("paper", "quick", ...).
         protocol_overrides: Protocol fields to change (``{"epochs": 5}``).
-        hooks: Run hooks (``run_started``/``epoch_done``), e.g. a progress display.
+        hooks: Run hooks (``run_started``/``epoch_done``), e.g. a progress display;
+            default: each run and epoch is logged (``mbnas.progress``, INFO), so
+            ``logging.basicConfig(level="INFO")`` shows progress in a notebook.
         executor: An executor to use as is (its owner starts and closes it); default:
             the config's executor, started and closed here.
         on_evaluation: Called with (strategy, results) after every evaluated batch.
@@ -63,7 +65,8 @@ def search(data_dir: str | Path | None, out: str | Path, *,
         config = SearchConfig.from_dict({**settings, "data_dir": str(Path(data_dir).resolve()),
                                          "protocol": proto.to_dict()})
     with _executor(executor, config.executor, config.ray, config.threads) as ex:
-        return run_search(config, out, hooks=hooks, executor=ex, on_evaluation=on_evaluation,
+        return run_search(config, out, hooks=hooks or _logging_hooks(), executor=ex,
+                          on_evaluation=on_evaluation,
                           retry_failed=retry_failed,
                           shared=Path(shared) if shared is not None else None)
 
@@ -80,7 +83,7 @@ def evaluate(run_dirs: Sequence[str | Path], out: str | Path | None = None, *,
         config: A complete :class:`EvaluateConfig`; otherwise built by
             :func:`mbnas.driver.evaluate.evaluate_config` from ``run_dirs`` and
             ``settings`` (seeds, folds, baselines, protocol, device, split_seed, ...).
-        hooks: Run hooks, e.g. a progress display.
+        hooks: Run hooks, e.g. a progress display; default: logged, as for search.
         executor: An executor to use as is; default: the config's, started and closed here.
         threads: CPU threads per training run.
         retry_failed: Train failed runs again.
@@ -93,8 +96,15 @@ def evaluate(run_dirs: Sequence[str | Path], out: str | Path | None = None, *,
     if config is None:
         config = evaluate_config(run_dirs, **settings)
     with _executor(executor, config.executor, config.ray, threads) as ex:
-        return run_evaluation(config, out, hooks=hooks, executor=ex,
+        return run_evaluation(config, out, hooks=hooks or _logging_hooks(), executor=ex,
                               retry_failed=retry_failed)
+
+
+def _logging_hooks() -> Any:
+    """Without hooks the API logs each run and epoch (logger ``mbnas.progress``, INFO)."""
+    from mbnas.engine.runs import LoggingHooks
+
+    return LoggingHooks()
 
 
 def report(run_dirs: Sequence[str | Path] = (), out: str | Path = "report", *,

@@ -230,3 +230,24 @@ def _make_in_process(settings: ExecutorSettings) -> Executor:
 
         return LocalPoolExecutor(settings.runs_per_device, settings.threads, settings.fuse)
     return InProcessExecutor(threads=settings.threads)
+
+
+class LoggingHooks:
+    """Run hooks that log each run's start and each epoch through :mod:`logging`
+    (logger ``mbnas.progress``, INFO): what the Python API uses when given no hooks, so a
+    notebook shows progress after ``logging.basicConfig(level="INFO")``."""
+
+    def __init__(self, logger: str = "mbnas.progress") -> None:
+        import logging
+
+        self.log = logging.getLogger(logger)
+        self.started = 0
+
+    def run_started(self, spec: RunSpec) -> None:
+        self.started += 1
+        self.log.info("run %d started: %s", self.started, spec.label)
+
+    def epoch_done(self, spec: RunSpec, stats: EpochStats) -> None:
+        self.log.info("%s epoch %d/%d: loss %.4f, val Dice %.4f (%.1f s)", spec.label,
+                      stats.epoch + 1, spec.protocol.epochs, stats.loss, stats.val_dice,
+                      stats.seconds)
