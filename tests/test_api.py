@@ -12,12 +12,17 @@ from mbnas import report, search
 
 
 def test_search_and_report_through_the_api(tmp_path: Path, phantom_spleen: Path,
-                                           phantom_cache: Path) -> None:
+                                           phantom_cache: Path, caplog) -> None:  # noqa: ANN001
+    caplog.set_level("INFO", logger="mbnas.progress")
     outcome = search(phantom_spleen, tmp_path / "run", protocol="quick", budget=2, seed=5,
                      cache_dir=str(phantom_cache),
                      protocol_overrides={"epochs": 2, "folds": 2, "seeds": [0],
                                          "image_size": 32, "base_channels": 4})
     assert outcome.n_evaluated == 2 and not outcome.resumed
+    # without hooks the API logs its progress: every run's start and epoch
+    said = [r.getMessage() for r in caplog.records if r.name == "mbnas.progress"]
+    assert any(m.startswith("run 1 started:") for m in said)
+    assert any(" epoch 2/2: loss " in m for m in said)
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["score"] == outcome.best_score
     again = search(phantom_spleen, tmp_path / "run", protocol="quick", budget=2, seed=5,

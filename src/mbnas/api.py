@@ -47,7 +47,9 @@ def search(data_dir: str | Path | None, out: str | Path, *,
             :func:`search_config`.
         protocol: Protocol preset name ("paper", "quick", ...).
         protocol_overrides: Protocol fields to change (``{"epochs": 5}``).
-        hooks: Run hooks (``run_started``/``epoch_done``), e.g. a progress display.
+        hooks: Run hooks (``run_started``/``epoch_done``), e.g. a progress display;
+            default: each run and epoch is logged (``mbnas.progress``, INFO), so
+            ``logging.basicConfig(level="INFO")`` shows progress in a notebook.
         executor: An executor to use as is (its owner starts and closes it); default:
             the config's executor, started and closed here.
         on_evaluation: Called with (strategy, results) after every evaluated batch.
@@ -72,8 +74,8 @@ def search(data_dir: str | Path | None, out: str | Path, *,
         config = search_config(data_dir, protocol=protocol,
                                protocol_overrides=protocol_overrides, **settings)
     with _executor(executor, config.executor, config.ray, config.threads) as ex:
-        return run_search(config, out, hooks=hooks, executor=ex, on_evaluation=on_evaluation,
-                          retry_failed=retry_failed, shared=shared)
+        return run_search(config, out, hooks=hooks or _logging_hooks(), executor=ex,
+                          on_evaluation=on_evaluation, retry_failed=retry_failed, shared=shared)
 
 
 def search_config(data_dir: str | Path, *, protocol: str = "paper",
@@ -122,7 +124,7 @@ def evaluate(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None
         config: A complete :class:`EvaluateConfig`; otherwise built by
             :func:`mbnas.driver.evaluate.evaluate_config` from ``run_dirs`` and
             ``settings`` (seeds, folds, baselines, protocol, device, split_seed, ...).
-        hooks: Run hooks, e.g. a progress display.
+        hooks: Run hooks, e.g. a progress display; default: logged, as for search.
         executor: An executor to use as is; default: the config's, started and closed here.
         threads: CPU threads per training run.
         retry_failed: Train failed runs again.
@@ -146,8 +148,15 @@ def evaluate(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None
     if config is None:
         config = evaluate_config(run_dirs, **settings)
     with _executor(executor, config.executor, config.ray, threads) as ex:
-        return run_evaluation(config, out, hooks=hooks, executor=ex,
+        return run_evaluation(config, out, hooks=hooks or _logging_hooks(), executor=ex,
                               retry_failed=retry_failed)
+
+
+def _logging_hooks() -> Any:
+    """Without hooks the API logs each run and epoch (logger ``mbnas.progress``, INFO)."""
+    from mbnas.engine.runs import LoggingHooks
+
+    return LoggingHooks()
 
 
 def report(run_dirs: str | Path | Sequence[str | Path] = (), out: str | Path = "report", *,

@@ -92,6 +92,8 @@ space_names = SPACES_REGISTRY.names
 space_definition = SPACES_REGISTRY.get
 
 
+#: The start that samples a random network of the space (``--start random``).
+RANDOM_START = "random"
 #: The space `mbnas search` searches unless told otherwise: the paper's MB-NAS space.
 DEFAULT_SPACE = "mbnas"
 #: The topology-only space; Bilevel-NAS (``--strategy bilevel``) searches it first.

@@ -36,9 +36,10 @@ def test_check_lists_every_problem_and_exits_2(spleen_msd, copy_dataset, nii, ca
     assert sum(p.is_error for p in problems) == 4 and len(problems) == 6
     assert main(["check", str(root)]) == 2
     out = capsys.readouterr().out.splitlines()
-    assert out[:-1] == [str(p) for p in problems]
-    assert all(line.startswith(("ERROR ", "WARNING ")) for line in out[:-1])
-    assert out[-1].startswith("FAILED") and "4 error(s), 2 warning(s)" in out[-1]
+    verdict = len(problems)  # the problems, the verdict, then the dataset's summary
+    assert out[:verdict] == [str(p) for p in problems]
+    assert all(line.startswith(("ERROR ", "WARNING ")) for line in out[:verdict])
+    assert out[verdict].startswith("FAILED") and "4 error(s), 2 warning(s)" in out[verdict]
 
 
 def test_check_clean_and_warning_only_datasets_exit_0(spleen_msd, copy_dataset, capsys):
@@ -103,3 +104,23 @@ def test_preprocess_cache_defaults_to_mbnas_cache(tmp_path, capsys, monkeypatch)
     monkeypatch.setenv("MBNAS_CACHE", str(tmp_path / "envcache"))
     assert main(["preprocess", str(data), "--size", "16", "--quiet"]) == 0
     assert list((tmp_path / "envcache").iterdir()), "nothing written to $MBNAS_CACHE"
+
+
+def test_check_prints_a_summary_of_the_dataset(spleen_msd, capsys):
+    import nibabel as nib
+
+    from mbnas.data.check import voxel_sizes
+    from mbnas.data.formats import read_dataset
+
+    assert main(["check", str(spleen_msd)]) == 0
+    out = capsys.readouterr().out
+    dataset = read_dataset(spleen_msd)
+    assert f"{len(dataset.cases)} training case(s)" in out
+    assert f"channels: {', '.join(dataset.channel_names)}" in out
+    assert all(f"{k} {v}" in out for k, v in dataset.label_names.items())
+    depths = sorted({nib.load(str(c.images[0])).shape[2] for c in dataset.cases})
+    size = out.split("size (voxels): ", 1)[1].splitlines()[0]
+    assert size.endswith(str(depths[0]) if len(depths) == 1 else f"{depths[0]}-{depths[-1]}")
+    first = voxel_sizes(nib.load(str(dataset.cases[0].images[0])).affine)
+    assert f"{first[2]:.3g}" in out.split("spacing (mm): ", 1)[1].splitlines()[0]
+    assert "sites: " in out

@@ -42,13 +42,32 @@ def test_train_refuses_a_broken_dataset(tmp_path: Path, capsys) -> None:
     assert code == 2 and "dataset.json" in err and "Traceback" not in err
 
 
-def test_demo_runs_a_real_search(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--budget", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "U-Net preset score:" in out and "best found score:" in out
-    log = (tmp_path / "demo" / "search" / "search_log.jsonl").read_text().splitlines()
-    assert len(log) == 2
-    assert (tmp_path / "demo" / "search" / "progress.png").exists()
+def test_demo_prints_eta_best_network_and_next_command(tmp_path: Path) -> None:
+    """`mbnas demo` as a user runs it, in a subprocess at the smallest settings it takes:
+    a real search; $MBNAS_CACHE honoured; an ETA, the best network and its drawing, and
+    the next command printed."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    out, cache = tmp_path / "demo", tmp_path / "env_cache"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "MBNAS_CACHE": str(cache)}
+    argv = [sys.executable, "-m", "mbnas.cli", "demo", "--out", str(out), "--budget", "2",
+            "--epochs", "1", "--cases", "4", "--threads", "1"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert re.search(r"^ETA: \d+m\d\ds for the remaining 1 evaluation", text, re.M)
+    assert "1 CPU thread(s) per run (--threads)" in text
+    assert "U-Net preset score:" in text and "vs the U-Net preset" in text
+    drawing = re.search(r"^best network drawing: (\S+)", text, re.M)
+    assert drawing and Path(drawing.group(1)).is_file()
+    assert f"next: mbnas report {out / 'search'}" in text
+    assert any(cache.rglob("*")) and not (out / "cache").exists()  # $MBNAS_CACHE, not OUT
+    log = (out / "search" / "search_log.jsonl").read_text().splitlines()
+    assert len(log) == 2 and (out / "search" / "progress.png").exists()
+    assert "Warning" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_search_dry_run_resolves_paper_by_dataset_name_and_writes_nothing(

@@ -35,8 +35,8 @@ from mbnas.space import architecture_from_dict, build_model, count_parameters, g
 from mbnas.store import ResultStore, load_weights
 
 # base_channels 4 narrows the searched networks: the U-Net preset at that width is added.
-MODELS = ("MB-NAS (run_a)", "MB-NAS (run_b)", "U-Net", "U-Net preset (width 4)")
-EVALUATE = ["--baselines", "unet", "--seeds", "2", "--folds", "2", "--device", "cpu"]
+MODELS = ("MB-NAS (run_a)", "MB-NAS (run_b)", "smp U-Net", "U-Net preset (width 4)")
+EVALUATE = ["--baselines", "smp-unet", "--seeds", "2", "--folds", "2", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,12 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     with contextlib.redirect_stdout(printed):
         assert main(["evaluate", *runs, *EVALUATE, "--out", str(evaluation)]) == 0
     assert "8 runs (8 trained now, 0 from the store)" in printed.getvalue()
+    # the counter counts the runs it trains: the U-Net preset's too, none twice
+    counters = re.findall(r"run (\d+)/(\d+): ", printed.getvalue())
+    assert {int(n) for _, n in counters} == {8} and max(int(k) for k, _ in counters) == 8
+    log = (evaluation / "evaluate.log").read_text().splitlines()
+    key = json.loads((evaluation / "evaluation.json").read_text())["protocol_key"]
+    assert "starting evaluation in" in log[0] and f"protocol {key}" in log[0]
     report = root / "report"
     assert main(["report", "--evaluation", str(evaluation), "--out", str(report)]) == 0
     return SimpleNamespace(root=root, data=data, runs=runs, evaluation=evaluation,
@@ -199,7 +205,7 @@ def test_report_card_values(study: SimpleNamespace) -> None:
     # the phantom has two sites, but the folds mix them: said so, with per-site Dice
     # the card's row says which kind of external validation was done: here none
     assert card["external_validation"].startswith("none: neither leave-site-out folds")
-    assert "CPU h" in card["evaluation_hours"]["U-Net"]
+    assert "CPU h" in card["evaluation_hours"]["smp U-Net"]
     assert card["config_hashes"]["evaluation"]["protocol key"] == json.loads(
         (study.evaluation / "evaluation.json").read_text())["protocol_key"]
     markdown = (study.report / "card.md").read_text()

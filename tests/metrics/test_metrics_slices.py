@@ -28,7 +28,7 @@ def test_per_slice_policy_and_class_maximum() -> None:
     dice = [1.0, (1.0 + 0.5) / 2, (0.0 + 1.0) / 2]    # class 2 absent on slice 2 -> 1
     hd = [0.0, max(0.0, hd_shift), max(diagonal, 0.0)]  # maximum over classes
     sd = [1.0, (1.0 + sd_shift) / 2, (0.0 + 1.0) / 2]
-    assert got["slices"] == 3
+    assert got["slices"] == 3 and got["both_empty"] == 1  # only slice 0
     assert got["dice"] == pytest.approx(np.mean(dice))
     assert got["hd95"] == pytest.approx(np.mean(hd))
     assert got["surface_dice"] == pytest.approx(np.mean(sd))

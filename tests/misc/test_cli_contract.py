@@ -47,3 +47,41 @@ def test_exit_codes_are_the_readme_table() -> None:
     assert table[errors.EXIT_REFUSED].startswith("bad input or refused")
     assert table[errors.EXIT_INTERRUPTED].startswith("interrupted")
     assert errors.MbnasError.exit_code == errors.EXIT_REFUSED
+
+
+def test_search_help_is_grouped_and_shows_the_config_defaults() -> None:
+    import dataclasses
+
+    from mbnas.driver.search import SearchConfig
+
+    parser = dict(_parsers(build_parser()))["mbnas search"]
+    text = parser.format_help()
+    for title in ("data:", "search:", "protocol:", "execution:", "output:"):
+        assert f"\n{title}\n" in text
+    budget = next(f.default for f in dataclasses.fields(SearchConfig) if f.name == "budget")
+    section = text.split("\nsearch:\n", 1)[1].split("\n\n", 1)[0]
+    assert f"(default: {budget})" in " ".join(section.split())
+
+
+def test_train_refuses_seeds_it_would_ignore(capsys) -> None:  # noqa: ANN001
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["train", "data", "--seeds", "3"])
+    assert info.value.code == 2 and "unrecognized arguments: --seeds 3" in capsys.readouterr().err
+
+
+def test_third_party_warnings_reach_stderr_only_with_verbose(tmp_path: Path) -> None:
+    """smp's import raises a torch FutureWarning: hidden, unless --verbose."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-W", "default", "-m", "mbnas.cli", "space", "cost", "smp-unet",
+            "--size", "32", "--no-memory"]
+    quiet = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    loud = subprocess.run([*argv, "--verbose"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert quiet.returncode == loud.returncode == 0
+    assert "Warning" in loud.stderr and "Warning" not in quiet.stderr

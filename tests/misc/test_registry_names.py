@@ -31,7 +31,7 @@ ALLOWED = {
     ("driver/evaluate.py", "ray"): "the config's `ray` settings section (a field name)",
     ("cli/search.py", "ray"): "the config's `ray` settings section (a field name)",
     ("cli/results.py", "ray"): "the config's `ray` settings section (a field name)",
-    ("space/presets.py", "random"): "RANDOM_START, the --start option, not the strategy",
+    ("space_registry.py", "random"): "RANDOM_START, the --start option, not the strategy",
 }
 
 

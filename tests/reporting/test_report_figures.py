@@ -78,6 +78,37 @@ def test_example_segmentations_no_prediction_contour_when_empty(tmp_path):
     assert _has_colour(img, (0, 224, 0)) and not _has_colour(img, (255, 45, 111), tol=0.05)
 
 
+def test_example_segmentations_mark_an_all_foreground_prediction(tmp_path):
+    shape = (48, 48)
+    reference = _disk(shape, (24, 24), 8)
+    (png, _) = plot_example_segmentations(np.zeros(shape), reference,
+                                          {"Full": np.ones(shape, int)}, tmp_path / "full")
+    assert _has_colour(mpimg.imread(png), (255, 45, 111))  # the frame of the prediction
+
+
+def test_progress_axis_spans_at_least_a_twentieth_of_dice(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from mbnas.reporting import progress
+
+    assert progress.dice_range((0.0041, 0.0052)) == pytest.approx((0.0, 0.05))
+    assert progress.dice_range((0.50, 0.51)) == pytest.approx((0.48, 0.53))
+    assert progress.dice_range((0.99, 1.0)) == pytest.approx((0.95, 1.0))
+    assert progress.dice_range((0.2, 0.6)) == (0.2, 0.6)  # wide enough: unchanged
+    seen = []
+    real = Figure.savefig
+
+    def spy(fig, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen.append(fig.axes[0].get_ylim())
+        return real(fig, *args, **kwargs)
+
+    log = [{"index": i, "score": 0.0041 + 0.0001 * i} for i in range(10)]
+    monkeypatch.setattr(Figure, "savefig", spy)  # to read the axis as it is saved
+    progress.plot_search_progress([("run", log)], tmp_path / "progress")
+    low, high = seen[0]
+    assert high - low >= progress.MIN_DICE_RANGE - 1e-9
+
+
 def test_example_segmentations_bad_input(tmp_path):
     with pytest.raises(ReportError, match="2D slice"):
         plot_example_segmentations(np.zeros((2, 8, 8)), np.zeros((8, 8)), {"A": np.zeros((8, 8))},

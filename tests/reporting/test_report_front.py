@@ -55,3 +55,28 @@ def test_card_line_and_reading(tmp_path: Path) -> None:
     (tmp_path / "front.json").write_text(json.dumps(_front()))
     assert RunFolder(tmp_path).read_front()["members"][0]["arch_key"] == "k1"
     assert genotype_text(preset("unet").to_dict()).startswith("d vgg3 / d vgg3")
+
+
+def test_every_panel_has_numbered_axes_and_every_evaluated_point(tmp_path: Path,
+                                                                 monkeypatch) -> None:  # noqa: ANN001
+    from matplotlib.figure import Figure
+
+    seen: list = []
+    real = Figure.savefig
+
+    def spy(fig, *args, **kwargs):  # noqa: ANN001, ANN202
+        fig.canvas.draw()
+        seen.append([(ax.get_ylim(), [t.get_text() for t in ax.get_xticklabels()
+                                      if t.get_text() and t.get_visible()])
+                     for ax in fig.axes])
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    log = [{"score": 0.2, "costs": {"macs": 5e7}}, {"score": 0.75, "costs": {"macs": 1e7}}]
+    plot_front(_front(), log, "MB-NAS seed 0", tmp_path / "front")
+    panels = seen[0]
+    assert len(panels) == 4
+    for (low, high), labels in panels:
+        assert low < 0.2 and high > 0.8  # the lowest evaluated point is on every panel
+        assert labels, "a panel without numbers on its x axis"
+    assert len({ylim for ylim, _ in panels}) == 1

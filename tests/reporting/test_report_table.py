@@ -68,7 +68,7 @@ def test_ties_are_all_bold_and_single_seed_has_no_std():
              for n, d in (("A", 0.91234), ("B", 0.91231), ("C", 0.5))]
     cells = [_row(build_table(evals), n)["dsc"] for n in "ABC"]
     assert [c.best for c in cells] == [True, True, False]  # both print as 0.9123
-    assert cells[0].text == "0.9123 ± n/a" and cells[0].std is None
+    assert cells[0].text == "0.9123" and cells[0].std is None  # one seed: the plain value
     assert _row(build_table(evals), "A")["params"].text == "n/a"
 
 
@@ -150,3 +150,43 @@ def test_paper_comparable_table_gives_mmac_in_the_paper_convention(table_evals):
     assert [c.key for c in default.columns if "mmac" in c.key] == ["mmac", "mmac_32"]
     assert "true counts" in default.note and "paper's convention (thop 0.0.31)" in default.note
     assert ModelCost.from_dict(evals[0].cost.to_dict()).macs_paper == 43.1e6
+
+
+def _paper_evals(both_empty: int, slices: int = 10) -> list[ModelEvaluation]:
+    case = CaseScore("A", 0, 0, "a", {"dice": 0.3, "hd95": 1.0, "surface_dice": 0.5}, {}, slices,
+                     both_empty)
+    return [ModelEvaluation("A", "searched", cases=(case,), paper_cases=(case,))]
+
+
+def test_paper_table_warns_when_most_slices_are_empty_in_both():
+    warned = build_table(_paper_evals(8), paper=True)
+    assert warned.note.startswith("Warning: 80% of the scored slices are empty in both")
+    assert "Warning" not in build_table(_paper_evals(5), paper=True).note  # half: no warning
+    assert "Warning" not in build_table(_paper_evals(8)).note  # the 3D table has no slices
+    case = _paper_evals(8)[0].paper_cases[0]
+    assert CaseScore.from_dict(case.to_dict()) == case
+
+
+def test_surface_dice_header_and_note_never_say_sd(table_evals):
+    t = build_table(table_evals, tolerance_mm=1.0)
+    assert "SurfDice@1mm" in [c.header for c in t.columns]
+    assert "SD" not in [c.header for c in t.columns] and "SD:" not in t.note
+
+
+def test_p_values_print_alike_in_every_table():
+    from mbnas.reporting import domain_shift, html, nnunet
+    from mbnas.reporting.numbers import p_text
+
+    assert p_text(1.0) == "1.0000" and p_text(0.00001) == "< 0.0001" and p_text(None) == "n/a"
+    assert html._p(1.0) == p_text(1.0)
+    said = nnunet.describe([{"ok": True, "model": "a", "other": "b", "mean_difference": 0.0,
+                             "n_cases": 3, "p_value": 1.0}])
+    assert said.endswith(f"p = {p_text(1.0)}")
+    page = domain_shift.domain_shift_html({
+        "columns": ["site B"], "reference": "site A",
+        "metrics": ["dice"],
+        "models": {"m": {"references": {"dice": 0.5}, "columns": {"site B": {
+            "cases": 2, "metrics": {"dice": {"value": 0.4, "drop": 0.1}}}}}},
+        "tests": {"site B": {"reference_model": "m", "comparisons": {
+            "n": {"n": 3, "p": 1.0, "p_holm": 1.0}}}}})
+    assert f"<td>{p_text(1.0)}</td>" in page

@@ -132,7 +132,7 @@ def test_unet_preset_matches_reference_unet():
 
 # -- the baselines of the paper ---------------------------------------------------------
 @pytest.mark.parametrize(
-    ("name", "params_m", "mmac"), [("unet", 18.4, 302), ("resunet", 32.5, 166)]
+    ("name", "params_m", "mmac"), [("smp-unet", 18.4, 302), ("smp-resunet", 32.5, 166)]
 )
 def test_baselines_match_the_paper(name, params_m, mmac):
     model = build_model(Baseline(name), 1, 1)
@@ -143,13 +143,16 @@ def test_baselines_match_the_paper(name, params_m, mmac):
 
 
 def test_architecture_dicts_dispatch_on_kind():
-    baseline = Baseline("resunet")
+    baseline = Baseline("smp-resunet")
     assert architecture_from_dict(baseline.to_dict()) == baseline
-    assert Baseline.from_dict(baseline.to_dict()).key == baseline.key != Baseline("unet").key
+    assert Baseline.from_dict(baseline.to_dict()).key == baseline.key != Baseline("smp-unet").key
+    # the old spelling is the same network, with the same key: stored results still match
+    assert Baseline("resunet") == baseline and baseline.to_dict()["name"] == "resunet"
     unet = preset("unet")
     assert architecture_from_dict(unet.to_dict()) == unet
     assert architecture_from_dict({"nodes": unet.to_dict()["nodes"]}) == unet
     with pytest.raises(GenotypeError, match="unknown architecture kind 'vit'"):
         architecture_from_dict({"kind": "vit"})
-    with pytest.raises(GenotypeError, match="unknown baseline 'vnet'; baselines: unet, resunet"):
+    with pytest.raises(GenotypeError,
+                       match="unknown baseline 'vnet'; baselines: smp-unet, smp-resunet"):
         Baseline("vnet")

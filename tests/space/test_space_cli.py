@@ -59,9 +59,32 @@ def test_cost_of_a_genotype_and_a_baseline(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "MMAC @ 32x32" in out and "activation memory" in out
     assert f"genotype {preset('unet').key}" in out
-    assert main(["space", "cost", "unet", "--size", "32", "--classes", "1", "--no-memory"]) == 0
+    assert main(["space", "cost", "smp-unet", "--size", "32", "--classes", "1",
+                 "--no-memory"]) == 0
     out = capsys.readouterr().out
     assert "Unet('vgg13')" in out and "18.44 M" in out and "MMAC @ 32x32" in out
+
+
+def test_unet_is_the_preset_everywhere_and_old_baseline_names_are_noted(capsys):
+    """`space cost unet` costs the same network as `space draw unet` and `--start unet`."""
+    assert main(["space", "cost", "unet", "--size", "32", "--no-memory"]) == 0
+    assert f"genotype {preset('unet').key}" in capsys.readouterr().out
+    with pytest.warns(FutureWarning, match="'resunet' is now called 'smp-resunet'"):
+        assert main(["space", "cost", "resunet", "--size", "32", "--no-memory"]) == 0
+    assert "Unet('resnet50')" in capsys.readouterr().out
+
+
+def test_space_info_lists_only_the_skip_options_of_the_space(capsys):
+    from mbnas.space import get_space, space_names
+
+    for name in space_names():
+        options = get_space(name).options.get("d")
+        assert main(["space", "info", "--space", name]) == 0
+        out = capsys.readouterr().out
+        if options is not None and 3 not in options:
+            assert "3 both" not in out
+        if options is not None and 3 in options:
+            assert "3 both" in out
 
 
 @pytest.mark.parametrize(

@@ -32,3 +32,17 @@ def test_figure_shows_nodes_blocks_and_skips():
     # Nodes sit at the height of their level (deeper is lower).
     offsets = ax.collections[0].get_offsets()
     assert [-y for y in np.asarray(offsets)[:, 1]] == list(genotype.levels())
+
+
+def test_every_skip_arc_stays_below_the_title():
+    """The outermost arc (the U-Net preset's stem-to-last skip) ran into the title."""
+    rng = np.random.default_rng(0)
+    space = get_space("mbnas")
+    genotypes = [preset("unet"), *(space.sample(rng) for _ in range(5))]
+    for genotype in genotypes:
+        fig = figure(genotype, title="a title")
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        title = ax.title.get_window_extent()
+        for patch in ax.patches:
+            assert patch.get_window_extent().y1 <= min(ax.bbox.y1, title.y0) + 1

@@ -19,13 +19,16 @@ _GROUPS = ("data", "real", "space", "train", "search", "results", "predict", "ex
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from mbnas.cli.helpgroups import HelpParser, group_help
+
+    parser = HelpParser(
         prog="mbnas",
         description="Mixed-Block Neural Architecture Search for medical image segmentation.",
     )
     from mbnas.version import __version__
 
     parser.add_argument("--version", action="version", version=f"mbnas {__version__}")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _GROUPS:
         try:
@@ -35,12 +38,42 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for command in _subparsers(sub):  # `mbnas evaluate ... --verbose` works too
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=VERBOSE_HELP)
+        group_help(command, defaults=getattr(command, "defaults_from", None))
     return parser
+
+
+VERBOSE_HELP = "show the warnings of third-party libraries (torch, MONAI, ...) too"
+
+
+def _subparsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
+    """Every command's parser, nested groups (`mbnas space cost`) included."""
+    out = []
+    for parser in dict.fromkeys(sub.choices.values()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            out += [p for n in nested for p in _subparsers(n)]
+        else:
+            out.append(parser)
+    return out
+
+
+def quiet_third_party_warnings() -> None:
+    """Hide warnings raised in other packages' code (a torch FutureWarning on every
+    evaluate, report, predict and export): they are not the user's to act on.
+    ``--verbose`` keeps them; mbnas's own warnings always show."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module=r"(?!mbnas(\.|$))")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "verbose", False):
+        quiet_third_party_warnings()
     try:
         code = args.handler(args)
     except MbnasError as exc:

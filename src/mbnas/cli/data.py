@@ -81,9 +81,13 @@ def run_check(args: argparse.Namespace) -> int:
             else "dataset.json unusable")
     verdict = "FAILED" if n_err else "OK"
     print(f"{verdict}: {args.data_dir}: {n_err} error(s), {n_warn} warning(s) ({what})")
+    if dataset is not None:
+        from mbnas.data.check import dataset_summary
+
+        for text in dataset_summary(dataset):
+            print(text)
     line = sites_line(dataset, args.sites_file) if dataset is not None else None
-    if line:
-        print(line)
+    print(line or "sites: none recorded")
     if dataset is not None and not n_err:
         from mbnas.data.spacing import spacing_lines
 

@@ -78,9 +78,15 @@ class RunProgress:
 
 
 def _baselines(text: str) -> tuple[str, ...]:
+    from mbnas.space import OLD_BASELINE_NAMES
+
     if text.strip().lower() in ("", "none"):
         return ()
-    return tuple(b.strip() for b in text.split(",") if b.strip())
+    names = tuple(b.strip() for b in text.split(",") if b.strip())
+    for old in (b for b in names if b in OLD_BASELINE_NAMES):
+        print(f"note: baseline {old!r} is now called {OLD_BASELINE_NAMES[old]!r} (the "
+              "name 'unet' is the U-Net preset genotype)", file=sys.stderr)
+    return names
 
 
 def _mean(values: list[float]) -> float:
@@ -131,12 +137,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     executor = make_executor(config.executor, config.ray, args.threads, runs_per_device,
                              bool(args.fuse))
     executor.start()
-    n_models = len(config.run_dirs) + len(config.baselines)
-    if config.front:
-        from mbnas.driver.evaluate_front import count_front_models
+    from mbnas.driver.evaluate import planned_runs
 
-        n_models = count_front_models(config.run_dirs) + len(config.baselines)
-    total = n_models * config.protocol.folds * len(config.protocol.seeds)
+    total = planned_runs(config)
     try:
         with RunProgress(total) as progress:
             outcome = evaluate(config.run_dirs, args.out, config=config, hooks=progress,
@@ -173,6 +176,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_DONE
 
 
+def evaluates(folder, run_dirs: list[str]) -> bool:  # noqa: ANN001
+    """Whether an evaluation folder holds an evaluation of (all of) these search runs."""
+    if not folder.evaluation.is_file():
+        return False
+    try:
+        evaluated = {str(Path(d).resolve()) for d in folder.read_config().get("run_dirs", ())}
+    except ConfigError:  # an unreadable folder is just not suggested
+        return False
+    return {str(Path(d).resolve()) for d in run_dirs} <= evaluated
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from mbnas.api import report
     from mbnas.driver.evaluate import default_evaluation_dir
@@ -190,8 +204,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     print("files: " + ", ".join(p.name for p in outcome.files))
     if args.evaluation is None:
         hint = default_evaluation_dir(args.run_dirs)
-        extra = (f" ({hint} exists: add --evaluation {hint})"
-                 if EvaluationFolder(hint).evaluation.is_file() else "")
+        extra = (f" ({hint} evaluates these runs: add --evaluation {hint})"
+                 if evaluates(EvaluationFolder(hint), args.run_dirs) else "")
         print(f"search-only report: no --evaluation given{extra}")
     return 0
 
@@ -204,8 +218,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="search run folders (each with best.json), all of one dataset")
     p.add_argument("--out", help="evaluation folder, created or resumed "
                    "(default: <parent of the first RUN_DIR>/evaluation)")
-    p.add_argument("--baselines", default="unet,resunet",
-                   help="comma-separated baselines to evaluate too: unet, resunet; or 'none'")
+    p.add_argument("--baselines", default="smp-unet,smp-resunet",
+                   help="comma-separated baselines to evaluate too: smp-unet, smp-resunet "
+                        "(segmentation_models_pytorch's U-Nets); or 'none'")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the evaluation's folds")
     p.add_argument("--front", action="store_true", help="retrain every archive member of a "
                    "cost-aware search (its front.json), not only the best network")

@@ -23,6 +23,7 @@ from mbnas.cli.speed import (
     print_estimate,
     search_estimate,
 )
+from mbnas.driver.demo_settings import DemoSettings
 from mbnas.engine.config import PAPER, get_protocol, protocol_names, resolve_preset
 from mbnas.engine.executors import DEFAULT_EXECUTOR, executor_names
 from mbnas.errors import ConfigError
@@ -33,7 +34,8 @@ from mbnas.strategies import DEFAULT_STRATEGY, strategy_definition, strategy_nam
 _PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr", "init")
 
 
-def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
+def add_protocol_arguments(p: argparse.ArgumentParser, seeds: bool = True) -> None:
+    """The protocol flags; ``seeds=False`` for a command that trains one seed (train)."""
     p.add_argument("--protocol", choices=protocol_names(), default=None,
                    help="protocol preset: 'paper' (the default: paper-prostate or "
                         "paper-spleen by the dataset's name, paper-spleen for other "
@@ -43,7 +45,8 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=folds_value,
                    help="cross-validation folds: a number, or 'site' (one fold per "
                         "held-out site: the score becomes held-out-site Dice)")
-    p.add_argument("--seeds", type=int, help="network initialisations per fold")
+    if seeds:
+        p.add_argument("--seeds", type=int, help="network initialisations per fold")
     p.add_argument("--batch-size", type=int, help="training batch size (slices)")
     p.add_argument("--image-size", type=int,
                    help="in-plane size slices are resampled to (pixels)")
@@ -72,9 +75,11 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"where training runs execute (default: {DEFAULT_EXECUTOR}, in this "
                         "process)")
     p.add_argument("--threads", type=int,
-                   help="CPU threads per training run, in either executor (default: all "
-                        "cores in process, --cpus-per-run on Ray); equal values give "
-                        "bit-identical results across executors")
+                   help="CPU threads per training run, in either executor (default: the "
+                        "CPUs this process may use (affinity, cgroup quota, "
+                        "SLURM_CPUS_PER_TASK, OMP_NUM_THREADS) divided by the runs at "
+                        "once; --cpus-per-run on Ray); equal values give bit-identical "
+                        "results across executors")
     p.add_argument("--address", help="Ray cluster address: 'auto' or HOST:PORT "
                    "(default: start a local Ray instance)")
     p.add_argument("--cpus-per-run", type=float, help="Ray: CPUs reserved per training run")
@@ -118,7 +123,7 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
     flags = {k: getattr(args, k) for k in _PROTOCOL_FLAGS if getattr(args, k) is not None}
     if flags.get("folds") == "site":
         raise ConfigError("--folds site is for mbnas search and evaluate (give a number here)")
-    if args.seeds is not None:
+    if getattr(args, "seeds", None) is not None:
         flags["seeds"] = list(range(args.seeds))
     if getattr(args, "intensity", None) is not None:
         flags["intensity"] = intensity_settings(args.intensity)
@@ -266,6 +271,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                   f"{outcome.best_score:.4f}")
             if RunFolder(outcome.folder).best.is_file():
                 print(f"best architecture: {RunFolder(outcome.folder).best}")
+            for line in front_lines(RunFolder(outcome.folder)):
+                print(line)
     finally:
         executor.close()
     if shared is not None:
@@ -274,10 +281,47 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def front_lines(folder: Any) -> list[str]:
+    """What a cost-aware search found: the front's size, its best network per objective
+    and where ``front.json`` is; nothing for a search for Dice alone."""
+    front = folder.read_front()
+    if not front or not front.get("members"):
+        return []
+    members = front["members"]
+    lines = [f"Pareto front: {len(members)} network(s) over "
+             f"{', '.join(front['objectives'])}; {folder.front}"]
+    best = max(members, key=lambda m: m["score"])
+    lines.append(f"  best dice: {best['score']:.4f} ({best['arch_key'][:8]})")
+    for cost in front["objectives"]:
+        if cost == "dice":
+            continue
+        m = min(members, key=lambda m, c=cost: m["figures"][c])
+        lines.append(f"  lowest {cost}: {m['figures'][cost]:.4g} ({m['arch_key'][:8]}, "
+                     f"dice {m['score']:.4f})")
+    lines.append(f"  evaluate every member: mbnas evaluate {folder.path} --front")
+    return lines
+
+
+def _search_defaults() -> dict[str, Any]:
+    """The defaults of :class:`SearchConfig` (flags default to None: a --config file may
+    set them), for `search --help`."""
+    from mbnas.driver.search_config import SearchConfig
+
+    return {f.name: f.default for f in dataclasses.fields(SearchConfig)
+            if f.default is not dataclasses.MISSING}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from mbnas.driver.demo import run_demo
 
-    run_demo(Path(args.out), budget=args.budget)
+    for name in ("budget", "cases", "epochs", "folds", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ConfigError(f"demo --{name} must be at least 1, got {getattr(args, name)}")
+    if args.folds < 2:
+        raise ConfigError(f"demo --folds must be at least 2, got {args.folds}")
+    run_demo(Path(args.out), DemoSettings(budget=args.budget, cases=args.cases,
+                                          epochs=args.epochs, folds=args.folds,
+                                          threads=args.threads, cache_dir=args.cache_dir))
     return 0
 
 
@@ -327,10 +371,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_site_arguments(p)
     add_speed_arguments(p, race=True)
     p.set_defaults(handler=cmd_search)
+    p.defaults_from = _search_defaults  # grouped with --verbose, by build_parser
 
     d = sub.add_parser("demo", help="phantom data + a short search, on the CPU in minutes")
     d.add_argument("--out", default="runs/demo",
                    help="folder for the phantom data and the search (default runs/demo)")
-    d.add_argument("--budget", type=int, default=8,
-                   help="evaluations of the short search (default 8)")
+    d.add_argument("--budget", type=int, default=DemoSettings.budget,
+                   help="evaluations of the short search")
+    d.add_argument("--threads", type=int, default=None,
+                   help="CPU threads per training run (default: the CPUs this process may "
+                        "use: affinity, cgroup quota, SLURM_CPUS_PER_TASK, OMP_NUM_THREADS)")
+    d.add_argument("--cache", dest="cache_dir",
+                   help="preprocessing cache folder (default: $MBNAS_CACHE, else OUT/cache)")
+    d.add_argument("--cases", type=int, default=DemoSettings.cases,
+                   help="phantom cases to write")
+    d.add_argument("--epochs", type=int, default=DemoSettings.epochs,
+                   help="training epochs of each run")
+    d.add_argument("--folds", type=int, default=DemoSettings.folds,
+                   help="cross-validation folds of the search")
     d.set_defaults(handler=cmd_demo)

@@ -5,7 +5,7 @@
 * ``mbnas space convert STRING --out genotype.json`` (an authors' 40-digit string to
   JSON) and ``mbnas space convert genotype.json`` (back: prints the string).
 * ``mbnas space draw GENOTYPE.json|unet [--out PREFIX]``: PREFIX.png and PREFIX.svg.
-* ``mbnas space cost GENOTYPE.json|unet|resunet|preset:unet --size 128``: parameters,
+* ``mbnas space cost GENOTYPE.json|smp-unet|smp-resunet|unet --size 128``: parameters,
   MACs (with the input size) and activation memory.
 
 ``mbnas.space`` (and so torch) is imported inside the handlers only, so that other
@@ -29,8 +29,10 @@ _KIND_TEXT = {
     "a": ("level", "  (32 * 2**level channels; cell types follow from the levels)"),
     "b": ("block", ""),
     "c": ("kernel size", ""),
-    "d": ("skip source", "  (0 none, 1 nearest, 2 second-nearest, 3 both)"),
+    "d": ("skip source", ""),  # the options' words follow from the space (SKIP_WORDS)
 }
+#: What each skip value means; `space info` lists only the values a space has.
+SKIP_WORDS = {0: "none", 1: "nearest", 2: "second-nearest", 3: "both"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,8 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     draw.set_defaults(handler=cmd_draw)
 
     cost = sub.add_parser("cost", help="parameters, MACs and activation memory")
-    cost.add_argument("architecture", help="GENOTYPE.json, a baseline (unet, resunet: smp "
-                                           "networks) or preset:unet (the U-Net genotype)")
+    cost.add_argument("architecture", help="GENOTYPE.json, a baseline (smp-unet, smp-resunet: "
+                                           "smp networks) or a preset (unet: the U-Net "
+                                           "genotype)")
     cost.add_argument("--size", type=int, default=128,
                       help="input height and width (default 128, the training size; the "
                            "paper's MMAC column used 32)")
@@ -91,6 +94,9 @@ def _describe_space(space: SearchSpace, title: str, topology: str | None = None)
         what, note = _KIND_TEXT[kind]
         if kind in space.searched:
             options = ", ".join(str(o) for o in space.options[kind])
+            if kind == "d":
+                note = "  (" + ", ".join(f"{o} {SKIP_WORDS.get(int(o), '?')}"
+                                         for o in space.options[kind]) + ")"
             lines.append(f"  {kind}1..{kind}{n}  {what:<12} {options}{note}")
         else:
             values = ([str(lv) for lv in space.base.levels()[1:]] if kind == "a"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mbnas.cli.search import add_protocol_arguments, protocol_settings
 from mbnas.cli.speed import announce, refuse_paper_on_cpu, timed_estimate
-from mbnas.errors import EXIT_RUNS_FAILED
+from mbnas.errors import EXIT_RUNS_FAILED, ConfigError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -24,7 +24,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     data_dir = resolve_dataset(args.data_dir)
     protocol = Protocol.from_dict(protocol_settings(args, {}, data_dir))
     refuse_paper_on_cpu(args.device, protocol, lambda: _run_hours(args, protocol))
-    announce(args.device, protocol, None)
+    import torch
+
+    from mbnas.engine.cpus import default_threads
+
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    announce(args.device, protocol, args.threads)
+    torch.set_num_threads(args.threads or default_threads())
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
@@ -84,5 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/train", help="folder for splits, store and weights")
     p.add_argument("--cache", dest="cache_dir", help="preprocessing cache folder")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    add_protocol_arguments(p)
+    p.add_argument("--threads", type=int, help="CPU threads of the run (default: the CPUs "
+                   "this process may use: affinity, cgroup quota, SLURM_CPUS_PER_TASK, "
+                   "OMP_NUM_THREADS)")
+    add_protocol_arguments(p, seeds=False)  # one run: --seed, never --seeds
     p.set_defaults(handler=cmd_train)

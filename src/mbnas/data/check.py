@@ -252,3 +252,37 @@ def _check_label_values(path: Path, label: np.ndarray, label_names: dict[int, st
         problems.append(warning(path, "label contains only background (0); this case has no "
                                       "foreground to learn from"))
     return as_u8
+
+
+def dataset_summary(dataset: Dataset) -> list[str]:
+    """A one-screen summary: cases, channels, labels, and the ranges of voxel spacing and
+    size over the cases (read from the image headers only, no voxel data)."""
+    import nibabel as nib
+
+    shapes, spacings = [], []
+    for case in dataset.cases:
+        try:
+            img = nib.load(str(case.images[0]))
+        except Exception:  # noqa: BLE001 - the checks above reported an unreadable file
+            continue
+        shapes.append(tuple(int(s) for s in img.shape[:3]))
+        spacings.append(tuple(float(z) for z in voxel_sizes(img.affine)[:3]))
+
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(dataset.label_names.items()))
+    return [f"dataset {dataset.name} ({dataset.format}): {len(dataset.cases)} training "
+            "case(s)",
+            f"channels: {', '.join(dataset.channel_names)}",
+            f"labels: {labels}",
+            f"spacing (mm): {_span(spacings, '.3g')}",
+            f"size (voxels): {_span(shapes, 'd')}"]
+
+
+def _span(values: list[tuple], fmt: str) -> str:
+    """``64 x 64 x 14-24``: each axis's range over the cases."""
+    if not values:
+        return "not readable"
+    out = []
+    for i in range(3):
+        lo, hi = min(v[i] for v in values), max(v[i] for v in values)
+        out.append(format(lo, fmt) if lo == hi else f"{lo:{fmt}}-{hi:{fmt}}")
+    return " x ".join(out)

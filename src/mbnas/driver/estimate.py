@@ -182,7 +182,7 @@ def search_networks(space_name: str, start: str, max_depth: int, seed: int
                     ) -> list[tuple[str, Any]]:
     """The start network of a search and two random networks of its space."""
     from mbnas.space import get_space, preset
-    from mbnas.space.presets import RANDOM_START
+    from mbnas.space_registry import RANDOM_START
 
     space = get_space(space_name, max_depth)
     rng = np.random.default_rng(seed)

@@ -49,6 +49,7 @@ from mbnas.driver.search import raise_if_all_failed
 from mbnas.driver.search_runs import (
     BASELINE_NAMES,
     EvaluatedModel,
+    SearchRun,
     read_search_runs,
     slug,
 )
@@ -60,10 +61,10 @@ from mbnas.engine.validate import check_fields
 from mbnas.errors import ConfigError
 from mbnas.metrics.registry import METRICS
 from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation
-from mbnas.space import BASELINES, Baseline, architecture_from_dict, preset
+from mbnas.space import BASELINES, Baseline, architecture_from_dict, baseline_name, preset
 
-__all__ = ["EvaluateConfig", "EvaluateOutcome", "evaluate_config", "read_evaluation",
-           "run_evaluation"]
+__all__ = ["EvaluateConfig", "EvaluateOutcome", "evaluate_config", "evaluation_models",
+           "planned_runs", "read_evaluation", "run_evaluation"]
 # Where and how fast to compute, and which models: may change when a folder is resumed
 # (a new model reuses nothing, an old one reuses its stored runs).
 RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "run_dirs", "baselines",
@@ -92,7 +93,7 @@ class EvaluateConfig:
     run_dirs: tuple[str, ...]
     data_dir: str
     protocol: Protocol
-    baselines: tuple[str, ...] = ("unet", "resunet")
+    baselines: tuple[str, ...] = ("smp-unet", "smp-resunet")
     split_seed: int = 0
     executor: str = DEFAULT_EXECUTOR
     device: str = "auto"
@@ -106,6 +107,8 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         check_fields(self, "evaluate")
         check_split(self.split)
+        # old spellings (unet, resunet) read as the smp baselines they always meant
+        object.__setattr__(self, "baselines", tuple(baseline_name(b) for b in self.baselines))
         unknown = [b for b in self.baselines if b not in BASELINES]
         if unknown:
             raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}; baselines: "
@@ -132,7 +135,7 @@ def evaluation_protocol(search_protocol: Protocol, seeds: int, folds: int,
 
 
 def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: int = 5,
-                    baselines: Sequence[str] = ("unet", "resunet"),
+                    baselines: Sequence[str] = ("smp-unet", "smp-resunet"),
                     protocol: Protocol | None = None, **settings: Any) -> EvaluateConfig:
     """Resolve an evaluation config from search run folders.
 
@@ -175,6 +178,33 @@ def default_evaluation_dir(run_dirs: Sequence[str | Path]) -> Path:
     return Path(run_dirs[0]).resolve().parent / "evaluation"
 
 
+def evaluation_models(config: EvaluateConfig, runs: Sequence[SearchRun] | None = None
+                      ) -> list[EvaluatedModel]:
+    """Every model an evaluation trains, in order: the searched networks (each archive
+    member with ``front``), the baselines, and the U-Net preset at the protocol's width
+    when that is narrower than the paper's. The one list both the driver and the
+    progress counter use."""
+    runs = read_search_runs(config.run_dirs) if runs is None else runs
+    models = [EvaluatedModel(r.name, r.genotype, architecture_from_dict(r.genotype).key, r)
+              for r in runs]
+    if config.front:
+        models = front_models(runs, models)
+    for b in config.baselines:
+        arch = Baseline(b)
+        models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
+    if config.protocol.base_channels < PAPER_WIDTH:
+        unet = preset("unet")
+        models.append(EvaluatedModel(f"U-Net preset (width {config.protocol.base_channels})",
+                                     unet.to_dict(), unet.key))
+    return models
+
+
+def planned_runs(config: EvaluateConfig) -> int:
+    """The training runs of an evaluation: distinct models x folds x seeds."""
+    keys = {m.arch_key for m in evaluation_models(config)}
+    return len(keys) * config.protocol.folds * len(config.protocol.seeds)
+
+
 def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                    hooks: RunHooks | None = None, executor: Any = None,
                    retry_failed: bool = False) -> EvaluateOutcome:
@@ -187,18 +217,8 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     runs = read_search_runs(config.run_dirs)
     if runs[0].data_dir != str(Path(config.data_dir).resolve()):
         raise ConfigError(f"the search runs searched {runs[0].data_dir}, not {config.data_dir}")
-    models = [EvaluatedModel(r.name, r.genotype, architecture_from_dict(r.genotype).key, r)
-              for r in runs]
-    if config.front:
-        models = front_models(runs, models)
-    for b in config.baselines:
-        arch = Baseline(b)
-        models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
+    models = evaluation_models(config, runs)
     protocol = config.protocol
-    if protocol.base_channels < PAPER_WIDTH:
-        unet = preset("unet")
-        models.append(EvaluatedModel(f"U-Net preset (width {protocol.base_channels})",
-                                     unet.to_dict(), unet.key))
     # Every input is checked before the evaluation folder is written.
     folder = EvaluationFolder(out)
     folder.check(config.device, config.executor)
@@ -219,6 +239,10 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     with folder.start(config.to_dict(), fingerprint, RUNTIME_SETTINGS,
                       read=[r.folder for r in runs]) as started:
         resumed = started.resumed
+        logging.getLogger("mbnas.evaluate").info(
+            "%s evaluation in %s: %d model(s), %d fold(s) (%s split, seed %d) x %d seed(s), "
+            "protocol %s", "resuming" if resumed else "starting", out, len(models),
+            protocol.folds, config.split, config.split_seed, len(protocol.seeds), protocol.key)
         check_externals(parse_externals(config.external), data.channel_names,
                         data.label_names)
         folds = folder.folds(data, protocol.folds, config.split_seed, config.split)
@@ -246,7 +270,12 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                          if r.status != "finished"})
         write_evaluation(folder.evaluation, evaluation_file(folder, config, models, results,
                                                             evaluations, data, folds))
-        notes: list[str] = []
+        from mbnas.reporting.suspect import suspect_notes
+
+        notes: list[str] = suspect_notes(evaluations, {
+            m.name: constant_runs(res) for m, res in zip(models, results, strict=True)})
+        for note in notes:
+            logging.getLogger("mbnas.evaluate").warning("suspect result: %s", note)
         model_dirs = export_models(folder, models, results, data, protocol, norm, notes)
         if config.external:  # only now, with the trained and exported models
             evaluate_external(folder.external, config.external, model_dirs, data.channel_names,
@@ -296,12 +325,19 @@ def model_evaluation(model: EvaluatedModel, result: EvaluationResult,
                              for c, v in paper["per_class"].items()}
                 paper_cases.append(CaseScore(model.name, run.seed, run.fold, case_id,
                                              {n: paper[n] for n in METRICS.names() if n in paper},
-                                             per_class))
+                                             per_class, paper.get("slices"),
+                                             paper.get("both_empty")))
     return ModelEvaluation(
         name=model.name, kind=model.kind, architecture=model.architecture, cases=tuple(cases),
         cost=cost if cost is not None else ModelCost(),
         source_run=str(model.search_run.folder) if model.search_run else None,
         paper_cases=tuple(paper_cases), width=width)
+
+
+def constant_runs(result: EvaluationResult) -> tuple[str, ...]:
+    """``"fold F seed S"`` of a model's runs whose validation prediction was constant."""
+    return tuple(f"fold {r.fold} seed {r.seed}" for r in result.runs
+                 if (r.metrics or {}).get("constant_prediction") is not None)
 
 
 def _seconds_by_device(result: EvaluationResult) -> dict[str, float]:
@@ -331,7 +367,8 @@ def evaluation_file(folder: EvaluationFolder, config: EvaluateConfig,
                               if r.status != "finished"),
             run_score_mean=None if math.isnan(res.score) else res.score,
             seconds_by_device=_seconds_by_device(res), search=search,
-            versions=res.runs[0].versions if res.runs else {})
+            versions=res.runs[0].versions if res.runs else {},
+            constant_runs=constant_runs(res))
     return EvaluationFile(
         config=config.to_dict(), protocol_key=config.protocol.key,
         label_names=dict(data.label_names), channel_names=tuple(data.channel_names),

@@ -10,7 +10,6 @@ search Dice) and exported to ``EVAL_DIR/models/`` only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from mbnas.driver.runfolder import RunFolder
@@ -45,12 +44,3 @@ def front_models(runs: Sequence[Any], best_models: Sequence[Any]) -> list[Any]:
             models.append(EvaluatedModel(f"{run.name} front {rank}", member["genotype"],
                                          member["arch_key"], run, front_member=True))
     return models
-
-
-def count_front_models(run_dirs: Sequence[str | Path]) -> int:
-    """Searched models ``--front`` evaluates (for the progress bar)."""
-    total = 0
-    for d in run_dirs:
-        front = RunFolder(d).read_front()
-        total += 1 if front is None else max(1, len(front["members"]))
-    return total

@@ -60,6 +60,8 @@ class ModelDetails:
         search: For a searched network, its search run (``run_dir``, ``space``,
             ``strategy``, ``seed``, ``search_score``); None for a baseline.
         versions: Software versions recorded by its first run.
+        constant_runs: ``"fold F seed S"`` of each run whose last validation prediction
+            was one class on every pixel (see :mod:`mbnas.reporting.suspect`).
     """
 
     arch_key: str
@@ -70,12 +72,13 @@ class ModelDetails:
     seconds_by_device: dict[str, float] = field(default_factory=dict)
     search: dict[str, Any] | None = None
     versions: dict[str, Any] = field(default_factory=dict)
+    constant_runs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch_key": self.arch_key, "model_dir": self.model_dir, "runs": self.runs,
                 "failed_runs": list(self.failed_runs), "run_score_mean": self.run_score_mean,
                 "seconds_by_device": dict(self.seconds_by_device), "search": self.search,
-                "versions": dict(self.versions)}
+                "versions": dict(self.versions), "constant_runs": list(self.constant_runs)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "") -> ModelDetails:
@@ -88,7 +91,8 @@ class ModelDetails:
             seconds_by_device={str(k): float(v) for k, v in
                                _get(d, "seconds_by_device", dict, where).items()},
             search=_get(d, "search", dict, where, optional=True),
-            versions=dict(_get(d, "versions", dict, where)))
+            versions=dict(_get(d, "versions", dict, where)),
+            constant_runs=tuple(str(r) for r in d.get("constant_runs") or ()))
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,9 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
         if any(e.paper_cases for e in evals):
             paper_table = build_table(evals, tolerance, paper=True)
             files += write_table(evals, out, tolerance, "table1_paper", paper=True)
+        from mbnas.reporting.suspect import suspect_notes
+
+        notes += suspect_notes(evals, {n: d.constant_runs for n, d in record.details.items()})
         fried, wilc = friedman(evals), wilcoxon_vs_best(evals)
         for metric in measured_metrics(evals):
             add(plot_case_boxplot(evals, metric, figs / f"boxplot_{metric}"),

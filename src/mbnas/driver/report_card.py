@@ -45,6 +45,31 @@ def _count(n: int) -> str:
     return f"{n:,}" if n < 10 ** 9 else f"{n:.3e} (exactly {n})"
 
 
+def plural(n: int, word: str) -> str:
+    """``1 evaluation``, ``2 evaluations``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+#: How the folds of each ``split`` setting are made (config.yaml's ``split``).
+SPLIT_TEXT = {"case": "patient-level cross-validation",
+              "site": "leave-site-out cross-validation (one held-out site per fold)",
+              "group-site": "patient-level cross-validation, grouped by site"}
+
+
+def folds_text(n_folds: int, split: str | None) -> str:
+    """``3-fold patient-level cross-validation``, from a config's fold count and split."""
+    kind = SPLIT_TEXT.get(split or "case", f"{split} cross-validation")
+    return f"{n_folds}-fold {kind}"
+
+
+def versions_for(recorded: Mapping[str, str], devices: Sequence[str]) -> dict[str, str]:
+    """Recorded run versions; torch's CUDA build is marked unused when no run used CUDA."""
+    out = dict(recorded)
+    if "cuda" in out and not any(d.startswith("cuda") for d in devices):
+        out["torch CUDA build (not used: no run on a GPU)"] = out.pop("cuda")
+    return out
+
+
 def space_size(run: SearchRun) -> str:
     """The exact size of a run's search space; both phases for bilevel search."""
     depth = run.config.get("max_depth")
@@ -179,7 +204,12 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
         return out
 
     def fxs(p: Protocol, _r: Any) -> str:
-        return f"{p.folds} folds x {len(p.seeds)} seed(s) = {p.folds * len(p.seeds)} runs"
+        return (f"{plural(p.folds, 'fold')} x {plural(len(p.seeds), 'seed')} = "
+                f"{plural(p.folds * len(p.seeds), 'run')}")
+
+    def folds(p: Protocol, r: SearchRun | None) -> str:
+        config = r.config if r is not None else (evaluation.config if evaluation else {})
+        return folds_text(p.folds, config.get("split"))
 
     splits = _per_run(runs, lambda r: str(r.files.splits))
     seeds = _per_run(runs, lambda r: f"search seed {r.config.get('seed')} (strategy and "
@@ -203,7 +233,8 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
                             for n, d in details.items()}
         recorded = next((d.versions for d in details.values() if d.versions), None)
         if recorded:
-            versions["evaluation runs"] = recorded
+            versions["evaluation runs"] = versions_for(recorded, [
+                dev for d in details.values() for dev in d.seconds_by_device])
     devices = sorted({d for r in runs for d in search_seconds(r)})
     device: dict[str, Any] = {"searches": ", ".join(devices) or NOT_AVAILABLE}
     if evaluation is not None:
@@ -225,14 +256,14 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
         cases=(f"{dataset.get('cases', NOT_AVAILABLE)} cases (patients)"
                + (f", sites: {', '.join(f'{k} ({v})' for k, v in sorted(sites.items()))}"
                   if sites else ", no sites recorded")),
-        folds=search_part(lambda p, _r: f"{p.folds}-fold patient-level cross-validation"),
+        folds=search_part(folds),
         split_seed=split_seed, splits_file=splits,
         search_space=_per_run(runs, lambda r: method_description(r.space, r.strategy)),
         search_space_size=_per_run(runs, space_size),
         strategy=_per_run(runs, lambda r: f"{r.config.get('strategy')} search, start "
                           f"{r.config.get('start')}"),
-        budget=_per_run(runs, lambda r: f"{r.config.get('budget')} evaluations "
-                        f"({len(r.files.read_search_log())} done)"),
+        budget=_per_run(runs, lambda r: f"{plural(int(r.config.get('budget') or 0), 'evaluation')}"
+                        f" ({len(r.files.read_search_log())} done)"),
         objectives=_per_run(runs, lambda r: objectives_text(r.config)),
         epochs=search_part(lambda p, _r: p.epochs),
         folds_x_seeds=search_part(fxs),

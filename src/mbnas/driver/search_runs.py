@@ -20,7 +20,7 @@ from mbnas.errors import ConfigError
 from mbnas.strategies import DEFAULT_STRATEGY, method_name, upgrade_settings
 
 #: Display name of each baseline.
-BASELINE_NAMES = {"unet": "U-Net", "resunet": "ResU-Net"}
+BASELINE_NAMES = {"smp-unet": "smp U-Net", "smp-resunet": "smp ResU-Net"}
 
 
 @dataclass(frozen=True)

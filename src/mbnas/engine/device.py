@@ -85,13 +85,21 @@ def device_name(device: torch.device) -> str:
 
 def describe_device(preference: str, protocol: Protocol, threads: int | None = None,
                     runs_per_device: int = 1) -> str:
-    """One line: device kind and name, precision, CPU threads per run, runs at once."""
+    """One line: device kind and name, precision, CPU threads per run and where that came
+    from (``--threads``, or the usable CPUs and their limit divided by the runs at once)."""
+    from mbnas.engine.cpus import cpu_budget
+
     device = select_device(preference)
     precision = "bf16 autocast" if use_bf16(protocol, device) else "fp32"
-    n_threads = threads if threads is not None else torch.get_num_threads()
     kind = "GPU" if device.type == "cuda" else "CPU"
+    if threads is not None:
+        n_threads, source = threads, "--threads"
+    else:
+        budget = cpu_budget()
+        n_threads, source = budget.threads_per_run(runs_per_device), budget.describe(
+            runs_per_device)
     line = (f"device: {kind} {device_name(device)} ({device}), precision {precision}, "
-            f"{n_threads} CPU thread(s) per run")
+            f"{n_threads} CPU thread(s) per run ({source})")
     if runs_per_device > 1:
         line += f", {runs_per_device} runs at once"
     return line

@@ -133,6 +133,12 @@ class Evaluator:
                 log.info("run %s fold %d seed %d %s: score %s in %.1f s", record.arch_key,
                          record.fold, record.seed, record.status, record.score,
                          record.seconds)
+                constant = (record.metrics or {}).get("constant_prediction")
+                if constant is not None:
+                    log.warning("run %s fold %d seed %d predicted class %d on every "
+                                "validation pixel: a constant mask, its score says little "
+                                "about the architecture (too few epochs?)", record.arch_key,
+                                record.fold, record.seed, constant)
                 if record.failure == ENVIRONMENT:
                     environment.append(record)
                 elif record.status != "finished":

@@ -55,7 +55,7 @@ from mbnas.engine.runs import (
 )
 from mbnas.engine.sampling import foreground_slices, pass_order
 from mbnas.engine.stacked_adam import StackedAdam
-from mbnas.engine.train import EpochStats, RunOutcome, _autocast, _DeviceData
+from mbnas.engine.train import EpochStats, RunOutcome, _autocast, _DeviceData, constant_class
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.space import architecture_from_dict, build_model
 from mbnas.space.init import initialise
@@ -273,7 +273,7 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
             case_dice={c.case_id: d for c, d in
                        zip(val.cases, per_case[i].mean(dim=1).float().tolist())},
             seconds=(time.perf_counter() - started) / m, device=str(device),
-            precision="bf16" if bf16 else "fp32",
+            precision="bf16" if bf16 else "fp32", constant_class=constant_class(preds[i]),
         )
         if protocol.final_metrics:
             from mbnas.engine.final_metrics import validation_metrics

@@ -119,7 +119,8 @@ class LocalPoolExecutor:
 
     Args:
         runs_per_device: Worker processes (1: train in this process, no workers).
-        threads: CPU threads of each worker (None: the cores divided among the workers).
+        threads: CPU threads of each worker (None: the usable CPUs, see
+            :mod:`mbnas.engine.cpus`, divided among the workers).
         fuse: Train the seeds of one architecture and fold as one fused network.
         fuse_folds: Fuse all folds and seeds of one architecture (each member on its own
             fold's slices; ``mbnas.engine.fused``); implies ``fuse``.
@@ -149,7 +150,9 @@ class LocalPoolExecutor:
     def worker_threads(self) -> int:
         if self.threads is not None:
             return self.threads
-        return max(1, (os.cpu_count() or 1) // self.runs_per_device)
+        from mbnas.engine.cpus import default_threads
+
+        return default_threads(self.runs_per_device)
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (for monitoring, and the crash test)."""
@@ -175,8 +178,7 @@ class LocalPoolExecutor:
                     hooks: RunHooks | None) -> Iterator[RunRecord]:
         before = torch.get_num_threads()
         try:
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
+            torch.set_num_threads(self.worker_threads())
             for job in self.jobs(specs):
                 for spec in job:
                     if hooks is not None:

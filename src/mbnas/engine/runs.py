@@ -136,7 +136,8 @@ def record_outcome(spec: RunSpec, ctx: RunContext, outcome: RunOutcome, started:
         status="finished", score=outcome.score,
         curve=[asdict(e) for e in outcome.curve],
         metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
-                 "precision": outcome.precision},
+                 "precision": outcome.precision,
+                 "constant_prediction": outcome.constant_class},
         seconds=seconds, device=outcome.device,
         finished_at=utc_now(), error=None, weights_path=weights_path,
         weights_sha256=sha, **_base_fields(spec, ctx, started),
@@ -183,7 +184,8 @@ class InProcessExecutor:
     """The default: runs one after another in this process, on this machine's device.
 
     Args:
-        threads: Intra-op CPU threads of each run (None: torch's default, all cores).
+        threads: Intra-op CPU threads of each run (None: the usable CPUs, see
+            :mod:`mbnas.engine.cpus`; never torch's default of every core).
             Float reductions depend on the thread count, so runs repeat bit for bit only
             with the same count; the Ray executor uses the same setting.
     """
@@ -199,10 +201,12 @@ class InProcessExecutor:
 
     def run(self, specs: Sequence[RunSpec], ctx: RunContext,
             hooks: RunHooks | None = None) -> Iterator[RunRecord]:
+        from mbnas.engine.cpus import default_threads
+
         before = torch.get_num_threads()
         try:
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
+            torch.set_num_threads(self.threads if self.threads is not None
+                                  else default_threads())
             yield from self._run(specs, ctx, hooks)
         finally:
             torch.set_num_threads(before)
@@ -217,3 +221,24 @@ class InProcessExecutor:
                 def callback(stats: EpochStats, spec: RunSpec = spec) -> None:
                     hooks.epoch_done(spec, stats)
             yield execute_run(spec, ctx, callback)
+
+
+class LoggingHooks:
+    """Run hooks that log each run's start and each epoch through :mod:`logging`
+    (logger ``mbnas.progress``, INFO): what the Python API uses when given no hooks, so a
+    notebook shows progress after ``logging.basicConfig(level="INFO")``."""
+
+    def __init__(self, logger: str = "mbnas.progress") -> None:
+        import logging
+
+        self.log = logging.getLogger(logger)
+        self.started = 0
+
+    def run_started(self, spec: RunSpec) -> None:
+        self.started += 1
+        self.log.info("run %d started: %s", self.started, spec.label)
+
+    def epoch_done(self, spec: RunSpec, stats: EpochStats) -> None:
+        self.log.info("%s epoch %d/%d: loss %.4f, val Dice %.4f (%.1f s)", spec.label,
+                      stats.epoch + 1, spec.protocol.epochs, stats.loss, stats.val_dice,
+                      stats.seconds)

@@ -52,9 +52,20 @@ class RunOutcome:
     precision: str
     metrics: dict[str, Any] | None = None
     state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    #: The one class the last epoch predicted on every validation pixel, else None: a
+    #: network stuck at a constant mask, whose score says nothing about its architecture.
+    constant_class: int | None = None
 
 
 EpochCallback = Callable[[EpochStats], None]
+
+
+def constant_class(pred: torch.Tensor) -> int | None:
+    """The class of a prediction that is one class on every pixel, else None."""
+    if pred.numel() == 0:
+        return None
+    first = pred.reshape(-1)[0]
+    return int(first) if bool((pred == first).all()) else None
 
 
 def _autocast(device: torch.device, bf16: bool):
@@ -189,6 +200,7 @@ def train_run(
         seconds=time.perf_counter() - started,
         device=str(device),
         precision="bf16" if bf16 else "fp32",
+        constant_class=constant_class(pred),
     )
     if protocol.final_metrics:
         from mbnas.engine.final_metrics import validation_metrics

@@ -43,7 +43,7 @@ def _hd95(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> float:
     return hd95(pred, ref, spacing)
 
 
-@register_metric("surface_dice", label="Surface Dice", header="SD ({tolerance_mm:g} mm)",
+@register_metric("surface_dice", label="Surface Dice", header="SurfDice@{tolerance_mm:g}mm",
                  unit="", higher_is_better=True, decimals=4, both_empty=1.0, one_empty=0.0,
                  column="sd", settings=("tolerance_mm",),
                  about="normalised surface Dice: surface within the tolerance of the other")

@@ -41,7 +41,8 @@ def paper_slice_metrics(pred: np.ndarray, ref: np.ndarray, n_classes: int,
         tolerance_mm: Surface Dice tolerance.
 
     Returns:
-        ``{"slices": N}`` and, per registered metric, its value reduced over each slice's
+        ``{"slices": N, "both_empty": slices with no foreground in prediction or
+        reference}`` and, per registered metric, its value reduced over each slice's
         classes (``slice_classes``: the mean, the maximum for HD95) and then over the
         slices (``slices``); ``per_class``: class id -> the reductions over slices of
         that class's values (keys are strings, as in JSON).
@@ -49,11 +50,13 @@ def paper_slice_metrics(pred: np.ndarray, ref: np.ndarray, n_classes: int,
     pred, ref = np.asarray(pred), np.asarray(ref)
     values = check_spacing(spacing, 2)
     classes = range(1, n_classes)
-    out: dict[str, Any] = {"slices": int(len(pred))}
     per_class: dict[str, dict[str, float]] = {str(c): {} for c in classes}
     if pred.shape != ref.shape or pred.ndim != 3:
         raise MetricError(f"pred and ref must be (N, H, W) of one shape, got {pred.shape} "
                           f"and {ref.shape}")
+    # no foreground class in either: the paper's convention scores such a slice perfect
+    both_empty = int(np.sum(~((pred > 0) | (ref > 0)).reshape(len(pred), -1).any(1)))
+    out: dict[str, Any] = {"slices": int(len(pred)), "both_empty": both_empty}
     masks = [[(pred[i] == c, ref[i] == c) for c in classes] for i in range(len(pred))]
     for d in metric_definitions():
         # (N, K - 1): a class absent from both a slice's masks scores d.both_empty

@@ -209,7 +209,7 @@ def cost_summary(evals: Sequence[ModelEvaluation]) -> dict[str, str]:
         if c.macs is not None:
             size = f" at {c.macs_input_size[0]}x{c.macs_input_size[1]}" if c.macs_input_size else ""
             parts.append(f"{_mega(c.macs)} MMAC{size}")
-        if c.macs_32 is not None:
+        if c.macs_32 is not None and tuple(c.macs_input_size or ()) != (32, 32):
             parts.append(f"{_mega(c.macs_32)} MMAC at 32x32")
         where = f" ({c.device})" if c.device else ""
         if c.latency_ms is not None:

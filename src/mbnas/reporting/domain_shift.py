@@ -31,6 +31,7 @@ import numpy as np
 
 from mbnas.metrics.registry import DICE, METRICS
 from mbnas.reporting.model import ModelEvaluation
+from mbnas.reporting.numbers import p_text
 from mbnas.reporting.stats import MIN_PAIRS, holm
 
 
@@ -189,8 +190,8 @@ def domain_shift_html(d: Mapping[str, Any]) -> str:
     for col, t in d["tests"].items():
         for m, c in t["comparisons"].items():
             tests += (f"<tr><td>{escape(col)}</td><td>{escape(str(t['reference_model']))} vs "
-                      f"{escape(m)}</td><td>{c['n']}</td><td>{_f(c.get('p'), '.3g')}</td>"
-                      f"<td>{_f(c.get('p_holm'), '.3g')}</td>"
+                      f"{escape(m)}</td><td>{c['n']}</td><td>{p_text(c.get('p'))}</td>"
+                      f"<td>{p_text(c.get('p_holm'))}</td>"
                       f"<td>{escape(c.get('reason', ''))}</td></tr>")
     if tests:
         html += ("<p>Paired Wilcoxon signed-rank tests on the same cases (per-case Dice), "

@@ -128,6 +128,15 @@ def _contours(ax: plt.Axes, label: np.ndarray, classes: Sequence[int], colour: s
         if 0 < mask.sum() < mask.size:  # an empty or full mask has no contour
             ax.contour(mask, levels=[0.5], colors=colour, linewidths=1.4,
                        linestyles=_CLASS_STYLES[k % len(_CLASS_STYLES)])
+        elif mask.size and mask.all():  # all foreground: a frame, or it looks like nothing
+            from matplotlib.patches import Rectangle
+
+            h, w = mask.shape
+            ax.add_patch(Rectangle((0, 0), w - 1, h - 1, fill=False, edgecolor=colour,
+                                   linewidth=2.5, linestyle=_CLASS_STYLES[k % len(
+                                       _CLASS_STYLES)]))
+            ax.text(w / 2, h / 2, "every pixel\npredicted", color=colour, ha="center",
+                    va="center", fontsize=8, fontweight="bold")
 
 
 def plot_example_segmentations(

@@ -63,6 +63,25 @@ def objectives_text(config: Mapping[str, Any]) -> str:
     return text
 
 
+def _cost_axis(ax: Any, xs: Sequence[float]) -> None:
+    """A log axis with numbers when the figures span a decade or more, else a linear one
+    (a log axis over less than a decade has no major tick, so no number at all)."""
+    positive = [x for x in xs if x > 0]
+    if positive and max(positive) / min(positive) >= 10:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap
+    else:
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+    if positive:
+        low, high = min(positive), max(positive)
+        margin = (high / low) ** 0.05 if ax.get_xscale() == "log" else None
+        if margin is not None:
+            ax.set_xlim(low / margin, high * margin)
+        else:
+            pad = 0.05 * (high - low) or 0.05 * high
+            ax.set_xlim(low - pad, high + pad)
+
+
 def plot_front(front: Mapping[str, Any], log: Sequence[Mapping[str, Any]], title: str,
                out_prefix: str | Path, evals: Sequence[ModelEvaluation] = ()) -> list[Path]:
     """Dice against each cost figure: every evaluated network, the front, the baselines.
@@ -74,9 +93,13 @@ def plot_front(front: Mapping[str, Any], log: Sequence[Mapping[str, Any]], title
     baseline_dice = {e.name: e.mean_dice() for e in evals if e.kind == "baseline"}
     fig, axes = plt.subplots(1, len(AXES), figsize=(4.2 * len(AXES), 3.8), dpi=110)
     members = front["members"]
+    scores = [e["score"] for e in log if e.get("score") is not None]
+    scores += [m["score"] for m in members] + list(baseline_dice.values())
     for ax, (name, label, scale) in zip(axes, AXES, strict=True):
         pts = [(e["costs"][name] * scale, e["score"]) for e in log
                if e.get("score") is not None and name in (e.get("costs") or {})]
+        xs = [x for x, _ in pts] + [m["figures"][name] * scale for m in members]
+        xs += [f[name] * scale for f in front.get("baselines", {}).values()]
         if pts:
             ax.scatter(*zip(*pts, strict=True), s=14, c="0.7", label="evaluated")
         xy = sorted((m["figures"][name] * scale, m["score"]) for m in members)
@@ -91,8 +114,10 @@ def plot_front(front: Mapping[str, Any], log: Sequence[Mapping[str, Any]], title
                            zorder=4, label=f"{bname} (evaluated)")
             else:
                 ax.axvline(x, ls="--", c=colour, lw=1, label=f"{bname} cost")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short spans
+        _cost_axis(ax, xs)
+        if scores:  # one Dice range on every panel, over every evaluated point
+            pad = max(0.02, 0.05 * (max(scores) - min(scores)))
+            ax.set_ylim(min(scores) - pad, max(scores) + pad)
         ax.set_xlabel(label + (" [objective]" if name in costs else ""))
         ax.set_ylabel("search Dice")
         ax.grid(alpha=0.3)

@@ -20,6 +20,7 @@ from typing import Any
 from mbnas.io import atomic_write_text
 from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.model import ReportError
+from mbnas.reporting.numbers import p_text
 from mbnas.reporting.stats import FriedmanResult, WilcoxonReport
 from mbnas.reporting.table import Cell, Table1
 
@@ -119,7 +120,7 @@ def _table_html(table: Table1 | None) -> str:
 def _p(p: float | None) -> str:
     if p is None:
         return '<span class="na">n/a</span>'
-    return "&lt; 0.0001" if p < 1e-4 else f"{p:.4f}"
+    return escape(p_text(p))
 
 
 def _num(x: float | None, fmt: str = ".4g") -> str:

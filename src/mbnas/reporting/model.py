@@ -62,6 +62,9 @@ class CaseScore:
             that is missing was not measured (an evaluation older than the metric, an
             nnU-Net row that has Dice only); it is never a 0 or a NaN stand-in.
         per_class: Class name -> ``{metric name: value}``; may be empty.
+        slices: Per-slice (paper-comparable) scores: the case's slices (else None).
+        both_empty: Of those, the slices whose prediction and reference are both empty
+            (scored as perfect by the paper's convention); None when not recorded.
     """
 
     model: str
@@ -70,6 +73,8 @@ class CaseScore:
     case_id: str
     values: Mapping[str, float] = field(default_factory=dict)
     per_class: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    slices: int | None = None
+    both_empty: int | None = None
 
     def value(self, metric: str) -> float:
         """The value of ``metric``; NaN when it was not measured."""
@@ -81,11 +86,14 @@ class CaseScore:
         return self.value(DICE)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model, "seed": self.seed, "fold": self.fold,
             "case_id": self.case_id, "metrics": {k: float(v) for k, v in self.values.items()},
             "per_class": {str(k): dict(v) for k, v in self.per_class.items()},
         }
+        if self.slices is not None:  # only the per-slice scores have them
+            out.update(slices=self.slices, both_empty=self.both_empty)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CaseScore:
@@ -108,7 +116,8 @@ class CaseScore:
         per_class = {
             str(k): {m: float(x) for m, x in v.items()} for k, v in d.get("per_class", {}).items()
         }
-        return cls(model, seed, fold, case_id, values, per_class)
+        counts = [None if d.get(k) is None else int(d[k]) for k in ("slices", "both_empty")]
+        return cls(model, seed, fold, case_id, values, per_class, *counts)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from scipy import stats
 
 from mbnas.metrics.registry import DICE
 from mbnas.reporting.model import CaseScore, ModelEvaluation, ReportError
+from mbnas.reporting.numbers import p_text
 
 #: nnU-Net configuration -> (row name, kind).
 CONFIGURATIONS = {"2d": ("nnU-Net 2d", "baseline"), "2d_mbnas": ("MB-NAS 2d_mbnas", "searched")}
@@ -145,7 +146,7 @@ def describe(comparisons: Sequence[dict[str, Any]]) -> str:
         if c["ok"]:
             parts.append(f"{c['model']} vs {c['other']}: mean Dice difference "
                          f"{c['mean_difference']:+.4f} over {c['n_cases']} cases, Wilcoxon "
-                         f"p = {c['p_value']:.3g}")
+                         f"p = {p_text(c['p_value'])}")
         else:
             parts.append(f"{c['model']} vs {c['other']}: {c['reason']}")
     return "; ".join(parts)

@@ -18,6 +18,21 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mbnas.io import atomic_write  # noqa: E402
 
+#: The narrowest Dice range the progress axis shows: auto-scaling 0.0041-0.0052 made noise
+#: look like a climb.
+MIN_DICE_RANGE = 0.05
+
+
+def dice_range(limits: tuple[float, float], span: float = MIN_DICE_RANGE
+               ) -> tuple[float, float]:
+    """``limits`` widened about their middle to at least ``span``, kept within [0, 1]."""
+    low, high = limits
+    if high - low >= span:
+        return low, high
+    middle = (low + high) / 2
+    low = min(max(0.0, middle - span / 2), 1.0 - span)
+    return low, low + span
+
 
 def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
                          out_prefix: str | Path) -> list[Path]:
@@ -59,6 +74,7 @@ def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
             ax.scatter(dropped, [min(y)] * len(dropped), marker="|", color=colour,
                        alpha=0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(*dice_range(ax.get_ylim()))
     ax.set_xlabel("evaluation")
     ax.set_ylabel("validation Dice (mean over folds x seeds)")
     ax.set_title("Search progress: every evaluation and the best so far")

@@ -7,7 +7,7 @@ seed scores on all 5-folds"):
 * a **per-seed score** is the mean over all validation cases of all folds of one seed;
 * the **std** is the *sample* standard deviation (``numpy.std(..., ddof=1)``) of the
   per-seed scores: the seeds are a sample of possible initialisations. With a single
-  seed there is no spread to report and the std is None (shown as "n/a").
+  seed there is no spread to report and the std is None (the cell shows the plain mean).
 
 Best values are chosen on the *displayed* (rounded) means, so two models that print
 the same value are both bold.
@@ -29,6 +29,7 @@ import numpy as np
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.metrics.registry import metric_definitions
 from mbnas.reporting.model import CaseScore, ModelEvaluation, ReportError
+from mbnas.reporting.numbers import mean_std_text
 
 __all__ = ["STD_DDOF", "Cell", "Column", "Row", "Table1", "seed_mean_std", "build_table",
            "write_table", "check_models"]
@@ -172,8 +173,7 @@ def _metric_cell(mean: float | None, std: float | None, decimals: int, std_decim
                  ) -> Cell:
     if mean is None or math.isnan(mean):  # NaN: a metric the source did not measure
         return Cell(None, None, "n/a")
-    text = f"{mean:.{decimals}f} ± " + ("n/a" if std is None else f"{std:.{std_decimals}f}")
-    return Cell(mean, std, text)
+    return Cell(mean, std, mean_std_text(mean, std, decimals, std_decimals))
 
 
 def _cost_cell(x: float | None, suffix: str = "") -> Cell:
@@ -293,7 +293,10 @@ def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0,
         f"(seeds per model: {', '.join(map(str, n_seeds))}). Best value per column in bold "
         f"({_best_note(tolerance_mm)}). {_metric_note(tolerance_mm)}"
         + (PAPER_MMAC_NOTE if paper else TRUE_MMAC_NOTE)
+        + " A value without ± comes from one seed (no spread to report)."
     )
+    if paper:
+        note = (empty_slices_warning(evals) + " " + note).lstrip()
     class_columns, class_rows = _per_class(evals, tolerance_mm)
     return Table1(columns, rows, note, class_columns, class_rows)
 
@@ -322,6 +325,24 @@ def _metric_note(tolerance_mm: float) -> str:
         parts.append(f"{short}: {d.label}{tolerance}{unit}" if short != d.label
                      else f"{short}{unit}")
     return "; ".join(parts) + "; "
+
+
+#: Above this share of slices empty in both prediction and reference, the per-slice table
+#: is mostly the paper's "perfect empty slice" convention, not segmentation quality.
+EMPTY_SLICES_WARN = 0.5
+
+
+def empty_slices_warning(evals: Sequence[ModelEvaluation]) -> str:
+    """One line when over half the scored slices are empty in prediction and reference."""
+    cases = [c for e in evals for c in e.cases if c.slices and c.both_empty is not None]
+    total = sum(c.slices or 0 for c in cases)
+    if not total:
+        return ""
+    share = sum(c.both_empty or 0 for c in cases) / total
+    if share <= EMPTY_SLICES_WARN:
+        return ""
+    return (f"Warning: {share:.0%} of the scored slices are empty in both prediction and "
+            "reference and count as perfect here; compare models on the 3D table.")
 
 
 def _per_class(evals: Sequence[ModelEvaluation], tolerance_mm: float

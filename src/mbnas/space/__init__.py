@@ -20,7 +20,13 @@ Public API:
 from __future__ import annotations
 
 from mbnas.space.authors import from_authors_string, to_authors_string
-from mbnas.space.baselines import BASELINES, Baseline, architecture_from_dict
+from mbnas.space.baselines import (
+    BASELINES,
+    OLD_BASELINE_NAMES,
+    Baseline,
+    architecture_from_dict,
+    baseline_name,
+)
 from mbnas.space.blocks import block_names, get_block, register_block, unregister_block
 from mbnas.space.build import build_model, build_network
 from mbnas.space.cost import (
@@ -48,6 +54,8 @@ from mbnas.space.spaces import (
 
 __all__ = [
     "BASELINES",
+    "OLD_BASELINE_NAMES",
+    "baseline_name",
     "KERNELS",
     "N_NODES",
     "PRESETS",

@@ -1,15 +1,17 @@
 """Hand-crafted baselines of the paper, usable wherever a genotype is.
 
-* ``"unet"``: segmentation_models_pytorch ``Unet("vgg13")``: 18.4 M parameters and
+* ``"smp-unet"``: segmentation_models_pytorch ``Unet("vgg13")``: 18.4 M parameters and
   about 300 MMAC for 1 input channel and 1 class at 32x32 (the paper's 18.4 M / 302).
-* ``"resunet"``: ``Unet("resnet50")``: 32.5 M parameters and about 165 MMAC at 32x32
+* ``"smp-resunet"``: ``Unet("resnet50")``: 32.5 M parameters and about 165 MMAC at 32x32
   (the paper's 32.5 M / 166).
 
 Both are built with ``encoder_weights=None``: nothing is downloaded, the encoders start
 from random weights like the searched networks. Their inputs must be divisible by 32.
-Note that the ``"unet"`` baseline (smp's U-Net) and the ``"unet"`` preset genotype
-(U-Net expressed in the MB-NAS space, :mod:`mbnas.space.presets`) are different
-networks.
+The ``smp-`` prefix tells them from the ``"unet"`` preset genotype (U-Net expressed in
+the MB-NAS space, :mod:`mbnas.space.presets`), a different network. The old spellings
+``unet`` and ``resunet`` (:data:`OLD_BASELINE_NAMES`) are still read as baselines where
+only a baseline can be meant (``--baselines``, stored results); results keep the old
+name in their dict, so their keys and stores stay valid.
 
 Architectures are stored as dicts with a ``"kind"`` field: ``{"kind": "baseline",
 "name": "unet"}`` or a genotype's ``{"kind": "genotype", "nodes": [...]}``;
@@ -31,9 +33,17 @@ if TYPE_CHECKING:
 
 #: Baseline name -> (smp architecture, encoder).
 BASELINES: dict[str, tuple[str, str]] = {
-    "unet": ("Unet", "vgg13"),
-    "resunet": ("Unet", "resnet50"),
+    "smp-unet": ("Unet", "vgg13"),
+    "smp-resunet": ("Unet", "resnet50"),
 }
+#: Old baseline spelling -> name. The old one is what a baseline's dict (and key) holds.
+OLD_BASELINE_NAMES: dict[str, str] = {"unet": "smp-unet", "resunet": "smp-resunet"}
+_STORED_NAMES = {new: old for old, new in OLD_BASELINE_NAMES.items()}
+
+
+def baseline_name(name: str) -> str:
+    """The current name of a baseline given by its current or its old spelling."""
+    return OLD_BASELINE_NAMES.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Baseline:
     name: str
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "name", baseline_name(self.name))
         if self.name not in BASELINES:
             raise GenotypeError(
                 f"unknown baseline {self.name!r}; baselines: {', '.join(BASELINES)}"
@@ -63,7 +74,8 @@ class Baseline:
         return f"baseline {self.name}: segmentation_models_pytorch {arch}({encoder!r})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "baseline", "name": self.name}
+        # the stored name: the same key as before the rename, so stored runs still match
+        return {"kind": "baseline", "name": _STORED_NAMES.get(self.name, self.name)}
 
     @classmethod
     def from_dict(cls, d: Any) -> Baseline:

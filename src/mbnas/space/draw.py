@@ -90,7 +90,25 @@ def figure(genotype: Genotype, title: str | None = None) -> Figure:
               frameon=False, title="block (label: kernel)", title_fontsize=8)
     ax.set_title(title or f"genotype {genotype.key}", fontsize=9)
     fig.tight_layout()
+    _fit_arcs(fig, ax)
     return fig
+
+
+def _fit_arcs(fig: Figure, ax: object) -> None:
+    """Raise the top of the axes until every skip arc is inside it, below the title.
+
+    The arcs are drawn in display space, so their height depends on the axes' scale:
+    measured, not computed; a few rounds converge (each raises the limit by the overshoot).
+    """
+    for _ in range(4):
+        fig.canvas.draw()
+        tops = [patch.get_window_extent().y1 for patch in ax.patches]  # type: ignore[attr-defined]
+        box = ax.bbox  # type: ignore[attr-defined]
+        if not tops or max(tops) <= box.y1 - 4:
+            return
+        low, high = ax.get_ylim()  # type: ignore[attr-defined]
+        per_pixel = (high - low) / box.height
+        ax.set_ylim(low, high + (max(tops) - box.y1 + 8) * per_pixel * 1.2)  # type: ignore[attr-defined]
 
 
 def draw_genotype(genotype: Genotype, prefix: str | Path,

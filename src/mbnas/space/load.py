@@ -16,12 +16,18 @@ Accepted specs:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from mbnas.errors import ConfigError, GenotypeError
 from mbnas.space.authors import from_authors_string, looks_like_authors_string
-from mbnas.space.baselines import BASELINES, Baseline, architecture_from_dict
+from mbnas.space.baselines import (
+    BASELINES,
+    OLD_BASELINE_NAMES,
+    Baseline,
+    architecture_from_dict,
+)
 from mbnas.space.genotype import Genotype
 from mbnas.space.presets import PRESETS, preset
 
@@ -76,8 +82,12 @@ def load_architecture(spec: str | Path) -> Genotype | Baseline:
         raise ConfigError(f"architecture file {text} does not exist")
     if text in BASELINES:
         return Baseline(text)
-    if text in PRESETS:
+    if text in PRESETS:  # "unet" is the preset; smp's U-Net is "smp-unet"
         return PRESETS[text]
+    if text in OLD_BASELINE_NAMES:
+        warnings.warn(f"architecture {text!r} is now called {OLD_BASELINE_NAMES[text]!r}",
+                      FutureWarning, stacklevel=2)
+        return Baseline(text)
     raise GenotypeError(
         f"unknown architecture {text!r}: not a file, a baseline ({', '.join(BASELINES)}) "
         f"or a preset ({', '.join(PRESETS)}; write preset:NAME)"

@@ -53,8 +53,6 @@ def preset(name: str) -> Genotype:
         ) from None
 
 
-#: The start that samples a random network of the space (``--start random``).
-RANDOM_START = "random"
 
 
 def start_genotype(spec: str) -> Genotype:

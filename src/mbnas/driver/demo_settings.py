@@ -1,0 +1,29 @@
+"""The settings of `mbnas demo`, apart from its driver so the CLI reads them without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DemoSettings"]
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What `mbnas demo` runs; every field has a command-line flag.
+
+    Attributes:
+        budget: Evaluations of the search.
+        cases: Phantom cases written.
+        epochs: Training epochs of each run (the quick protocol's other settings stay).
+        folds: Cross-validation folds of the search.
+        threads: CPU threads per run (None: the usable CPUs).
+        cache_dir: Preprocessing cache (None: ``$MBNAS_CACHE``, else ``OUT/cache``).
+        seed: Seed of the phantom, the folds and the search.
+    """
+
+    budget: int = 6
+    cases: int = 8
+    epochs: int = 6
+    folds: int = 2
+    threads: int | None = None
+    cache_dir: str | None = None
+    seed: int = 0

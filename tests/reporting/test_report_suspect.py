@@ -1,0 +1,33 @@
+"""Suspect results are pointed out: constant predictions, identical scores of other models."""
+
+from __future__ import annotations
+
+import torch
+
+from mbnas.engine.train import constant_class
+from mbnas.reporting.model import CaseScore, ModelEvaluation
+from mbnas.reporting.suspect import identical_scores, suspect_notes
+
+
+def _model(name: str, dice: list[float]) -> ModelEvaluation:
+    return ModelEvaluation(name, "searched", cases=tuple(
+        CaseScore(name, 0, f, f"c{f}", {"dice": d, "hd95": 1.0, "surface_dice": 0.5})
+        for f, d in enumerate(dice)))
+
+
+def test_a_constant_prediction_is_recognised() -> None:
+    assert constant_class(torch.ones(2, 4, 4, dtype=torch.long)) == 1
+    assert constant_class(torch.zeros(2, 4, 4, dtype=torch.long)) == 0
+    mixed = torch.zeros(2, 4, 4, dtype=torch.long)
+    mixed[0, 0, 0] = 1
+    assert constant_class(mixed) is None
+
+
+def test_identical_scores_of_different_models_are_pointed_out() -> None:
+    evals = [_model("A", [0.81, 0.4]), _model("B", [0.81, 0.4]), _model("C", [0.81, 0.5])]
+    assert identical_scores(evals) == [["A", "B"]]
+    notes = suspect_notes(evals, {"A": ("fold 0 seed 0",), "C": ()})
+    assert len(notes) == 2
+    assert notes[0].startswith("A: 1 run(s) predicted one class on every validation pixel")
+    assert "A, B have identical per-case scores" in notes[1]
+    assert suspect_notes([_model("A", [0.8]), _model("B", [0.7])], {}) == []
