@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,10 @@ SKIPS_ONLY = SpaceDefinition("skips-only-test", "d", skips=(0, 1))
 
 
 @pytest.fixture
-def skips_only(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setitem(space_registry._SPACES, SKIPS_ONLY.name, SKIPS_ONLY)
-    return SKIPS_ONLY.name
+def skips_only() -> Iterator[str]:
+    space_registry.register_space(SKIPS_ONLY)
+    yield SKIPS_ONLY.name
+    space_registry.SPACES_REGISTRY.unregister(SKIPS_ONLY.name)
 
 
 def test_a_search_with_restarts_spends_its_whole_budget(

@@ -129,7 +129,7 @@ def search_config(dataset: tuple[Path, Path], executor: str = "inprocess") -> Se
     data, cache = dataset
     return SearchConfig(
         data_dir=str(data), space="mbnas", strategy="local", budget=BUDGET, start="unet",
-        cache_dir=str(cache), executor=executor,
+        cache_dir=str(cache), executor=executor, threads=1,  # a Ray run's 1 thread, in process too
         protocol=get_protocol("quick", **PROTOCOL),
     )
 

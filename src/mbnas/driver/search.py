@@ -32,7 +32,7 @@ from mbnas.engine.config import Protocol
 from mbnas.engine.evaluator import Evaluator
 from mbnas.engine.failures import RunFailure, last_line
 from mbnas.engine.fidelity import rung_keys
-from mbnas.engine.runs import RunHooks
+from mbnas.engine.runs import InProcessExecutor, RunHooks
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.store import ResultStore
 from mbnas.strategies import upgrade_settings
@@ -94,6 +94,8 @@ def run_search(
         folds = folder.folds(data, config.protocol.folds, config.seed, config.split)
         ctx = folder.run_context(data, folds, config.device, started.data_fingerprint)
         with folder.open_store() as store:
+            if executor is None:  # the config's threads, not the machine's default
+                executor = InProcessExecutor(threads=config.threads)
             evaluator = Evaluator(ctx, config.protocol, store, executor, hooks,
                                   retry_failed=retry_failed)
             cost = CostSearch.for_config(config, folder.costs, data)
