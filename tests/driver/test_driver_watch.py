@@ -58,6 +58,9 @@ def test_search_log_file_is_timestamped_and_complete(logged_search: Path) -> Non
     assert all(line[:4].isdigit() and line[10] == "T" for line in lines)
     evaluations = [x for x in lines if "evaluation " in x]
     assert len(evaluations) == BUDGET
+    # each evaluation of a batch its own number (a batch of probes once printed "3/3" twice)
+    numbers = [int(x.split("evaluation ", 1)[1].split("/", 1)[0]) for x in evaluations]
+    assert numbers == list(range(1, BUDGET + 1))
     with ResultStore(logged_search / "store.sqlite", read_only=True) as store:
         n_runs = len(store.runs())
     assert sum(" finished: score " in x for x in lines) == n_runs

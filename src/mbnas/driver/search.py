@@ -123,10 +123,11 @@ def run_search(
                     results = evaluator.evaluate_many(batch)
                 strategy.tell([r.score for r in results])
                 log_restart(strategy.history[-len(results):])
-                for r in results:
+                first = strategy.n_evaluated - len(results) + 1  # each result its own number
+                for i, r in enumerate(results):
                     log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
-                             strategy.n_evaluated, config.budget, r.score, len(r.runs),
-                             r.n_trained, r.arch_key)
+                             first + i, config.budget, r.score, len(r.runs), r.n_trained,
+                             r.arch_key)
                 state = (strategy.state_dict() if cost is None
                          else cost.state_dict(strategy))
                 if fidelity is not None:
