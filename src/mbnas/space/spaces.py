@@ -329,8 +329,7 @@ def get_space(name: str, max_depth: int | None = None,
 
     Args:
         name: A registered space name.
-        max_depth: The deepest level allowed; default: the space's own (3 for the
-            paper's spaces, the authors' cap).
+        max_depth: The deepest level allowed; default: the space's own (3: the authors' cap).
         block: For a space that fixes the blocks (``macro``): the block of every node
             instead of the base's (:data:`FIXED_BLOCKS`: ``vgg2`` is the authors'
             VGG-only class); None keeps the base's.
@@ -341,8 +340,7 @@ def get_space(name: str, max_depth: int | None = None,
     """
     definition = space_definition(name)
     if max_depth is None:
-        max_depth = definition.max_depth if definition.max_depth is not None \
-            else DEFAULT_MAX_DEPTH
+        max_depth = DEFAULT_MAX_DEPTH if definition.max_depth is None else definition.max_depth
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise ConfigError(f"max_depth must be an integer >= 0, got {max_depth!r}")
     base = preset(definition.base)
@@ -358,8 +356,7 @@ def with_block(genotype: Genotype, block: str, space: str = "",
                searched: bool = False) -> Genotype:
     """``genotype`` with every node's block set to ``block`` (one of :data:`FIXED_BLOCKS`).
 
-    Raises:
-        ConfigError: ``block`` is not a fixed-block option, or the space searches blocks.
+    Raises ConfigError when ``block`` is no fixed-block option or the space searches blocks.
     """
     if block not in FIXED_BLOCKS:
         raise ConfigError(f"block {block!r} is not one of {', '.join(FIXED_BLOCKS)}")
