@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from mbnas import report, search
+from mbnas.progress import CallbackSink, use_sink
 
 
 def test_search_and_report_through_the_api(tmp_path: Path, phantom_spleen: Path,
@@ -30,8 +31,13 @@ def test_search_and_report_through_the_api(tmp_path: Path, phantom_spleen: Path,
                    protocol_overrides={"epochs": 2, "folds": 2, "seeds": [0],
                                        "image_size": 32, "base_channels": 4})
     assert again.resumed and again.best_score == outcome.best_score
-    page = report([tmp_path / "run"], tmp_path / "report")
+    # the long steps outside training: logged too, or shown by the user's own callback
+    steps: list[tuple[str, int, int | None, bool]] = []
+    with use_sink(CallbackSink(lambda s: steps.append((s.name, s.done, s.total, s.finished)))):
+        page = report([tmp_path / "run"], tmp_path / "report")
     assert page.html.is_file() and "NAS reporting card" in page.html.read_text()
+    assert steps[0] == ("report", 0, 5, False) and steps[-1] == ("report", 5, 5, True)
+    assert [d for n, d, _, _ in steps] == sorted(d for n, d, _, _ in steps)
 
 
 def test_api_functions_are_documented_and_import_no_torch() -> None:

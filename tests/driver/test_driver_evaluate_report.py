@@ -55,7 +55,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     runs = [str(root / "run_a"), str(root / "run_b")]
     evaluation = root / "evaluation"
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    # outside a terminal, with a line at every change of each long step
+    with contextlib.redirect_stdout(printed), pytest.MonkeyPatch.context() as env:
+        env.setenv("MBNAS_PROGRESS_SECONDS", "0")
         assert main(["evaluate", *runs, *EVALUATE, "--out", str(evaluation)]) == 0
     assert "8 runs (8 trained now, 0 from the store)" in printed.getvalue()
     # the counter counts the runs it trains: the U-Net preset's too, none twice
@@ -64,10 +66,31 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     log = (evaluation / "evaluate.log").read_text().splitlines()
     key = json.loads((evaluation / "evaluation.json").read_text())["protocol_key"]
     assert "starting evaluation in" in log[0] and f"protocol {key}" in log[0]
+    steps = _step_lines(printed.getvalue())
+    # every run's validation cases on the original grid, one line per case, then done
+    for name, unit in (("metrics on the original grid", "cases"), ("network costs", "networks")):
+        assert re.match(rf"(\d+)/\1 {unit} \(last: .*\), done in", steps[name][-1]), name
+        assert len(steps[name]) >= 3  # begin, each item, end
     report = root / "report"
-    assert main(["report", "--evaluation", str(evaluation), "--out", str(report)]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.MonkeyPatch.context() as env:
+        env.setenv("MBNAS_PROGRESS_SECONDS", "0")
+        assert main(["report", "--evaluation", str(evaluation), "--out", str(report)]) == 0
+    stages = _step_lines(printed.getvalue())["report"]
+    assert stages[0].startswith("0/8 stages") and stages[-1].startswith("8/8 stages")
+    assert "(last: report.html), done in" in stages[-1]
     return SimpleNamespace(root=root, data=data, runs=runs, evaluation=evaluation,
                            report=report)
+
+
+def _step_lines(printed: str) -> dict[str, list[str]]:
+    """The plain progress lines ("2026-12-04 10:00:00 name: 3/8 cases ...") per step."""
+    steps: dict[str, list[str]] = {}
+    for line in printed.splitlines():
+        match = re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ([^:]+): (\d+/\d+ .*)", line)
+        if match:
+            steps.setdefault(match[1], []).append(match[2])
+    return steps
 
 
 def _store_count(folder: Path) -> int:
@@ -158,8 +181,15 @@ def test_evaluate_again_trains_nothing(study: SimpleNamespace) -> None:
     before = _store_count(study.evaluation)
     _, first = read_evaluation(study.evaluation)
     config = evaluate_config(study.runs, seeds=2, folds=2, baselines=("unet",), device="cpu")
-    outcome = run_evaluation(config, study.evaluation)
+    calls: list[tuple] = []
+    hooks = SimpleNamespace(runs_queued=lambda *a: calls.append(("queued", *a)),
+                            run_done=lambda r: calls.append(("done", r)),
+                            run_started=lambda s: None, epoch_done=lambda s, e: None)
+    outcome = run_evaluation(config, study.evaluation, hooks=hooks)
     assert outcome.resumed and outcome.n_trained == 0 and outcome.n_runs == 8
+    # the hooks hear of every stored run (a progress bar counts them as done), none done now
+    assert sum(c[2] for c in calls if c[0] == "queued") == 8
+    assert all(c[0] == "queued" and c[1] == 0 for c in calls)
     assert _store_count(study.evaluation) == before
     assert outcome.evaluations == first  # same scores, and costs read back, not re-timed
 

@@ -64,6 +64,10 @@ def test_search_writes_its_run_folder(finished_search: Path) -> None:
     assert best["score"] == max(scores)
     with ResultStore(run / "store.sqlite", read_only=True) as store:
         assert len(store.runs()) == BUDGET * 2  # 2 folds x 1 seed per evaluation
+        constant = sum(1 for r in store.runs()
+                       if (r.metrics or {}).get("constant_prediction") is not None)
+    # the log counts the runs that predicted one class (a search-only report notes them)
+    assert sum(e["constant_runs"] for e in log) == constant
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["protocol"]["base_channels"] == 4 and cfg["budget"] == BUDGET
 

@@ -6,7 +6,7 @@ import torch
 
 from mbnas.engine.train import constant_class
 from mbnas.reporting.model import CaseScore, ModelEvaluation
-from mbnas.reporting.suspect import identical_scores, suspect_notes
+from mbnas.reporting.suspect import constant_search_notes, identical_scores, suspect_notes
 
 
 def _model(name: str, dice: list[float]) -> ModelEvaluation:
@@ -31,3 +31,11 @@ def test_identical_scores_of_different_models_are_pointed_out() -> None:
     assert notes[0].startswith("A: 1 run(s) predicted one class on every validation pixel")
     assert "A, B have identical per-case scores" in notes[1]
     assert suspect_notes([_model("A", [0.8]), _model("B", [0.7])], {}) == []
+
+
+def test_a_search_scored_on_constant_predictions_is_pointed_out() -> None:
+    log = [{"index": 0, "constant_runs": 2}, {"index": 1, "constant_runs": 0}, {"index": 2}]
+    (note,) = constant_search_notes([("MB-NAS (run_a)", log), ("run_b", log[1:])])
+    assert note.startswith("search MB-NAS (run_a): 1 of 3 evaluation(s) had runs that "
+                           "predicted one class")
+    assert constant_search_notes([("run_b", log[1:])]) == []

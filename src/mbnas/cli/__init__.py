@@ -75,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "verbose", False):
         quiet_third_party_warnings()
     try:
-        code = args.handler(args)
+        from mbnas.cli.steps import command_line_sink
+        from mbnas.progress import use_sink
+
+        with use_sink(command_line_sink()):  # long steps: bars, or a line a minute
+            code = args.handler(args)
     except MbnasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

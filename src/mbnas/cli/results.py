@@ -23,58 +23,94 @@ from mbnas.cli.speed import (
 )
 from mbnas.engine.executors import DEFAULT_EXECUTOR
 from mbnas.errors import EXIT_DONE, EXIT_RUNS_FAILED, ConfigError
+from mbnas.progress import format_seconds, stamp
 
 # Protocol flags that override one training setting of the searches' protocol.
 _OVERRIDES = ("epochs", "batch_size", "image_size", "lr")
 
 
 class RunProgress:
-    """Run hooks drawing one progress bar over the runs of an evaluation."""
+    """Run hooks drawing one bar over the runs of an evaluation, with the time left.
+
+    The bar counts every planned run; runs the store already holds (a resumed
+    evaluation) count as done from the start, so it ends at its total. The time left
+    is the mean time of the runs trained now times the runs still to train.
+    """
 
     def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        from mbnas.cli.steps import console
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                                 console=Console(stderr=True))
-        self.task = self.progress.add_task("runs to train", total=total, info="")
-        self.started = 0
+                                 MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                 TimeElapsedColumn(), console=console())
+        self.task = self.progress.add_task("runs", total=total, info="")
         self.total = total
+        self.done = 0  # finished, failed or answered by the store
+        self.stored = 0  # answered by the store
+        self.started = 0  # started now
+        self.trained_seconds: list[float] = []
         self.plain = not sys.stdout.isatty()  # sbatch/nohup: plain lines, no live bar
+        self._live = False
         self._last_line = -math.inf
 
     def __enter__(self) -> RunProgress:
         return self  # the bar appears with the first run: a refusal stays one line
 
     def __exit__(self, *exc: object) -> None:
-        if self.started and not self.plain:
+        if self._live:
             self.progress.stop()
 
     def _line(self, text: str, every: float = 0.0) -> None:
         now = time.monotonic()
         if now - self._last_line >= every:
             self._last_line = now
-            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", flush=True)
+            stamp(text)
+
+    def _left(self) -> str:
+        if not self.trained_seconds:
+            return ""
+        per_run = sum(self.trained_seconds) / len(self.trained_seconds)
+        return f", ~{format_seconds(per_run * max(self.total - self.done, 0))} left"
+
+    def runs_queued(self, to_train: int, stored: int) -> None:
+        self.stored += stored
+        self.done = min(self.done + stored, self.total)
+        self.progress.update(self.task, completed=self.done)
+        if stored:
+            (self._line if self.plain else self.progress.console.print)(
+                f"{stored} of {self.total} runs are in the store; {to_train} to train")
 
     def run_started(self, spec) -> None:  # noqa: ANN001
-        if not self.started and not self.plain:
+        if not self._live and not self.plain:
+            self._live = True
             self.progress.start()
         self.started += 1
+        number = min(self.stored + self.started, self.total)
         if self.plain:
-            self._line(f"run {self.started}/{self.total}: {spec.label}")
-        self.progress.update(self.task, info=f"run {self.started}: {spec.label}")
+            self._line(f"run {number}/{self.total}: {spec.label}{self._left()}")
+        self.progress.update(self.task, info=f"run {number}: {spec.label}{self._left()}")
 
     def epoch_done(self, spec, stats) -> None:  # noqa: ANN001
+        number = min(self.stored + self.started, self.total)
+        text = (f"run {number}/{self.total}: {spec.label} epoch {stats.epoch + 1}/"
+                f"{spec.protocol.epochs} val Dice {stats.val_dice:.3f}{self._left()}")
         if self.plain:
-            self._line(f"run {self.started}/{self.total}: {spec.label} epoch "
-                       f"{stats.epoch + 1}/{spec.protocol.epochs} val Dice "
-                       f"{stats.val_dice:.3f}", every=60.0)
-        self.progress.update(self.task, info=(
-            f"run {self.started}: {spec.label} epoch {stats.epoch + 1}/{spec.protocol.epochs}"
-            f" val Dice {stats.val_dice:.3f}"))
-        if stats.epoch + 1 == spec.protocol.epochs:
-            self.progress.advance(self.task)
+            self._line(text, every=60.0)
+        self.progress.update(self.task, info=text)
+
+    def run_done(self, record) -> None:  # noqa: ANN001
+        self.done = min(self.done + 1, self.total)
+        if record.status == "finished":
+            self.trained_seconds.append(record.seconds)
+        self.progress.update(self.task, completed=self.done)
 
 
 def _baselines(text: str) -> tuple[str, ...]:
@@ -202,6 +238,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                      cache_dir=args.cache_dir, nnunet=args.nnunet)
     print(f"report: {outcome.html}")
     print("files: " + ", ".join(p.name for p in outcome.files))
+    for note in outcome.notes:
+        print(f"note: {note}")
     if args.evaluation is None:
         hint = default_evaluation_dir(args.run_dirs)
         extra = (f" ({hint} evaluates these runs: add --evaluation {hint})"

@@ -229,6 +229,7 @@ def check_writes(args: argparse.Namespace, config: Any) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.api import search
+    from mbnas.cli.steps import console
     from mbnas.driver.progress import SearchProgress
     from mbnas.driver.runfolder import RunFolder
     from mbnas.engine.executors import make_executor
@@ -262,7 +263,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         for k, (repeat, folder) in enumerate(plan):
             if shared is not None:
                 print(f"repeat {k + 1} of {len(plan)}: search seed {repeat.seed} in {folder}")
-            with SearchProgress(repeat.budget) as progress:
+            with SearchProgress(repeat.budget, console=console()) as progress:
                 outcome = search(None, folder, config=repeat, hooks=progress,
                                  executor=executor, on_evaluation=progress.evaluation_done,
                                  shared=shared, retry_failed=args.retry_failed)

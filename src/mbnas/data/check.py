@@ -17,6 +17,7 @@ import numpy as np
 
 from mbnas.data.formats import CaseFiles, Dataset, scan_dataset
 from mbnas.data.problems import Problem, error, raise_if_errors, warning
+from mbnas.progress import track
 
 # Tolerances for comparing an image's geometry with its label's (mm).
 _SPACING_RTOL = 1e-4
@@ -51,12 +52,13 @@ def check_dataset(data_dir: str | Path) -> list[Problem]:
     dataset, problems = scan_dataset(data_dir)
     if dataset is None:
         return problems
-    for case in dataset.cases:
-        try:
-            problems += load_case(dataset, case)[1]
-        except Exception as exc:  # noqa: BLE001 - a checker must report, never crash
-            problems.append(error(case.label, f"unexpected failure while checking case "
-                                              f"'{case.case_id}': {type(exc).__name__}: {exc}"))
+    with track(f"checking {dataset.name}", total=len(dataset.cases), unit="case") as step:
+        for case in step.each(dataset.cases, lambda c: c.case_id):
+            try:
+                problems += load_case(dataset, case)[1]
+            except Exception as exc:  # noqa: BLE001 - a checker must report, never crash
+                problems.append(error(case.label, "unexpected failure while checking case "
+                                      f"'{case.case_id}': {type(exc).__name__}: {exc}"))
     return problems
 
 

@@ -50,6 +50,7 @@ from mbnas.data.slices import CaseInfo, SliceData
 from mbnas.data.spacing import crop_or_pad, spacing_grid
 from mbnas.errors import ConfigError, DatasetError
 from mbnas.io import atomic_write_json
+from mbnas.progress import track
 
 # Bump when the preprocessing computes something different, so old caches are not reused.
 PREPROCESS_VERSION = 1
@@ -229,48 +230,49 @@ def _run(dataset: Dataset, config: PreprocessConfig,
     problems: list[Problem] = []
     infos: list[CaseInfo] = []
     start = 0
-    for k, case in enumerate(dataset.cases):
-        volume, found = load_case(dataset, case)
-        problems += found
-        if volume is None or any(p.is_error for p in problems):
-            continue  # keep checking the other cases so every error is listed
-        image, label, voxel = _canonical(volume)
-        if label.shape[2] != counts[k]:
-            raise DatasetError(f"{case.images[0]}: header and data disagree on the number of "
-                               f"slices ({counts[k]} vs {label.shape[2]}); the file may be "
-                               "corrupt")
-        # Sampled after reorientation, so the statistics do not depend on the stored order.
-        fg_mask = label > 0
-        for c in ct:
-            fg = image[..., c][fg_mask]
-            if fg.size:
-                n = config.ct_samples_per_case
-                samples[c].append(rng.choice(fg, n, replace=True).astype(np.float64))
-            del fg
-        del fg_mask
-        stop = start + counts[k]
-        x, y = label.shape[:2]
-        if config.target_spacing:
-            grid = spacing_grid((x, y), voxel[:2], config.target_spacing)
-            resampled = (np.empty((stop - start, n_ch, *grid), np.float32),
-                         np.empty((stop - start, *grid), np.uint8))
-            _resize_into(image, label, *resampled)
-            crop_or_pad(resampled[0], images[start:stop], resampled[0].min(axis=(0, 2, 3)))
-            crop_or_pad(resampled[1], labels[start:stop], np.zeros(1))
-            spacing = (voxel[2], config.target_spacing, config.target_spacing)
-            del resampled
-        else:
-            _resize_into(image, label, images[start:stop], labels[start:stop])
-            spacing = (voxel[2], voxel[0] * x / size, voxel[1] * y / size)
-        for c in range(n_ch):
-            if c not in ct:
-                normalise_case(images[start:stop, c], schemes[c])
-        case_index[start:stop] = len(infos)
-        slice_index[start:stop] = np.arange(stop - start)
-        infos.append(CaseInfo(case.case_id, spacing, case.site))
-        say(f"{case.case_id}: {stop - start} slices")
-        start = stop
-        del volume, image, label  # so that the next case's arrays replace, not add to, these
+    with track(f"preprocessing {dataset.name}", total=len(dataset.cases), unit="case") as step:
+        for k, case in enumerate(step.each(dataset.cases, lambda c: c.case_id)):
+            volume, found = load_case(dataset, case)
+            problems += found
+            if volume is None or any(p.is_error for p in problems):
+                continue  # keep checking the other cases so every error is listed
+            image, label, voxel = _canonical(volume)
+            if label.shape[2] != counts[k]:
+                raise DatasetError(f"{case.images[0]}: header and data disagree on the number of "
+                                   f"slices ({counts[k]} vs {label.shape[2]}); the file may be "
+                                   "corrupt")
+            # Sampled after reorientation, so the statistics do not depend on the stored order.
+            fg_mask = label > 0
+            for c in ct:
+                fg = image[..., c][fg_mask]
+                if fg.size:
+                    n = config.ct_samples_per_case
+                    samples[c].append(rng.choice(fg, n, replace=True).astype(np.float64))
+                del fg
+            del fg_mask
+            stop = start + counts[k]
+            x, y = label.shape[:2]
+            if config.target_spacing:
+                grid = spacing_grid((x, y), voxel[:2], config.target_spacing)
+                resampled = (np.empty((stop - start, n_ch, *grid), np.float32),
+                             np.empty((stop - start, *grid), np.uint8))
+                _resize_into(image, label, *resampled)
+                crop_or_pad(resampled[0], images[start:stop], resampled[0].min(axis=(0, 2, 3)))
+                crop_or_pad(resampled[1], labels[start:stop], np.zeros(1))
+                spacing = (voxel[2], config.target_spacing, config.target_spacing)
+                del resampled
+            else:
+                _resize_into(image, label, images[start:stop], labels[start:stop])
+                spacing = (voxel[2], voxel[0] * x / size, voxel[1] * y / size)
+            for c in range(n_ch):
+                if c not in ct:
+                    normalise_case(images[start:stop, c], schemes[c])
+            case_index[start:stop] = len(infos)
+            slice_index[start:stop] = np.arange(stop - start)
+            infos.append(CaseInfo(case.case_id, spacing, case.site))
+            say(f"{case.case_id}: {stop - start} slices")
+            start = stop
+            del volume, image, label  # so that the next case's arrays replace, not add to, these
     raise_if_errors(dataset.root, problems)
     stats: dict[str, Any] = {"cases": len(infos), "slices": total, "shape": [n_ch, size, size],
                              "ct": {}}

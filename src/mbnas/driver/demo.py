@@ -22,11 +22,12 @@ from typing import Any
 from rich.console import Console
 
 from mbnas.driver.demo_settings import DemoSettings
-from mbnas.driver.progress import SearchProgress, _fmt_seconds
+from mbnas.driver.progress import SearchProgress
 from mbnas.driver.runfolder import RunFolder
 from mbnas.driver.search import SearchConfig, run_search
 from mbnas.engine.config import get_protocol
 from mbnas.errors import DatasetError
+from mbnas.progress import format_seconds
 from mbnas.space import architecture_from_dict
 
 
@@ -55,9 +56,9 @@ class _Eta:
         per_eval = (time.perf_counter() - self.started) / done
         left = per_eval * max(self.budget - done, 0)
         finish = time.strftime("%H:%M:%S", time.localtime(time.time() + left))
-        self.console.print(f"ETA: {_fmt_seconds(left)} for the remaining "
+        self.console.print(f"ETA: {format_seconds(left)} for the remaining "
                            f"{self.budget - done} evaluation(s), done at about {finish} "
-                           f"({_fmt_seconds(per_eval)} per evaluation)")
+                           f"({format_seconds(per_eval)} per evaluation)")
 
 
 def run_demo(out: Path, settings: DemoSettings | None = None,
@@ -111,7 +112,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None,
         console.print(f"best network drawing: {drawing}")
     console.print(f"run folder:           {outcome.folder} (best.json, search_log.jsonl, "
                   "progress.png)")
-    console.print(f"demo took {_fmt_seconds(time.perf_counter() - started)}")
+    console.print(f"demo took {format_seconds(time.perf_counter() - started)}")
     console.print(f"next: mbnas report {outcome.folder} --out {out / 'report'}   "
                   "(an HTML page of this search)")
     return {"unet": unet_score, "best": outcome.best_score, "folder": str(outcome.folder),

@@ -31,6 +31,7 @@ from mbnas.engine.config import Protocol
 from mbnas.engine.device import select_device, to_channels_last, use_bf16
 from mbnas.engine.loss import soft_dice_loss
 from mbnas.engine.train import predict_labels
+from mbnas.progress import track
 from mbnas.space import build_model
 
 TIMED_STEPS = 3
@@ -172,8 +173,11 @@ def estimate(data: SliceData, named_architectures: Sequence[tuple[str, Any]],
              protocol: Protocol, device: str, n_evaluations: int,
              steps: int = TIMED_STEPS) -> Estimate:
     """Time each network and scale to ``n_evaluations`` evaluations of ``protocol``."""
-    rates = tuple(time_network(name, arch, data.in_channels, data.n_classes, protocol,
-                               device, steps) for name, arch in named_architectures)
+    with track(f"timing {len(named_architectures)} network(s) for the estimate",
+               total=len(named_architectures), unit="network") as step:
+        rates = tuple(time_network(name, arch, data.in_channels, data.n_classes, protocol,
+                                   device, steps)
+                      for name, arch in step.each(named_architectures, lambda n: n[0]))
     dev = select_device(device)
     return Estimate(protocol, len(data.images), n_evaluations, rates, str(dev))
 

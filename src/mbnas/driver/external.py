@@ -24,6 +24,7 @@ from mbnas.data.check import load_case, voxel_sizes
 from mbnas.data.formats import Dataset, read_dataset
 from mbnas.errors import ConfigError, DatasetError
 from mbnas.io import atomic_write_json
+from mbnas.progress import track
 
 EXTERNAL_FORMAT = "mbnas-external"
 
@@ -131,11 +132,14 @@ def evaluate_external(path: Path, specs: Sequence[str], model_dirs: Mapping[str,
     sets = parse_externals(specs)
     datasets = check_externals(sets, channel_names, label_names)
     results: dict[str, Any] = {}
-    for s, ds in zip(sets, datasets, strict=True):
-        results[s.name] = {
-            "data_dir": str(s.data_dir), "cases": len(ds.cases),
-            "models": {name: score_external(ds, Path(folder), device, tolerance_mm)
-                       for name, folder in model_dirs.items()}}
+    with track("external sets", total=len(sets) * len(model_dirs), unit="model") as step:
+        for s, ds in zip(sets, datasets, strict=True):
+            models = {}
+            for name, folder in model_dirs.items():
+                models[name] = score_external(ds, Path(folder), device, tolerance_mm)
+                step.advance(info=f"{name} on {s.name}")
+            results[s.name] = {"data_dir": str(s.data_dir), "cases": len(ds.cases),
+                               "models": models}
     atomic_write_json(path, {"format": EXTERNAL_FORMAT, "version": 1,
                              "tolerance_mm": tolerance_mm, "sets": results})
     return path

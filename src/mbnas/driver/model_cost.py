@@ -30,6 +30,7 @@ import torch
 
 from mbnas.engine.device import device_label, select_device
 from mbnas.io import atomic_write_json
+from mbnas.progress import track
 from mbnas.reporting.model import ModelCost
 from mbnas.space import architecture_from_dict, build_model, cost_report, count_macs_paper
 
@@ -122,22 +123,23 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
             known = {}
     where = device_label(select_device(device))
     out: dict[str, ModelCost] = {}
-    for architecture in architectures:
-        key = architecture_from_dict(dict(architecture)).key
-        ident = f"{key}/{in_channels}/{n_classes}/{base_channels}/{image_size}/{where}"
-        if key in out:
-            continue
-        if ident in known:
-            out[key] = ModelCost.from_dict(known[ident])
-            if out[key].macs_paper is None:  # cached before the paper's count existed
-                model = cost_model(architecture, in_channels, n_classes, base_channels)
-                out[key] = dataclasses.replace(out[key],
-                                               macs_paper=paper_macs(model, in_channels))
-                known[ident] = out[key].to_dict()
-            continue
-        out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,
-                                image_size, device)
-        known[ident] = out[key].to_dict()
+    with track("network costs", total=len(architectures), unit="network") as step:
+        keyed = [(architecture_from_dict(dict(a)).key, a) for a in architectures]
+        for key, architecture in step.each(keyed, lambda item: item[0]):
+            ident = f"{key}/{in_channels}/{n_classes}/{base_channels}/{image_size}/{where}"
+            if key in out:
+                continue
+            if ident in known:
+                out[key] = ModelCost.from_dict(known[ident])
+                if out[key].macs_paper is None:  # cached before the paper's count existed
+                    model = cost_model(architecture, in_channels, n_classes, base_channels)
+                    out[key] = dataclasses.replace(out[key],
+                                                   macs_paper=paper_macs(model, in_channels))
+                    known[ident] = out[key].to_dict()
+                continue
+            out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,
+                                    image_size, device)
+            known[ident] = out[key].to_dict()
     if cache is not None:
         atomic_write_json(cache, known)
     return out

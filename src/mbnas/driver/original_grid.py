@@ -34,6 +34,7 @@ from mbnas.engine.device import select_device
 from mbnas.errors import DatasetError
 from mbnas.io import atomic_write_json
 from mbnas.metrics import case_metrics
+from mbnas.progress import Step, track
 
 #: One measured run: (architecture dict, arch key, fold, seed, weights file).
 RunWeights = tuple[Mapping[str, Any], str, int, int, Path]
@@ -97,9 +98,6 @@ def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
     Returns:
         :func:`metrics_key` -> the case's metrics dict.
     """
-    from mbnas.space import architecture_from_dict, build_model
-    from mbnas.store import load_weights
-
     done = _read(path, protocol.key)
     folds = [tuple(f) for f in folds]
     todo: dict[int, list[RunWeights]] = {}
@@ -111,6 +109,19 @@ def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
         return done
     dataset = read_dataset(data_dir)
     dev = select_device(device)
+    n_cases = sum(len(runs) * len(folds[fold]) for fold, runs in todo.items())
+    with track("metrics on the original grid", total=n_cases, unit="case") as step:
+        _measure(path, dataset, data, folds, todo, protocol, dev, done, step)
+    return done
+
+
+def _measure(path: Path, dataset: Any, data: SliceData, folds: list[tuple[str, ...]],
+             todo: dict[int, list[RunWeights]], protocol: Protocol, dev: torch.device,
+             done: dict[str, Any], step: Step) -> None:
+    """Measure every case of every run to do into ``done``, saving after each fold."""
+    from mbnas.space import architecture_from_dict, build_model
+    from mbnas.store import load_weights
+
     for fold, fold_runs in sorted(todo.items()):
         labels = {c: _original_label(dataset, c) for c in folds[fold]}
         for arch, key, _, seed, weights in fold_runs:
@@ -128,6 +139,6 @@ def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
                                         window=window)
                 done[metrics_key(key, fold, seed, case_id)] = case_metrics(
                     pred, ref, data.n_classes, spacing, protocol.surface_tolerance_mm).to_dict()
+                step.advance(info=f"fold {fold} seed {seed} {case_id}")
         # After each fold: a killed evaluation keeps what it measured.
         atomic_write_json(path, {"protocol_key": protocol.key, "metrics": done})
-    return done

@@ -12,14 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mbnas.engine.runs import RunSpec
 from mbnas.engine.train import EpochStats
-
-
-def _fmt_seconds(s: float) -> str:
-    if not math.isfinite(s):
-        return "?"
-    h, rem = divmod(int(s), 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s"
+from mbnas.progress import format_seconds, stamp
 
 
 class SearchProgress:
@@ -63,7 +56,7 @@ class SearchProgress:
         now = time.monotonic()
         if self.plain and now - self._last_line >= every:
             self._last_line = now
-            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", flush=True)
+            stamp(text)
 
     # RunHooks
     def run_started(self, spec: RunSpec) -> None:
@@ -98,7 +91,7 @@ class SearchProgress:
         current = results[-1].score if results else math.nan
         info = (f"{done}/{self.budget}  current {current:.4f}  best "
                 f"{best if best is None else f'{best:.4f}'}  "
-                f"{_fmt_seconds(per_eval)}/eval  ~{_fmt_seconds(left)} left")
+                f"{format_seconds(per_eval)}/eval  ~{format_seconds(left)} left")
         self.progress.update(self.search_task, completed=min(done, self.budget), info=info)
         if self.plain:  # one line per evaluation of the batch, always printed
             first = done - len(results) + 1
@@ -106,4 +99,4 @@ class SearchProgress:
                 self._last_line = -math.inf
                 self._line(f"evaluation {first + i}/{self.budget}  score {r.score:.4f}  best "
                            f"{best if best is None else f'{best:.4f}'}  arch {r.arch_key[:8]}"
-                           f"  ~{_fmt_seconds(left)} left")
+                           f"  ~{format_seconds(left)} left")

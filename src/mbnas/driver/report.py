@@ -33,6 +33,7 @@ from mbnas.driver.runfolder import RunLock
 from mbnas.driver.search_runs import SearchRun, progress_label, read_search_runs, slug
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
+from mbnas.progress import Step, track
 from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.model import ModelEvaluation
 
@@ -66,8 +67,9 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
     """
-    with _evaluation_lock(evaluation):
-        return _build_report(run_dirs, out, evaluation, cache_dir, nnunet)
+    stages = 8 if evaluation is not None else 5  # corrected once the evaluation is read
+    with _evaluation_lock(evaluation), track("report", stages, unit="stage") as step:
+        return _build_report(run_dirs, out, evaluation, cache_dir, nnunet, step)
 
 
 @contextmanager
@@ -93,7 +95,7 @@ def _evaluation_lock(evaluation: str | Path | None) -> Iterator[None]:
 
 def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
                   evaluation: str | Path | None, cache_dir: str | Path | None,
-                  nnunet: Sequence[str]) -> ReportOutcome:
+                  nnunet: Sequence[str], step: Step) -> ReportOutcome:
     from mbnas.reporting.front import front_section
     from mbnas.reporting.html import FigureRef, build_html
     from mbnas.reporting.progress import plot_search_progress
@@ -124,18 +126,26 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
         files.extend(paths)
         figures.append(FigureRef(next(p for p in paths if p.suffix == PNG), caption))
 
+    # stages: progress, architectures, front, [tables, box plots, examples,] card, page
+    step.total = 8 if record is not None and evals else 5
     logs = [r.files.read_search_log() for r in runs]
     add(plot_search_progress([(progress_label(r.config), log)
                               for r, log in zip(runs, logs, strict=True)],
                              figs / "search_progress"),
         "Search progress of every run: each evaluation's score (dots) and the best so far.")
+    step.advance(info="search progress figure")
     for r in runs:
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
             f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
+    step.advance(info=f"{len(runs)} architecture drawing(s)")
     front_html, front_files = front_section(  # cost-aware runs
         [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs, strict=True)],
         evals, figs, out, add)
     files += front_files
+    step.advance(info="Pareto front")
+    from mbnas.reporting.suspect import constant_search_notes, suspect_notes
+
+    notes += constant_search_notes([(r.label, log) for r, log in zip(runs, logs, strict=True)])
     tolerance = 2.0
     paper_table = None
     if record is not None and evals:
@@ -149,20 +159,21 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
         if any(e.paper_cases for e in evals):
             paper_table = build_table(evals, tolerance, paper=True)
             files += write_table(evals, out, tolerance, "table1_paper", paper=True)
-        from mbnas.reporting.suspect import suspect_notes
-
         notes += suspect_notes(evals, {n: d.constant_runs for n, d in record.details.items()})
         fried, wilc = friedman(evals), wilcoxon_vs_best(evals)
+        step.advance(info="tables and statistics")
         for metric in measured_metrics(evals):
             add(plot_case_boxplot(evals, metric, figs / f"boxplot_{metric}"),
                 f"{METRICS.get(metric).axis_label} per validation case (mean over seeds) of "
                 "every model.")
+        step.advance(info="box plots")
         try:
             paths, caption = example_segmentations(record, evals, eval_dir,
                                                    figs / "example_segmentations", cache_dir)
             add(paths, caption)
         except MbnasError as exc:
             notes.append(f"example segmentations not drawn: {exc}")
+        step.advance(info="example segmentations")
     else:
         table = None
         fried = FriedmanResult(False, (), 0, 0, reason=NO_EVALUATION)
@@ -190,6 +201,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     card_paths = [out / "card.json", out / "card.md"]
     atomic_write_json(card_paths[0], card.to_dict())
     atomic_write_text(card_paths[1], card_markdown(card))
+    step.advance(info="card and sections")
     intro = (f"Search runs: {', '.join(f'{r.label} ({r.folder})' for r in runs)}. "
              + (f"Evaluation: {eval_dir} ({len(evals)} models)." if eval_dir
                 else "Search-only report: " + NO_EVALUATION + ".")
@@ -200,6 +212,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
                       intro=intro, paper_table=paper_table,
                       sections=[*([("front", "Pareto front", front_html)] if front_html
                                   else []), *sections.html])
+    step.advance(info="report.html")
     return ReportOutcome(out, html, [html, *files, stats_path, *card_paths], notes)
 
 

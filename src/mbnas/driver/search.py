@@ -185,6 +185,9 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
             "std": float(np.std(scores)) if scores and len(scores) == len(runs) else None,
             "seconds": round(sum(r.seconds for r in runs), 3),
             "runs": len(runs),
+            # runs whose validation prediction was one class everywhere (suspect scores)
+            "constant_runs": sum(1 for r in runs
+                                 if (r.metrics or {}).get("constant_prediction") is not None),
             **_raced(runs, protocol),
         })
     if cost is not None:

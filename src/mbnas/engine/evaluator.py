@@ -125,9 +125,13 @@ class Evaluator:
             todo.append(spec)
         trained: dict[str, int] = {}
         environment: list[RunRecord] = []
+        # optional hooks: a counter of all runs (the stored ones count as done)
+        distinct = len({(s.arch_key, s.fold, s.seed) for s in specs})
+        _call(self.hooks, "runs_queued", len(todo), distinct - len(todo))
         if todo:
             for record in self.executor.run(todo, self.ctx, self.hooks):
                 self.store.put(record)  # committed now: a crash after this loses nothing
+                _call(self.hooks, "run_done", record)
                 self._retried.add((record.arch_key, record.fold, record.seed))
                 trained[record.arch_key] = trained.get(record.arch_key, 0) + 1
                 log.info("run %s fold %d seed %d %s: score %s in %.1f s", record.arch_key,
@@ -174,6 +178,13 @@ class Evaluator:
             results.append(EvaluationResult(arch.to_dict(), arch.key, runs,
                                             trained.get(arch.key, 0)))
         return results
+
+
+def _call(hooks: Any, name: str, *args: Any) -> None:
+    """Call the optional hook method ``name`` when the hooks have it."""
+    method = getattr(hooks, name, None)
+    if method is not None:
+        method(*args)
 
 
 __all__ = ["EvaluationResult", "Evaluator", "execute_run"]

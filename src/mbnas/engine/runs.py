@@ -160,7 +160,12 @@ _DESCRIPTIONS = {MemoryError: "the machine ran out of memory (RAM) during this r
 
 
 class RunHooks(TypingProtocol):
-    """Progress callbacks an executor calls (all optional to act on)."""
+    """Progress callbacks an executor calls (all optional to act on).
+
+    The evaluator also calls, where the hooks have them, ``runs_queued(to_train,
+    stored)`` before a batch (``stored``: runs answered by the store) and
+    ``run_done(record)`` after each run's record is committed.
+    """
 
     def run_started(self, spec: RunSpec) -> None: ...
     def epoch_done(self, spec: RunSpec, stats: EpochStats) -> None: ...

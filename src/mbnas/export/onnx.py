@@ -28,6 +28,7 @@ import torch
 from mbnas.inference.export import MODEL_JSON, ModelFolder, load_model_folder
 from mbnas.inference.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
 from mbnas.io import atomic_write_json
+from mbnas.progress import track
 from mbnas.space import Genotype
 from mbnas.store.weights import file_sha256
 
@@ -69,20 +70,21 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
     height = torch.export.Dim("height_blocks", min=1, max=_MAX_BLOCKS)
     width = torch.export.Dim("width_blocks", min=1, max=_MAX_BLOCKS)
     written: list[Path] = []
-    for path, net in zip(model.weights, networks):
-        target = out / f"{path.stem}.onnx"
-        program = torch.onnx.export(
-            net, (example,), dynamo=True, opset_version=opset, input_names=[INPUT],
-            output_names=[OUTPUT], verbose=False,
-            dynamic_shapes=({0: batch, 2: multiple * height, 3: multiple * width},))
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            program.save(tmp)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        written.append(target)
+    with track("ONNX export", total=len(model.weights), unit="network") as step:
+        for path, net in step.each(zip(model.weights, networks), lambda m: m[0].stem):
+            target = out / f"{path.stem}.onnx"
+            program = torch.onnx.export(
+                net, (example,), dynamo=True, opset_version=opset, input_names=[INPUT],
+                output_names=[OUTPUT], verbose=False,
+                dynamic_shapes=({0: batch, 2: multiple * height, 3: multiple * width},))
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                program.save(tmp)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+            written.append(target)
     meta["onnx"] = [p.name for p in written]
     # As for the .pt weights: loading refuses an .onnx file changed since the export.
     meta["onnx_sha256"] = {p.name: file_sha256(p) for p in written}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from mbnas.reporting.model import ModelEvaluation
 
-__all__ = ["identical_scores", "suspect_notes"]
+__all__ = ["constant_search_notes", "identical_scores", "suspect_notes"]
 
 
 def identical_scores(evals: Sequence[ModelEvaluation]) -> list[list[str]]:
@@ -46,4 +46,21 @@ def suspect_notes(evals: Sequence[ModelEvaluation],
         notes.append(f"{', '.join(names)} have identical per-case scores although they "
                      "are different models: most likely the same constant prediction, so "
                      "their ranking means nothing")
+    return notes
+
+
+def constant_search_notes(runs: Sequence[tuple[str, Sequence[Mapping]]]) -> list[str]:
+    """One note per search run with evaluations scored on a constant prediction.
+
+    Args:
+        runs: (label, search log entries) per search run; an entry's ``constant_runs``
+            counts its training runs whose validation prediction was one class.
+    """
+    notes = []
+    for label, log in runs:
+        hit = [e for e in log if e.get("constant_runs")]
+        if hit:
+            notes.append(f"search {label}: {len(hit)} of {len(log)} evaluation(s) had runs "
+                         "that predicted one class on every validation pixel; their search "
+                         "scores reflect the data, not the architecture (train longer)")
     return notes
