@@ -11,6 +11,11 @@ Example::
     ev = mbnas.evaluate([run.folder], "runs/evaluation", seeds=2, folds=3)
     page = mbnas.report([run.folder], "report", evaluation=ev.folder)
     mbnas.predict(run.folder / "model", "new_scans/", "labels/")
+
+Progress is logged (logger ``mbnas.progress``, INFO): training runs through the ``hooks``
+(default :class:`~mbnas.engine.runs.LoggingHooks`), the other long steps (preprocessing,
+metrics, costs, export, report) through :mod:`mbnas.progress`, whose
+``use_sink(CallbackSink(fn))`` calls ``fn(step)`` instead.
 """
 
 from __future__ import annotations
