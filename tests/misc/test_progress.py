@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -154,3 +155,15 @@ def test_a_resumed_evaluation_counts_to_its_total(capsys: pytest.CaptureFixture[
     assert "run 4/4: unet fold 1 seed 0" in out and "run 5/4" not in out
     assert progress.done == 4
     assert progress.progress.tasks[0].completed == 4
+
+
+def test_the_heartbeat_thread_ends_with_the_last_step() -> None:
+    sink = PlainSink(every=600.0, first=100.0)
+    with use_sink(sink), track("report", 1):
+        thread = sink._thread
+        assert thread is not None and thread.is_alive()
+        time.sleep(0.2)  # the thread is in its long wait now
+    thread.join(timeout=30)  # woken by the end: it does not wait out its interval
+    assert not thread.is_alive() and sink._thread is None
+    with use_sink(sink), track("report", 1):  # a later step gets a new one
+        assert sink._thread is not None and sink._thread is not thread

@@ -82,6 +82,7 @@ class PlainSink:
             self._steps.pop(id(step), None)
             if self._printed.pop(id(step), None) is not None:
                 stamp(step.describe())
+        self._wake.set()  # the heartbeat thread ends now when this was the last step
 
     def _print_due(self, now: float) -> None:
         with self._lock:
@@ -97,10 +98,15 @@ class PlainSink:
                     stamp(step.describe())
 
     def _beat(self) -> None:
+        """The heartbeat thread: it ends when no step is open (the next one starts anew)."""
         while True:
             self._print_due(time.monotonic())
             self._wake.wait(timeout=max(min(self.first, self.every) / 4, 0.05))
             self._wake.clear()
+            with self._lock:
+                if not self._steps:
+                    self._thread = None
+                    return
 
 
 class TerminalSink:
