@@ -167,3 +167,16 @@ def test_the_heartbeat_thread_ends_with_the_last_step() -> None:
     assert not thread.is_alive() and sink._thread is None
     with use_sink(sink), track("report", 1):  # a later step gets a new one
         assert sink._thread is not None and sink._thread is not thread
+
+
+def test_the_terminal_bar_shows_the_count_and_the_time_left() -> None:
+    from mbnas.cli.steps import TerminalSink
+
+    sink = TerminalSink()
+    with use_sink(sink), track("ONNX export", 2, unit="network") as step:
+        step.advance(info="fold0_seed0")
+        (task,) = sink.progress.tasks
+        assert (task.completed, task.total) == (1, 2)
+        assert task.fields["info"] == "fold0_seed0"
+        assert task.fields["left"].startswith("~") and task.fields["left"].endswith(" left")
+    assert sink.progress.tasks == [] and not sink.progress.live.is_started

@@ -13,6 +13,7 @@ Every live display of the command line (search, evaluate and these steps) draws 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -20,7 +21,7 @@ import time
 from typing import Any
 
 from mbnas.errors import ConfigError
-from mbnas.progress import Sink, Step, stamp
+from mbnas.progress import Sink, Step, format_seconds, stamp
 
 #: Seconds a step runs before its first plain line.
 FIRST_LINE = 10.0
@@ -119,24 +120,27 @@ class TerminalSink:
             Progress,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
 
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-            TextColumn("left"), TimeRemainingColumn(), console=console(), transient=True)
+            TextColumn("{task.fields[left]}"), console=console(), transient=True)
         self._tasks: dict[int, Any] = {}
 
     def begin(self, step: Step) -> None:
         if not self._tasks:
             self.progress.start()
-        self._tasks[id(step)] = self.progress.add_task(step.name, total=step.total, info="")
+        self._tasks[id(step)] = self.progress.add_task(step.name, total=step.total, info="",
+                                                       left="")
 
     def update(self, step: Step) -> None:
         task = self._tasks.get(id(step))
-        if task is not None:
-            self.progress.update(task, completed=step.done, info=step.info)
+        if task is not None:  # the time left at the step's own rate, as on the plain line
+            left = step.seconds_left
+            self.progress.update(task, completed=step.done, info=step.info,
+                                 left=f"~{format_seconds(left)} left" if math.isfinite(left)
+                                 else "")
 
     def end(self, step: Step) -> None:
         task = self._tasks.pop(id(step), None)
