@@ -97,5 +97,8 @@ def test_search_dry_run_resolves_paper_by_dataset_name_and_writes_nothing(
     assert seen["other"] == seen["spleen"]
     for p in seen.values():
         assert p["samples_per_epoch"] >= 2048 and p["dice"] == "pooled"
+    assert f"an epoch is at least {seen['other']['samples_per_epoch']} samples" in captured.out
+    assert main([*args, "--protocol", "quick"]) == 0  # its epoch is one pass, not "0 samples"
+    assert "; an epoch is one pass over the training slices;" in capsys.readouterr().out
     assert seen["spleen"]["augment"]["flip_p"] == 0.4
     assert seen["prostate"]["augment"]["flip_p"] == 0.0

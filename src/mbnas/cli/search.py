@@ -240,9 +240,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         resolved = json.loads(json.dumps({"out": str(Path(args.out).resolve()),
                                           **config.to_dict()}))
         print(yaml.safe_dump(resolved, sort_keys=False), end="")
-        print(f"protocol key {config.protocol.key}; an epoch is at least "
-              f"{config.protocol.samples_per_epoch} samples (whole passes over the training "
-              "slices); nothing written (--dry-run)")
+        samples = config.protocol.samples_per_epoch
+        epoch = (f"an epoch is at least {samples} samples (whole passes over the training "
+                 "slices)" if samples > 0 else "an epoch is one pass over the training slices")
+        print(f"protocol key {config.protocol.key}; {epoch}; nothing written (--dry-run)")
         return 0
     if args.estimate:
         return print_estimate(search_estimate(config), "search")
