@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -177,8 +178,10 @@ def track(name: str, total: int | None = None, unit: str = "item") -> Iterator[S
 
 def stamp(text: str) -> None:
     """Print one timestamped progress line on stdout at once (the plain, non-terminal form
-    of every progress display)."""
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", flush=True)
+    of every progress display). One write, so a line from the heartbeat thread never
+    splits another."""
+    sys.stdout.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+    sys.stdout.flush()
 
 
 def format_seconds(s: float) -> str:
