@@ -74,6 +74,11 @@ class RunProgress:
             self._last_line = now
             stamp(text)
 
+    @property
+    def _number(self) -> int:
+        """The number of the run being trained: stored runs come first."""
+        return min(self.stored + self.started, self.total)
+
     def _left(self) -> str:
         if not self.trained_seconds:
             return ""
@@ -93,14 +98,12 @@ class RunProgress:
             self._live = True
             self.progress.start()
         self.started += 1
-        number = min(self.stored + self.started, self.total)
         if self.plain:
-            self._line(f"run {number}/{self.total}: {spec.label}{self._left()}")
-        self.progress.update(self.task, info=f"run {number}: {spec.label}{self._left()}")
+            self._line(f"run {self._number}/{self.total}: {spec.label}{self._left()}")
+        self.progress.update(self.task, info=f"run {self._number}: {spec.label}{self._left()}")
 
     def epoch_done(self, spec, stats) -> None:  # noqa: ANN001
-        number = min(self.stored + self.started, self.total)
-        text = (f"run {number}/{self.total}: {spec.label} epoch {stats.epoch + 1}/"
+        text = (f"run {self._number}/{self.total}: {spec.label} epoch {stats.epoch + 1}/"
                 f"{spec.protocol.epochs} val Dice {stats.val_dice:.3f}{self._left()}")
         if self.plain:
             self._line(text, every=60.0)

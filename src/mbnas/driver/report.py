@@ -67,9 +67,15 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
     """
-    stages = 8 if evaluation is not None else 5  # corrected once the evaluation is read
+    stages = _stages(evaluation is not None)  # corrected once the evaluation is read
     with _evaluation_lock(evaluation), track("report", stages, unit="stage") as step:
         return _build_report(run_dirs, out, evaluation, cache_dir, nnunet, step)
+
+
+def _stages(evaluated: bool) -> int:
+    """The report's progress stages: search progress, drawings, front, [tables, box
+    plots, examples,] card, page."""
+    return 8 if evaluated else 5
 
 
 @contextmanager
@@ -126,8 +132,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
         files.extend(paths)
         figures.append(FigureRef(next(p for p in paths if p.suffix == PNG), caption))
 
-    # stages: progress, architectures, front, [tables, box plots, examples,] card, page
-    step.total = 8 if record is not None and evals else 5
+    step.total = _stages(record is not None and bool(evals))
     logs = [r.files.read_search_log() for r in runs]
     add(plot_search_progress([(progress_label(r.config), log)
                               for r, log in zip(runs, logs, strict=True)],
