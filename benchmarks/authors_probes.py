@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from mbnas.errors import GenotypeError
-from mbnas.space import from_authors_string, get_space
+from mbnas.spaces.mbnas import from_authors_string, get_space
 
 DEPTH_OPTIONS = (1, 2, 3, 4, 4, 4, 4, 3, 2, 1)
 KERNEL_OF_DIGIT = {0: 3, 1: 5, 2: 7, 3: 1}

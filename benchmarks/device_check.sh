@@ -45,7 +45,7 @@ if [ "$DEVICE" = cuda ]; then
     EVALUATION=(--device cuda --folds-trained 1)
     LIMITS=(75 170 50 150)
 else  # tiny: checks that every step runs, measures nothing worth quoting
-    TESTS=(tests/engine/test_cuda.py)
+    TESTS=(tests/training/test_cuda.py)
     COST=(--device cpu --size 32 --batch 2 --base-channels 4 --steps 1 --concurrency 1
           --fused 2 --networks 1)
     THROUGHPUT=(--device cpu --size 32 --batch 4 --slices 8 --epochs 1 --steps 1)

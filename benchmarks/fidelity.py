@@ -12,7 +12,7 @@ total trainings, the wall time, whether the searches evaluated the same options 
 same order (same path) and ended with the same best network, and the Spearman rank
 correlation between the low-fidelity score (first rung) and the full score of every
 option the plain search evaluated. A last section times fused folds against separate
-runs (``mbnas.engine.fused``; on the CPU it is not expected to be faster).
+runs (``mbnas.training.fused``; on the CPU it is not expected to be faster).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from typing import Any
 import torch
 from scipy.stats import spearmanr
 
+from mbnas.commands.search.run import SearchConfig, run_search
 from mbnas.data import make_phantom
-from mbnas.driver.search import SearchConfig, run_search
-from mbnas.engine.config import Protocol
-from mbnas.engine.fidelity import parse_rungs, rung_protocol
+from mbnas.scoring.fidelity import parse_rungs, rung_protocol
 from mbnas.store import ResultStore
+from mbnas.training.protocol import Protocol
 
 VARIANTS = (("plain", (), False), ("fidelity", None, False), ("fidelity+race", None, True))
 
@@ -65,9 +65,9 @@ def search(data: Path, out: Path, seed: int, budget: int, protocol: Protocol,
 def fused_folds(data: Path, cache: Path, protocol: Protocol) -> str:
     """Seconds for the folds x seeds of the U-Net preset: separate runs, then fused."""
     from mbnas.data import PreprocessConfig, load_slices
-    from mbnas.engine.fused import fusable_groups, train_fused
-    from mbnas.engine.runs import RunContext, RunSpec, execute_run
-    from mbnas.space import preset
+    from mbnas.spaces.mbnas import preset
+    from mbnas.training.fused import fusable_groups, train_fused
+    from mbnas.training.runs import RunContext, RunSpec, execute_run
 
     slices = load_slices(data, cache, PreprocessConfig(size=protocol.image_size))
     ids = slices.case_ids

@@ -6,7 +6,7 @@ the MB-NAS space, at 128x128 in bf16 (autocast), it prints
 
   - training images/s of 1, 2, 4 and 8 runs at once (spawned processes that start
     their timed steps together, as ``--runs-per-device`` runs them), summed over runs;
-  - training images/s of the seeds of one fold trained fused (``mbnas.engine.fused``);
+  - training images/s of the seeds of one fold trained fused (``mbnas.training.fused``);
   - the achieved training FLOP/s of the best of these as a fraction of the device's
     bf16 matmul FLOP/s (training FLOPs = 3 x forward FLOPs, ``torch.utils.flop_counter``);
   - the estimated device-hours of the Spleen paper protocol: 150 evaluations x 15 runs x
@@ -27,18 +27,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from mbnas.driver.estimate import seconds_per_call
+from mbnas.commands.common.estimate import seconds_per_call
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import forward_flops, matmul_flops  # noqa: E402
 
-from mbnas.driver.estimate import time_network  # noqa: E402
-from mbnas.engine.augment import augment_batch  # noqa: E402
-from mbnas.engine.config import Protocol  # noqa: E402
-from mbnas.engine.device import device_name, select_device  # noqa: E402
-from mbnas.engine.fused import FusedNetworks  # noqa: E402
-from mbnas.engine.loss import soft_dice_loss  # noqa: E402
-from mbnas.space import build_model, get_space, peak_activation_memory, preset  # noqa: E402
+from mbnas.commands.common.estimate import time_network  # noqa: E402
+from mbnas.costs.measure import peak_activation_memory
+from mbnas.spaces.mbnas import build_model, get_space, preset  # noqa: E402
+from mbnas.training.augment import augment_batch  # noqa: E402
+from mbnas.training.device import device_name, select_device  # noqa: E402
+from mbnas.training.fused import FusedNetworks  # noqa: E402
+from mbnas.training.loss import soft_dice_loss  # noqa: E402
+from mbnas.training.protocol import Protocol  # noqa: E402
 
 SPLEEN_SLICES = 2900
 SPLEEN_EVALUATIONS, SPLEEN_RUNS, SPLEEN_EPOCHS = 150, 15, 50

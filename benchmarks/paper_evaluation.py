@@ -20,16 +20,16 @@ from pathlib import Path
 
 import torch
 
+from mbnas.commands.common.dataset import training_data
 from mbnas.data import make_phantom
 from mbnas.data.folds import make_splits
-from mbnas.driver.dataset import training_data
-from mbnas.engine.config import get_protocol
-from mbnas.engine.device import device_name, select_device
-from mbnas.engine.evaluator import Evaluator
-from mbnas.engine.executors import make_executor
-from mbnas.engine.runs import RunContext
-from mbnas.space import preset
+from mbnas.scoring.train import Evaluator
+from mbnas.spaces.mbnas import preset
 from mbnas.store import ResultStore
+from mbnas.training.device import device_name, select_device
+from mbnas.training.executors import make_executor
+from mbnas.training.protocol import get_protocol
+from mbnas.training.runs import RunContext
 
 
 def main() -> None:

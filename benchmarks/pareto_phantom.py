@@ -20,13 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from mbnas.commands.common.runfolder import RunFolder
+from mbnas.commands.search.cost import CostOracle
+from mbnas.commands.search.run import SearchConfig, run_search
 from mbnas.data import make_phantom
-from mbnas.driver.runfolder import RunFolder
-from mbnas.driver.search import SearchConfig, run_search
-from mbnas.driver.search_cost import CostOracle
-from mbnas.engine.config import get_protocol
 from mbnas.reporting.front import genotype_text
-from mbnas.space import preset
+from mbnas.spaces.mbnas import preset
+from mbnas.training.protocol import get_protocol
 
 
 def hypervolume_2d(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:

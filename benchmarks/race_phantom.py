@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
+from mbnas.commands.search.run import SearchConfig, run_search
 from mbnas.data import make_phantom
-from mbnas.driver.search import SearchConfig, run_search
-from mbnas.engine.config import get_protocol
 from mbnas.store import ResultStore
+from mbnas.training.protocol import get_protocol
 
 
 def search(data: Path, out: Path, seed: int, budget: int, race: bool, protocol) -> dict:  # noqa: ANN001

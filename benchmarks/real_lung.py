@@ -26,8 +26,8 @@ import numpy as np
 from scipy import stats
 
 import mbnas
+from mbnas.commands.common.dataset import default_cache_dir
 from mbnas.data.sample import make_sample
-from mbnas.driver.dataset import default_cache_dir
 
 PRESET = "U-Net preset"
 

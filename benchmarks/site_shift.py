@@ -27,10 +27,10 @@ from mbnas.data import (
     make_phantom,
     make_splits,
 )
-from mbnas.engine.config import get_protocol
-from mbnas.engine.intensity import ROBUST
-from mbnas.engine.runs import RunContext, RunSpec, execute_run
-from mbnas.space import Baseline
+from mbnas.spaces.mbnas import Baseline
+from mbnas.training.intensity import ROBUST
+from mbnas.training.protocol import get_protocol
+from mbnas.training.runs import RunContext, RunSpec, execute_run
 
 
 def held_out_dice(data, folds, protocol, seeds, device) -> list[float]:  # noqa: ANN001

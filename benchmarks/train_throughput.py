@@ -26,10 +26,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mbnas.data.slices import CaseInfo, SliceData
-from mbnas.engine.config import Protocol
-from mbnas.engine.device import select_device, use_bf16
-from mbnas.engine.train import train_run
-from mbnas.space import build_model, preset
+from mbnas.spaces.mbnas import build_model, preset
+from mbnas.training.device import select_device, use_bf16
+from mbnas.training.protocol import Protocol
+from mbnas.training.train import train_run
 
 
 def synthetic_slices(n: int, size: int, seed: int = 0) -> SliceData:

@@ -13,7 +13,7 @@ import pytest
 
 from mbnas.data import PreprocessConfig, load_slices, make_phantom
 from mbnas.data.slices import SliceData
-from mbnas.engine.config import Protocol, get_protocol
+from mbnas.training.protocol import Protocol, get_protocol
 
 TINY_SIZE = 32
 EXTENDING = Path(__file__).resolve().parents[1] / "docs" / "extending.md"

@@ -51,7 +51,7 @@ def test_api_functions_are_documented_and_import_no_torch() -> None:
 
 def test_api_names_stay_functions_after_every_subpackage_is_imported() -> None:
     # The subpackages are named for what they hold, so importing them rebinds nothing.
-    import mbnas.inference  # noqa: F401
+    import mbnas.predict  # noqa: F401
     import mbnas.reporting  # noqa: F401
     import mbnas.strategies  # noqa: F401
     from mbnas import api, evaluate, predict, report, search
@@ -69,7 +69,7 @@ def test_api_and_cli_resolve_paper_by_the_dataset(tmp_path: Path, capsys) -> Non
     from mbnas.api import search_config
     from mbnas.cli import main
     from mbnas.data import make_phantom
-    from mbnas.engine.config import PROTOCOLS, Protocol, get_protocol, paper_preset
+    from mbnas.training.protocol import PROTOCOLS, Protocol, get_protocol, paper_preset
 
     for task, folder in (("spleen", "Task09_Spleen"), ("prostate", "Task05_Prostate")):
         data = make_phantom(tmp_path / folder, task, n_cases=2, seed=0, shape=(16, 16, 2))

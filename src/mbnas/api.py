@@ -13,7 +13,7 @@ Example::
     mbnas.predict(run.folder / "model", "new_scans/", "labels/")
 
 Progress is logged (logger ``mbnas.progress``, INFO): training runs through the ``hooks``
-(default :class:`~mbnas.engine.runs.LoggingHooks`), the other long steps (preprocessing,
+(default :class:`~mbnas.training.runs.LoggingHooks`), the other long steps (preprocessing,
 metrics, costs, export, report) through :mod:`mbnas.progress`, whose
 ``use_sink(CallbackSink(fn))`` calls ``fn(step)`` instead.
 """
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from mbnas.errors import ConfigError
 
 if TYPE_CHECKING:  # the driver imports torch: each function imports it when called
-    from mbnas.driver.evaluate import EvaluateConfig, EvaluateOutcome
-    from mbnas.driver.report import ReportOutcome
-    from mbnas.driver.search import SearchConfig, SearchOutcome
-    from mbnas.inference.inference import PredictSummary
+    from mbnas.commands.evaluate.run import EvaluateConfig, EvaluateOutcome
+    from mbnas.commands.report.run import ReportOutcome
+    from mbnas.commands.search.run import SearchConfig, SearchOutcome
+    from mbnas.predict.segment import PredictSummary
 
 
 def search(data_dir: str | Path | None, out: str | Path, *,
@@ -67,7 +67,7 @@ def search(data_dir: str | Path | None, out: str | Path, *,
     Returns:
         The run folder, best genotype and score, and the number of evaluations.
     """
-    from mbnas.driver.search import SearchConfig, run_search
+    from mbnas.commands.search.run import SearchConfig, run_search
 
     out = _path("search", "out", out)
     if config is not None and not isinstance(config, SearchConfig):
@@ -89,15 +89,15 @@ def search_config(data_dir: str | Path, *, protocol: str = "paper",
     """The :class:`SearchConfig` that :func:`search` runs, without running it.
 
     ``paper`` resolves by the dataset's name exactly as on the command line
-    (:func:`mbnas.engine.config.resolve_preset`); ``data_dir`` may be an nnU-Net dataset
+    (:func:`mbnas.training.protocol.resolve_preset`); ``data_dir`` may be an nnU-Net dataset
     ID or name under ``$nnUNet_raw``.
 
     Raises:
         ConfigError: naming the argument or setting that is wrong.
     """
+    from mbnas.commands.search.run import SearchConfig
     from mbnas.data.nnunet import resolve_dataset
-    from mbnas.driver.search import SearchConfig
-    from mbnas.engine.config import get_protocol, resolve_preset
+    from mbnas.training.protocol import get_protocol, resolve_preset
 
     if isinstance(data_dir, int) and not isinstance(data_dir, bool):
         data_dir = str(data_dir)  # an nnU-Net dataset ID
@@ -127,7 +127,7 @@ def evaluate(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None
             dataset.
         out: Evaluation folder (default: ``<parent of the first run>/evaluation``).
         config: A complete :class:`EvaluateConfig`; otherwise built by
-            :func:`mbnas.driver.evaluate.evaluate_config` from ``run_dirs`` and
+            :func:`mbnas.commands.evaluate.run.evaluate_config` from ``run_dirs`` and
             ``settings`` (seeds, folds, baselines, protocol, device, split_seed, ...).
         hooks: Run hooks, e.g. a progress display; default: logged, as for search.
         executor: An executor to use as is; default: the config's, started and closed here.
@@ -137,7 +137,7 @@ def evaluate(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None
     Returns:
         Per-model evaluations, model folders, counts of trained and stored runs, failures.
     """
-    from mbnas.driver.evaluate import EvaluateConfig, evaluate_config, run_evaluation
+    from mbnas.commands.evaluate.run import EvaluateConfig, evaluate_config, run_evaluation
 
     run_dirs = _paths("evaluate", "run_dirs", run_dirs)
     out = _path("evaluate", "out", out, optional=True)
@@ -159,7 +159,7 @@ def evaluate(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None
 
 def _logging_hooks() -> Any:
     """Without hooks the API logs each run and epoch (logger ``mbnas.progress``, INFO)."""
-    from mbnas.engine.runs import LoggingHooks
+    from mbnas.training.runs import LoggingHooks
 
     return LoggingHooks()
 
@@ -177,7 +177,7 @@ def report(run_dirs: str | Path | Sequence[str | Path] = (), out: str | Path = "
         nnunet: nnU-Net results folders (``RESULTS_DIR[:LABEL]``) whose validation
             summaries become rows "trained by nnU-Net".
     """
-    from mbnas.driver.report import build_report
+    from mbnas.commands.report.run import build_report
 
     run_dirs = _paths("report", "run_dirs", run_dirs)
     out = _path("report", "out", out)
@@ -202,7 +202,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path, 
         on_scan: Called after each scan with (scan, written path or None, error or None).
         backend: "torch" (the model folder's weights) or "onnxruntime" (an ONNX export).
     """
-    from mbnas.inference.inference import predict as _predict
+    from mbnas.predict.segment import predict as _predict
 
     model_dir = _path("predict", "model_dir", model_dir)
     input_path = _path("predict", "input_path", input_path)
@@ -279,7 +279,7 @@ class _executor:  # noqa: N801 - used as a context manager like a function
     def __enter__(self) -> Any:
         if self.given is not None:
             return self.given
-        from mbnas.engine.executors import make_executor
+        from mbnas.training.executors import make_executor
 
         self.made = make_executor(self.name, dict(self.ray), self.threads)
         self.made.start()

@@ -11,10 +11,10 @@ import pytest
 from mbnas.data import PreprocessConfig, load_slices, read_dataset
 from mbnas.data.check import load_case
 from mbnas.data.normalise import normalise_case, resolve_schemes
-from mbnas.engine.config import get_protocol
 from mbnas.errors import ConfigError
-from mbnas.inference import prepare_slices
-from mbnas.inference.export import normalisation_from_cache
+from mbnas.predict import prepare_slices
+from mbnas.predict.model_folder import normalisation_from_cache
+from mbnas.training.protocol import get_protocol
 
 
 def test_schemes_per_channel() -> None:

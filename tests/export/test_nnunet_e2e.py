@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from mbnas.cli import main
-from mbnas.space import build_network, count_parameters, preset
+from mbnas.costs.measure import count_parameters
+from mbnas.spaces.mbnas import build_network, preset
 
 BIN = Path(sys.executable).parent
 DATASET = "Dataset042_Phantom"

@@ -13,7 +13,7 @@ from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from mbnas.cli import main
 from mbnas.export.nnunet import MBNASNetwork
-from mbnas.space import Genotype, build_network, preset
+from mbnas.spaces.mbnas import Genotype, build_network, preset
 
 # The 2d configuration nnUNetv2_plan_and_preprocess writes for a 32x32 dataset, shortened.
 PLANS = {
@@ -143,7 +143,7 @@ def test_an_unknown_source_is_refused(plans, tmp_path, capsys):
 
 def test_an_authors_string_exports_the_same_network(plans, tmp_path):
     """The authors' 40-digit genotype string is a source, as a genotype file is."""
-    from mbnas.space.authors import from_authors_string
+    from mbnas.spaces.mbnas.authors import from_authors_string
 
     text = "0320100012202000320031203001232111210121"  # released in the authors' code
     assert _export(plans, Path(text), "--name", "2d_paper") == 0

@@ -46,8 +46,8 @@ def test_pooled_and_case_dice_match_hand_computation() -> None:
 
 
 def test_protocol_offers_exactly_the_dice_modes() -> None:
-    from mbnas.engine.config import DICE_MODES as PROTOCOL_MODES
     from mbnas.metrics import DICE_MODES
+    from mbnas.training.protocol import DICE_MODES as PROTOCOL_MODES
 
     assert PROTOCOL_MODES == DICE_MODES
 

@@ -14,7 +14,7 @@ import test_metrics_registered as shared  # the shared body, beside this file
 
 from mbnas.metrics import METRICS, MetricDefinition
 from mbnas.reporting.figures import measured_metrics, plot_case_boxplots
-from mbnas.reporting.model import CaseScore, ModelEvaluation
+from mbnas.reporting.report_data import CaseScore, ModelEvaluation
 from mbnas.reporting.table import build_table
 
 TOY = '''

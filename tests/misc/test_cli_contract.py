@@ -52,7 +52,7 @@ def test_exit_codes_are_the_readme_table() -> None:
 def test_search_help_is_grouped_and_shows_the_config_defaults() -> None:
     import dataclasses
 
-    from mbnas.driver.search import SearchConfig
+    from mbnas.commands.search.run import SearchConfig
 
     parser = dict(_parsers(build_parser()))["mbnas search"]
     text = parser.format_help()

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from mbnas.cli import main
-from mbnas.cli.results import RunProgress
+from mbnas.cli.evaluate_report import RunProgress
 from mbnas.cli.steps import PlainSink, plain_interval
 from mbnas.errors import ConfigError
 from mbnas.progress import CallbackSink, LogSink, Step, format_seconds, track, use_sink

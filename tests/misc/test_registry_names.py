@@ -9,9 +9,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import mbnas
-from mbnas.engine.executors import executor_names
-from mbnas.space_registry import space_names
+from mbnas.spaces.registry import space_names
 from mbnas.strategies import strategy_names
+from mbnas.training.executors import executor_names
 
 SRC = Path(mbnas.__file__).resolve().parent
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
-from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation
+from mbnas.reporting.report_data import CaseScore, ModelCost, ModelEvaluation
 
 # case_id of each (fold, position): fold 0 validates c1 and c2, fold 1 validates c3.
 CASES_OF_FOLD = {0: ("c1", "c2"), 1: ("c3",)}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mbnas.driver.report_card import SPLIT_TEXT, folds_text, plural, versions_for
+from mbnas.commands.report.card import SPLIT_TEXT, folds_text, plural, versions_for
 from mbnas.reporting.card import cost_summary
-from mbnas.reporting.model import ModelCost, ModelEvaluation
+from mbnas.reporting.report_data import ModelCost, ModelEvaluation
 
 
 def test_folds_follow_the_configs_split() -> None:

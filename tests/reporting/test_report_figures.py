@@ -16,7 +16,7 @@ from mbnas.reporting.figures import (
     plot_case_boxplots,
     plot_example_segmentations,
 )
-from mbnas.reporting.model import ReportError
+from mbnas.reporting.report_data import ReportError
 
 
 def _disk(shape, centre, radius, value=1):
@@ -89,7 +89,7 @@ def test_example_segmentations_mark_an_all_foreground_prediction(tmp_path):
 def test_progress_axis_spans_at_least_a_twentieth_of_dice(tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from mbnas.reporting import progress
+    from mbnas.reporting import progress_figure as progress
 
     assert progress.dice_range((0.0041, 0.0052)) == pytest.approx((0.0, 0.05))
     assert progress.dice_range((0.50, 0.51)) == pytest.approx((0.48, 0.53))

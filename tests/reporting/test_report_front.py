@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mbnas.driver.runfolder import RunFolder
+from mbnas.commands.common.runfolder import RunFolder
 from mbnas.reporting.front import (
     front_html,
     front_markdown,
@@ -13,7 +13,7 @@ from mbnas.reporting.front import (
     objectives_text,
     plot_front,
 )
-from mbnas.space import preset
+from mbnas.spaces.mbnas import preset
 
 
 def _front() -> dict:

@@ -19,7 +19,7 @@ from mbnas.reporting.card import (
 )
 from mbnas.reporting.figures import plot_case_boxplot
 from mbnas.reporting.html import FigureRef, build_html
-from mbnas.reporting.model import CaseScore, ModelEvaluation, ReportError
+from mbnas.reporting.report_data import CaseScore, ModelEvaluation, ReportError
 from mbnas.reporting.stats import friedman, wilcoxon_vs_best
 from mbnas.reporting.table import build_table
 
@@ -46,8 +46,8 @@ def test_genotype_similarity():
 
 
 def test_genotype_similarity_on_real_genotypes():
-    from mbnas.space.genotype import Genotype
-    from mbnas.space.presets import preset
+    from mbnas.spaces.mbnas.genotype import Genotype
+    from mbnas.spaces.mbnas.presets import preset
 
     unet = preset("unet")
     d = unet.to_dict()

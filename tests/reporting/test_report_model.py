@@ -9,7 +9,7 @@ import pytest
 
 from mbnas.errors import MbnasError
 from mbnas.metrics import METRICS
-from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation, ReportError
+from mbnas.reporting.report_data import CaseScore, ModelCost, ModelEvaluation, ReportError
 from mbnas.reporting.table import build_table
 
 

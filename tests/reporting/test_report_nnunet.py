@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from mbnas.metrics import DICE, metric_definitions
-from mbnas.reporting.model import ReportError
 from mbnas.reporting.nnunet import case_comparisons, read_nnunet_results
+from mbnas.reporting.report_data import ReportError
 from mbnas.reporting.table import build_table
 
 

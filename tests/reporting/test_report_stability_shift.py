@@ -6,7 +6,7 @@ import pytest
 
 from mbnas.metrics import METRICS
 from mbnas.reporting.domain_shift import card_value, domain_shift, domain_shift_html, held_out_sites
-from mbnas.reporting.model import CaseScore, ModelEvaluation
+from mbnas.reporting.report_data import CaseScore, ModelEvaluation
 from mbnas.reporting.stability import (
     fold_rank_correlation,
     option_frequencies,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from mbnas.engine.train import constant_class
-from mbnas.reporting.model import CaseScore, ModelEvaluation
+from mbnas.reporting.report_data import CaseScore, ModelEvaluation
 from mbnas.reporting.suspect import constant_search_notes, identical_scores, suspect_notes
+from mbnas.training.train import constant_class
 
 
 def _model(name: str, dice: list[float]) -> ModelEvaluation:

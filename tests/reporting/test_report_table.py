@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mbnas.metrics import METRICS, metric_definitions
-from mbnas.reporting.model import CaseScore, ModelCost, ModelEvaluation, ReportError
+from mbnas.reporting.report_data import CaseScore, ModelCost, ModelEvaluation, ReportError
 from mbnas.reporting.table import STD_DDOF, build_table, seed_mean_std, write_table
 
 

@@ -1,4 +1,4 @@
-"""A small search space with the interface of ``mbnas.space`` (for the strategy tests).
+"""A small search space with the interface of ``mbnas.spaces.mbnas`` (for the strategy tests).
 
 Each node l has four variables like the MB-NAS space: a{l} (channels factor, 1/2/4),
 b{l} (block), c{l} (kernel size), d{l} (skip source). One rule makes some combinations

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from mbnas.errors import EXIT_DONE, EXIT_INTERRUPTED, EXIT_REFUSED, MbnasError
 
 # Command-group modules, each exposing register(subparsers).
-_GROUPS = ("data", "real", "space", "train", "search", "results", "predict", "export")
+_GROUPS = ("data", "importers", "space", "train", "search", "evaluate_report", "predict", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

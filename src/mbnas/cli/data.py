@@ -115,7 +115,7 @@ def sites_line(dataset: Dataset, sites_file: Path | None) -> str | None:
 
 
 def run_preprocess(args: argparse.Namespace) -> int:
-    from mbnas.driver.dataset import default_cache_dir
+    from mbnas.commands.common.dataset import default_cache_dir
 
     args.data_dir = resolve_dataset(args.data_dir)
     config = PreprocessConfig(size=args.size, target_spacing=args.target_spacing)

@@ -23,12 +23,13 @@ from mbnas.cli.speed import (
     print_estimate,
     search_estimate,
 )
-from mbnas.driver.demo_settings import DemoSettings
-from mbnas.engine.config import PAPER, get_protocol, protocol_names, resolve_preset
-from mbnas.engine.executors import DEFAULT_EXECUTOR, executor_names
+from mbnas.commands.demo.settings import DemoSettings
 from mbnas.errors import ConfigError
-from mbnas.space_registry import DEFAULT_SPACE, FIXED_BLOCKS, INITS, space_names
+from mbnas.nn import INITS
+from mbnas.spaces.registry import DEFAULT_SPACE, FIXED_BLOCKS, space_names
 from mbnas.strategies import DEFAULT_STRATEGY, strategy_definition, strategy_names
+from mbnas.training.executors import DEFAULT_EXECUTOR, executor_names
+from mbnas.training.protocol import PAPER, get_protocol, protocol_names, resolve_preset
 
 # Command-line flags that map onto protocol fields.
 _PROTOCOL_FLAGS = ("epochs", "folds", "batch_size", "image_size", "lr", "init")
@@ -88,7 +89,7 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_cost_arguments(p: argparse.ArgumentParser) -> None:
-    """Objectives and hard cost limits (mbnas.driver.search_cost); amounts take K/M/G."""
+    """Objectives and hard cost limits (mbnas.commands.search.cost); amounts take K/M/G."""
     p.add_argument("--objectives", help="dice (default), or dice and any of params, macs, "
                    "memory, latency, e.g. dice,macs: Pareto local search")
     p.add_argument("--max-params", help="most parameters, e.g. 2M")
@@ -177,7 +178,7 @@ def read_config_file(path: str | None) -> dict[str, Any]:
 
 
 def search_config(args: argparse.Namespace):  # noqa: ANN201
-    from mbnas.driver.search import SearchConfig
+    from mbnas.commands.search.run import SearchConfig
 
     settings = read_config_file(args.config)
     if args.space in _old_space_names():
@@ -218,9 +219,9 @@ def check_writes(args: argparse.Namespace, config: Any) -> None:
     if args.repeats is not None and args.repeats < 2:
         raise ConfigError(f"--repeats needs at least 2 searches, got {args.repeats}")
     if args.splits is not None:
+        from mbnas.commands.common.runfolder import RunFolder
         from mbnas.data.formats import read_dataset
         from mbnas.data.nnunet import adopt_splits
-        from mbnas.driver.runfolder import RunFolder
 
         cases = [c.case_id for c in read_dataset(config.data_dir).cases]
         adopt_splits(args.splits, RunFolder(args.out).splits, cases, config.protocol.folds,
@@ -230,9 +231,9 @@ def check_writes(args: argparse.Namespace, config: Any) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     from mbnas.api import search
     from mbnas.cli.steps import console
-    from mbnas.driver.progress import SearchProgress
-    from mbnas.driver.runfolder import RunFolder
-    from mbnas.engine.executors import make_executor
+    from mbnas.commands.common.live import SearchProgress
+    from mbnas.commands.common.runfolder import RunFolder
+    from mbnas.training.executors import make_executor
 
     config = search_config(args)
     check_writes(args, config)  # all checked before anything is written
@@ -257,7 +258,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     executor.start()  # connect and print the Ray dashboard before the live display
     plan, shared = [(config, Path(args.out))], None
     if args.repeats is not None:
-        from mbnas.driver.repeats import prepare_repeats
+        from mbnas.commands.common.repeats import prepare_repeats
 
         plan, shared = prepare_repeats(config, args.out, args.repeats), Path(args.out)
     try:
@@ -307,14 +308,14 @@ def front_lines(folder: Any) -> list[str]:
 def _search_defaults() -> dict[str, Any]:
     """The defaults of :class:`SearchConfig` (flags default to None: a --config file may
     set them), for `search --help`."""
-    from mbnas.driver.search_config import SearchConfig
+    from mbnas.commands.search.config import SearchConfig
 
     return {f.name: f.default for f in dataclasses.fields(SearchConfig)
             if f.default is not dataclasses.MISSING}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from mbnas.driver.demo import run_demo
+    from mbnas.commands.demo.run import run_demo
 
     for name in ("budget", "cases", "epochs", "folds", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:

@@ -53,6 +53,6 @@ def intensity_settings(name: str) -> dict[str, Any]:
     """``--intensity-augment off|robust`` as the protocol's ``intensity`` settings."""
     import dataclasses
 
-    from mbnas.engine.intensity import ROBUST, IntensityConfig
+    from mbnas.training.intensity import ROBUST, IntensityConfig
 
     return dataclasses.asdict(ROBUST if name == "robust" else IntensityConfig())

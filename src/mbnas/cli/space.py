@@ -8,7 +8,7 @@
 * ``mbnas space cost GENOTYPE.json|smp-unet|smp-resunet|unet --size 128``: parameters,
   MACs (with the input size) and activation memory.
 
-``mbnas.space`` (and so torch) is imported inside the handlers only, so that other
+``mbnas.spaces.mbnas`` (and so torch) is imported inside the handlers only, so that other
 command groups start fast.
 """
 
@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mbnas.errors import ConfigError
-from mbnas.space_registry import DEFAULT_SPACE, space_definition, space_names
+from mbnas.spaces.registry import DEFAULT_SPACE, space_definition, space_names
 
 if TYPE_CHECKING:
-    from mbnas.space.spaces import SearchSpace
+    from mbnas.spaces.mbnas.definitions import SearchSpace
 
 _KIND_TEXT = {
     "a": ("level", "  (32 * 2**level channels; cell types follow from the levels)"),
@@ -110,14 +110,14 @@ def _describe_space(space: SearchSpace, title: str, topology: str | None = None)
 
 
 def _field(kind: str) -> str:
-    from mbnas.space.genotype import FIELDS
+    from mbnas.spaces.mbnas.genotype import FIELDS
 
     return FIELDS[kind]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from mbnas.space.genotype import Genotype, Node
-    from mbnas.space.spaces import get_space, kernel_space
+    from mbnas.spaces.mbnas.definitions import get_space, kernel_space
+    from mbnas.spaces.mbnas.genotype import Genotype, Node
     from mbnas.strategies import strategy_definition, strategy_names
 
     space = get_space(args.space, args.max_depth)
@@ -127,7 +127,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         lines.append(f"  the fixed topology is the {definition.base} preset (see `mbnas "
                      f"space draw {definition.base}`)")
     if definition.paper_size is not None:
-        from mbnas.space_registry import PAPER_SIZE_NOTE
+        from mbnas.spaces.registry import PAPER_SIZE_NOTE
 
         lines.append(f"  paper (section 2.1): {definition.paper_size:.3g}; exact here: "
                      f"{space.size():.3g}: {PAPER_SIZE_NOTE}")
@@ -151,8 +151,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from mbnas.io import atomic_write_text
-    from mbnas.space.authors import looks_like_authors_string, to_authors_string
-    from mbnas.space.load import load_genotype
+    from mbnas.spaces.mbnas.authors import looks_like_authors_string, to_authors_string
+    from mbnas.spaces.mbnas.load import load_genotype
 
     genotype = load_genotype(args.genotype)
     if looks_like_authors_string(args.genotype.strip()):
@@ -169,8 +169,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
-    from mbnas.space.draw import draw_genotype
-    from mbnas.space.load import load_genotype
+    from mbnas.spaces.mbnas.draw import draw_genotype
+    from mbnas.spaces.mbnas.load import load_genotype
 
     genotype = load_genotype(args.genotype)
     if args.out:
@@ -187,10 +187,10 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from mbnas.space.build import build_model
-    from mbnas.space.cost import cost_report
-    from mbnas.space.genotype import Genotype
-    from mbnas.space.load import load_architecture
+    from mbnas.costs.measure import cost_report
+    from mbnas.spaces.mbnas.build import build_model
+    from mbnas.spaces.mbnas.genotype import Genotype
+    from mbnas.spaces.mbnas.load import load_architecture
 
     if not 1 <= args.size <= 8192:
         raise ConfigError(f"--size must be between 1 and 8192 pixels, got {args.size}")

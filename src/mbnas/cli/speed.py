@@ -36,7 +36,7 @@ def add_speed_arguments(p: argparse.ArgumentParser, race: bool = False) -> None:
 def announce(device: str, protocol: Any, threads: int | None, runs_per_device: int = 1
              ) -> None:
     """Print the device, precision and threads of the training about to start."""
-    from mbnas.engine.device import describe_device
+    from mbnas.training.device import describe_device
 
     print(describe_device(device, protocol, threads, runs_per_device), flush=True)
 
@@ -47,7 +47,7 @@ def refuse_paper_on_cpu(device: str, protocol: Any, estimate_hours: Any) -> None
     ``estimate_hours`` is called only when refusing (it times a few steps), and returns
     the (low, high) estimated hours of the job.
     """
-    from mbnas.engine.device import needs_cpu_consent
+    from mbnas.training.device import needs_cpu_consent
 
     if not needs_cpu_consent(device, protocol):
         return
@@ -65,10 +65,10 @@ def _days(hours: float) -> str:
 def timed_estimate(data_dir: str, cache_dir: str | None, networks: Sequence[tuple[str, Any]],
                    protocol: Any, device: str, n_evaluations: int, threads: int | None,
                    steps: int = 3) -> Any:
-    """An :class:`~mbnas.driver.estimate.Estimate`, timed with ``threads`` CPU threads."""
+    """An :class:`~mbnas.commands.common.estimate.Estimate`, timed with ``threads`` CPU threads."""
     import torch
 
-    from mbnas.driver.estimate import estimate, slice_data
+    from mbnas.commands.common.estimate import estimate, slice_data
 
     data = slice_data(data_dir, cache_dir, protocol.image_size)
     before = torch.get_num_threads()
@@ -81,7 +81,7 @@ def timed_estimate(data_dir: str, cache_dir: str | None, networks: Sequence[tupl
 
 
 def search_estimate(config: Any, steps: int = 3, first_only: bool = False) -> Any:
-    from mbnas.driver.estimate import search_networks
+    from mbnas.commands.common.estimate import search_networks
 
     networks = search_networks(config.space, config.start, config.max_depth, config.seed)
     return timed_estimate(config.data_dir, config.cache_dir,
@@ -91,7 +91,7 @@ def search_estimate(config: Any, steps: int = 3, first_only: bool = False) -> An
 
 def guard_search(config: Any) -> None:
     """Announce the device of a search, refusing the paper protocol on a CPU."""
-    from mbnas.driver.preflight import check_device
+    from mbnas.commands.common.preflight import check_device
 
     check_device(config.device, config.executor)  # a missing GPU: one line, before anything
     refuse_paper_on_cpu(config.device, config.protocol,
@@ -102,8 +102,8 @@ def guard_search(config: Any) -> None:
 
 def evaluation_networks(config: Any) -> list[tuple[str, Any]]:
     """Every model of an evaluation: the best network of each search run, the baselines."""
-    from mbnas.driver.search_runs import BASELINE_NAMES, read_search_runs
-    from mbnas.space import Baseline, architecture_from_dict
+    from mbnas.commands.common.search_runs import BASELINE_NAMES, read_search_runs
+    from mbnas.spaces.mbnas import Baseline, architecture_from_dict
 
     models = [(r.name, architecture_from_dict(r.genotype))
               for r in read_search_runs(config.run_dirs)]
@@ -118,7 +118,7 @@ def evaluate_estimate(config: Any, threads: int | None, steps: int = 3) -> Any:
 
 def guard_evaluate(config: Any, threads: int | None, runs_per_device: int) -> None:
     """Announce the device of an evaluation, refusing the paper protocol on a CPU."""
-    from mbnas.driver.preflight import check_device
+    from mbnas.commands.common.preflight import check_device
 
     check_device(config.device, config.executor)  # a missing GPU: one line, before anything
     refuse_paper_on_cpu(config.device, config.protocol,

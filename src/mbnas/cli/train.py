@@ -15,10 +15,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from mbnas.commands.train.run import train_one
     from mbnas.data.nnunet import resolve_dataset
-    from mbnas.driver.single import train_one
-    from mbnas.engine.config import Protocol
-    from mbnas.space import load_architecture
+    from mbnas.spaces.mbnas import load_architecture
+    from mbnas.training.protocol import Protocol
 
     load_architecture(args.arch)  # a bad --arch is one line, not one under a progress bar
     data_dir = resolve_dataset(args.data_dir)
@@ -26,7 +26,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     refuse_paper_on_cpu(args.device, protocol, lambda: _run_hours(args, protocol))
     import torch
 
-    from mbnas.engine.cpus import default_threads
+    from mbnas.training.cpus import default_threads
 
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {args.threads}")
@@ -68,7 +68,7 @@ def _run_hours(args: argparse.Namespace, protocol) -> tuple[float, float]:  # no
     """Estimated hours of this one run (for the CPU refusal)."""
     import dataclasses
 
-    from mbnas.space import load_architecture
+    from mbnas.spaces.mbnas import load_architecture
 
     one = dataclasses.replace(protocol, seeds=(args.seed,))
     est = timed_estimate(args.data_dir, args.cache_dir,

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mbnas.errors import GenotypeError
-from mbnas.space import Genotype, build_network
-from mbnas.space.genotype import BASE_CHANNELS
+from mbnas.spaces.mbnas import Genotype, build_network
+from mbnas.spaces.mbnas.genotype import BASE_CHANNELS
 
 #: ``network_class_name`` of the configurations written by ``mbnas export nnunet``.
 CLASS_NAME = "mbnas.export.nnunet.MBNASNetwork"

@@ -47,8 +47,8 @@ from typing import Any
 from mbnas.errors import ConfigError, GenotypeError
 from mbnas.export.nnunet import CLASS_NAME
 from mbnas.io import atomic_write, atomic_write_json
-from mbnas.space import Genotype, load_genotype
-from mbnas.space.genotype import BASE_CHANNELS, level_text
+from mbnas.spaces.mbnas import Genotype, load_genotype
+from mbnas.spaces.mbnas.genotype import BASE_CHANNELS, level_text
 
 DEFAULT_NAME = "2d_mbnas"
 PARENT = "2d"
@@ -109,7 +109,7 @@ def genotype_from_source(source: str) -> tuple[Genotype, SearchedWith | None]:
     """
     path = Path(source)
     if path.is_dir():
-        from mbnas.driver.search_runs import read_search_run
+        from mbnas.commands.common.search_runs import read_search_run
 
         run = read_search_run(path)
         width = (run.config.get("protocol") or {}).get("base_channels")
@@ -118,7 +118,7 @@ def genotype_from_source(source: str) -> tuple[Genotype, SearchedWith | None]:
     if path.is_file():
         return load_genotype(path), None
     if _AUTHORS_STRING.match(source):
-        from mbnas.space.authors import from_authors_string
+        from mbnas.spaces.mbnas.authors import from_authors_string
 
         return from_authors_string(source), None
     raise ConfigError(f"{source}: not a search run folder, a genotype JSON file or the "
@@ -219,8 +219,8 @@ def training_bytes(genotype: Genotype, in_channels: int, n_classes: int, base_ch
     level, a batch of 2) and scaled: activations grow linearly with the patch area and the
     batch. Call it only with a bounded width (:data:`MAX_BASE_CHANNELS`).
     """
-    from mbnas.space import build_network
-    from mbnas.space.cost import count_parameters, peak_activation_memory
+    from mbnas.costs.measure import count_parameters, peak_activation_memory
+    from mbnas.spaces.mbnas import build_network
 
     side = 2 * 2 ** genotype.depth()
     net = build_network(genotype, in_channels, n_classes, base_channels)

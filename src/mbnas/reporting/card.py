@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mbnas.reporting.model import ModelEvaluation, ReportError
+from mbnas.reporting.report_data import ModelEvaluation, ReportError
 
 __all__ = ["NOT_AVAILABLE", "NOT_DONE", "CARD_SECTIONS", "ReportingCard", "genotype_similarity",
            "stability", "software_versions", "cost_summary"]

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from mbnas.metrics.registry import DICE, METRICS
-from mbnas.reporting.model import ModelEvaluation
 from mbnas.reporting.numbers import p_text
+from mbnas.reporting.report_data import ModelEvaluation
 from mbnas.reporting.stats import MIN_PAIRS, holm
 
 

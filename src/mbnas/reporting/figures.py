@@ -1,8 +1,8 @@
 """Report figures (matplotlib, Agg): per-case box plots and example segmentations.
 
 Every function writes ``<out_prefix>.png`` and ``<out_prefix>.svg`` atomically and
-returns the two paths. The architecture picture lives in :mod:`mbnas.space` and the
-search progress plot in :mod:`mbnas.reporting.progress`.
+returns the two paths. The architecture picture lives in :mod:`mbnas.spaces.mbnas` and the
+search progress plot in :mod:`mbnas.reporting.progress_figure`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from mbnas.io import atomic_write  # noqa: E402
 from mbnas.metrics.registry import METRICS, MetricDefinition  # noqa: E402
-from mbnas.reporting.model import ModelEvaluation, ReportError  # noqa: E402
+from mbnas.reporting.report_data import ModelEvaluation, ReportError  # noqa: E402
 from mbnas.reporting.table import check_models  # noqa: E402
 
 __all__ = ["case_values", "measured_metrics", "plot_case_boxplot", "plot_case_boxplots",

@@ -21,7 +21,7 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from mbnas.io import atomic_write_text  # noqa: E402
 from mbnas.reporting.figures import save_figure  # noqa: E402
-from mbnas.reporting.model import ModelEvaluation  # noqa: E402
+from mbnas.reporting.report_data import ModelEvaluation  # noqa: E402
 
 #: (figure, axis label, scale to the unit shown)
 AXES = (("params", "parameters (M)", 1e-6), ("macs", "MACs per forward pass (M)", 1e-6),

@@ -19,8 +19,8 @@ from typing import Any
 
 from mbnas.io import atomic_write_text
 from mbnas.reporting.card import ReportingCard
-from mbnas.reporting.model import ReportError
 from mbnas.reporting.numbers import p_text
+from mbnas.reporting.report_data import ReportError
 from mbnas.reporting.stats import FriedmanResult, WilcoxonReport
 from mbnas.reporting.table import Cell, Table1
 

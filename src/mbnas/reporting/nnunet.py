@@ -27,8 +27,8 @@ import numpy as np
 from scipy import stats
 
 from mbnas.metrics.registry import DICE
-from mbnas.reporting.model import CaseScore, ModelEvaluation, ReportError
 from mbnas.reporting.numbers import p_text
+from mbnas.reporting.report_data import CaseScore, ModelEvaluation, ReportError
 
 #: nnU-Net configuration -> (row name, kind).
 CONFIGURATIONS = {"2d": ("nnU-Net 2d", "baseline"), "2d_mbnas": ("MB-NAS 2d_mbnas", "searched")}

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from mbnas.reporting.model import ModelEvaluation, ReportError
+from mbnas.reporting.report_data import ModelEvaluation, ReportError
 from mbnas.reporting.table import check_models
 
 __all__ = ["FriedmanResult", "Comparison", "WilcoxonReport", "friedman", "wilcoxon_vs_best",

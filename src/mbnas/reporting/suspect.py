@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mbnas.reporting.model import ModelEvaluation
+from mbnas.reporting.report_data import ModelEvaluation
 
 __all__ = ["constant_search_notes", "identical_scores", "suspect_notes"]
 

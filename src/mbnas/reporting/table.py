@@ -28,8 +28,8 @@ import numpy as np
 
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.metrics.registry import metric_definitions
-from mbnas.reporting.model import CaseScore, ModelEvaluation, ReportError
 from mbnas.reporting.numbers import mean_std_text
+from mbnas.reporting.report_data import CaseScore, ModelEvaluation, ReportError
 
 __all__ = ["STD_DDOF", "Cell", "Column", "Row", "Table1", "seed_mean_std", "build_table",
            "write_table", "check_models"]

@@ -3,7 +3,7 @@
 :class:`FileLock` is an exclusive, non-blocking ``flock`` on a file that holds the
 owner's pid. The kernel drops it when the process ends, even on SIGKILL, so a crashed
 driver never leaves a stale lock behind. It guards run folders (``RUN/.lock``, see
-:mod:`mbnas.driver.runfolder`) and result stores (``<store>.lock``).
+:mod:`mbnas.commands.common.runfolder`) and result stores (``<store>.lock``).
 
 Within one process a store's lock is shared (reference-counted): several
 ``ResultStore`` objects of the same process may write, each transaction being atomic

@@ -41,7 +41,7 @@ def optuna_available() -> bool:
 
 def _variables(genotype: dict[str, Any]) -> dict[str, Any]:
     """The genotype's variables by the paper's names: a1 (channels), b1 (block), ..."""
-    from mbnas.space.genotype import FIELDS
+    from mbnas.spaces.mbnas.genotype import FIELDS
 
     params: dict[str, Any] = {}
     for i, node in enumerate(genotype.get("nodes", []), start=1):

@@ -53,7 +53,7 @@ class GenotypeLike(Protocol):
 
 
 class SpaceLike(Protocol):
-    """The search-space interface of ``mbnas.space`` (duck-typed: not imported here)."""
+    """The search-space interface of ``mbnas.spaces.mbnas`` (duck-typed: not imported here)."""
 
     @property
     def name(self) -> str: ...

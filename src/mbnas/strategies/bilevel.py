@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.errors import ConfigError
-from mbnas.space_registry import MACRO_SPACE
+from mbnas.spaces.registry import MACRO_SPACE
 from mbnas.strategies.base import SpaceLike, Strategy
 from mbnas.strategies.local import LocalWalk, check_restarts, full_pass_size, walk_stop_reason
 from mbnas.strategies.records import Batch, Decode, decode_optional, encode

@@ -1,7 +1,7 @@
 """Hard cost limits: architectures over a limit are never proposed, so never trained.
 
 The cost figures (parameters, MACs, activation memory, latency) are computed outside this
-package (``mbnas.driver.search_cost``, with torch) and reach the search as a callable
+package (``mbnas.commands.search.cost``, with torch) and reach the search as a callable
 ``figures(genotype) -> {name: value}``. :class:`LimitedSpace` wraps a search space so
 that every strategy respects the limits without knowing about them:
 
@@ -88,7 +88,7 @@ class LimitedSpace:
     """A search space restricted to the architectures within hard cost limits.
 
     Args:
-        space: the space wrapped (``mbnas.space`` interface; its name is kept, so a
+        space: the space wrapped (``mbnas.spaces.mbnas`` interface; its name is kept, so a
             strategy's checkpoint names the same space).
         figures: genotype -> cost figures (at least those limited); should be cached.
         limits: figure name -> largest allowed value.

@@ -239,7 +239,7 @@ class LocalSearch(Strategy):
     """First-improvement local search over the variables of one search space.
 
     Args:
-        space: the search space (``mbnas.space`` interface).
+        space: the search space (``mbnas.spaces.mbnas`` interface).
         budget: the most architectures to evaluate (memoised re-visits are free).
         rng: generator (or seed) for the start sample and the variable orders.
         decode: rebuilds a genotype from its ``to_dict()`` (for checkpoints).

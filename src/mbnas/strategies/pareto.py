@@ -72,7 +72,7 @@ class ParetoLocalSearch(Strategy):
     """Pareto local search (PLS-1) with an archive of non-dominated networks.
 
     Args:
-        space: the search space (``mbnas.space`` interface, possibly a LimitedSpace).
+        space: the search space (``mbnas.spaces.mbnas`` interface, possibly a LimitedSpace).
         budget: the most architectures to evaluate.
         rng: generator (or seed) for the start sample and the variable orders.
         decode: rebuilds a genotype from its ``to_dict()``.

@@ -22,7 +22,7 @@ class RandomSearch(Strategy):
     """Random search with a memo and the same budget rules as local search.
 
     Args:
-        space: the search space (``mbnas.space`` interface).
+        space: the search space (``mbnas.spaces.mbnas`` interface).
         budget: the most architectures to evaluate.
         rng: generator (or seed) for the samples.
         decode: rebuilds a genotype from its ``to_dict()`` (for checkpoints).

@@ -4,7 +4,7 @@ One list, read by the CLI's ``--strategy`` choices, the search config and the re
 A strategy is registered once, next to its class (``@register_strategy``), with the
 labels reports show; :data:`STRATEGIES` imports the built-in strategies' modules on its
 first look-up. A duplicate name is an error and an unknown name lists the valid ones.
-Like the space registry (:mod:`mbnas.space_registry`), this module does not import torch.
+Like the space registry (:mod:`mbnas.spaces.registry`), this module does not import torch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from mbnas.errors import ConfigError
 from mbnas.registry import Registry
-from mbnas.space_registry import space_definition
+from mbnas.spaces.registry import space_definition
 
 if TYPE_CHECKING:
     from mbnas.strategies.base import SpaceLike, Strategy
@@ -40,7 +40,7 @@ class StrategyDefinition:
         costs: Whether it takes cost objectives and limits (``--objectives``,
             ``--max-*``).
         kernel_phase: Whether, after the space, it searches the kernel sizes of the best
-            network (``mbnas.space.kernel_space``); reports then give both phases' sizes.
+            network (``mbnas.spaces.mbnas.kernel_space``); reports then give both phases' sizes.
         was_space: Whether run folders written before it was a strategy name it as their
             space (``space: NAME``, strategy local); they are read as today's settings.
     """

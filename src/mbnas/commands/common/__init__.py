@@ -1,0 +1,1 @@
+"""What every stage shares: run folders, logs, preflight checks, the dataset, progress."""

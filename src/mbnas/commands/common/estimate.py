@@ -1,0 +1,199 @@
+"""`--estimate`: what a search or an evaluation will cost, before it starts.
+
+A few training steps (and validation passes) of some networks are timed on the chosen
+device with the protocol's batch size, image size and precision; the dataset's slice
+count and the protocol's epochs, folds and seeds turn the rates into the time of one run,
+one evaluation and the whole budget. Networks differ in cost, so the figures are a range
+over the networks timed: the start network and two random networks of the space for a
+search, every model for an evaluation. Nothing is written (a missing preprocessing cache
+is built in a temporary folder and dropped) and nothing else is trained.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mbnas.commands.common.dataset import default_cache_dir
+from mbnas.data import PreprocessConfig, load_slices
+from mbnas.data.formats import read_dataset
+from mbnas.data.preprocess import cache_folder, is_complete
+from mbnas.data.slices import SliceData
+from mbnas.progress import track
+from mbnas.spaces.mbnas import build_model
+from mbnas.training.augment import augment_batch
+from mbnas.training.device import select_device, to_channels_last, use_bf16
+from mbnas.training.loss import soft_dice_loss
+from mbnas.training.protocol import Protocol
+from mbnas.training.train import predict_labels
+
+TIMED_STEPS = 3
+
+
+@dataclass(frozen=True)
+class NetworkRate:
+    """Measured speed of one network: training and validation images per second."""
+
+    name: str
+    train_images_per_s: float
+    val_images_per_s: float
+
+    def run_seconds(self, protocol: Protocol, n_train: float, n_val: float) -> float:
+        per_epoch = n_train / self.train_images_per_s + n_val / self.val_images_per_s
+        return protocol.epochs * per_epoch
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The cost of ``n_evaluations`` evaluations of ``protocol`` on a dataset."""
+
+    protocol: Protocol
+    n_slices: int
+    n_evaluations: int
+    rates: tuple[NetworkRate, ...]
+    device: str
+
+    @property
+    def runs_per_evaluation(self) -> int:
+        return self.protocol.folds * len(self.protocol.seeds)
+
+    def run_seconds(self) -> list[float]:
+        folds = self.protocol.folds
+        n_val = self.n_slices / folds
+        return [r.run_seconds(self.protocol, self.n_slices - n_val, n_val) for r in self.rates]
+
+    def total_hours(self) -> tuple[float, float]:
+        runs = self.run_seconds()
+        scale = self.runs_per_evaluation * self.n_evaluations / 3600
+        return min(runs) * scale, max(runs) * scale
+
+    def lines(self, what: str) -> list[str]:
+        runs = self.run_seconds()
+        n_eval = self.runs_per_evaluation
+        lo, hi = self.total_hours()
+        out = [f"estimate on {self.device}: {self.n_slices} slices at "
+               f"{self.protocol.image_size}x{self.protocol.image_size}, "
+               f"{self.protocol.epochs} epochs, {self.protocol.folds} folds x "
+               f"{len(self.protocol.seeds)} seeds = {n_eval} runs per evaluation"]
+        for rate, seconds in zip(self.rates, runs, strict=True):
+            out.append(f"  {rate.name:<28} {rate.train_images_per_s:9.1f} images/s training, "
+                       f"{_duration(seconds)} per run, {_duration(seconds * n_eval)} per "
+                       "evaluation")
+        out.append(f"{what}: {self.n_evaluations} evaluation(s), "
+                   f"{_duration(lo * 3600)} to {_duration(hi * 3600)} "
+                   "(one run at a time; the range is over the networks timed)")
+        return out
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def slice_data(data_dir: str | Path, cache_dir: str | Path | None, image_size: int
+               ) -> SliceData:
+    """The dataset's slices, from the cache when it is there, else built in a temp folder."""
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    config = PreprocessConfig(size=image_size)
+    if is_complete(cache_folder(read_dataset(data_dir), cache, config)):
+        return load_slices(data_dir, cache, config)
+    with tempfile.TemporaryDirectory(prefix="mbnas-estimate-") as tmp:
+        return load_slices(data_dir, tmp, config)
+
+
+def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
+                 protocol: Protocol, device: str, steps: int = TIMED_STEPS,
+                 validate: bool = True) -> NetworkRate:
+    """Time ``steps`` training steps and one validation pass after one warm-up each.
+
+    Without ``validate`` the validation rate is not measured (reported as infinite).
+    """
+    dev = select_device(device)
+    bf16 = use_bf16(protocol, dev)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(architecture, in_channels, n_classes,
+                            protocol.base_channels).to(dev)
+    channels_last = protocol.channels_last != "off"
+    if channels_last:
+        model = to_channels_last(model, dev)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    size, bs = protocol.image_size, protocol.batch_size
+    images = torch.randn(bs, in_channels, size, size, generator=gen, device=dev)
+    labels = torch.randint(0, n_classes, (bs, size, size), generator=gen, device=dev)
+    optimiser = torch.optim.Adam(model.parameters(), lr=protocol.lr)
+    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def step() -> None:
+        x, y = augment_batch(images, labels, protocol.augment, gen)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            loss = soft_dice_loss(model(x), y)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    model.train()
+    train_s = seconds_per_call(step, steps, dev)
+    if not validate:
+        return NetworkRate(name, bs / train_s, float("inf"))
+    val = images.repeat(max(1, protocol.val_batch_size // bs), 1, 1, 1)
+    val_s = seconds_per_call(
+        lambda: predict_labels(model, val, protocol.val_batch_size, bf16), 1, dev)
+    return NetworkRate(name, bs / train_s, len(val) / val_s)
+
+
+def seconds_per_call(fn: Any, repeats: int, device: torch.device) -> float:
+    """Seconds per call of ``fn`` after one warm-up call."""
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / repeats
+
+
+def estimate(data: SliceData, named_architectures: Sequence[tuple[str, Any]],
+             protocol: Protocol, device: str, n_evaluations: int,
+             steps: int = TIMED_STEPS) -> Estimate:
+    """Time each network and scale to ``n_evaluations`` evaluations of ``protocol``."""
+    with track(f"timing {len(named_architectures)} network(s) for the estimate",
+               total=len(named_architectures), unit="network") as step:
+        rates = tuple(time_network(name, arch, data.in_channels, data.n_classes, protocol,
+                                   device, steps)
+                      for name, arch in step.each(named_architectures, lambda n: n[0]))
+    dev = select_device(device)
+    return Estimate(protocol, len(data.images), n_evaluations, rates, str(dev))
+
+
+def search_networks(space_name: str, start: str, max_depth: int, seed: int
+                    ) -> list[tuple[str, Any]]:
+    """The start network of a search and two random networks of its space."""
+    from mbnas.spaces.mbnas import get_space, preset
+    from mbnas.spaces.registry import RANDOM_START
+
+    space = get_space(space_name, max_depth)
+    rng = np.random.default_rng(seed)
+    first = ("start (random)", space.sample(rng)) if start == RANDOM_START else (
+        f"start ({start})", preset(start))
+    return [first] + [(f"random network {i + 1}", space.sample(rng)) for i in range(2)]
+
+
+__all__ = ["Estimate", "NetworkRate", "estimate", "search_networks", "slice_data",
+           "time_network"]

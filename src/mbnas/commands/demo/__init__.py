@@ -1,0 +1,1 @@
+"""`mbnas demo`: phantom data and a short search on the CPU."""

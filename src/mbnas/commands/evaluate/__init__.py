@@ -1,0 +1,1 @@
+"""`mbnas evaluate`: final retraining, model folders, the front, external sets."""

@@ -1,0 +1,1 @@
+"""`mbnas search`: the loop, its settings, resume, costs, fidelity and repeats."""

@@ -1,0 +1,266 @@
+"""Cost-aware search: the cost figures of a network, hard limits and the Pareto front.
+
+The search (``mbnas.search``) never imports torch: it receives the cost figures through
+a callable. This module computes them, with the one counter of
+:mod:`mbnas.costs.measure` (parameters, MACs, activation memory) and the latency timer of
+:mod:`mbnas.commands.common.model_cost`:
+
+* ``params``: parameters of the network built with the protocol's base channels;
+* ``macs``: multiply-accumulates of one forward pass, batch 1, at the protocol's
+  training size (``image_size`` x ``image_size``);
+* ``memory``: bytes of activations a training step keeps for backward, per sample, at
+  the training size (measured at batch 2 and halved, as in ``mbnas evaluate``);
+* ``latency``: milliseconds, the median of repeated batch-1 forward passes at the
+  training size after warm-up, the device synchronised, in fp32 (the precision
+  ``mbnas predict`` uses), on ``latency_device``.
+
+Figures are cached per architecture (and device, for latency) in ``RUN_DIR/costs.json``,
+so a resumed search reads the latencies it decided with instead of timing them again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mbnas.commands.common.model_cost import cost_model, latency_ms
+from mbnas.commands.common.search_runs import BASELINE_NAMES
+from mbnas.costs.measure import cost_report
+from mbnas.errors import ConfigError
+from mbnas.io import atomic_write_json
+from mbnas.spaces.mbnas import BASELINES, Baseline
+from mbnas.strategies import (
+    LimitedSpace,
+    make_strategy,
+    pareto_front,
+    parse_amount,
+    strategy_definition,
+    strategy_names,
+)
+from mbnas.strategies.limits import COST_NAMES, format_figure
+from mbnas.strategies.pareto import objective_vector
+from mbnas.training.device import device_label, select_device
+
+#: SearchConfig field of each limit, in the order the limits are checked.
+LIMIT_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory",
+                "latency": "max_latency_ms"}
+
+
+class CostOracle:
+    """Cost figures of genotypes for one dataset and protocol, cached in a JSON file.
+
+    Args:
+        in_channels, n_classes: of the dataset.
+        base_channels, image_size: of the protocol (the network built and the size the
+            figures hold for).
+        latency_device: where latency is timed ("cpu", "cuda", "auto").
+        cache: JSON file of figures measured before (read, and rewritten when ``write``).
+    """
+
+    def __init__(self, in_channels: int, n_classes: int, base_channels: int,
+                 image_size: int, latency_device: str = "cpu", cache: Path | None = None,
+                 write: bool = True) -> None:
+        self.in_channels = in_channels
+        self.n_classes = n_classes
+        self.base_channels = base_channels
+        self.image_size = image_size
+        self.latency_device = latency_device
+        self.device_name = device_label(select_device(latency_device))
+        self.cache = cache
+        self.write = write
+        self.known: dict[str, dict[str, float]] = {}
+        if cache is not None and cache.is_file():
+            try:
+                self.known = json.loads(cache.read_text())
+            except (OSError, ValueError):
+                self.known = {}
+
+    def _ident(self, key: str) -> str:
+        return f"{key}/{self.in_channels}/{self.n_classes}/{self.base_channels}/{self.image_size}"
+
+    def figures(self, genotype: Any, names: Sequence[str] = COST_NAMES) -> dict[str, float]:
+        """The figures ``names`` of ``genotype``, measured the first time only."""
+        entry = self.known.setdefault(self._ident(genotype.key), {})
+        slot = {n: (f"latency@{self.device_name}" if n == "latency" else n) for n in names}
+        missing = [n for n in names if slot[n] not in entry]
+        if missing:
+            entry.update({slot[n]: v for n, v in self._measure(genotype, missing).items()})
+            if self.cache is not None and self.write:
+                atomic_write_json(self.cache, self.known)
+        return {n: float(entry[slot[n]]) for n in names}
+
+    def _measure(self, genotype: Any, names: Sequence[str]) -> dict[str, float]:
+        model = cost_model(genotype, self.in_channels, self.n_classes, self.base_channels)
+        shape = (1, self.in_channels, self.image_size, self.image_size)
+        out: dict[str, float] = {}
+        if {"params", "macs", "memory"} & set(names):
+            cost = cost_report(model, self.image_size, self.in_channels, self.n_classes,
+                               memory="memory" in names)
+            figures = {"params": cost.params, "macs": cost.macs, "memory": cost.memory_bytes}
+            out.update({n: float(figures[n]) for n in ("params", "macs", "memory")
+                        if n in names})
+        if "latency" in names:
+            out["latency"] = latency_ms(model, shape, select_device(self.latency_device))
+        return out
+
+
+def check_cost_settings(config: Any) -> None:
+    """Normalise and check a search config's objectives and limits (in place: the config
+    is frozen, so through ``object.__setattr__``; limits may be given as "50M").
+
+    Raises:
+        ConfigError: an unknown objective, no Dice, a bad limit, or a strategy that
+            takes no costs (bilevel search).
+    """
+    objectives = config.objectives
+    if isinstance(objectives, str):
+        objectives = [o.strip() for o in objectives.split(",") if o.strip()]
+    objectives = tuple(str(o) for o in objectives)
+    valid = ("dice", *COST_NAMES)
+    bad = [o for o in objectives if o not in valid]
+    if bad or "dice" not in objectives or len(set(objectives)) != len(objectives):
+        raise ConfigError(f"objectives must be dice and any of {', '.join(COST_NAMES)}, "
+                          f"each once (e.g. dice,macs); got {','.join(objectives)}")
+    object.__setattr__(config, "objectives", ("dice", *(o for o in objectives if o != "dice")))
+    for field in LIMIT_FIELDS.values():
+        value = getattr(config, field)
+        if value is not None:
+            object.__setattr__(config, field, parse_amount(value, field.replace("_", "-")))
+    if (len(config.objectives) > 1 or limits_of(config)) and \
+            not strategy_definition(config.strategy).costs:
+        takers = ", ".join(n for n in strategy_names() if strategy_definition(n).costs)
+        raise ConfigError(f"cost objectives and limits are not supported with the "
+                          f"{config.strategy} strategy; use --strategy {takers}")
+
+
+def without_default_cost_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A config dict without the cost settings left at their defaults, so the config of a
+    search for Dice alone is the same as before cost-aware search existed."""
+    defaults = {"objectives": ["dice"], "latency_device": "cpu",
+                **{f: None for f in LIMIT_FIELDS.values()}}
+    return {k: v for k, v in settings.items() if k not in defaults or v != defaults[k]}
+
+
+def limits_of(config: Any) -> dict[str, float]:
+    """{figure: largest allowed value} of the limits a search config sets."""
+    return {name: float(getattr(config, f)) for name, f in LIMIT_FIELDS.items()
+            if getattr(config, f) is not None}
+
+
+class CostSearch:
+    """What a cost-aware search adds to the driver: figures, limits, archive, log fields.
+
+    Built only when the config names a cost objective or a limit, so a search for Dice
+    alone runs exactly as without this module.
+    """
+
+    def __init__(self, config: Any, costs: Path, data: Any) -> None:
+        self.costs = tuple(o for o in config.objectives if o != "dice")
+        self.limits = limits_of(config)
+        self.names = tuple(n for n in COST_NAMES if n in self.costs or n in self.limits)
+        self.oracle = CostOracle(data.in_channels, data.n_classes,
+                                 config.protocol.base_channels, config.protocol.image_size,
+                                 config.latency_device, costs)
+        self.space: LimitedSpace | None = None
+
+    @classmethod
+    def for_config(cls, config: Any, costs: Path, data: Any) -> CostSearch | None:
+        """The cost-aware part of a search (None for Dice alone); ``costs``: the run
+        folder's cache of figures."""
+        if tuple(config.objectives) == ("dice",) and not limits_of(config):
+            return None
+        return cls(config, costs, data)
+
+    def figures(self, genotype: Any) -> dict[str, float]:
+        return self.oracle.figures(genotype, self.names)
+
+    def build(self, config: Any, space: Any, start: Any | None, rng: Any) -> Any:
+        """The strategy over ``space`` restricted to the limits; a start over them is
+        refused with its figures."""
+        strategy: Any = None
+        space = LimitedSpace(space, self.figures, self.limits,
+                             clock=lambda: strategy.n_evaluated if strategy else 0)
+        self.space = space
+        if start is not None and space.reasons(start):
+            figures = self.figures(start)
+            shown = ", ".join(f"{n} {format_figure(n, figures[n])}" for n in self.names)
+            raise ConfigError(f"start {config.start!r} is over the limits "
+                              f"({'; '.join(space.reasons(start))}); its figures at the training "
+                              f"size {self.oracle.image_size}x{self.oracle.image_size}: {shown}. "
+                              "Raise the limits or start from 'random'")
+        # Local search with cost objectives is Pareto local search; random search keeps
+        # the front of what it sampled (``front``).
+        strategy = make_strategy(config.strategy, space=space, budget=config.budget,
+                                 rng=rng, decode=_decode, start=start,
+                                 figures=self.figures, costs=self.costs,
+                                 restarts=config.restarts)
+        return strategy
+
+    def check_batch(self, batch: Sequence[Any]) -> None:
+        """Last guard before training: nothing over a limit reaches the executor."""
+        for genotype in batch:
+            reasons = self.space.reasons(genotype) if self.space is not None else []
+            if reasons:
+                raise RuntimeError(f"{genotype.key} is over the limits ({reasons}) but was "
+                                   "asked for: a bug in the search")
+
+    # Checkpoint and outputs ------------------------------------------------------------
+
+    def state_dict(self, strategy: Any) -> dict[str, Any]:
+        """The strategy's state with the skipped architectures added."""
+        return {**strategy.state_dict(), "limits": self.space.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.space.load_state_dict(state.get("limits") or {"limits": self.limits})
+
+    def front(self, strategy: Any) -> list[str]:
+        """Keys of the non-dominated evaluated networks (the archive of Pareto search)."""
+        points = [(e.key, objective_vector(e.score, self.figures(e.genotype), self.costs))
+                  for e in strategy.history if e.score is not None]
+        return pareto_front(points)
+
+    def annotate_log(self, strategy: Any, entries: list[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+        """Log entries with each network's figures, the archive marked, and one line per
+        architecture skipped for a limit (placed after the evaluations before it)."""
+        front = set(self.front(strategy)) if self.costs else set()
+        history = strategy.history
+        skips = sorted(self.space.skipped, key=lambda s: s["after"] or 0)
+        out: list[dict[str, Any]] = []
+        for i, (evaluation, entry) in enumerate(zip(history, entries, strict=True)):
+            out += [dict(s) for s in skips if (s["after"] or 0) == i]
+            entry = {**entry, "costs": self.figures(evaluation.genotype)}
+            if self.costs:
+                entry["archive"] = evaluation.key in front
+            out.append(entry)
+        out += [dict(s) for s in skips if (s["after"] or 0) >= len(history)]
+        return out
+
+    def write_front(self, path: Path, strategy: Any, protocol_key: str) -> None:
+        """``front.json`` (``path``): the archive (genotype, Dice, figures) for report and
+        evaluate."""
+        if not self.costs:
+            return
+        by_key = {e.key: e for e in strategy.history}
+        # Every figure of the members and the baselines (few networks, measured once and
+        # cached): the report's table and plot read them from here, without a dataset.
+        members = [{"genotype": by_key[k].genotype.to_dict(), "arch_key": k,
+                    "score": by_key[k].score,
+                    "figures": self.oracle.figures(by_key[k].genotype)}
+                   for k in self.front(strategy)]
+        members.sort(key=lambda m: -m["score"])
+        baselines = {BASELINE_NAMES.get(b, b): self.oracle.figures(Baseline(b))
+                     for b in BASELINES}
+        atomic_write_json(path, {
+            "objectives": ["dice", *self.costs], "limits": self.limits,
+            "image_size": self.oracle.image_size, "base_channels": self.oracle.base_channels,
+            "latency_device": self.oracle.device_name, "protocol_key": protocol_key,
+            "members": members, "baselines": baselines})
+
+
+def _decode(d: dict[str, Any]) -> Any:
+    from mbnas.spaces.mbnas import architecture_from_dict
+
+    return architecture_from_dict(d)

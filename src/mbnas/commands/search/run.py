@@ -1,0 +1,237 @@
+"""`mbnas search`: the driver that joins a strategy, the evaluator and the run folder.
+
+The loop is ask -> evaluate -> tell. After every tell the strategy's state (its random
+generator's state included) is written atomically to ``search_state.json``, and the log,
+``best.json`` and the progress figure are rewritten from it. Every finished training run
+is already in the store by then. So a search killed at any moment restarts from its
+last state, asks again for the batch it was working on, gets the runs that finished from
+the store and trains only the rest: the trajectory is that of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mbnas.commands.common.dataset import training_data
+from mbnas.commands.common.runfolder import RunFolder
+from mbnas.commands.search.config import SearchConfig, build_strategy
+from mbnas.commands.search.cost import (
+    CostSearch,
+)
+from mbnas.commands.search.fidelity import FidelitySearch, trainings_by_fidelity
+from mbnas.commands.search.resume import load_state, save_state
+from mbnas.data.fingerprint import dataset_fingerprint
+from mbnas.io import atomic_write_json, atomic_write_text
+from mbnas.scoring.fidelity import rung_keys
+from mbnas.scoring.train import Evaluator
+from mbnas.store import ResultStore
+from mbnas.strategies import upgrade_settings
+from mbnas.training.failures import RunFailure, last_line
+from mbnas.training.protocol import Protocol
+from mbnas.training.runs import InProcessExecutor, RunHooks
+
+# Settings that say where and how fast to compute, not what: they may change on resume.
+RUNTIME_SETTINGS = ("executor", "device", "cache_dir", "ray", "threads", "runs_per_device",
+                    "fuse")
+# Settings that may grow on resume: a finished search resumed with a larger budget goes on
+# as a search started with it (mbnas.strategies.local); a smaller one is refused.
+EXTENDABLE_SETTINGS = ("budget",)
+log = logging.getLogger("mbnas.search")
+
+
+@dataclass
+class SearchOutcome:
+    folder: Path
+    best: dict[str, Any] | None
+    best_score: float
+    n_evaluated: int
+    resumed: bool
+
+
+def run_search(
+    config: SearchConfig,
+    out: str | Path,
+    hooks: RunHooks | None = None,
+    executor: Any = None,
+    on_evaluation: Any = None,
+    retry_failed: bool = False,
+    shared: Path | None = None,
+) -> SearchOutcome:
+    """Run (or resume) a search into the folder ``out``; see the module docstring.
+
+    Every input is checked before the folder is written. With ``retry_failed`` the
+    search is replayed from its seed: finished runs come from the store, failed ones are
+    trained again, so the trajectory is the one the search takes had they not failed.
+    ``shared``: a folder whose store and weights this search shares with others (the
+    repeats of ``--repeats``, see :mod:`mbnas.commands.common.repeats`); default ``out``.
+
+    Raises:
+        RunFailure: when a run failed because of the machine (it is retried on resume),
+            or when every run of the search failed.
+    """
+    folder = RunFolder(out, shared)
+    out = folder.path
+    folder.check(config.device, config.executor)
+    data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
+                         config.sites_file, config.protocol.normalisation,
+                         config.protocol.target_spacing)
+    folder.check_folds(data, config.protocol.folds, config.seed, config.split)
+    build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
+    fingerprint = dataset_fingerprint(config.data_dir, data)
+    with folder.start(config.to_dict(), fingerprint, RUNTIME_SETTINGS,
+                      upgrade=upgrade_settings, grow=EXTENDABLE_SETTINGS) as started:
+        resumed = started.resumed
+        log.info("%s search in %s: space %s, strategy %s, budget %d, protocol %s",
+                 "resuming" if resumed else "starting", out, config.space, config.strategy,
+                 config.budget, config.protocol.key)
+        folds = folder.folds(data, config.protocol.folds, config.seed, config.split)
+        ctx = folder.run_context(data, folds, config.device, started.data_fingerprint)
+        with folder.open_store() as store:
+            if executor is None:  # the config's threads, not the machine's default
+                executor = InProcessExecutor(threads=config.threads)
+            evaluator = Evaluator(ctx, config.protocol, store, executor, hooks,
+                                  retry_failed=retry_failed)
+            cost = CostSearch.for_config(config, folder.costs, data)
+            strategy = build_strategy(config, np.random.default_rng(config.seed), cost)
+            fidelity = (FidelitySearch(config.fidelity, evaluator, cost, config.race)
+                        if config.fidelity else None)
+            state = load_state(folder.state, config, store, RUNTIME_SETTINGS,
+                               EXTENDABLE_SETTINGS, rung_keys(config.protocol, config.fidelity))
+            if state is not None and not retry_failed:
+                strategy.load_state_dict(state)
+                if cost is not None:
+                    cost.load_state_dict(state)
+                if fidelity is not None:
+                    fidelity.load_state_dict(state.get("fidelity"))
+            while (batch := strategy.ask()) is not None:
+                if cost is not None:
+                    cost.check_batch(batch)
+                if fidelity is not None:
+                    results = fidelity.evaluate(strategy, batch)
+                elif config.race:
+                    from mbnas.scoring.race import race_many, score_to_beat
+
+                    results = race_many(evaluator, batch, score_to_beat(strategy))
+                else:
+                    results = evaluator.evaluate_many(batch)
+                strategy.tell([r.score for r in results])
+                log_restart(strategy.history[-len(results):])
+                first = strategy.n_evaluated - len(results) + 1  # each result its own number
+                for i, r in enumerate(results):
+                    log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
+                             first + i, config.budget, r.score, len(r.runs), r.n_trained,
+                             r.arch_key)
+                state = (strategy.state_dict() if cost is None
+                         else cost.state_dict(strategy))
+                if fidelity is not None:
+                    state["fidelity"] = fidelity.state_dict()
+                save_state(folder.state, state, config, RUNTIME_SETTINGS)
+                write_outputs(folder, strategy, store, config.protocol, cost, fidelity)
+                if on_evaluation is not None:
+                    on_evaluation(strategy, results)
+            write_outputs(folder, strategy, store, config.protocol, cost, fidelity)
+            raise_if_all_failed(store, config.protocol.key, "search")
+            if fidelity is not None:
+                log.info("trainings per fidelity: %s", ", ".join(
+                    f"{k}: {n}" for k, n in
+                    trainings_by_fidelity(store, config.protocol, config.fidelity).items()))
+        if strategy.best is not None:
+            log.info("finished: %d evaluations, best score %.4f, arch %s",
+                     strategy.n_evaluated, strategy.best[1], strategy.best[0].key)
+    best, score = strategy.best or (None, math.nan)
+    return SearchOutcome(out, best.to_dict() if best is not None else None, score,
+                         strategy.n_evaluated, resumed)
+
+
+def log_restart(told: list[Any]) -> None:
+    """Say in the run log when a batch begins a restart (its start, after a local optimum)."""
+    for e in told:
+        if e.restart and e.variable is None:
+            log.info("restart %d: local optimum reached; evaluation %d starts again from a "
+                     "random network", e.restart, e.index + 1)
+
+
+def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> None:
+    """Raise :class:`RunFailure` with the first error when no run of ``what`` finished."""
+    runs = store.runs(protocol_key=protocol_key)
+    if runs and not any(r.status == "finished" for r in runs):
+        first = runs[0]
+        raise RunFailure(
+            f"every run of this {what} failed ({len(runs)} runs); first: run {first.arch_key} "
+            f"fold {first.fold} seed {first.seed}: {last_line(first.error)}. Fix the cause, "
+            "then run the same command again with --retry-failed")
+
+
+def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol: Protocol,
+                  cost: CostSearch | None = None, fidelity: FidelitySearch | None = None
+                  ) -> None:
+    """Rewrite search_log.jsonl, best.json and the progress figure from the state."""
+    lines = []
+    for evaluation in strategy.history:
+        entry = evaluation.to_dict()
+        key = evaluation.key
+        runs = [r for r in store.runs(arch_key=key, protocol_key=protocol.key)]
+        scores = [r.score for r in runs if r.status == "finished"]
+        lines.append({
+            **{k: _finite(v) for k, v in entry.items()},
+            "arch_key": key,
+            "std": float(np.std(scores)) if scores and len(scores) == len(runs) else None,
+            "seconds": round(sum(r.seconds for r in runs), 3),
+            "runs": len(runs),
+            # runs whose validation prediction was one class everywhere (suspect scores)
+            "constant_runs": sum(1 for r in runs
+                                 if (r.metrics or {}).get("constant_prediction") is not None),
+            **_raced(runs, protocol),
+        })
+    if cost is not None:
+        lines = cost.annotate_log(strategy, lines)
+        cost.write_front(folder.front, strategy, protocol.key)
+    if fidelity is not None:
+        lines = fidelity.annotate_log(lines)
+    lines = [json.dumps(e, sort_keys=True, default=_json_default) for e in lines]
+    atomic_write_text(folder.search_log, "".join(line + "\n" for line in lines))
+    from mbnas.store.optuna_mirror import mirror_search_log
+
+    mirror_search_log(folder.path, [json.loads(line) for line in lines])
+    if strategy.best is not None:
+        best, score = strategy.best
+        atomic_write_json(folder.best, {
+            "genotype": best.to_dict(), "arch_key": best.key,
+            "score": score,
+            "protocol_key": protocol.key,
+            **({} if fidelity is None else {"trainings_by_fidelity": trainings_by_fidelity(
+                store, protocol, fidelity.rungs)}),
+        })
+    from mbnas.commands.common.search_runs import progress_label
+    from mbnas.reporting.progress_figure import plot_search_progress
+
+    plot_search_progress([(progress_label(folder.read_config()), folder.read_search_log())],
+                         folder.progress)
+
+
+def _raced(runs: list[Any], protocol: Protocol) -> dict[str, str]:
+    """The note of a candidate `--race` discarded early (all its runs fine, but fewer)."""
+    n_runs = protocol.folds * len(protocol.seeds)
+    if not runs or len(runs) >= n_runs or any(r.status != "finished" for r in runs):
+        return {}
+    from mbnas.scoring.race import race_note
+
+    return {"raced": race_note(len(runs), n_runs)}
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a failed evaluation) is written as null: JSON has no NaN."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

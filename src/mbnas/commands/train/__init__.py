@@ -1,0 +1,1 @@
+"""`mbnas train`: one training run outside a search."""

@@ -1,0 +1,1 @@
+"""Cost figures of a network: parameters, MACs, memory and latency."""

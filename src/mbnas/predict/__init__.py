@@ -1,0 +1,49 @@
+"""Exported model folders and `mbnas predict`: segment new NIfTI scans with trained networks.
+
+Public API:
+
+* :func:`export_model`, :func:`load_model_folder`, :class:`ModelFolder`,
+  :func:`normalisation_from_cache`: the model folder (``model.json`` + weights).
+* :func:`predict`, :class:`PredictSummary`, :class:`Segmenter`, :func:`prepare_slices`:
+  segmenting scans (``mbnas.predict.segment``).
+* :func:`find_scans`, :func:`read_scan`, :class:`ScanFiles`, :class:`ScanError`: the
+  accepted inputs (``mbnas.predict.scans``).
+"""
+
+from __future__ import annotations
+
+from mbnas.predict.model_folder import (
+    MODEL_FORMAT,
+    ModelFolder,
+    ModelFolderError,
+    export_model,
+    load_model_folder,
+    normalisation_from_cache,
+)
+from mbnas.predict.scans import ScanError, ScanFiles, find_scans, read_scan
+from mbnas.predict.segment import (
+    PredictSummary,
+    Segmenter,
+    predict,
+    predict_scan,
+    prepare_slices,
+)
+
+__all__ = [
+    "MODEL_FORMAT",
+    "ModelFolder",
+    "ModelFolderError",
+    "PredictSummary",
+    "ScanError",
+    "ScanFiles",
+    "Segmenter",
+    "export_model",
+    "find_scans",
+    "load_model_folder",
+    "normalisation_from_cache",
+    "predict",
+    "predict_scan",
+    "prepare_slices",
+    "read_scan",
+]
+

@@ -1,0 +1,1 @@
+"""Training runs: the protocol, the trainers, augmentation, loss, executors."""
