@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mbnas import space_registry
+from mbnas.spaces import registry as space_registry
 from mbnas.cli import main
 from mbnas.spaces.mbnas import get_space, preset
 from mbnas.spaces.registry import SpaceDefinition

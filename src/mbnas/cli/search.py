@@ -26,6 +26,7 @@ from mbnas.cli.speed import (
 from mbnas.commands.demo.settings import DemoSettings
 from mbnas.errors import ConfigError
 from mbnas.nn import INITS
+from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS, scoring_names
 from mbnas.spaces.registry import DEFAULT_SPACE, FIXED_BLOCKS, space_names
 from mbnas.strategies import DEFAULT_STRATEGY, strategy_definition, strategy_names
 from mbnas.training.executors import DEFAULT_EXECUTOR, executor_names
@@ -365,6 +366,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "are always retried) and replay the search from its seed")
     p.add_argument("--dry-run", action="store_true",
                    help="print the fully resolved settings and exit; writes nothing")
+    p.add_argument("--scoring", choices=scoring_names(),
+                   help="how each probed network gets its score: "
+                        + "; ".join(f"{n}: {SCORINGS.get(n).about}" for n in scoring_names())
+                        + f" (default {DEFAULT_SCORING})")
     p.add_argument("--repeats", type=int, metavar="K",
                    help="K independent searches (search seeds seed..seed+K-1) on the same "
                         "folds, sharing one store, in OUT/repeat0..; for search stability")

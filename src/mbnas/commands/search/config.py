@@ -15,6 +15,7 @@ import numpy as np
 
 from mbnas.data.sites import check_split
 from mbnas.errors import ConfigError
+from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS
 from mbnas.spaces.registry import DEFAULT_SPACE, RANDOM_START
 from mbnas.strategies import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
 from mbnas.training.executors import DEFAULT_EXECUTOR, check_executor
@@ -63,6 +64,8 @@ class SearchConfig:
     race: bool = False
     # `--fidelity 0.25,1`: rungs of multi-fidelity probing (mbnas.scoring.fidelity); () off.
     fidelity: tuple[float, ...] = ()
+    # `--scoring`: how each batch of networks gets its scores (mbnas.scoring.registry).
+    scoring: str = DEFAULT_SCORING
 
     def __post_init__(self) -> None:
         from mbnas.commands.search.cost import check_cost_settings
@@ -79,6 +82,7 @@ class SearchConfig:
         if self.restarts:  # refused now by a strategy that does not restart
             build_strategy(self, np.random.default_rng(self.seed))
         check_executor(self.executor)
+        SCORINGS.get(self.scoring)  # an unknown method lists the registered ones
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
         if self.restarts and tuple(self.objectives) != ("dice",):
@@ -97,6 +101,8 @@ class SearchConfig:
         for name in ("restarts", "block"):  # folders made before they existed match
             if not d[name]:
                 d.pop(name)
+        if self.scoring == DEFAULT_SCORING:
+            del d["scoring"]
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod

@@ -25,11 +25,12 @@ from mbnas.commands.search.config import SearchConfig, build_strategy
 from mbnas.commands.search.cost import (
     CostSearch,
 )
-from mbnas.commands.search.fidelity import FidelitySearch, trainings_by_fidelity
 from mbnas.commands.search.resume import load_state, save_state
 from mbnas.data.fingerprint import dataset_fingerprint
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.scoring.fidelity import rung_keys
+from mbnas.scoring.fidelity_search import trainings_by_fidelity
+from mbnas.scoring.registry import DEFAULT_SCORING, Scorer, ScoringContext, make_scorer
 from mbnas.scoring.train import Evaluator
 from mbnas.store import ResultStore
 from mbnas.strategies import upgrade_settings
@@ -100,27 +101,19 @@ def run_search(
                                   retry_failed=retry_failed)
             cost = CostSearch.for_config(config, folder.costs, data)
             strategy = build_strategy(config, np.random.default_rng(config.seed), cost)
-            fidelity = (FidelitySearch(config.fidelity, evaluator, cost, config.race)
-                        if config.fidelity else None)
+            scorer = make_scorer(config.scoring, ScoringContext(
+                config, folder, store, evaluator, ctx, cost, hooks))
             state = load_state(folder.state, config, store, RUNTIME_SETTINGS,
                                EXTENDABLE_SETTINGS, rung_keys(config.protocol, config.fidelity))
             if state is not None and not retry_failed:
                 strategy.load_state_dict(state)
                 if cost is not None:
                     cost.load_state_dict(state)
-                if fidelity is not None:
-                    fidelity.load_state_dict(state.get("fidelity"))
+                scorer.load_state_dict(state.get(_state_key(config)))
             while (batch := strategy.ask()) is not None:
                 if cost is not None:
                     cost.check_batch(batch)
-                if fidelity is not None:
-                    results = fidelity.evaluate(strategy, batch)
-                elif config.race:
-                    from mbnas.scoring.race import race_many, score_to_beat
-
-                    results = race_many(evaluator, batch, score_to_beat(strategy))
-                else:
-                    results = evaluator.evaluate_many(batch)
+                results = scorer.score(strategy, batch)
                 strategy.tell([r.score for r in results])
                 log_restart(strategy.history[-len(results):])
                 first = strategy.n_evaluated - len(results) + 1  # each result its own number
@@ -130,15 +123,17 @@ def run_search(
                              r.arch_key)
                 state = (strategy.state_dict() if cost is None
                          else cost.state_dict(strategy))
-                if fidelity is not None:
-                    state["fidelity"] = fidelity.state_dict()
+                scorer_state = scorer.state_dict()
+                if scorer_state is not None:
+                    state[_state_key(config)] = scorer_state
                 save_state(folder.state, state, config, RUNTIME_SETTINGS)
-                write_outputs(folder, strategy, store, config.protocol, cost, fidelity)
+                write_outputs(folder, strategy, store, config.protocol, cost, scorer)
                 if on_evaluation is not None:
                     on_evaluation(strategy, results)
-            write_outputs(folder, strategy, store, config.protocol, cost, fidelity)
+            scorer.finish(strategy)
+            write_outputs(folder, strategy, store, config.protocol, cost, scorer)
             raise_if_all_failed(store, config.protocol.key, "search")
-            if fidelity is not None:
+            if config.fidelity:
                 log.info("trainings per fidelity: %s", ", ".join(
                     f"{k}: {n}" for k, n in
                     trainings_by_fidelity(store, config.protocol, config.fidelity).items()))
@@ -158,6 +153,12 @@ def log_restart(told: list[Any]) -> None:
                      "random network", e.restart, e.index + 1)
 
 
+def _state_key(config: SearchConfig) -> str:
+    """Where the scorer's state sits in the checkpoint: ``fidelity`` for the built-in
+    method (as before the scoring registry), else the method's name."""
+    return "fidelity" if config.scoring == DEFAULT_SCORING else f"scoring:{config.scoring}"
+
+
 def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> None:
     """Raise :class:`RunFailure` with the first error when no run of ``what`` finished."""
     runs = store.runs(protocol_key=protocol_key)
@@ -170,8 +171,7 @@ def raise_if_all_failed(store: ResultStore, protocol_key: str, what: str) -> Non
 
 
 def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol: Protocol,
-                  cost: CostSearch | None = None, fidelity: FidelitySearch | None = None
-                  ) -> None:
+                  cost: CostSearch | None = None, scorer: Scorer | None = None) -> None:
     """Rewrite search_log.jsonl, best.json and the progress figure from the state."""
     lines = []
     for evaluation in strategy.history:
@@ -193,8 +193,9 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
     if cost is not None:
         lines = cost.annotate_log(strategy, lines)
         cost.write_front(folder.front, strategy, protocol.key)
-    if fidelity is not None:
-        lines = fidelity.annotate_log(lines)
+    if scorer is not None:
+        lines = scorer.annotate_log(lines)
+    fidelity = getattr(scorer, "fidelity", None)
     lines = [json.dumps(e, sort_keys=True, default=_json_default) for e in lines]
     atomic_write_text(folder.search_log, "".join(line + "\n" for line in lines))
     from mbnas.store.optuna_mirror import mirror_search_log
