@@ -64,7 +64,7 @@ from mbnas.spaces.mbnas.genotype import (
     skips_needed,
 )
 
-__all__ = ["SuperNet", "SubNet", "slot_name"]
+__all__ = ["SubNet", "SuperNet", "largest_kernel", "slot_name"]
 
 Gates = Mapping[tuple[int, str], torch.Tensor]
 
@@ -89,6 +89,14 @@ def _crop(weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return weight[tuple(index)]
 
 
+def largest_kernel(space: SearchSpace, max_kernel: int | None = None) -> int:
+    """The kernel a supernet of ``space`` holds: the largest the space uses, or
+    ``max_kernel`` if that is larger."""
+    kernels = space.options["c"] if "c" in space.searched else tuple(
+        n.kernel for n in space.base.nodes)
+    return max(max(kernels), max_kernel or 0)
+
+
 class SuperNet(nn.Module):
     """Every network of ``space`` in one module; see the module docstring.
 
@@ -106,9 +114,7 @@ class SuperNet(nn.Module):
         self.space = space
         self.base_channels = base_channels
         self.in_channels, self.n_classes = in_channels, n_classes
-        kernels = space.options["c"] if "c" in space.searched else tuple(
-            n.kernel for n in space.base.nodes)
-        self.max_kernel = max(max(kernels), max_kernel or 0)
+        self.max_kernel = largest_kernel(space, max_kernel)
         self.stem = VGGBlock(in_channels, base_channels, 3)
         self.cells = nn.ModuleDict()
         # slot name -> (cell type, block, input channels, output channels)
