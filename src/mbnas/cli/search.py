@@ -250,7 +250,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"protocol key {config.protocol.key}; {epoch}; nothing written (--dry-run)")
         return 0
     if args.estimate:
-        return print_estimate(search_estimate(config), "search")
+        estimate = search_estimate(config)
+        print_estimate(estimate, "search")
+        if config.scoring == "supernet":
+            from mbnas.commands.common.estimate import supernet_lines
+            from mbnas.spaces.mbnas import get_space
+
+            space = get_space(config.space, config.max_depth, config.block)
+            for line in supernet_lines(estimate, space, config.budget, config.retrain_top,
+                                       7 if config.strategy == "bilevel" else None):
+                print(line)
+        return 0
     if args.splits is not None:
         from mbnas.data.nnunet import adopt_splits
 
