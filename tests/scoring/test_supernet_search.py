@@ -70,6 +70,14 @@ def _check_supernet_search(run: Path, retrain_top: int, budget: int) -> list[dic
     summary = json.loads((run / "supernet.json").read_text())
     assert summary["folds"] == config.protocol.folds and summary["training_seconds"] > 0
     assert summary["scored"] == len(distinct)
+    # The progress figure and the reporting card say whose scores these are.
+    from mbnas.commands.common.search_runs import progress_label, read_search_run
+    from mbnas.commands.report.card import search_trainings
+
+    assert "[supernet scores]" in progress_label(yaml.safe_load((run / "config.yaml").read_text()))
+    card = search_trainings(read_search_run(run))
+    assert f"{config.protocol.folds} supernet(s) x {summary['epochs']} epochs" in card
+    assert f"best {retrain_top} retrained stand-alone" in card
     return log
 
 
