@@ -92,3 +92,19 @@ def test_a_genotype_outside_the_space_is_refused() -> None:
                                         for n in genotype.nodes))
     with pytest.raises(GenotypeError, match="not a network of the supernet's space"):
         net.subnet(genotype)
+
+
+def test_a_volume_supernet_gives_the_3d_networks_of_build_network() -> None:
+    torch.manual_seed(3)
+    space = get_space("macro")
+    net = SuperNet(space, 1, 2, base_channels=4, spatial_dims=3)
+    rng = np.random.default_rng(5)
+    x = torch.randn(2, 1, 16, 16, 16)
+    for _ in range(2):
+        genotype = space.sample(rng)
+        net.recalibrate_bn(genotype, [x * 2 + 1])
+        fresh = build_network(genotype, 1, 2, base_channels=4, spatial_dims=3)
+        fresh.load_state_dict(net.subnet_state_dict(genotype))
+        fresh.eval()
+        with torch.no_grad():
+            assert torch.equal(net(x, genotype), fresh(x))

@@ -54,6 +54,7 @@ from torch.func import functional_call
 
 from mbnas.errors import GenotypeError
 from mbnas.nn.blocks.vgg import VGGBlock
+from mbnas.nn.layers import check_dims, conv
 from mbnas.spaces.mbnas.build import Cell
 from mbnas.spaces.mbnas.definitions import SearchSpace
 from mbnas.spaces.mbnas.genotype import (
@@ -79,7 +80,8 @@ def _channels(level: int, base: int) -> int:
 
 
 def _crop(weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """The centre of ``weight`` with ``shape`` (only trailing spatial sizes may differ)."""
+    """The centre of ``weight`` with ``shape`` (only the spatial sizes may differ: k x k,
+    1 x k, k x 1 in 2D, and their 3D counterparts)."""
     if weight.shape == shape:
         return weight
     index: list[slice] = []
@@ -106,16 +108,20 @@ class SuperNet(nn.Module):
         n_classes: Output channels (logits), background included.
         base_channels: Channels after the stem (as ``build_network``'s).
         max_kernel: The largest kernel the slots hold; default: the largest the space uses.
+        spatial_dims: 2 (images) or 3 (volumes), as ``build_network``'s; in 3D every
+            block family of the space must support volumes.
     """
 
     def __init__(self, space: SearchSpace, in_channels: int, n_classes: int,
-                 base_channels: int = BASE_CHANNELS, max_kernel: int | None = None) -> None:
+                 base_channels: int = BASE_CHANNELS, max_kernel: int | None = None,
+                 spatial_dims: int = 2) -> None:
         super().__init__()
         self.space = space
+        self.spatial_dims = dims = check_dims(spatial_dims)
         self.base_channels = base_channels
         self.in_channels, self.n_classes = in_channels, n_classes
         self.max_kernel = largest_kernel(space, max_kernel)
-        self.stem = VGGBlock(in_channels, base_channels, 3)
+        self.stem = VGGBlock(in_channels, base_channels, 3, spatial_dims=dims)
         self.cells = nn.ModuleDict()
         # slot name -> (cell type, block, input channels, output channels)
         self._slot_cells: dict[str, tuple[str, str, int, int]] = {}
@@ -124,8 +130,8 @@ class SuperNet(nn.Module):
             c_out = _channels(in_level + LEVEL_STEP[cell_type], base_channels)
             name = slot_name(node, cell_type, in_level, block, sources)
             self._slot_cells[name] = (cell_type, block, c_in, c_out)
-            self.cells[name] = Cell(cell_type, c_in, c_out, block, self.max_kernel)
-        self.head = nn.Conv2d(base_channels, n_classes, 1)
+            self.cells[name] = Cell(cell_type, c_in, c_out, block, self.max_kernel, dims)
+        self.head = conv(dims)(base_channels, n_classes, 1)
         # Parameterless copies of a slot at a smaller kernel, run with cropped weights,
         # and the shapes of their tensors.
         self._templates: dict[tuple[str, int], tuple[nn.Module, dict[str, torch.Size]]] = {}
@@ -183,7 +189,7 @@ class SuperNet(nn.Module):
         if key not in self._templates:
             cell_type, block, c_in, c_out = self._slot_cells[name]
             with torch.device("meta"):
-                template = Cell(cell_type, c_in, c_out, block, kernel)
+                template = Cell(cell_type, c_in, c_out, block, kernel, self.spatial_dims)
             shapes = {k: v.shape for k, v in template.state_dict(keep_vars=True).items()}
             self._templates[key] = template, shapes
         return self._templates[key]
