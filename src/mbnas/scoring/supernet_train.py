@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from mbnas.training.train import _DeviceData, _train_step, predict_labels
 #: Training batches the BatchNorm statistics of a scored path are recalibrated on.
 RECALIBRATION_BATCHES = 8
 CHECKPOINT_VERSION = 1
+log = logging.getLogger("mbnas.training")
 
 
 def supernet_epochs(protocol: Protocol) -> int:
@@ -136,6 +138,8 @@ def train_supernet(space: SearchSpace, train: SliceData, protocol: Protocol, see
                 steps += 1
         seconds += time.perf_counter() - t0
         losses.append(float(total) / max(steps, 1))
+        log.info("supernet %s epoch %d/%d: loss %.4f, %d paths in %.1f s", path.name,
+                 epoch + 1, total_epochs, losses[-1], steps, time.perf_counter() - t0)
         _save(path, {"version": CHECKPOINT_VERSION, "epoch": epoch + 1,
                      "model": net.state_dict(), "optimiser": optimiser.state_dict(),
                      "order_gen": order_gen.get_state(), "aug_gen": aug_gen.get_state(),
