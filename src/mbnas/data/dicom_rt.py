@@ -118,6 +118,7 @@ def read_dicom_rt(source: str | Path, rois: list[RoiSpec], site: str | None = No
         case = _convert(patient, source, rois, site, problems, checks)
         if case is not None:
             cases.append(case)
+    _refuse_same_ids(patients, source, problems)
     return cases, problems, checks
 
 
@@ -269,8 +270,23 @@ def _read_series(paths: list[Path]) -> sitk.Image:
 
 
 def _case_id(folder: Path, source: Path) -> str:
+    """The folder's path under ``source``, letters (any script), digits, - and _ kept."""
     rel = folder.relative_to(source).as_posix() if folder != source else folder.name
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", rel).strip("_") or "case"
+    return re.sub(r"[^\w-]+", "_", rel).strip("_") or "case"
+
+
+def _refuse_same_ids(patients: list[Patient], source: Path, problems: list[Problem]) -> None:
+    """Two folders whose names clean to one case id (ignoring case, as some file systems
+    do) would overwrite each other's files: an error naming both."""
+    by_id: dict[str, list[Path]] = defaultdict(list)
+    for patient in patients:
+        if patient.series:
+            by_id[_case_id(patient.folder, source).casefold()].append(patient.folder)
+    for folders in by_id.values():
+        if len(folders) > 1:
+            problems.append(error(folders[0], "has the same case id as " + ", ".join(
+                map(str, folders[1:])) + f" ('{_case_id(folders[0], source)}': names are "
+                "kept to letters, digits, - and _); rename one of the folders"))
 
 
 def _label_map(case_id: str, image: sitk.Image, struct_path: Path, struct: Any,
