@@ -107,6 +107,7 @@ def write_rtstruct(folder: Path, rois: dict[str, list[list[float]]],
     ds.StructureSetROISequence = Sequence(structs)
     ds.ROIContourSequence = Sequence(contours)
     path = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
 
