@@ -24,3 +24,20 @@ def test_a_fine_target_spacing_within_the_bound_still_resamples(spleen_msd: Path
                                                                 tmp_path: Path) -> None:
     assert main(["preprocess", str(spleen_msd), "--size", "32", "--target-spacing", "0.5",
                  "--cache", str(tmp_path / "cache"), "--quiet"]) == 0
+
+
+def test_check_refuses_a_label_whose_header_declares_more_than_the_file_holds(
+        spleen_msd: Path, copy_dataset, capsys) -> None:  # noqa: ANN001
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    data = copy_dataset(spleen_msd)
+    label = sorted((data / "labelsTr").glob("*.nii.gz"))[0]
+    header = nib.load(label).header.copy()
+    header.set_data_shape((2000, 2000, 500))
+    label.write_bytes(gzip.compress(header.binaryblock + b"\0" * 4 + bytes(12000)))
+    assert main(["check", str(data)]) == 2
+    out = capsys.readouterr()
+    assert f"{label}: its header declares 2000 x 2000 x 500" in out.out + out.err
