@@ -150,3 +150,20 @@ def test_a_write_cut_short_by_a_file_size_limit_is_not_reported_as_done(
     assert not out.exists() and not list(tmp_path.glob(".ds.*.tmp"))
     assert _import(tmp_path / "src", out) == 0  # no limit: written, and check-clean
     assert main(["check", str(out)]) == 0
+
+
+def test_a_second_sample_run_on_one_out_or_cache_is_refused_in_one_line(
+        tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    for held, says in ((tmp_path / ".ds.lock", "is writing this folder"),
+                       (tmp_path / "cache" / "samples" / ".lung-ct-src.lock",
+                        "is building a sample from")):
+        lock = FileLock(held)  # what a running `mbnas sample` holds
+        assert lock.acquire() is None
+        try:
+            code = main(["sample", "lung-ct", "--out", str(tmp_path / "ds"),
+                         "--cache", str(tmp_path / "cache")])
+        finally:
+            lock.release()
+        err = capsys.readouterr().err
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "ds").exists() and not (tmp_path / "cache" / "downloads").exists()

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 # dataset.json key that marks a folder written by mbnas import/sample.
 IMPORT_KEY = "mbnas_import"
+# Locks (see :func:`locked`) this process holds.
+_HELD: set[Path] = set()
 # A file inside a temporary folder while this module writes it (holds the writer's pid).
 _MARKER = ".mbnas_import_tmp"
 
@@ -140,19 +142,26 @@ def _put_in_place(tmp: Path, out: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked(out: Path) -> Iterator[None]:
-    """Hold ``out``'s write lock (``.NAME.lock`` beside it) for the block."""
+def locked(out: Path, doing: str = "writing this folder") -> Iterator[None]:
+    """Hold ``out``'s lock (``.NAME.lock`` beside it) for the block; a lock this process
+    holds already is held again (``mbnas sample`` locks ``--out`` around its write)."""
     if out.name in ("", ".", ".."):
         raise ConfigError(f"{out}: name the dataset folder to write (--out)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(out.parent / f".{out.name}.lock")
+    path = out.parent.resolve() / f".{out.name}.lock"
+    if path in _HELD:
+        yield
+        return
+    lock = FileLock(path)
     holder = lock.acquire()
     if holder is not None:
-        raise ConfigError(f"{out}: another mbnas process (pid {holder}) is writing this "
-                          "folder; wait for it to finish or choose another --out")
+        raise ConfigError(f"{out}: another mbnas process (pid {holder}) is {doing}; wait "
+                          "for it to finish or choose another --out")
+    _HELD.add(path)
     try:
         yield
     finally:
+        _HELD.discard(path)
         lock.release()
 
 

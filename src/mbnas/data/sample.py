@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mbnas.data.dicom_rt import parse_rois, read_dicom_rt, refuse_if_errors
-from mbnas.data.msd_write import MsdCase, read_record, write_msd
+from mbnas.data.msd_write import MsdCase, locked, read_record, write_msd
 from mbnas.errors import ConfigError, DatasetError
 from mbnas.io import atomic_write_json, atomic_write_text
 
@@ -68,13 +68,19 @@ def make_sample(name: str, out: str | Path, cache: str | Path,
     if name not in SAMPLES:
         raise ConfigError(f"unknown sample {name!r}; choose one of: {', '.join(SAMPLES)}")
     out, downloads = Path(out), Path(cache) / "downloads"
+    unpacked = Path(cache) / "samples" / f"{name}-src"
+    with locked(out), locked(unpacked, f"building a sample from {unpacked}"):
+        return _make_sample(name, out, downloads, unpacked, say)
+
+
+def _make_sample(name: str, out: Path, downloads: Path, unpacked: Path,
+                 say: Callable[[str], None]) -> tuple[Path, bool]:
     sources = (PYCERR, PYRADIOMICS)
     record = read_record(out)
     if record is not None and record.get("sample") == name and record.get("archives") == {
             s.archive: s.sha256 for s in sources} and _complete(out):
         return out, False
     archives = {s.archive: fetch_archive(s, downloads, say) for s in sources}
-    unpacked = Path(cache) / "samples" / f"{name}-src"
     cases, provenance = [], []
     dicom_root = _unpack(archives[PYCERR.archive], unpacked / "pycerr", _DICOM_DIR, say)
     dicom_cases, problems, _ = read_dicom_rt(dicom_root, parse_rois("tumour=GTV-1"), PYCERR.site)
