@@ -31,7 +31,6 @@ def test_check_refuses_a_label_whose_header_declares_more_than_the_file_holds(
     import gzip
 
     import nibabel as nib
-    import numpy as np
 
     data = copy_dataset(spleen_msd)
     label = sorted((data / "labelsTr").glob("*.nii.gz"))[0]
