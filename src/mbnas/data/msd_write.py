@@ -192,7 +192,8 @@ def check_out(out: Path, record: dict[str, Any] | None = None) -> None:
     if not out.exists() and not out.is_symlink():
         return
     if not out.is_dir() or out.is_symlink():
-        raise ConfigError(f"{out} exists and is not a folder; choose another output folder")
+        what = "a symbolic link" if out.is_symlink() else "not a folder"
+        raise ConfigError(f"{out} exists and is {what}; choose another output folder")
     if not any(out.iterdir()):
         out.rmdir()
         return
@@ -207,9 +208,11 @@ def check_out(out: Path, record: dict[str, Any] | None = None) -> None:
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
                                           if len(foreign) > 5 else "")
+        older = "" if isinstance(old.get("files"), dict) else (
+            "; it was written by an older mbnas, which did not record its files")
         raise ConfigError(f"{out} is an earlier import but holds files it did not write or "
-                          f"that changed since ({shown}); move them away or choose another "
-                          "output folder")
+                          f"that changed since ({shown}{older}); move them away or choose "
+                          "another output folder")
 
 
 def _foreign(out: Path, record: dict[str, Any]) -> list[str]:
