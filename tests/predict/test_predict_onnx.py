@@ -51,16 +51,29 @@ def test_onnxruntime_probabilities_match_pytorch(trained, onnx_dir, batch, heigh
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
 
 
-def test_predict_writes_the_same_labels_with_either_backend(trained, onnx_dir, tmp_path):
+@pytest.mark.parametrize("model", ["trained", "trained_spaced"])
+def test_predict_writes_the_same_labels_with_either_backend(model, request, tmp_path):
+    trained = request.getfixturevalue(model)
+    onnx_dir = tmp_path / "onnx"
+    assert main(["export", "onnx", str(trained.model_dir), "--out", str(onnx_dir)]) == 0
     scan = trained.data_dir / "imagesTr" / f"{trained.held_out}.nii.gz"
-    for backend, model in (("torch", trained.model_dir), ("onnxruntime", onnx_dir)):
-        assert main(["predict", "--model", str(model), "--input", str(scan), "--output",
+    for backend, folder in (("torch", trained.model_dir), ("onnxruntime", onnx_dir)):
+        assert main(["predict", "--model", str(folder), "--input", str(scan), "--output",
                      str(tmp_path / backend), "--device", "cpu", "--backend", backend]) == 0
     name = f"{trained.held_out}.nii.gz"
     with_torch = np.asarray(nib.load(tmp_path / "torch" / name).dataobj)
     with_onnx = np.asarray(nib.load(tmp_path / "onnxruntime" / name).dataobj)
     assert with_torch.any()
     np.testing.assert_array_equal(with_onnx, with_torch)
+
+
+def test_onnx_folder_keeps_the_target_spacing(trained_spaced, tmp_path):
+    from mbnas.predict.onnx_runtime import load_onnx_folder
+
+    assert main(["export", "onnx", str(trained_spaced.model_dir), "--out",
+                 str(tmp_path / "onnx")]) == 0
+    assert load_onnx_folder(tmp_path / "onnx").target_spacing == \
+        load_model_folder(trained_spaced.model_dir).target_spacing > 0
 
 
 def _one_line_error(capsys, problem: str) -> None:
