@@ -65,6 +65,7 @@ def write_msd(out: str | Path, cases: list[MsdCase], labels: list[str], modality
     try:
         (tmp / "imagesTr").mkdir()
         (tmp / "labelsTr").mkdir()
+        (tmp / "imagesTs").mkdir()  # empty, but nnUNetv2_convert_MSD_dataset requires it
         for case in cases:
             sitk.WriteImage(case.image, str(tmp / "imagesTr" / f"{case.case_id}.nii.gz"), True)
             sitk.WriteImage(case.label, str(tmp / "labelsTr" / f"{case.case_id}.nii.gz"), True)

@@ -143,7 +143,7 @@ def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: in
         run_dirs: Search run folders (each needs ``config.yaml`` and ``best.json``).
         seeds: Seeds per fold (paper: 5).
         folds: Cross-validation folds (paper: 5).
-        baselines: Baselines to evaluate too.
+        baselines: Baselines to evaluate too (``("none",)``: none, as on the CLI).
         protocol: The training settings; default: the first run's search protocol.
             Seeds, folds, ``final_metrics`` and ``keep_weights`` are set here.
         **settings: Other :class:`EvaluateConfig` fields (device, executor, ...);
@@ -152,6 +152,8 @@ def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: in
     Raises:
         ConfigError: for unusable run folders or runs of different datasets.
     """
+    if [b.strip().lower() for b in baselines] == ["none"]:
+        baselines = ()  # as the CLI's --baselines none
     runs = read_search_runs(run_dirs)
     base = protocol if protocol is not None else runs[0].protocol
     settings.setdefault("cache_dir", runs[0].config.get("cache_dir"))
