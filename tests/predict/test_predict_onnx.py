@@ -123,3 +123,16 @@ def test_a_foreign_onnx_file_is_refused_by_its_checksum(trained, onnx_dir, tmp_p
     assert code == 2
     _one_line_error(capsys, "does not match its recorded checksum")
     assert not list((tmp_path / "out").glob("*.nii.gz"))
+
+
+def test_onnx_files_get_the_mode_a_plain_write_would(trained, tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        assert main(["export", "onnx", str(trained.model_dir), "--out",
+                     str(tmp_path / "onnx")]) == 0
+    finally:
+        os.umask(mask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "onnx").iterdir()}
+    assert modes == {"fold0_seed0.onnx": 0o644, "model.json": 0o644}
