@@ -228,7 +228,8 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         raise ConfigError(f"{out}: is a search run folder given to evaluate; choose another "
                           "--out (default: next to the search runs)")
     data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
-                         config.sites_file, protocol.normalisation, protocol.target_spacing)
+                         config.sites_file, protocol.normalisation, protocol.target_spacing,
+                         protocol.allow_cropped_labels)
     folder.check_folds(data, protocol.folds, config.split_seed, config.split)
     from mbnas.predict.model_folder import normalisation_from_cache
 

@@ -299,7 +299,7 @@ def example_segmentations(evaluation: EvaluationFile, evals: Sequence[ModelEvalu
     protocol = evaluation.protocol
     data = training_data(evaluation.data_dir, cache_dir or evaluation.cache_dir,
                          protocol.image_size, evaluation.sites_file, protocol.normalisation,
-                         protocol.target_spacing)
+                         protocol.target_spacing, allow_cropped_labels=True)
     case_id = evaluation.folds[0][0]
     rows = data.case_slices(case_id)
     labels = data.labels[rows]

@@ -82,7 +82,7 @@ def run_search(
     folder.check(config.device, config.executor)
     data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
                          config.sites_file, config.protocol.normalisation,
-                         config.protocol.target_spacing)
+                         config.protocol.target_spacing, config.protocol.allow_cropped_labels)
     folder.check_folds(data, config.protocol.folds, config.seed, config.split)
     build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
     fingerprint = dataset_fingerprint(config.data_dir, data)
