@@ -207,6 +207,14 @@ def planned_runs(config: EvaluateConfig) -> int:
     return len(keys) * config.protocol.folds * len(config.protocol.seeds)
 
 
+def _run_threads(executor: Any) -> int:
+    """The CPU threads the executor gave each run: latency is measured with as many."""
+    from mbnas.training.cpus import default_threads
+
+    threads = getattr(executor, "threads", None)  # every executor's settings carry it
+    return int(threads) if threads else default_threads()
+
+
 def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                    hooks: RunHooks | None = None, executor: Any = None,
                    retry_failed: bool = False) -> EvaluateOutcome:
@@ -258,7 +266,8 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
             raise_if_all_failed(store, protocol.key, "evaluation")
         costs = measure_costs([m.architecture for m in models], data.in_channels,
                               data.n_classes, protocol.base_channels, protocol.image_size,
-                              config.device, cache=folder.costs)
+                              config.device, cache=folder.costs,
+                              threads=_run_threads(executor))
         original = original_grid_metrics(
             folder.original_grid, config.data_dir, data, folds,
             [(m.architecture, r.arch_key, r.fold, r.seed, w) for m, res in
