@@ -285,6 +285,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                   f"{outcome.best_score:.4f}")
             if RunFolder(outcome.folder).best.is_file():
                 print(f"best architecture: {RunFolder(outcome.folder).best}")
+            from mbnas.reporting.noise import best_vs_start
+
+            if (line := best_vs_start(RunFolder(outcome.folder).read_search_log())):
+                print(line)
             for line in front_lines(RunFolder(outcome.folder)):
                 print(line)
     finally:
@@ -292,6 +296,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if shared is not None:
         print(f"{len(plan)} repeats share the store {RunFolder(shared).store}; stability: "
               f"mbnas report {shared} --out report")
+    else:
+        print(f"next: mbnas evaluate {args.out}")
     return 0
 
 

@@ -137,11 +137,17 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     add(plot_search_progress([(progress_label(r.config), log)
                               for r, log in zip(runs, logs, strict=True)],
                              figs / "search_progress"),
-        "Search progress of every run: each evaluation's score (dots) and the best so far.")
+        "Search progress of every run: each evaluation's score (dots, with bars of ± one "
+        "standard error over folds x seeds) and the best so far.")
     step.advance(info="search progress figure")
-    for r in runs:
+    from mbnas.reporting.noise import best_vs_start, score_with_se, thread_notes
+
+    for r, log in zip(runs, logs, strict=True):
+        versus = best_vs_start(log)
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
-            f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
+            f"Best network of {r.label} (search score "
+            f"{score_with_se(log, r.best.get('score'))}{'; ' + versus if versus else ''}).")
+    notes += thread_notes([(r.label, log) for r, log in zip(runs, logs, strict=True)])
     step.advance(info=f"{len(runs)} architecture drawing(s)")
     front_html, front_files = front_section(  # cost-aware runs
         [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs, strict=True)],
