@@ -143,3 +143,12 @@ def test_the_report_tells_empty_in_the_scan_from_emptied_by_preprocessing() -> N
     assert "1 empty in the scan, 1 emptied by preprocessing" in html
     assert "cropped_2 (emptied by preprocessing: 48 labelled voxels cropped)" in html
     assert "scan_1 (empty in the scan)" in html
+
+
+def test_a_report_of_the_lung_sample_carries_its_licence(lung_sample: Path) -> None:
+    from types import SimpleNamespace
+
+    from mbnas.commands.report.run import dataset_info
+
+    info = dataset_info(SimpleNamespace(data_dir=str(lung_sample)), None)  # type: ignore[arg-type]
+    assert "CC BY-NC 3.0" in info["licence"]

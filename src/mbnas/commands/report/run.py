@@ -205,6 +205,9 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
                                    "mean Dice over each run's validation cases",
                                    **({"nnunet_case_tests": nn_tests} if nn_rows else {})})
     dataset = dataset_info(runs[0], record)
+    if dataset.get("licence"):  # e.g. the lung sample: cases under CC BY-NC 3.0
+        notes.append(f"data licence (the dataset's dataset.json): {dataset['licence']}; "
+                     "results and figures made from these cases are bound by it")
     card = build_card(runs, record, evals, dataset, eval_dir,
                       network_cost=None if evals else search_costs(runs))
     sections = build_sections(out, runs, record, evals, eval_dir, card)  # stability, shift
@@ -242,7 +245,7 @@ def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
 
 
 def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str, Any]:
-    """Name, path, number of cases and cases per site of the dataset."""
+    """Name, path, number of cases, cases per site and licence of the dataset."""
     info: dict[str, Any] = {"path": run.data_dir}
     sites: dict[str, int] = {}
     try:
@@ -250,6 +253,9 @@ def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str,
 
         ds = read_dataset(run.data_dir)
         info.update(name=ds.name, cases=len(ds.cases))
+        licence = _licence(Path(run.data_dir))
+        if licence:
+            info["licence"] = licence
         for c in ds.cases:
             if c.site is not None:
                 sites[str(c.site)] = sites.get(str(c.site), 0) + 1
@@ -261,6 +267,17 @@ def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str,
                 sites[str(s)] = sites.get(str(s), 0) + 1
     info["sites"] = sites
     return info
+
+
+def _licence(data_dir: Path) -> str | None:
+    """``dataset.json``'s ``licence`` (MSD's field; the lung sample writes one), if any."""
+    import json
+
+    try:
+        value = json.loads((data_dir / "dataset.json").read_text()).get("licence")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value).strip() or None if value else None
 
 
 def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
