@@ -155,3 +155,21 @@ def test_a_target_spacing_model_segments_a_structure_far_from_the_centre(trained
     pred = np.asarray(nib.load(tmp_path / "out" / "wide.nii.gz").dataobj) > 0
     dice = 2 * (pred & (ref > 0)).sum() / (pred.sum() + (ref > 0).sum())
     assert dice > 0.5, dice
+
+
+def test_predict_shows_its_progress_and_takes_threads(trained, tmp_path, capsys):
+    from mbnas.predict.segment import predict
+    from mbnas.progress import CallbackSink, use_sink
+
+    scan = trained.data_dir / "imagesTr" / f"{trained.held_out}.nii.gz"
+    steps = []
+    with use_sink(CallbackSink(lambda s: steps.append((s.name, s.done, s.total)))):
+        predict(trained.model_dir, scan, tmp_path / "api", device="cpu", batch_size=4)
+    slices = nib.load(scan).shape[2]
+    assert ("segmenting", slices, slices) in steps  # the slices, counted as they go
+    assert ("segmenting", 4, slices) in steps
+    assert main(["predict", "--model", str(trained.model_dir), "--input", str(scan),
+                 "--output", str(tmp_path / "out"), "--device", "cpu", "--threads", "1"]) == 0
+    assert "1 CPU thread(s)" in capsys.readouterr().err
+    assert main(["predict", "--model", str(trained.model_dir), "--input", str(scan),
+                 "--output", str(tmp_path / "out2"), "--threads", "0"]) == 2

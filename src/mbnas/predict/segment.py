@@ -36,6 +36,7 @@ from mbnas.data.spacing import crop_or_pad, spacing_grid
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.predict.model_folder import ModelFolder, ModelFolderError, load_model_folder
 from mbnas.predict.scans import ScanFiles, find_scans, read_scan, write_label
+from mbnas.progress import track
 from mbnas.spaces.mbnas import build_model
 from mbnas.store import load_weights
 from mbnas.training.device import select_device
@@ -166,10 +167,13 @@ class Segmenter:
             canonical_affine = to_canonical(image[..., :1], affine)[1]
             window = spacing_grid(grid, _in_plane(canonical_affine), self.model.target_spacing)
         labels = np.empty((canonical_shape[2], *grid), np.uint8)
-        for a in range(0, len(slices), self.batch_size):
-            x = torch.from_numpy(slices[a:a + self.batch_size]).to(self.device)
-            # window: the padding around the resampled slices is cropped off again
-            labels[a:a + len(x)] = to_scan_grid(self._slide(x), grid, window).cpu().numpy()
+        with track("segmenting", total=len(slices), unit="slice") as step:  # not silent
+            for a in range(0, len(slices), self.batch_size):
+                x = torch.from_numpy(slices[a:a + self.batch_size]).to(self.device)
+                # window: the padding around the resampled slices is cropped off again
+                labels[a:a + len(x)] = to_scan_grid(self._slide(x), grid,
+                                                    window).cpu().numpy()
+                step.advance(len(x))
         return np.ascontiguousarray(from_canonical(labels.transpose(1, 2, 0), affine))
 
     def _slide(self, x: torch.Tensor) -> torch.Tensor:
