@@ -26,6 +26,7 @@ def test_a_difference_smaller_than_its_standard_error_is_within_noise() -> None:
     assert within_noise(0.0189, 0.03, 0.02) is True
     assert within_noise(0.0189, 0.005, 0.005) is False
     assert within_noise(0.0189, None, None) is None
+    assert within_noise(0.0, 0.0, 0.0) is True  # two constant scores: no difference
     assert difference_text(0.0189, 0.03, 0.02) == \
         "+0.0189, within noise (SE of the difference 0.0361)"
     assert "beyond noise" in difference_text(-0.2, 0.01, 0.01)

@@ -4,7 +4,7 @@ A search score is the mean over folds x seeds of the runs' validation scores; it
 error (sample standard deviation / sqrt(n)) is the spread that a re-run with other seeds
 or another thread count moves it by (issue 35: one network moved by 0.053 between thread
 counts while the demo reported +0.0189 as a finding). A difference between two scores is
-called "within noise" when it is smaller than the standard error of the difference,
+called "within noise" when it is no larger than the standard error of the difference,
 sqrt(se_a^2 + se_b^2): a rough one-sigma rule, not a test (the report's Wilcoxon and
 Friedman tests are), but it stops noise being read as a finding.
 """
@@ -29,12 +29,12 @@ def standard_error(scores: Sequence[float]) -> float | None:
 
 
 def within_noise(diff: float, se_a: float | None, se_b: float | None) -> bool | None:
-    """Whether ``diff`` is smaller than the standard error of the difference (None: no
+    """Whether ``diff`` is no larger than the standard error of the difference (None: no
     standard error known, e.g. one fold x seed)."""
     known = [s for s in (se_a, se_b) if s is not None]
     if not known or math.isnan(diff):
         return None
-    return abs(diff) < math.sqrt(sum(s * s for s in known))
+    return abs(diff) <= math.sqrt(sum(s * s for s in known))  # 0 vs 0: no difference
 
 
 def difference_text(diff: float, se_a: float | None, se_b: float | None) -> str:
