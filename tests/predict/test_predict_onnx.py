@@ -187,7 +187,8 @@ def test_a_model_folder_shares_the_runs_weights_instead_of_copying_them(trained,
     shutil.copy(trained.weights, run)
     export_model(tmp_path / "model", architecture=meta["architecture"], in_channels=1,
                  n_classes=2, base_channels=meta["base_channels"], image_size=32,
-                 label_names={0: "background", 1: "spleen"}, channel_names=["CT"],
+                 label_names={int(k): v for k, v in meta["label_names"].items()},
+                 channel_names=meta["channel_names"],
                  normalisation=meta["normalisation"], weights=[run])
     kept = tmp_path / "model" / run.name
     assert os.stat(kept).st_ino == os.stat(run).st_ino  # one copy of the bytes on disk
