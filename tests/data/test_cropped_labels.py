@@ -152,3 +152,18 @@ def test_a_report_of_the_lung_sample_carries_its_licence(lung_sample: Path) -> N
 
     info = dataset_info(SimpleNamespace(data_dir=str(lung_sample)), None)  # type: ignore[arg-type]
     assert "CC BY-NC 3.0" in info["licence"]
+
+
+def test_check_and_dry_run_recommend_a_spacing_for_the_image_size(lung_sample: Path,
+                                                                  tmp_path: Path,
+                                                                  capsys) -> None:
+    assert main(["check", str(lung_sample), "--image-size", "32"]) == 0
+    at_32 = capsys.readouterr().out
+    assert "fits in 32 px" in at_32 and "--target-spacing 10.03" in at_32
+    assert main(["check", str(lung_sample)]) == 0
+    assert "fits in 128 px" in capsys.readouterr().out  # the paper's size by default
+    assert main(["search", str(lung_sample), "--protocol", "quick", "--image-size", "32",
+                 "--out", str(tmp_path / "run"), "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert "# recommendation:" in said and "fits in 32 px" in said
+    assert not (tmp_path / "run").exists()
