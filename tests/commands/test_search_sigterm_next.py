@@ -32,8 +32,9 @@ def test_search_prints_next_and_sigterm_is_logged(phantom_spleen: Path, phantom_
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = out / "search.log"
     deadline = time.monotonic() + 600
-    while log.read_text().count("starting search") < 2 and time.monotonic() < deadline:
+    while "resuming search" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert proc.poll() is None, "the extended search ended before it could be terminated"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 128 + signal.SIGTERM, err
