@@ -2,8 +2,9 @@
 
 Real datasets mix fields of view: a 0.98 mm crop and a 0.6 mm full scan, both resized to
 the same image size, reach the network at scales that differ 3x. ``target_spacing``
-resamples every slice to one spacing instead, then centre-crops or pads it to the image
-size (nnU-Net resamples to the median spacing likewise). `mbnas check` shows the spread.
+resamples every slice to one spacing instead, then crops it to the image size with a window
+placed to keep the case's labels (:func:`foreground_start`), or pads it (nnU-Net resamples
+to the median spacing likewise). `mbnas check` shows the spread.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def spacing_lines(paths: list[Path], image_size: int = 128) -> list[str]:
         best = max(median, fits)
         why = ("the median spacing" if best == median else
                f"the largest field of view, {fov.max():.0f} mm, fits in {image_size} px; the "
-               f"median spacing {median:.2f} mm would crop the larger scans to their central "
-               f"{image_size * median:.0f} mm")
+               f"median spacing {median:.2f} mm would train on a {image_size * median:.0f} mm "
+               "window of the larger scans, placed to keep their labels")
         lines.append(f"recommendation: the scans differ {spread:.1f}x in spacing or field of "
                      f"view, so resized to {image_size} px each they are seen at different "
                      f"scales; use --target-spacing {best:.2f} ({why})")
