@@ -139,7 +139,9 @@ def test_the_report_tells_empty_in_the_scan_from_emptied_by_preprocessing() -> N
             "few_slice_cases": {}}
     html = empty_html({"folds": [fold], "slices": 30, "empty_slices": 20,
                        "empty_fraction": 2 / 3, "cases": 3, "empty_cases": 2,
-                       "few_slice_cases": 0, "few_slices": 2})
+                       "few_slice_cases": 0, "few_slices": 2,
+                       "cropped_cases": {"big_4": 0.06}})
+    assert "cropped part of the labelled voxels of 1 case(s): big_4 (6 %)" in html
     assert "1 empty in the scan, 1 emptied by preprocessing" in html
     assert "cropped_2 (emptied by preprocessing: 48 labelled voxels cropped)" in html
     assert "scan_1 (empty in the scan)" in html

@@ -11,6 +11,7 @@ of its labelled voxels (it would train and validate as empty) is an error unless
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Callable
@@ -64,6 +65,8 @@ def check_cropped_labels(data: SliceData, config: PreprocessConfig, allow: bool 
         warnings.warn(f"cropped labels: {text}", RuntimeWarning, stacklevel=3)
         if log is not None:
             log(f"warning: cropped labels: {text}")
+        else:  # into the run's log (search.log, evaluate.log) when a command runs
+            logging.getLogger("mbnas").warning("cropped labels: %s", text)
 
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mbnas.commands.common.evaluation_file import EvaluationFile
+from mbnas.data.cropped import CROPPED_WARN
 from mbnas.data.slices import CaseInfo
 
 # A case whose foreground spans at most this many slices is a "small structure".
@@ -66,7 +67,10 @@ def empty_counts(evaluation: EvaluationFile, cache_dir: str | Path | None) -> di
             "cases": sum(f["cases"] for f in folds),
             "empty_cases": sum(len(f["empty_cases"]) for f in folds),
             "few_slice_cases": sum(len(f["few_slice_cases"]) for f in folds),
-            "few_slices": FEW_SLICES}
+            "few_slices": FEW_SLICES,
+            # cases whose --target-spacing window dropped labelled voxels: share dropped
+            "cropped_cases": {c.case_id: round(c.cropped_fraction, 4) for c in data.cases
+                              if c.cropped_fraction > CROPPED_WARN}}
 
 
 def empty_html(counts: dict[str, Any]) -> str:
@@ -89,6 +93,7 @@ def empty_html(counts: dict[str, Any]) -> str:
             "give a case with an empty reference Dice 1 only if the network predicts nothing "
             "(else 0); the per-slice (paper) variant scores every empty slice left empty as "
             "a perfect Dice 1, which lifts it when most slices are empty.</p>"
+            f"{_cropped_sentence(counts)}"
             "<table><tr><th>fold</th><th>cases</th><th>slices</th><th>empty slices</th>"
             f"<th>empty cases</th><th>cases on &le; {counts['few_slices']} slices "
             f"(slices)</th></tr>{rows}</table>")
@@ -100,3 +105,14 @@ def _empty_cases(fold: dict[str, Any]) -> str:
     return ", ".join(
         f"{c} (emptied by preprocessing: {emptied[c]} labelled voxels cropped)" if c in emptied
         else f"{c} (empty in the scan)" for c in fold["empty_cases"])
+
+
+def _cropped_sentence(counts: dict[str, Any]) -> str:
+    """The cases whose labels the ``--target-spacing`` window cropped (none: nothing)."""
+    cropped = counts.get("cropped_cases") or {}
+    if not cropped:
+        return ""
+    listed = ", ".join(f"{escape(c)} ({100 * f:.0f} %)" for c, f in cropped.items())
+    return (f"<p>Preprocessing cropped part of the labelled voxels of {len(cropped)} case(s): "
+            f"{listed}; the --target-spacing window is smaller than their labelled "
+            "structures, so their scores cover only the part kept.</p>")
