@@ -150,7 +150,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
     folder.mkdir(parents=True, exist_ok=True)
     for path in paths:
         target = folder / path.name
-        if target.exists() and target.resolve() == path.resolve():
+        if target.exists() and (target.resolve() == path.resolve()
+                                or os.path.samefile(target, path)):  # linked already
             continue
         if not _link(path, target):
             with path.open("rb") as src:
@@ -173,6 +174,7 @@ def _link(source: Path, target: Path) -> bool:
     try:
         os.link(source, tmp)
         os.replace(tmp, target)
+        tmp.unlink(missing_ok=True)  # rename() of two links to one file leaves both
     except OSError:
         tmp.unlink(missing_ok=True)
         return False
