@@ -42,6 +42,10 @@ class SpaceDefinition:
     ``blocks`` are the block families it searches (the ``b`` options, registered names),
     in option order. ``spatial_dims`` says whether its networks are 2D (images, every
     built-in space) or 3D (volumes); every block it names must support it.
+    ``language`` is the architecture language whose codec reads and builds its
+    architectures (:mod:`mbnas.spaces.languages`; the paper's genotypes: ``"mbnas"``);
+    the fields ``searched`` to ``first_skip_node`` are the MB-NAS language's options, and
+    another language reads what it needs from its definition.
     """
 
     name: str
@@ -58,6 +62,7 @@ class SpaceDefinition:
     description: str = ""
     paper_size: float | None = None
     spatial_dims: int = 2
+    language: str = "mbnas"
 
     @property
     def display_name(self) -> str:
@@ -90,6 +95,9 @@ space_names = SPACES_REGISTRY.names
 #: The definition of a space by name (``ConfigError`` listing the valid names).
 space_definition = SPACES_REGISTRY.get
 
+
+#: The architecture language of the paper's genotypes (``SpaceDefinition.language``).
+MBNAS_LANGUAGE = "mbnas"
 
 #: The start that samples a random network of the space (``--start random``).
 RANDOM_START = "random"

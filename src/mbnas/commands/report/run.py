@@ -129,6 +129,8 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     figures: list[FigureRef] = []
 
     def add(paths: Sequence[Path], caption: str) -> None:
+        if not paths:  # a language that draws nothing
+            return
         files.extend(paths)
         figures.append(FigureRef(next(p for p in paths if p.suffix == PNG), caption))
 
@@ -226,13 +228,16 @@ def _score(x: Any) -> str:
 
 
 def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
-    """The architecture picture of a run's best network (PNG and SVG)."""
-    from mbnas.spaces.mbnas import Genotype
-    from mbnas.spaces.mbnas.draw import draw_genotype
+    """The architecture picture of a run's best network (PNG and SVG), drawn by its
+    language's codec; none for a language that draws nothing."""
+    from mbnas.spaces.languages import codec_of
 
-    genotype = Genotype.from_dict(run.genotype)
-    return list(draw_genotype(genotype, prefix, title=f"{run.name}: best network "
-                              f"({genotype.key})"))
+    codec = codec_of(run.genotype)
+    if codec is None or codec.draw is None:
+        return []
+    architecture = codec.decode(run.genotype)
+    return list(codec.draw(architecture, prefix,
+                           f"{run.name}: best network ({architecture.key})"))
 
 
 def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str, Any]:
