@@ -61,14 +61,15 @@ def variable_distances(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, 
 
 def option_frequencies(genotypes: Sequence[Mapping[str, Any]]
                        ) -> dict[str, dict[str, dict[str, int]]]:
-    """``{"node 1": {"block": {"dense": 2, ...}, ...}, ...}`` over the genotypes."""
+    """``{"node 1": {"block": {"dense": 2, ...}, ...}, ...}`` over the genotypes (the
+    node or stage names and variables their codec describes)."""
     out: dict[str, dict[str, dict[str, int]]] = {}
     for g in genotypes:
-        for i, node in enumerate(_nodes(g), start=1):
-            per = out.setdefault(f"node {i}", {v: {} for v in node})
-            for var in node:
-                key = str(node.get(var))
-                per[var][key] = per[var].get(key, 0) + 1
+        for group, node in (describe(g) or {}).items():
+            per = out.setdefault(group, {})
+            for var, value in node.items():
+                per.setdefault(var, {})
+                per[var][value] = per[var].get(value, 0) + 1
     return out
 
 

@@ -34,6 +34,7 @@ from mbnas.commands.report.sections import build_sections
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.progress import Step, track
+from mbnas.spaces.languages import architecture_text
 from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.report_data import ModelEvaluation
 
@@ -143,7 +144,8 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     step.advance(info="search progress figure")
     for r in runs:
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
-            f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
+            f"Best network of {r.label} (search score {_score(r.best.get('score'))}): "
+            f"{architecture_text(r.genotype)}.")
     step.advance(info=f"{len(runs)} architecture drawing(s)")
     front_html, front_files = front_section(  # cost-aware runs
         [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs, strict=True)],
@@ -229,15 +231,26 @@ def _score(x: Any) -> str:
 
 def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
     """The architecture picture of a run's best network (PNG and SVG), drawn by its
-    language's codec; none for a language that draws nothing."""
-    from mbnas.spaces.languages import codec_of
+    language's codec; for a language that draws nothing, its variables as a table."""
+    from mbnas.spaces.languages import codec_of, describe
 
     codec = codec_of(run.genotype)
-    if codec is None or codec.draw is None:
+    if codec is None:
         return []
     architecture = codec.decode(run.genotype)
-    return list(codec.draw(architecture, prefix,
-                           f"{run.name}: best network ({architecture.key})"))
+    title = f"{run.name}: best network ({architecture.key})"
+    if codec.draw is not None:
+        return list(codec.draw(architecture, prefix, title))
+    from mbnas.reporting.figures import plt, save_figure
+
+    rows = list((describe(run.genotype) or {}).items())
+    columns = list(dict.fromkeys(v for _, node in rows for v in node))
+    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(columns), 0.9 + 0.3 * len(rows)))
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    ax.table(cellText=[[node.get(v, "") for v in columns] for _, node in rows],
+             rowLabels=[g for g, _ in rows], colLabels=columns, loc="center")
+    return save_figure(fig, prefix)
 
 
 def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str, Any]:
