@@ -34,9 +34,9 @@ from mbnas.commands.report.sections import build_sections
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.progress import Step, track
-from mbnas.spaces.languages import architecture_text
 from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.report_data import ModelEvaluation
+from mbnas.spaces.languages import architecture_text
 
 PNG = ".png"
 
