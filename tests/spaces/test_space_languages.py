@@ -24,7 +24,7 @@ from mbnas.reporting.front import genotype_text
 from mbnas.reporting.stability import option_frequencies, variable_distances
 from mbnas.spaces.languages import LANGUAGES, codec_of, describe
 from mbnas.spaces.mbnas import Baseline, architecture_from_dict, build_model, get_space, preset
-from mbnas.spaces.registry import SPACES_REGISTRY
+from mbnas.spaces.registry import MBNAS_LANGUAGE, SPACES_REGISTRY
 
 LANGUAGE = "An architecture language"
 
@@ -32,7 +32,7 @@ LANGUAGE = "An architecture language"
 def test_the_mbnas_codec_describes_and_reads_genotypes() -> None:
     unet = preset("unet")
     codec = codec_of(unet.to_dict())
-    assert codec is LANGUAGES.get("mbnas") and codec.kind == "genotype"
+    assert codec is LANGUAGES.get(MBNAS_LANGUAGE) and codec.kind == "genotype"
     assert codec.decode(unet.to_dict()) == unet and codec.encode(unet) == unet.to_dict()
     described = describe(unet)
     assert list(described) == [f"node {i}" for i in range(1, 11)]

@@ -31,7 +31,7 @@ class Codec:
     """The functions of one architecture language.
 
     Attributes:
-        name: The language's name (``SpaceDefinition.language``), e.g. ``"mbnas"``.
+        name: The language's name (``SpaceDefinition.language``), e.g. ``"mb-nas"``.
         kind: The ``"kind"`` of its architecture dicts, e.g. ``"genotype"``.
         decode: dict -> architecture (an object with ``key`` and ``to_dict()``); raises
             ``GenotypeError`` on a dict that is no valid architecture of the language.

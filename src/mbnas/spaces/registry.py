@@ -32,6 +32,10 @@ PAPER_SIZE_NOTE = (
 )
 
 
+#: The architecture language of the paper's genotypes (``SpaceDefinition.language``).
+MBNAS_LANGUAGE = "mb-nas"
+
+
 @dataclass(frozen=True)
 class SpaceDefinition:
     """A named search space: what is searched, its options and its fixed base.
@@ -43,7 +47,7 @@ class SpaceDefinition:
     in option order. ``spatial_dims`` says whether its networks are 2D (images, every
     built-in space) or 3D (volumes); every block it names must support it.
     ``language`` is the architecture language whose codec reads and builds its
-    architectures (:mod:`mbnas.spaces.languages`; the paper's genotypes: ``"mbnas"``);
+    architectures (:mod:`mbnas.spaces.languages`; the paper's genotypes: ``"mb-nas"``);
     the fields ``searched`` to ``first_skip_node`` are the MB-NAS language's options, and
     another language reads what it needs from its definition.
     """
@@ -62,7 +66,7 @@ class SpaceDefinition:
     description: str = ""
     paper_size: float | None = None
     spatial_dims: int = 2
-    language: str = "mbnas"
+    language: str = MBNAS_LANGUAGE
 
     @property
     def display_name(self) -> str:
@@ -95,9 +99,6 @@ space_names = SPACES_REGISTRY.names
 #: The definition of a space by name (``ConfigError`` listing the valid names).
 space_definition = SPACES_REGISTRY.get
 
-
-#: The architecture language of the paper's genotypes (``SpaceDefinition.language``).
-MBNAS_LANGUAGE = "mbnas"
 
 #: The start that samples a random network of the space (``--start random``).
 RANDOM_START = "random"

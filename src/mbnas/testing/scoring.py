@@ -91,6 +91,7 @@ def _check(name: str, root: Path, budget: int, seed: int, kill_at: int,
            switch: dict[str, int | None]) -> list[dict[str, Any]]:
     from mbnas.commands.search.run import SearchConfig, run_search
     from mbnas.data import make_phantom
+    from mbnas.strategies.random_search import RandomSearch
     from mbnas.training.protocol import get_protocol
 
     data = make_phantom(root / "phantom", "spleen", n_cases=4, seed=0, shape=(32, 32, 6))
@@ -99,7 +100,7 @@ def _check(name: str, root: Path, budget: int, seed: int, kill_at: int,
                             samples_per_epoch=0)
 
     def search(out: str) -> Path:
-        config = SearchConfig(data_dir=str(data), strategy="random", budget=budget,
+        config = SearchConfig(data_dir=str(data), strategy=RandomSearch.name, budget=budget,
                               seed=seed, scoring=name, threads=1, device="cpu",
                               cache_dir=str(root / "cache"), protocol=protocol)
         run_search(config, root / out)

@@ -1,6 +1,6 @@
 """The MB-NAS language's codec: genotypes read, written, described, built and drawn.
 
-Registered as the ``mbnas`` architecture language (:mod:`mbnas.spaces.languages`), so
+Registered as the ``mb-nas`` architecture language (:mod:`mbnas.spaces.languages`), so
 reports, export and prediction handle a genotype without reading its nodes themselves.
 A genotype dict is ``{"kind": "genotype", "nodes": [{"channels", "block", "kernel",
 "skip"}, ...]}``; :func:`describe` gives each node's four variables as text, and
@@ -16,6 +16,7 @@ from typing import Any
 
 from mbnas.errors import GenotypeError
 from mbnas.spaces.languages import Codec, register_language
+from mbnas.spaces.registry import MBNAS_LANGUAGE
 
 #: The variables of a node, in the genotype's field order (the paper's a, b, c, d).
 VARIABLES = ("channels", "block", "kernel", "skip")
@@ -69,6 +70,6 @@ def _draw(genotype: Any, prefix: str | Path, title: str | None = None) -> tuple[
 
 
 CODEC = register_language(Codec(
-    name="mbnas", kind="genotype", decode=_decode, encode=lambda g: g.to_dict(),
+    name=MBNAS_LANGUAGE, kind="genotype", decode=_decode, encode=lambda g: g.to_dict(),
     describe=describe, text=genotype_text, build=_build, space=_space,
     multiple=lambda g: 2 ** g.depth(), draw=_draw))
