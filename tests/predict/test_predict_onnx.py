@@ -170,7 +170,7 @@ def test_predict_shows_its_progress_and_takes_threads(trained, tmp_path, capsys)
     assert ("segmenting", 4, slices) in steps
     assert main(["predict", "--model", str(trained.model_dir), "--input", str(scan),
                  "--output", str(tmp_path / "out"), "--device", "cpu", "--threads", "1"]) == 0
-    assert "1 CPU thread(s)" in capsys.readouterr().err
+    assert "1 CPU thread(s)" in capsys.readouterr().out
     assert main(["predict", "--model", str(trained.model_dir), "--input", str(scan),
                  "--output", str(tmp_path / "out2"), "--threads", "0"]) == 2
 

@@ -29,7 +29,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     print(f"segmenting {args.input} with {args.model} ({args.backend}, device {args.device}, "
           f"{threads} CPU thread(s){'' if args.threads else ', default; --threads N for more'})",
-          file=sys.stderr, flush=True)
+          flush=True)  # stdout: a refusal stays one line on stderr
     if Path(args.input).is_file():
         summary = predict(args.model, args.input, args.output, device=args.device,
                           batch_size=args.batch_size, backend=args.backend)
