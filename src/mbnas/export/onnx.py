@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from mbnas.io import atomic_write_json
+from mbnas.io import atomic_write_json, file_mode
 from mbnas.predict.model_folder import MODEL_JSON, ModelFolder, load_model_folder
 from mbnas.predict.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
 from mbnas.progress import track
@@ -82,6 +82,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
             os.close(fd)
             try:
                 program.save(tmp)
+                os.chmod(tmp, file_mode())  # mkstemp's 0600 would hide it from the group
                 os.replace(tmp, target)
             finally:
                 Path(tmp).unlink(missing_ok=True)

@@ -137,7 +137,9 @@ def record_outcome(spec: RunSpec, ctx: RunContext, outcome: RunOutcome, started:
         curve=[asdict(e) for e in outcome.curve],
         metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
                  "precision": outcome.precision,
-                 "constant_prediction": outcome.constant_class},
+                 "constant_prediction": outcome.constant_class,
+                 # the CPU threads it trained with: scores move between thread counts
+                 "threads": torch.get_num_threads()},
         seconds=seconds, device=outcome.device,
         finished_at=utc_now(), error=None, weights_path=weights_path,
         weights_sha256=sha, **_base_fields(spec, ctx, started),

@@ -18,14 +18,16 @@ def default_cache_dir() -> Path:
 def training_data(data_dir: str | Path, cache_dir: str | Path | None, image_size: int,
                   sites_file: str | Path | None = None,
                   normalisation: tuple[str, ...] = (), target_spacing: float = 0.0,
-                  ) -> SliceData:
+                  allow_cropped_labels: bool = False) -> SliceData:
     """The dataset's slices at ``image_size``, preprocessed once and cached; with
     ``sites_file`` (``case,site`` CSV) the cases' sites are taken from it, with
     ``normalisation`` the channels are normalised so (``mbnas.data.normalise``), with
-    ``target_spacing`` the slices are resampled to it (``mbnas.data.spacing``)."""
+    ``target_spacing`` the slices are resampled to it (``mbnas.data.spacing``); a case
+    whose labels that window drops entirely is an error unless ``allow_cropped_labels``."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     data = load_slices(data_dir, cache, PreprocessConfig(
-        size=image_size, normalisation=normalisation, target_spacing=target_spacing))
+        size=image_size, normalisation=normalisation, target_spacing=target_spacing),
+        allow_cropped_labels=allow_cropped_labels)
     if sites_file is not None:
         data = with_sites(data, read_sites_csv(sites_file, data.case_ids))
     return data

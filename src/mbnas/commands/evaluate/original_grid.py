@@ -70,14 +70,15 @@ def _original_label(dataset: Any, case_id: str) -> tuple[np.ndarray, tuple[float
 @torch.no_grad()
 def _predict_on_grid(net: torch.nn.Module, images: np.ndarray, grid: tuple[int, int],
                      device: torch.device, batch_size: int = 16,
-                     window: tuple[int, int] | None = None) -> np.ndarray:
+                     window: tuple[int, int] | None = None,
+                     start: tuple[int, int] | None = None) -> np.ndarray:
     from mbnas.predict.segment import to_scan_grid
 
     out = np.empty((len(images), *grid), np.uint8)
     for a in range(0, len(images), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(images[a:a + batch_size])).to(device)
         out[a:a + len(x)] = to_scan_grid(net(x).float().softmax(1), grid,
-                                         window).cpu().numpy()
+                                         window, start).cpu().numpy()
     return out
 
 
@@ -135,8 +136,9 @@ def _measure(path: Path, dataset: Any, data: SliceData, folds: list[tuple[str, .
                 # a target spacing's slices are a window of the resampled grid (as predict)
                 window = (spacing_grid(ref.shape[1:], spacing[1:], protocol.target_spacing)
                           if protocol.target_spacing else None)
+                crop = data.cases[data.case_ids.index(case_id)].crop  # where the window lay
                 pred = _predict_on_grid(net, data.images[rows][order], ref.shape[1:], dev,
-                                        window=window)
+                                        window=window, start=crop)
                 done[metrics_key(key, fold, seed, case_id)] = case_metrics(
                     pred, ref, data.n_classes, spacing, protocol.surface_tolerance_mm).to_dict()
                 step.advance(info=f"fold {fold} seed {seed} {case_id}")

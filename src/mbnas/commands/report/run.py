@@ -140,12 +140,18 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     add(plot_search_progress([(progress_label(r.config), log)
                               for r, log in zip(runs, logs, strict=True)],
                              figs / "search_progress"),
-        "Search progress of every run: each evaluation's score (dots) and the best so far.")
+        "Search progress of every run: each evaluation's score (dots, with bars of ± one "
+        "standard error over folds x seeds) and the best so far.")
     step.advance(info="search progress figure")
-    for r in runs:
+    from mbnas.reporting.noise import best_vs_start, score_with_se, thread_notes
+
+    for r, log in zip(runs, logs, strict=True):
+        versus = best_vs_start(log)
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
-            f"Best network of {r.label} (search score {_score(r.best.get('score'))}): "
+            f"Best network of {r.label} (search score "
+            f"{score_with_se(log, r.best.get('score'))}{'; ' + versus if versus else ''}): "
             f"{architecture_text(r.genotype)}.")
+    notes += thread_notes([(r.label, log) for r, log in zip(runs, logs, strict=True)])
     step.advance(info=f"{len(runs)} architecture drawing(s)")
     front_html, front_files = front_section(  # cost-aware runs
         [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs, strict=True)],
@@ -203,6 +209,9 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
                                    "mean Dice over each run's validation cases",
                                    **({"nnunet_case_tests": nn_tests} if nn_rows else {})})
     dataset = dataset_info(runs[0], record)
+    if dataset.get("licence"):  # e.g. the lung sample: cases under CC BY-NC 3.0
+        notes.append(f"data licence (the dataset's dataset.json): {dataset['licence']}; "
+                     "results and figures made from these cases are bound by it")
     card = build_card(runs, record, evals, dataset, eval_dir,
                       network_cost=None if evals else search_costs(runs))
     sections = build_sections(out, runs, record, evals, eval_dir, card)  # stability, shift
@@ -223,10 +232,6 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
                                   else []), *sections.html])
     step.advance(info="report.html")
     return ReportOutcome(out, html, [html, *files, stats_path, *card_paths], notes)
-
-
-def _score(x: Any) -> str:
-    return "n/a" if x is None else f"{float(x):.4f}"
 
 
 def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
@@ -254,7 +259,7 @@ def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
 
 
 def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str, Any]:
-    """Name, path, number of cases and cases per site of the dataset."""
+    """Name, path, number of cases, cases per site and licence of the dataset."""
     info: dict[str, Any] = {"path": run.data_dir}
     sites: dict[str, int] = {}
     try:
@@ -262,6 +267,9 @@ def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str,
 
         ds = read_dataset(run.data_dir)
         info.update(name=ds.name, cases=len(ds.cases))
+        licence = _licence(Path(run.data_dir))
+        if licence:
+            info["licence"] = licence
         for c in ds.cases:
             if c.site is not None:
                 sites[str(c.site)] = sites.get(str(c.site), 0) + 1
@@ -273,6 +281,17 @@ def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str,
                 sites[str(s)] = sites.get(str(s), 0) + 1
     info["sites"] = sites
     return info
+
+
+def _licence(data_dir: Path) -> str | None:
+    """``dataset.json``'s ``licence`` (MSD's field; the lung sample writes one), if any."""
+    import json
+
+    try:
+        value = json.loads((data_dir / "dataset.json").read_text()).get("licence")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value).strip() or None if value else None
 
 
 def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
@@ -317,7 +336,7 @@ def example_segmentations(evaluation: EvaluationFile, evals: Sequence[ModelEvalu
     protocol = evaluation.protocol
     data = training_data(evaluation.data_dir, cache_dir or evaluation.cache_dir,
                          protocol.image_size, evaluation.sites_file, protocol.normalisation,
-                         protocol.target_spacing)
+                         protocol.target_spacing, allow_cropped_labels=True)
     case_id = evaluation.folds[0][0]
     rows = data.case_slices(case_id)
     labels = data.labels[rows]
