@@ -38,6 +38,8 @@ from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.report_data import ModelEvaluation
 
 PNG = ".png"
+#: The file that marks a folder as a report folder (so a new report may replace its files).
+REPORT_MARKER = ".mbnas-report.json"
 
 
 @dataclass
@@ -67,9 +69,30 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
     """
+    check_report_folder(out)
     stages = _stages(evaluation is not None)  # corrected once the evaluation is read
     with _evaluation_lock(evaluation), track("report", stages, unit="stage") as step:
         return _build_report(run_dirs, out, evaluation, cache_dir, nnunet, step)
+
+
+def check_report_folder(out: str | Path) -> None:
+    """Refuse a report folder that holds anything but an earlier report: the report
+    replaces ``report.html``, ``table1.csv`` and the rest by name, and must never replace
+    a user's own files of those names. An earlier report is known by its marker
+    (:data:`REPORT_MARKER`, written before anything else)."""
+    out = Path(out)
+    if not out.is_dir() or (out / REPORT_MARKER).is_file():
+        return
+    if any(out.iterdir()):
+        raise ConfigError(f"{out}: --out is not empty and holds no earlier report (no "
+                          f"{REPORT_MARKER}); choose a new or empty folder")
+
+
+def _mark_report_folder(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / REPORT_MARKER).is_file():
+        atomic_write_json(out / REPORT_MARKER, {"format": "mbnas-report", "note": (
+            "written by mbnas report: the report may write into this folder again")})
 
 
 def _stages(evaluated: bool) -> int:
@@ -87,7 +110,7 @@ def _evaluation_lock(evaluation: str | Path | None) -> Iterator[None]:
     if folder is None or not folder.is_dir():
         yield
         return
-    lock = RunLock(folder)
+    lock = RunLock(folder, reading=True)
     try:
         lock.__enter__()
     except OSError:  # a read-only copy: nothing can be writing there
@@ -123,6 +146,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
 
         nn_rows = [row for spec in nnunet for row in read_nnunet_results(spec)]
     out = Path(out)
+    _mark_report_folder(out)  # every input was read: the report is written from here on
     figs = out / "figures"
     files: list[Path] = []
     notes: list[str] = []
