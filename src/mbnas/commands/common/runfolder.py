@@ -149,7 +149,7 @@ class RunFolder:
         try:
             value = yaml.safe_load(self.config.read_text()) or {}
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{self.config}: not readable ({exc})") from None
+            raise ConfigError(f"{self.config}: not readable ({_one_line(exc)})") from None
         if not isinstance(value, dict):
             raise ConfigError(f"{self.config}: expected a mapping of settings")
         return value
@@ -247,7 +247,7 @@ class RunFolder:
             # The folders read first: a command refused because another one holds them
             # leaves no lock file and no log behind in its own (perhaps new) folder.
             for folder in read:
-                stack.enter_context(RunLock(folder, reading=True))
+                stack.enter_context(reading_lock(folder))
             stack.enter_context(self.locked())
             stack.enter_context(run_log(self.log))
             for folder in read:
@@ -332,12 +332,35 @@ class RunLock:
         self._lock.release()
 
 
+@contextmanager
+def reading_lock(folder: Path) -> Iterator[None]:
+    """Hold the lock of a folder this command reads (a search run an evaluation reads, an
+    evaluation a report reads): a command still writing there is refused by name instead
+    of being read half-way. A folder that cannot take a lock (a read-only file system or
+    medium: nothing can be writing there) is read as it is."""
+    lock = RunLock(folder, reading=True)
+    try:
+        lock.__enter__()
+    except OSError:  # read-only: the lock file cannot be created
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.__exit__()
+
+
 def _kind_of(folder: Path) -> str:
     """What a locked folder is, in words, by the log its command keeps there."""
     for kind in (EvaluationFolder, RunFolder):
         if (folder / kind.log_name).is_file():
             return "this " + kind.kind.split(" ", 1)[1]
     return "this folder"
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's text on one line (YAML's errors span several)."""
+    return " ".join(str(exc).split())
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -395,7 +418,7 @@ def claim_config(path: Path, config: dict[str, Any], ignore: tuple[str, ...] = (
         try:
             old = yaml.safe_load(path.read_text()) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not readable YAML ({exc})") from None
+            raise ConfigError(f"{path}: not readable YAML ({_one_line(exc)})") from None
         if not isinstance(old, dict):
             raise ConfigError(f"{path}: not a mapping of settings; restore it or choose "
                               "another --out")

@@ -44,7 +44,8 @@ def metrics_key(arch_key: str, fold: int, seed: int, case_id: str) -> str:
     return f"{arch_key}/{fold}/{seed}/{case_id}"
 
 
-def _read(path: Path, protocol_key: str) -> dict[str, Any]:
+def read_original_grid(path: Path, protocol_key: str) -> dict[str, Any]:
+    """The metrics kept in ``original_grid.json`` for ``protocol_key`` ({} when none)."""
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -98,7 +99,7 @@ def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
     Returns:
         :func:`metrics_key` -> the case's metrics dict.
     """
-    done = _read(path, protocol.key)
+    done = read_original_grid(path, protocol.key)
     folds = [tuple(f) for f in folds]
     todo: dict[int, list[RunWeights]] = {}
     for run in runs:

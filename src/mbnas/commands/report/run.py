@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from mbnas.commands.common.evaluation_file import EvaluationFile, read_evaluation
-from mbnas.commands.common.runfolder import RunLock
+from mbnas.commands.common.runfolder import reading_lock
 from mbnas.commands.common.search_runs import SearchRun, progress_label, read_search_runs, slug
 from mbnas.commands.report.card import NO_EVALUATION, build_card
 from mbnas.commands.report.sections import apply as apply_sections
 from mbnas.commands.report.sections import build_sections
+from mbnas.commands.report.verify import stale_notes, verify_evaluation
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.progress import Step, track
@@ -103,23 +104,14 @@ def _stages(evaluated: bool) -> int:
 
 @contextmanager
 def _evaluation_lock(evaluation: str | Path | None) -> Iterator[None]:
-    """Hold the evaluation folder's lock while reading it: an `mbnas evaluate` still
-    writing there is refused by name instead of being read half-way. A folder that cannot
-    take a lock (read-only media) is read as it is."""
+    """Hold the evaluation folder's lock while reading it (see
+    :func:`~mbnas.commands.common.runfolder.reading_lock`)."""
     folder = Path(evaluation) if evaluation is not None else None
     if folder is None or not folder.is_dir():
         yield
         return
-    lock = RunLock(folder, reading=True)
-    try:
-        lock.__enter__()
-    except OSError:  # a read-only copy: nothing can be writing there
+    with reading_lock(folder):
         yield
-        return
-    try:
-        yield
-    finally:
-        lock.__exit__()
 
 
 def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
@@ -135,6 +127,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     if evaluation is not None:
         eval_dir = Path(evaluation).resolve()
         record, evals = read_evaluation(eval_dir)
+        verify_evaluation(eval_dir, record)  # its figures are its store's, or refused
         run_dirs = list(run_dirs) or record.run_dirs
     runs = read_search_runs(run_dirs)
     if record is not None and runs[0].data_dir != str(Path(record.data_dir).resolve()):
@@ -175,6 +168,8 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     from mbnas.reporting.suspect import constant_search_notes, suspect_notes
 
     notes += constant_search_notes([(r.label, log) for r, log in zip(runs, logs, strict=True)])
+    if record is not None:
+        notes += stale_notes(record, runs)
     tolerance = 2.0
     paper_table = None
     if record is not None and evals:
