@@ -4,13 +4,19 @@ the user put there is touched."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from mbnas.cli import main
 from mbnas.commands.common.runfolder import RunLock
+from mbnas.data import make_phantom
 
 
 def _one_line(capsys: pytest.CaptureFixture) -> str:
@@ -60,3 +66,81 @@ def test_report_writes_only_into_an_empty_or_earlier_report_folder(tmp_path: Pat
     err = _one_line(capsys)
     assert str(mine) in err and "not empty" in err
     assert {p.name: p.read_bytes() for p in mine.iterdir()} == files
+
+
+SEARCH = ["--protocol", "quick", "--epochs", "1", "--folds", "2", "--image-size", "32",
+          "--threads", "1", "--device", "cpu", "--start", "unet"]
+EVALUATE = ["--baselines", "none", "--seeds", "1", "--folds", "2", "--threads", "1",
+            "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A search evaluated after 1 evaluation, then extended to 2, whose best changed
+    (issue 35 item 5's steps, at the smallest scale where the best moves)."""
+    root = tmp_path_factory.mktemp("extended")
+    data = make_phantom(root / "phantom", "spleen", n_cases=6, seed=0, shape=(48, 48, 8))
+    run, ev = root / "run", root / "evaluation"
+    search = ["search", str(data), *SEARCH, "--cache", str(root / "cache"), "--out", str(run)]
+    assert main([*search, "--budget", "1"]) == 0
+    then = json.loads((run / "best.json").read_text())["arch_key"]
+    assert main(["evaluate", str(run), *EVALUATE, "--out", str(ev)]) == 0
+    assert main([*search, "--budget", "2"]) == 0
+    now = json.loads((run / "best.json").read_text())["arch_key"]
+    assert now != then, "precondition: the extended search found a better network"
+    return SimpleNamespace(root=root, data=data, run=run, evaluation=ev, then=then, now=now)
+
+
+def test_report_labels_an_evaluation_of_an_earlier_best(extended: SimpleNamespace,
+                                                         capsys) -> None:
+    """Issue 35 item 5: the new best drawn beside Table 1 of the old one is said so."""
+    capsys.readouterr()
+    out = extended.root / "report"
+    assert main(["report", "--evaluation", str(extended.evaluation), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    stale = [line for line in printed.splitlines() if "STALE EVALUATION" in line]
+    assert len(stale) == 1 and extended.now in stale[0] and extended.then in stale[0]
+    assert "after 1 of its 2 evaluations" in stale[0]
+    assert "STALE EVALUATION" in (out / "report.html").read_text()
+
+
+def test_model_folders_record_the_search_state_they_came_from(
+        extended: SimpleNamespace) -> None:
+    """Issue 35 item 5: an exported model folder (and so its ONNX copy of model.json)
+    says which state of the search it holds."""
+    for folder in (extended.run / "model", extended.evaluation / "models" / "mb-nas"):
+        state = json.loads((folder / "model.json").read_text())["search"]
+        assert state["run_dir"] == str(extended.run.resolve())
+        assert state["evaluations"] == 1 and state["budget"] == 1
+        assert state["arch_key"] == extended.then
+
+
+@contextlib.contextmanager
+def _immutable(folder: Path) -> Iterator[None]:
+    """The folder and its files made unwritable by the kernel, even for root (ext4's
+    immutable attribute: no file can be created, changed or removed there), as on a
+    read-only file system; the tests run as root, where permission bits stop nothing."""
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "-R", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a folder immutable here (chattr +i needs root and ext4)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(folder)], check=True)
+
+
+def test_evaluate_reads_a_search_folder_on_read_only_media(extended: SimpleNamespace,
+                                                           tmp_path: Path, capsys) -> None:
+    """Issue 34 item 18: as report and predict do, evaluate reads a search folder it
+    cannot write (no lock can be taken there: nothing can be writing it either)."""
+    run = tmp_path / "run"
+    shutil.copytree(extended.run, run)
+    shutil.rmtree(run / "model")
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with _immutable(run):
+        code = main(["evaluate", str(run), *EVALUATE, "--out", str(tmp_path / "ev")])
+        printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert f"{run / 'model'} not written" in printed.out
+    assert (tmp_path / "ev" / "models" / "mb-nas" / "model.json").is_file()
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
