@@ -31,7 +31,11 @@ from mbnas.commands.common.search_runs import SearchRun, progress_label, read_se
 from mbnas.commands.report.card import NO_EVALUATION, build_card
 from mbnas.commands.report.sections import apply as apply_sections
 from mbnas.commands.report.sections import build_sections
-from mbnas.commands.report.verify import stale_notes, verify_evaluation
+from mbnas.commands.report.verify import (
+    search_zero_fold_notes,
+    stale_notes,
+    verify_evaluation,
+)
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.progress import Step, track
@@ -168,6 +172,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     from mbnas.reporting.suspect import constant_search_notes, suspect_notes
 
     notes += constant_search_notes([(r.label, log) for r, log in zip(runs, logs, strict=True)])
+    notes += search_zero_fold_notes(runs)
     if record is not None:
         notes += stale_notes(record, runs)
     tolerance = 2.0

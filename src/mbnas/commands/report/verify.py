@@ -14,7 +14,8 @@ every run predicted one class) as a result. So before anything is drawn:
 
 A mismatch is refused in one line naming the file, the model, the run and the figure.
 :func:`stale_notes` then says when a search run's best network has changed since the
-evaluation (a search extended afterwards): the report labels the evaluation as stale.
+evaluation (a search extended afterwards): the report labels the evaluation as stale;
+:func:`search_zero_fold_notes` when a fold of a search scored 0.0 for every network.
 """
 
 from __future__ import annotations
@@ -164,4 +165,21 @@ def stale_notes(record: EvaluationFile, runs: Sequence[SearchRun]) -> list[str]:
             f"when evaluated{when}; Table 1, the statistics and the box plots are of that "
             f"network, the architecture drawing is of the new one: run `mbnas evaluate` "
             f"again to evaluate the current best")
+    return notes
+
+
+def search_zero_fold_notes(runs: Sequence[SearchRun]) -> list[str]:
+    """Notes for search folds scoring exactly 0.0 for every network (from each search's
+    store: the search log keeps only the mean over folds)."""
+    from mbnas.reporting.suspect import zero_fold_notes
+    from mbnas.store import ResultStore
+
+    notes = []
+    for run in runs:
+        if not run.files.store.is_file():
+            continue
+        with ResultStore(run.files.store, read_only=True) as store:
+            records = store.runs(protocol_key=run.protocol.key, status="finished")
+        notes += zero_fold_notes(f"search {run.label}", [
+            (r.arch_key, r.fold, r.score) for r in records if r.score is not None])
     return notes
