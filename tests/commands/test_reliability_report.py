@@ -144,3 +144,22 @@ def test_evaluate_reads_a_search_folder_on_read_only_media(extended: SimpleNames
     assert f"{run / 'model'} not written" in printed.out
     assert (tmp_path / "ev" / "models" / "mb-nas" / "model.json").is_file()
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_evaluate_estimate_counts_every_network_and_step(extended: SimpleNamespace,
+                                                         tmp_path: Path, capsys) -> None:
+    """Issue 35 item 7: the U-Net preset the evaluation adds (quick's 8 base channels are
+    narrower than the paper's) is timed and counted, and so are the network costs and
+    the metrics on the original grid; nothing is written."""
+    capsys.readouterr()
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(extended.run), *EVALUATE, "--estimate", "--out",
+                 str(out)]) == 0
+    text = capsys.readouterr().out
+    assert not out.exists()
+    assert "MB-NAS" in text and "U-Net preset (width 8)" in text
+    assert text.count("per run") == 2  # the searched network and the preset
+    assert "network costs (2 networks)" in text
+    # 2 networks x 1 seed x 6 cases, each validated once per seed
+    assert "metrics on the original grid (12 cases)" in text
+    assert "evaluation: 2 evaluation(s) and 2 other step(s)" in text

@@ -68,6 +68,20 @@ def _original_label(dataset: Any, case_id: str) -> tuple[np.ndarray, tuple[float
     return np.ascontiguousarray(np.asarray(label).transpose(2, 0, 1)), (sz, sx, sy)
 
 
+def time_case_metrics(data_dir: str | Path, protocol: Protocol) -> float:
+    """Seconds to measure one case on its original grid (the first case's label against
+    itself shifted by two voxels, so that every metric has surface to measure): what
+    ``evaluate --estimate`` scales by the cases it will measure."""
+    import time
+
+    dataset = read_dataset(data_dir)
+    ref, spacing = _original_label(dataset, dataset.cases[0].case_id)
+    pred = np.roll(ref, 2, axis=1)
+    t0 = time.perf_counter()
+    case_metrics(pred, ref, len(dataset.label_names), spacing, protocol.surface_tolerance_mm)
+    return time.perf_counter() - t0
+
+
 @torch.no_grad()
 def _predict_on_grid(net: torch.nn.Module, images: np.ndarray, grid: tuple[int, int],
                      device: torch.device, batch_size: int = 16,
