@@ -137,9 +137,10 @@ def evaluate_estimate(config: Any, threads: int | None, steps: int = 3,
         cost = (time.perf_counter() - t0) * len(networks)
         cases = len(networks) * len(protocol.seeds) * size.n_cases
         predict = size.n_slices / size.n_cases / min(r.val_images_per_s for r in rates)
-        per_case = time_case_metrics(config.data_dir, protocol) + predict
+        once, per_case = time_case_metrics(config.data_dir, protocol)
         return [(f"network costs ({len(networks)} networks)", cost),
-                (f"metrics on the original grid ({cases} cases)", per_case * cases)]
+                (f"metrics on the original grid ({cases} cases)",
+                 once + (per_case + predict) * cases)]
 
     return timed_estimate(config.data_dir, networks, protocol, config.device, len(networks),
                           threads, steps, other if other_steps else None)
