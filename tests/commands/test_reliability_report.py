@@ -163,3 +163,31 @@ def test_evaluate_estimate_counts_every_network_and_step(extended: SimpleNamespa
     # 2 networks x 1 seed x 6 cases, each validated once per seed
     assert "metrics on the original grid (12 cases)" in text
     assert "evaluation: 2 evaluation(s) and 2 other step(s)" in text
+
+
+def test_evaluate_time_left_counts_the_steps_after_the_runs(extended: SimpleNamespace,
+                                                            capsys) -> None:
+    """Issue 35 item 7: the evaluation's time left includes the metrics on the original
+    grid that follow its runs (timed on a case), not the runs alone."""
+    from mbnas.cli.evaluate_report import RunProgress, evaluate_settings
+    from mbnas.cli.speed import after_runs_seconds
+
+    config = evaluate_settings(_parsed(["evaluate", str(extended.run), *EVALUATE]))
+    after = after_runs_seconds(config)
+    assert after > 0
+    progress = RunProgress(4, after=600.0)
+    progress.plain = True  # the plain lines of a batch job
+    spec = SimpleNamespace(label="net fold 0 seed 0")
+    for _ in range(2):
+        progress.run_started(spec)
+        progress.run_done(SimpleNamespace(status="finished", seconds=30.0))
+    progress.run_started(spec)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    # 2 runs of 30 s still to train, then 600 s of metrics: 11 min
+    assert line.endswith("~11m00s left (runs, then metrics)"), line
+
+
+def _parsed(argv: list[str]):  # noqa: ANN202
+    from mbnas.cli import build_parser
+
+    return build_parser().parse_args(argv)

@@ -146,6 +146,18 @@ def evaluate_estimate(config: Any, threads: int | None, steps: int = 3,
                           threads, steps, other if other_steps else None)
 
 
+def after_runs_seconds(config: Any) -> float:
+    """Seconds of an evaluation's metrics on the original grid (every case of every
+    distinct network and seed, timed on the first case), which follow its runs: the
+    evaluation's time left counts them too."""
+    from mbnas.commands.common.estimate import dataset_size
+    from mbnas.commands.evaluate.original_grid import time_case_metrics
+
+    size = dataset_size(config.data_dir)
+    cases = len(evaluation_networks(config)) * len(config.protocol.seeds) * size.n_cases
+    return time_case_metrics(config.data_dir, config.protocol)[1] * cases
+
+
 def guard_evaluate(config: Any, threads: int | None, runs_per_device: int) -> None:
     """Announce the device of an evaluation, refusing the paper protocol on a CPU."""
     from mbnas.commands.common.preflight import check_device
@@ -162,6 +174,6 @@ def print_estimate(estimate: Any, what: str) -> int:
     return 0
 
 
-__all__ = ["add_speed_arguments", "announce", "evaluate_estimate", "guard_evaluate",
-           "guard_search", "print_estimate",
-           "refuse_paper_on_cpu", "search_estimate", "timed_estimate"]
+__all__ = ["add_speed_arguments", "after_runs_seconds", "announce", "evaluate_estimate",
+           "guard_evaluate", "guard_search", "print_estimate", "refuse_paper_on_cpu",
+           "search_estimate", "timed_estimate"]
