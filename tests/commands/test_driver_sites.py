@@ -176,7 +176,8 @@ def test_case_folds_warn_when_a_whole_site_lands_in_one_validation_fold(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fold_case_ids(tmp_path / f"splits{seed}.json", data, 3, seed)
-        lines = [str(w.message) for w in caught if "validates on every case of site" in str(w.message)]
+        lines = [str(w.message) for w in caught
+                 if "validates on every case of site" in str(w.message)]
         expected = whole(seed)
         assert len(lines) == len(expected), (seed, lines, expected)
         for site, line in zip(sorted(expected), lines, strict=True):
