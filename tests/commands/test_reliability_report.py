@@ -115,6 +115,16 @@ def test_model_folders_record_the_search_state_they_came_from(
         assert state["arch_key"] == extended.then
 
 
+def test_an_onnx_folder_keeps_the_search_state(extended: SimpleNamespace,
+                                               tmp_path: Path) -> None:
+    """Issue 35 item 5: ``export onnx`` copies model.json, so the ONNX folder says it too."""
+    pytest.importorskip("onnxscript")
+    out = tmp_path / "onnx"
+    assert main(["export", "onnx", str(extended.run / "model"), "--out", str(out)]) == 0
+    state = json.loads((out / "model.json").read_text())["search"]
+    assert state["evaluations"] == 1 and state["arch_key"] == extended.then
+
+
 @contextlib.contextmanager
 def _immutable(folder: Path) -> Iterator[None]:
     """The folder and its files made unwritable by the kernel, even for root (ext4's

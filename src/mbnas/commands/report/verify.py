@@ -90,7 +90,8 @@ def _check_model(folder: EvaluationFolder, record: EvaluationFile, i: int,
             raise ConfigError(f"{where}: its architecture hashes to {key}, not to the "
                               f"recorded {details.arch_key}; {_AGAIN}")
     protocol = record.protocol
-    runs = tuple(r for fold in range(protocol.folds) for seed in protocol.seeds
+    folds = max(protocol.folds, len(record.folds))  # leave-site-out: one per site
+    runs = tuple(r for fold in range(folds) for seed in protocol.seeds
                  if (r := store.get(details.arch_key, record.protocol_key, fold, seed))
                  is not None)
     rebuilt = model_evaluation(
