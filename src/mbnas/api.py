@@ -158,7 +158,7 @@ def evaluate(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None
 
 
 #: The hook methods the commands call (each optional): see ``mbnas.training.runs.RunHooks``.
-HOOK_METHODS = ("run_started", "epoch_done", "runs_queued", "run_done")
+_HOOK_METHODS = ("run_started", "epoch_done", "runs_queued", "run_done")
 
 
 class _GuardedHooks:
@@ -171,7 +171,7 @@ class _GuardedHooks:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._hooks, name)  # AttributeError: the hook is optional
-        if name not in HOOK_METHODS or not callable(method):
+        if name not in _HOOK_METHODS or not callable(method):
             return method
         owner = f"{type(self._hooks).__name__}.{name}"
 
