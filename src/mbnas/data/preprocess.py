@@ -228,6 +228,12 @@ def _canonical_slices(path: Path) -> int:
         return 0
 
 
+def count_slices(dataset: Dataset) -> int:
+    """The axial slices preprocessing will make of every case, from the headers alone
+    (no image is read): what ``--estimate`` scales its timings by."""
+    return sum(_canonical_slices(case.images[0]) for case in dataset.cases)
+
+
 def _run(dataset: Dataset, config: PreprocessConfig,
          say: Log) -> tuple[SliceData, dict[str, Any], list[Problem]]:
     size, n_ch = config.size, dataset.n_channels

@@ -96,7 +96,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
                  label_names: Mapping[int, str], channel_names: Sequence[str],
                  normalisation: Mapping[str, Mapping[str, Any]],
                  weights: Sequence[str | Path], source: str | None = None,
-                 target_spacing: float = 0.0) -> Path:
+                 target_spacing: float = 0.0,
+                 search: Mapping[str, Any] | None = None) -> Path:
     """Write a model folder that `mbnas predict` can use.
 
     Args:
@@ -116,6 +117,9 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
         source: Where the weights come from (the evaluation folder), recorded as
             ``source`` so that a later export into the folder can say what it replaced.
         target_spacing: The protocol's ``target_spacing`` (0: not written).
+        search: For a searched network, the search state it came from (run folder,
+            evaluations done, the best's key and score then), recorded as ``search``
+            (and so in an ONNX folder's copy of ``model.json``).
 
     Returns:
         The path of the ``model.json`` written.
@@ -141,6 +145,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
         meta["source"] = source
     if target_spacing:
         meta["target_spacing"] = float(target_spacing)
+    if search is not None:
+        meta["search"] = dict(search)
     _validate(meta, f"cannot export to {folder}")
     for path in paths:
         if not path.is_file():

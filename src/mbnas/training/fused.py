@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from mbnas.errors import HookError
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.nn.weight_init import initialise
 from mbnas.spaces.mbnas import architecture_from_dict, build_model
@@ -327,7 +328,7 @@ def execute_group(specs: Sequence[RunSpec], ctx: RunContext,
     started, t0 = utc_now(), time.perf_counter()
     try:
         outcomes = train_fused(specs, ctx, on_epoch)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, HookError):  # a progress hook's bug: no result
         raise
     except Exception:  # noqa: BLE001 - fall back to separate runs
         reason = traceback.format_exc().strip().splitlines()[-1]

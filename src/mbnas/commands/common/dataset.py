@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from pathlib import Path
 
 from mbnas.data import PreprocessConfig, load_or_create_splits, load_slices
-from mbnas.data.sites import load_or_create_site_splits, read_sites_csv, with_sites
+from mbnas.data.sites import (
+    load_or_create_site_splits,
+    read_sites_csv,
+    whole_site_warnings,
+    with_sites,
+)
 from mbnas.data.slices import SliceData
 
 
@@ -40,9 +47,13 @@ def fold_case_ids(splits_path: Path, data: SliceData, n_folds: int, seed: int,
     ``split`` is ``case`` (patient-level folds), ``site`` (leave-site-out) or
     ``group-site`` (folds keeping sites whole); see :mod:`mbnas.data.sites`.
     """
+    sites = {c.case_id: c.site for c in data.cases}
     if split != "case":
-        sites = {c.case_id: c.site for c in data.cases}
         folds = load_or_create_site_splits(splits_path, sites, split, n_folds, seed)
-    else:
-        folds = load_or_create_splits(splits_path, data.case_ids, n_folds, seed)
-    return tuple(tuple(f.val) for f in folds)
+        return tuple(tuple(f.val) for f in folds)
+    val = tuple(tuple(f.val) for f in load_or_create_splits(splits_path, data.case_ids,
+                                                            n_folds, seed))
+    for line in whole_site_warnings(val, sites):
+        logging.getLogger("mbnas.data").warning("%s", line)  # into the run's log
+        warnings.warn(line, UserWarning, stacklevel=2)
+    return val

@@ -46,7 +46,7 @@ from mbnas.commands.common.search_runs import (
     read_search_runs,
     slug,
 )
-from mbnas.commands.evaluate.export import export_models, weights_file
+from mbnas.commands.evaluate.export import export_models, search_state, weights_file
 from mbnas.commands.evaluate.external import check_externals, evaluate_external, parse_externals
 from mbnas.commands.evaluate.front import front_models
 from mbnas.commands.evaluate.original_grid import metrics_key, original_grid_metrics
@@ -371,7 +371,7 @@ def evaluation_file(folder: EvaluationFolder, config: EvaluateConfig,
             r = m.search_run
             search = {"run_dir": str(r.folder), "space": r.space,
                       "strategy": r.config.get("strategy"), "seed": r.config.get("seed"),
-                      "search_score": r.best.get("score")}
+                      **search_state(r)}
         details[m.name] = ModelDetails(
             arch_key=m.arch_key, runs=len(res.runs),
             model_dir=folder.model_dir(slug(m.name)).relative_to(folder.path).as_posix(),

@@ -26,11 +26,16 @@ from typing import Any
 import numpy as np
 
 from mbnas.commands.common.evaluation_file import EvaluationFile, read_evaluation
-from mbnas.commands.common.runfolder import RunLock
+from mbnas.commands.common.runfolder import reading_lock
 from mbnas.commands.common.search_runs import SearchRun, progress_label, read_search_runs, slug
 from mbnas.commands.report.card import NO_EVALUATION, build_card
 from mbnas.commands.report.sections import apply as apply_sections
 from mbnas.commands.report.sections import build_sections
+from mbnas.commands.report.verify import (
+    search_zero_fold_notes,
+    stale_notes,
+    verify_evaluation,
+)
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.progress import Step, track
@@ -39,6 +44,8 @@ from mbnas.reporting.report_data import ModelEvaluation
 from mbnas.spaces.languages import architecture_text
 
 PNG = ".png"
+#: The file that marks a folder as a report folder (so a new report may replace its files).
+REPORT_MARKER = ".mbnas-report.json"
 
 
 @dataclass
@@ -68,9 +75,30 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
     """
+    check_report_folder(out)
     stages = _stages(evaluation is not None)  # corrected once the evaluation is read
     with _evaluation_lock(evaluation), track("report", stages, unit="stage") as step:
         return _build_report(run_dirs, out, evaluation, cache_dir, nnunet, step)
+
+
+def check_report_folder(out: str | Path) -> None:
+    """Refuse a report folder that holds anything but an earlier report: the report
+    replaces ``report.html``, ``table1.csv`` and the rest by name, and must never replace
+    a user's own files of those names. An earlier report is known by its marker
+    (:data:`REPORT_MARKER`, written before anything else)."""
+    out = Path(out)
+    if not out.is_dir() or (out / REPORT_MARKER).is_file():
+        return
+    if any(out.iterdir()):
+        raise ConfigError(f"{out}: --out is not empty and holds no earlier report (no "
+                          f"{REPORT_MARKER}); choose a new or empty folder")
+
+
+def _mark_report_folder(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / REPORT_MARKER).is_file():
+        atomic_write_json(out / REPORT_MARKER, {"format": "mbnas-report", "note": (
+            "written by mbnas report: the report may write into this folder again")})
 
 
 def _stages(evaluated: bool) -> int:
@@ -81,23 +109,14 @@ def _stages(evaluated: bool) -> int:
 
 @contextmanager
 def _evaluation_lock(evaluation: str | Path | None) -> Iterator[None]:
-    """Hold the evaluation folder's lock while reading it: an `mbnas evaluate` still
-    writing there is refused by name instead of being read half-way. A folder that cannot
-    take a lock (read-only media) is read as it is."""
+    """Hold the evaluation folder's lock while reading it (see
+    :func:`~mbnas.commands.common.runfolder.reading_lock`)."""
     folder = Path(evaluation) if evaluation is not None else None
     if folder is None or not folder.is_dir():
         yield
         return
-    lock = RunLock(folder)
-    try:
-        lock.__enter__()
-    except OSError:  # a read-only copy: nothing can be writing there
+    with reading_lock(folder):
         yield
-        return
-    try:
-        yield
-    finally:
-        lock.__exit__()
 
 
 def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
@@ -113,6 +132,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     if evaluation is not None:
         eval_dir = Path(evaluation).resolve()
         record, evals = read_evaluation(eval_dir)
+        verify_evaluation(eval_dir, record)  # its figures are its store's, or refused
         run_dirs = list(run_dirs) or record.run_dirs
     runs = read_search_runs(run_dirs)
     if record is not None and runs[0].data_dir != str(Path(record.data_dir).resolve()):
@@ -124,6 +144,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
 
         nn_rows = [row for spec in nnunet for row in read_nnunet_results(spec)]
     out = Path(out)
+    _mark_report_folder(out)  # every input was read: the report is written from here on
     figs = out / "figures"
     files: list[Path] = []
     notes: list[str] = []
@@ -161,6 +182,9 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     from mbnas.reporting.suspect import constant_search_notes, suspect_notes
 
     notes += constant_search_notes([(r.label, log) for r, log in zip(runs, logs, strict=True)])
+    notes += search_zero_fold_notes(runs)
+    if record is not None:
+        notes += stale_notes(record, runs)
     tolerance = 2.0
     paper_table = None
     if record is not None and evals:
