@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the driver imports torch: each function imports it when cal
     from mbnas.commands.evaluate.run import EvaluateConfig, EvaluateOutcome
     from mbnas.commands.report.run import ReportOutcome
     from mbnas.commands.search.run import SearchConfig, SearchOutcome
-    from mbnas.predict.segment import PredictSummary
+    from mbnas.inference.segment import PredictSummary
 
 
 def search(data_dir: str | Path | None, out: str | Path, *,
@@ -241,7 +241,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path, 
         on_scan: Called after each scan with (scan, written path or None, error or None).
         backend: "torch" (the model folder's weights) or "onnxruntime" (an ONNX export).
     """
-    from mbnas.predict.segment import predict as _predict
+    from mbnas.inference.segment import predict as _predict
 
     model_dir = _path("predict", "model_dir", model_dir)
     input_path = _path("predict", "input_path", input_path)

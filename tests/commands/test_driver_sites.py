@@ -19,8 +19,8 @@ from mbnas.cli import main
 from mbnas.commands.evaluate.run import read_evaluation
 from mbnas.data import make_phantom, read_splits
 from mbnas.data.formats import read_dataset
+from mbnas.inference.model_folder import load_model_folder, normalisation_from_cache
 from mbnas.metrics import METRICS
-from mbnas.predict.model_folder import load_model_folder, normalisation_from_cache
 from mbnas.store import ResultStore
 
 # The evaluation keeps the search's protocol (fp32: on CPUs without fast bf16 the "auto"

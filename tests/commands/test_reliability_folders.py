@@ -16,8 +16,8 @@ import yaml
 
 from mbnas.cli import main
 from mbnas.errors import MbnasError
-from mbnas.predict.model_folder import load_model_folder
-from mbnas.predict.segment import Segmenter
+from mbnas.inference.model_folder import load_model_folder
+from mbnas.inference.segment import Segmenter
 from mbnas.store import ResultStore
 
 SMALL = ["--protocol", "quick", "--epochs", "1", "--image-size", "32", "--threads", "1",

@@ -115,7 +115,7 @@ def test_the_readme_ct_recipe_keeps_every_tumour_of_the_lung_sample(lung_sample:
 def test_the_original_grid_puts_a_window_back_where_it_lay() -> None:
     import torch
 
-    from mbnas.predict.segment import to_scan_grid
+    from mbnas.inference.segment import to_scan_grid
 
     prob = torch.zeros(1, 2, 4, 4)
     prob[:, 0] = 1.0

@@ -14,8 +14,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from mbnas.api import predict
-    from mbnas.predict.scans import find_scans
-    from mbnas.predict.segment import check_output_folder
+    from mbnas.inference.scans import find_scans
+    from mbnas.inference.segment import check_output_folder
 
     check_output_folder(args.output)
     if args.threads is not None and args.threads < 1:

@@ -1,4 +1,4 @@
-"""ONNX files of a model folder's networks (running them: :mod:`mbnas.predict.onnx_runtime`).
+"""ONNX files of a model folder's networks (running them: :mod:`mbnas.inference.onnx_runtime`).
 
 Exporter: PyTorch's supported exporter, ``torch.onnx.export(..., dynamo=True)``, which
 captures the network with ``torch.export`` and translates it with onnxscript. The older
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
+from mbnas.inference.model_folder import MODEL_JSON, ModelFolder, load_model_folder
+from mbnas.inference.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
 from mbnas.io import atomic_write_json, file_mode
-from mbnas.predict.model_folder import MODEL_JSON, ModelFolder, load_model_folder
-from mbnas.predict.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
 from mbnas.progress import track
 from mbnas.spaces.languages import codec_of
 from mbnas.store.weights import file_sha256
@@ -56,7 +56,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
             anything is written).
         ConfigError: If onnx/onnxscript are not installed.
     """
-    from mbnas.predict.segment import Segmenter
+    from mbnas.inference.segment import Segmenter
 
     model = load_model_folder(model_dir)
     require_package("onnxscript", "ONNX export")

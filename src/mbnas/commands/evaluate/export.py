@@ -47,7 +47,7 @@ def export_models(folder: EvaluationFolder, models: Sequence[Any], results: Sequ
         norm: The per-channel normalisation of training.
         notes: Lines for the user, appended to.
     """
-    from mbnas.predict.model_folder import export_model
+    from mbnas.inference.model_folder import export_model
 
     source = str(folder.path.resolve())
     folders: dict[str, Path] = {}
@@ -107,7 +107,7 @@ def replacement_note(target: Path, arch_key: str, source: str) -> str | None:
     None when ``target`` holds no model folder, or one of this evaluation (``source``),
     or, exported before sources were recorded, one of the same network.
     """
-    from mbnas.predict.model_folder import MODEL_JSON
+    from mbnas.inference.model_folder import MODEL_JSON
     from mbnas.spaces.mbnas import architecture_from_dict
 
     try:

@@ -4,7 +4,7 @@ Training and the per-slice metrics live on the resized training grid (e.g. 128 x
 Spleen pixel of about 3 mm). Users compare segmentations in the scan's own voxels, so
 `mbnas evaluate` measures every validation case again as `mbnas predict` would segment
 it: the network's softmax on the training grid is resized back to the scan's in-plane
-grid and the argmax taken there (:func:`mbnas.predict.segment.to_scan_grid`), then
+grid and the argmax taken there (:func:`mbnas.inference.segment.to_scan_grid`), then
 Dice, HD95 and Surface Dice are computed in 3D against the original label with the
 original voxel size (in the canonical orientation, which only permutes and flips axes).
 
@@ -93,7 +93,7 @@ def _predict_on_grid(net: torch.nn.Module, images: np.ndarray, grid: tuple[int, 
                      device: torch.device, batch_size: int = 16,
                      window: tuple[int, int] | None = None,
                      start: tuple[int, int] | None = None) -> np.ndarray:
-    from mbnas.predict.segment import to_scan_grid
+    from mbnas.inference.segment import to_scan_grid
 
     out = np.empty((len(images), *grid), np.uint8)
     for a in range(0, len(images), batch_size):

@@ -239,7 +239,7 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                          config.sites_file, protocol.normalisation, protocol.target_spacing,
                          protocol.allow_cropped_labels)
     folder.check_folds(data, protocol.folds, config.split_seed, config.split)
-    from mbnas.predict.model_folder import normalisation_from_cache
+    from mbnas.inference.model_folder import normalisation_from_cache
 
     norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
                                     protocol.image_size, protocol.normalisation,

@@ -351,9 +351,9 @@ def example_segmentations(evaluation: EvaluationFile, evals: Sequence[ModelEvalu
     one with the most foreground.
     """
     from mbnas.commands.common.dataset import training_data
+    from mbnas.inference.model_folder import load_model_folder
+    from mbnas.inference.segment import Segmenter
     from mbnas.metrics import label_dice
-    from mbnas.predict.model_folder import load_model_folder
-    from mbnas.predict.segment import Segmenter
     from mbnas.reporting.figures import plot_example_segmentations
     from mbnas.training.runs import weights_name
 

@@ -34,8 +34,8 @@ from mbnas.data.preprocess import (
 )
 from mbnas.data.spacing import crop_or_pad, spacing_grid
 from mbnas.errors import ConfigError, MbnasError
-from mbnas.predict.model_folder import ModelFolder, ModelFolderError, load_model_folder
-from mbnas.predict.scans import ScanFiles, find_scans, read_scan, write_label
+from mbnas.inference.model_folder import ModelFolder, ModelFolderError, load_model_folder
+from mbnas.inference.scans import ScanFiles, find_scans, read_scan, write_label
 from mbnas.progress import track
 from mbnas.spaces.mbnas import build_model
 from mbnas.store import load_weights
@@ -118,7 +118,7 @@ class Segmenter:
         device: ``auto``, ``cpu``, ``cuda`` or a ``torch.device``.
         batch_size: Slices per forward pass.
         backend: ``torch``, or ``onnxruntime`` for a model read by
-            ``mbnas.predict.onnx_runtime.load_onnx_folder``.
+            ``mbnas.inference.onnx_runtime.load_onnx_folder``.
 
     Raises:
         ModelFolderError: If a weights file does not fit the architecture.
@@ -131,7 +131,7 @@ class Segmenter:
         self.batch_size = batch_size
         self.networks: list[Callable[[torch.Tensor], torch.Tensor]]
         if backend == "onnxruntime":
-            from mbnas.predict.onnx_runtime import OnnxNetwork
+            from mbnas.inference.onnx_runtime import OnnxNetwork
 
             self.networks = [OnnxNetwork(path, self.device, model.weights_sha256.get(path.name))
                              for path in model.weights]
@@ -261,7 +261,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
 
     Args:
         model_dir: A model folder written by ``export_model``.
-        input_path: A NIfTI file or a folder (see ``mbnas.predict.scans``).
+        input_path: A NIfTI file or a folder (see ``mbnas.inference.scans``).
         out_dir: Folder the label files are written to (created).
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: Slices per forward pass.
@@ -280,7 +280,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
         raise ConfigError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
     out = check_output_folder(out_dir)
     if backend == "onnxruntime":
-        from mbnas.predict.onnx_runtime import load_onnx_folder
+        from mbnas.inference.onnx_runtime import load_onnx_folder
 
         model = load_onnx_folder(model_dir)
     else:

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from mbnas.cli import main
-from mbnas.predict.model_folder import load_model_folder
-from mbnas.predict.segment import Segmenter
+from mbnas.inference.model_folder import load_model_folder
+from mbnas.inference.segment import Segmenter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -68,7 +68,7 @@ def test_predict_writes_the_same_labels_with_either_backend(model, request, tmp_
 
 
 def test_onnx_folder_keeps_the_target_spacing(trained_spaced, tmp_path):
-    from mbnas.predict.onnx_runtime import load_onnx_folder
+    from mbnas.inference.onnx_runtime import load_onnx_folder
 
     assert main(["export", "onnx", str(trained_spaced.model_dir), "--out",
                  str(tmp_path / "onnx")]) == 0
@@ -158,7 +158,7 @@ def test_a_target_spacing_model_segments_a_structure_far_from_the_centre(trained
 
 
 def test_predict_shows_its_progress_and_takes_threads(trained, tmp_path, capsys):
-    from mbnas.predict.segment import predict
+    from mbnas.inference.segment import predict
     from mbnas.progress import CallbackSink, use_sink
 
     scan = trained.data_dir / "imagesTr" / f"{trained.held_out}.nii.gz"
@@ -179,7 +179,7 @@ def test_a_model_folder_shares_the_runs_weights_instead_of_copying_them(trained,
     import os
     import shutil
 
-    from mbnas.predict import export_model
+    from mbnas.inference import export_model
 
     meta = json.loads((trained.model_dir / "model.json").read_text())
     run = tmp_path / "weights" / trained.weights.name  # the evaluation's weights file

@@ -10,7 +10,7 @@ import torch
 
 from mbnas.data.preprocess import PreprocessConfig, load_slices
 from mbnas.data.slices import SliceData
-from mbnas.predict import export_model, normalisation_from_cache
+from mbnas.inference import export_model, normalisation_from_cache
 from mbnas.spaces.mbnas import build_model, preset
 from mbnas.store import save_weights
 from mbnas.training.protocol import get_protocol
