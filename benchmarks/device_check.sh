@@ -6,14 +6,15 @@
 #   benchmarks/device_check.sh                 # on a GPU machine, from a clean copy
 #   benchmarks/device_check.sh --device cpu    # CI-sized, on any machine (about a minute)
 #
-# Options: --device cuda|cpu (default cuda; cpu uses tiny settings), --out FILE (default
-# device_check.txt), --python PY (use this interpreter instead of installing .venv with
+# Options: --device cuda|cpu (default cuda; cpu uses tiny settings), --out FILE (default:
+# device_check.txt in a new temporary folder, named at the start and the end; never the
+# checkout, where it would show in `git status`), --python PY (use this interpreter instead of installing .venv with
 # `make`). Each step has its own time limit, so a slow or failing step costs its limit,
 # never the whole check; the summary says what was not measured.
 set -u -o pipefail
 
 DEVICE=cuda
-OUT=device_check.txt
+OUT=""
 PY=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -27,7 +28,11 @@ done
 case "$DEVICE" in cuda|cpu) ;; *) echo "error: --device must be cuda or cpu, got $DEVICE" >&2; exit 2 ;; esac
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -z "$OUT" ]; then
+    OUT="$(mktemp -d "${TMPDIR:-/tmp}/mbnas-device-check-XXXXXX")/device_check.txt"
+fi
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
+echo "device check writing to $OUT" >&2
 cd "$ROOT" || exit 2
 if [ -z "$PY" ]; then
     make -s .venv/.installed >&2 || { echo "error: make could not install .venv" >&2; exit 2; }

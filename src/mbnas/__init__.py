@@ -6,7 +6,7 @@ The Python API (the command line calls the same functions)::
 
 See :mod:`mbnas.api` for their signatures. They are imported on first use, so that
 ``import mbnas`` stays cheap (no torch import). The subpackages are named for what they
-hold (:mod:`mbnas.strategies`, :mod:`mbnas.reporting`, :mod:`mbnas.predict`), so no
+hold (:mod:`mbnas.strategies`, :mod:`mbnas.reporting`, :mod:`mbnas.inference`), so no
 subpackage shares a name with an API function.
 """
 

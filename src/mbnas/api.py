@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the driver imports torch: each function imports it when cal
     from mbnas.commands.evaluate.run import EvaluateConfig, EvaluateOutcome
     from mbnas.commands.report.run import ReportOutcome
     from mbnas.commands.search.run import SearchConfig, SearchOutcome
-    from mbnas.predict.segment import PredictSummary
+    from mbnas.inference.segment import PredictSummary
 
 
 def search(data_dir: str | Path | None, out: str | Path, *,
@@ -79,7 +79,7 @@ def search(data_dir: str | Path | None, out: str | Path, *,
         config = search_config(data_dir, protocol=protocol,
                                protocol_overrides=protocol_overrides, **settings)
     with _executor(executor, config.executor, config.ray, config.threads) as ex:
-        return run_search(config, out, hooks=hooks or _logging_hooks(), executor=ex,
+        return run_search(config, out, hooks=_hooks(hooks), executor=ex,
                           on_evaluation=on_evaluation, retry_failed=retry_failed, shared=shared)
 
 
@@ -153,8 +153,47 @@ def evaluate(run_dirs: str | Path | Sequence[str | Path], out: str | Path | None
     if config is None:
         config = evaluate_config(run_dirs, **settings)
     with _executor(executor, config.executor, config.ray, threads) as ex:
-        return run_evaluation(config, out, hooks=hooks or _logging_hooks(), executor=ex,
+        return run_evaluation(config, out, hooks=_hooks(hooks), executor=ex,
                               retry_failed=retry_failed)
+
+
+#: The hook methods the commands call (each optional): see ``mbnas.training.runs.RunHooks``.
+_HOOK_METHODS = ("run_started", "epoch_done", "runs_queued", "run_done")
+
+
+class _GuardedHooks:
+    """A user's hooks, whose exceptions become :class:`~mbnas.errors.HookError`: a bug in
+    a progress display stops the command with a clear error instead of being recorded as
+    a failed training run (which would send a search down another path)."""
+
+    def __init__(self, hooks: Any) -> None:
+        self._hooks = hooks
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._hooks, name)  # AttributeError: the hook is optional
+        if name not in _HOOK_METHODS or not callable(method):
+            return method
+        owner = f"{type(self._hooks).__name__}.{name}"
+
+        def call(*args: Any) -> Any:
+            from mbnas.errors import HookError
+
+            try:
+                return method(*args)
+            except HookError:
+                raise
+            except Exception as exc:
+                raise HookError(
+                    f"the progress hook {owner} raised {type(exc).__name__}: {exc}; the "
+                    "command stopped there and recorded no run as failed (finished runs "
+                    "are kept: the same call resumes)") from exc
+
+        return call
+
+
+def _hooks(hooks: Any) -> Any:
+    """The hooks a command runs with: the user's, guarded, or the logging ones."""
+    return _GuardedHooks(hooks) if hooks else _logging_hooks()
 
 
 def _logging_hooks() -> Any:
@@ -202,7 +241,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path, 
         on_scan: Called after each scan with (scan, written path or None, error or None).
         backend: "torch" (the model folder's weights) or "onnxruntime" (an ONNX export).
     """
-    from mbnas.predict.segment import predict as _predict
+    from mbnas.inference.segment import predict as _predict
 
     model_dir = _path("predict", "model_dir", model_dir)
     input_path = _path("predict", "input_path", input_path)

@@ -38,5 +38,11 @@ class ConfigError(MbnasError):
     """Settings that are invalid or conflict with an existing run folder."""
 
 
+class HookError(MbnasError):
+    """A progress hook given to the Python API raised: the command stops there (runs
+    finished before are kept; no run is recorded as failed because of the hook). The
+    hook's own exception is the ``__cause__``."""
+
+
 class MetricError(MbnasError, ValueError):
     """Masks, labels or spacing that a metric cannot be computed on."""

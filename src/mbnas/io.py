@@ -49,6 +49,12 @@ def naming(path: str | Path) -> Iterator[None]:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file (0666 less the umask): for files written
+    through a temporary name by another library, which ``mkstemp`` would leave at 0600."""
+    return 0o666 & ~_umask()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -68,6 +68,20 @@ def test_demo_prints_eta_best_network_and_next_command(tmp_path: Path) -> None:
     log = (out / "search" / "search_log.jsonl").read_text().splitlines()
     assert len(log) == 2 and (out / "search" / "progress.png").exists()
     assert "Warning" not in done.stderr and "Traceback" not in done.stderr
+    # every score with its spread and threads; the difference judged against its noise
+    import json
+
+    from mbnas.reporting.noise import within_noise
+
+    entries = [json.loads(line) for line in log]
+    assert all(e["se"] is not None and e["threads"] == 1 for e in entries), entries
+    best = max(entries, key=lambda e: e["score"])
+    verdict = within_noise(best["score"] - entries[0]["score"], best["se"], entries[0]["se"])
+    said = re.search(r"^best found score: .*\(([+-]\d\.\d{4}), (within|beyond) noise "
+                     r"\(SE of the difference \d\.\d{4}\) vs the U-Net preset\)", text, re.M)
+    assert said, text
+    assert said.group(2) == ("within" if verdict else "beyond")
+    assert f" ± {entries[0]['se']:.4f} SE" in text
 
 
 def test_search_dry_run_resolves_paper_by_dataset_name_and_writes_nothing(

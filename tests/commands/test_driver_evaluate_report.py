@@ -28,8 +28,8 @@ from mbnas.commands.report.card import site_summary
 from mbnas.commands.search.run import SearchConfig, run_search
 from mbnas.costs.measure import count_parameters
 from mbnas.data import make_phantom, read_splits
+from mbnas.inference.model_folder import load_model_folder
 from mbnas.metrics import METRICS, metric_definitions
-from mbnas.predict.model_folder import load_model_folder
 from mbnas.reporting.card import CARD_SECTIONS, NOT_DONE
 from mbnas.spaces.mbnas import architecture_from_dict, build_model, get_space
 from mbnas.store import ResultStore, load_weights

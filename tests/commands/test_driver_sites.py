@@ -19,8 +19,8 @@ from mbnas.cli import main
 from mbnas.commands.evaluate.run import read_evaluation
 from mbnas.data import make_phantom, read_splits
 from mbnas.data.formats import read_dataset
+from mbnas.inference.model_folder import load_model_folder, normalisation_from_cache
 from mbnas.metrics import METRICS
-from mbnas.predict.model_folder import load_model_folder, normalisation_from_cache
 from mbnas.store import ResultStore
 
 # The evaluation keeps the search's protocol (fp32: on CPUs without fast bf16 the "auto"
@@ -150,3 +150,37 @@ def test_report_has_stability_and_domain_shift(study: SimpleNamespace) -> None:
     assert set(row["metrics"]) == set(METRICS.names())
     for name in METRICS.names():
         assert f"{METRICS.get(name).axis_label} per model" in page
+
+
+def test_case_folds_warn_when_a_whole_site_lands_in_one_validation_fold(
+        tmp_path: Path) -> None:
+    """Issue 35 item 6: ``--folds K`` on a dataset with sites: a fold that validates on
+    every case of a site trains without it (a held-out-site fold among case folds)."""
+    import warnings
+
+    from mbnas.commands.common.dataset import fold_case_ids, training_data
+    from mbnas.data import make_splits
+
+    data_dir = make_phantom(tmp_path / "phantom", "spleen", n_cases=6, seed=0,
+                            shape=(32, 32, 8), sites=3)
+    data = training_data(data_dir, tmp_path / "cache", 32)
+    sites = {c.case_id: c.site for c in data.cases}
+
+    def whole(seed: int) -> set[str]:  # sites whose every case one validation fold holds
+        folds = make_splits(list(data.case_ids), 3, seed)
+        return {s for s in set(sites.values()) for f in folds
+                if {c for c, t in sites.items() if t == s} <= set(f.val)}
+
+    seen = set()
+    for seed in range(12):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fold_case_ids(tmp_path / f"splits{seed}.json", data, 3, seed)
+        lines = [str(w.message) for w in caught
+                 if "validates on every case of site" in str(w.message)]
+        expected = whole(seed)
+        assert len(lines) == len(expected), (seed, lines, expected)
+        for site, line in zip(sorted(expected), lines, strict=True):
+            assert f"site {site!r}" in line and "--group-by site" in line
+        seen.add(bool(expected))
+    assert seen == {True, False}  # both cases met among the seeds tried

@@ -94,3 +94,22 @@ def test_raced_search_logs_discarded_candidates(phantom_spleen: Path, phantom_ca
             assert entry["raced"] == f"discarded after {entry['runs']} of 2 runs"
         else:
             assert "raced" not in entry
+
+
+def test_estimate_counts_slices_from_the_headers_without_preprocessing(
+        phantom_spleen: Path, phantom_slices: SliceData, tmp_path: Path, capsys,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 35 item 7: with no preprocessing cache, --estimate (and so the CPU refusal
+    of the paper protocol, which times the same way) reads the scans' headers for the
+    slice count instead of preprocessing every case (minutes and gigabytes at the
+    paper's size)."""
+    monkeypatch.setenv("MBNAS_PROGRESS_SECONDS", "0")  # every progress step printed
+    empty = tmp_path / "cache"
+    code = main(["search", str(phantom_spleen), "--out", str(tmp_path / "run"), "--estimate",
+                 "--protocol", "quick", "--image-size", "32", "--budget", "2",
+                 "--cache", str(empty), "--device", "cpu", "--threads", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "preprocessing" not in captured.out + captured.err
+    assert f"estimate on cpu: {len(phantom_slices.images)} slices at 32x32" in captured.out
+    assert not empty.exists() or not any(empty.iterdir())

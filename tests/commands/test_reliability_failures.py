@@ -5,6 +5,7 @@ retried run gives the score it would have given the first time (issue 11, item 2
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,44 @@ def test_unavailable_device_is_refused_before_the_folder_is_written(
     err = capsys.readouterr().err
     assert code == 2 and "no CUDA device" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+class _BrokenHook:
+    """A user's progress hook with a bug: it raises at the first epoch of the third run."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def run_started(self, spec) -> None:  # noqa: ANN001
+        self.runs += 1
+
+    def epoch_done(self, spec, stats) -> None:  # noqa: ANN001
+        if self.runs == 3:
+            raise ZeroDivisionError("my notebook's progress bar")
+
+
+def test_an_exception_in_a_progress_hook_stops_the_command_and_records_no_failure(
+        tmp_path: Path, phantom_spleen: Path, phantom_cache: Path) -> None:
+    """Issue 34 item 7: a hook's bug is not a failed network (no other search path, no
+    failure left in the store for later resumes)."""
+    import mbnas
+    from mbnas.errors import HookError
+
+    out = tmp_path / "run"
+    tiny = {"epochs": 1, "folds": 2, "seeds": [0], "image_size": 32, "base_channels": 4}
+    with warnings.catch_warnings(record=True) as warned, pytest.raises(HookError) as info:
+        warnings.simplefilter("always")
+        mbnas.search(phantom_spleen, out, protocol="quick", budget=3, start="unet",
+                     threads=1, cache_dir=str(phantom_cache), protocol_overrides=tiny,
+                     hooks=_BrokenHook())
+    assert "_BrokenHook.epoch_done" in str(info.value)
+    assert "ZeroDivisionError: my notebook's progress bar" in str(info.value)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert not [w for w in warned if "failed" in str(w.message)]
+    with ResultStore(out / "store.sqlite", read_only=True) as store:
+        records = store.runs()
+    assert len(records) == 2 and {r.status for r in records} == {"finished"}
+    # the same call, with a working hook, resumes: the two runs come from the store
+    done = mbnas.search(phantom_spleen, out, protocol="quick", budget=3, start="unet",
+                        threads=1, cache_dir=str(phantom_cache), protocol_overrides=tiny)
+    assert done is not None

@@ -16,8 +16,8 @@ import yaml
 
 from mbnas.cli import main
 from mbnas.errors import MbnasError
-from mbnas.predict.model_folder import load_model_folder
-from mbnas.predict.segment import Segmenter
+from mbnas.inference.model_folder import load_model_folder
+from mbnas.inference.segment import Segmenter
 from mbnas.store import ResultStore
 
 SMALL = ["--protocol", "quick", "--epochs", "1", "--image-size", "32", "--threads", "1",
@@ -228,3 +228,86 @@ def test_report_refuses_a_tampered_evaluation_in_one_line(study, tmp_path: Path,
     err = _err(capsys)
     assert "evaluation.json" in err and re.search(message, err), err
     assert not out.exists()
+
+
+def _first_case_dice(value: dict) -> None:
+    value["models"][0]["cases"][0]["metrics"]["dice"] = 0.95
+
+
+def _other_arch_key(value: dict) -> None:
+    name = value["models"][0]["name"]
+    value["details"][name]["arch_key"] = "0" * 16
+
+
+def _case_left_out(value: dict) -> None:
+    value["models"][0]["cases"].pop()
+
+
+EDITED = {  # issue 34 item 9: evaluation.json's figures must be those of its store
+    "a Dice edited to 0.95": (_first_case_dice, r"dice 0\.95 is not its run's .*store\.sqlite"),
+    "another network's key": (_other_arch_key, "hashes to .* not to the recorded 0000"),
+    "a case left out": (_case_left_out, "is left out though its run finished"),
+}
+
+
+@pytest.mark.parametrize("what", list(EDITED))
+def test_report_refuses_figures_its_store_does_not_back(study, tmp_path: Path, capsys,
+                                                        what: str) -> None:
+    change, message = EDITED[what]
+    evaluation = tmp_path / "evaluation"
+    shutil.copytree(study.evaluation, evaluation)
+    path = evaluation / "evaluation.json"
+    value = json.loads(path.read_text())
+    assert value["models"][0]["cases"][0]["metrics"]["dice"] != 0.95
+    change(value)
+    path.write_text(json.dumps(value))
+    out = tmp_path / "report"
+    assert main(["report", str(study.run), "--evaluation", str(evaluation), "--out",
+                 str(out)]) == 2
+    err = _err(capsys)
+    assert str(path) in err and re.search(message, err), err
+    assert not out.exists()
+
+
+GARBAGE = {  # issue 34 item 21: a garbage store.sqlite or config.yaml is refused
+    "store.sqlite": (b"\x00\x13garbage, not a database" * 40, "not an mbnas result store"),
+    "config.yaml": (b"protocol: [unclosed\n\x00\x01", "config.yaml: not readable"),
+}
+
+
+@pytest.mark.parametrize("name", list(GARBAGE))
+def test_report_refuses_a_garbage_store_or_config(study, tmp_path: Path, capsys,
+                                                  name: str) -> None:
+    content, message = GARBAGE[name]
+    evaluation = tmp_path / "evaluation"
+    shutil.copytree(study.evaluation, evaluation)
+    (evaluation / name).write_bytes(content)
+    out = tmp_path / "report"
+    assert main(["report", str(study.run), "--evaluation", str(evaluation), "--out",
+                 str(out)]) == 2
+    err = _err(capsys)
+    assert str(evaluation / name) in err and message in err, err
+    assert not out.exists()
+
+
+def test_report_refuses_a_config_of_another_protocol(study, tmp_path: Path, capsys) -> None:
+    evaluation = tmp_path / "evaluation"
+    shutil.copytree(study.evaluation, evaluation)
+    config = yaml.safe_load((evaluation / "config.yaml").read_text())
+    config["protocol"]["epochs"] += 1
+    (evaluation / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["report", str(study.run), "--evaluation", str(evaluation), "--out",
+                 str(tmp_path / "report")]) == 2
+    assert "is not the one evaluation.json was measured with" in _err(capsys)
+
+
+def test_report_of_an_untouched_copy_passes_its_checks(study, tmp_path: Path) -> None:
+    """The checks above refuse edits, not copies: the same folder, untouched, reports (twice
+    into one folder: an earlier report folder may be written again)."""
+    evaluation = tmp_path / "evaluation"
+    shutil.copytree(study.evaluation, evaluation)
+    out = tmp_path / "report"
+    for _ in range(2):
+        assert main(["report", str(study.run), "--evaluation", str(evaluation), "--out",
+                     str(out)]) == 0
+    assert "STALE" not in (out / "report.html").read_text()

@@ -72,7 +72,7 @@ def test_overlapping_commands_on_one_folder(tmp_path: Path, phantom_spleen: Path
     # evaluate + evaluate, evaluate + search, evaluate + report: an evaluation holds its
     # folder and the run folders it reads.
     barrier, thread, done = _held(
-        lambda hooks: mbnas.evaluate(run, ev, seeds=1, folds=2, baselines=(), threads=1,
+        lambda hooks: mbnas.evaluate(run, ev, seeds=1, folds=2, baselines=("none",), threads=1,
                                      hooks=hooks))
     try:
         assert BUSY in _refused(capsys, main(cli_eval))

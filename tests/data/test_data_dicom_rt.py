@@ -150,4 +150,5 @@ def test_a_killed_import_leaves_no_half_folder_and_the_next_run_cleans_up(
     out, _, _ = import_dicom_rt(tmp_path / "src", tmp_path / "o", ROIS)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".o.lock", "o", "src"]
     again, _, _ = import_dicom_rt(tmp_path / "src", out, ROIS)  # an earlier import: replaced
-    assert sorted(p.name for p in again.iterdir()) == ["dataset.json", "imagesTr", "labelsTr"]
+    assert sorted(p.name for p in again.iterdir()) == ["dataset.json", "imagesTr", "imagesTs",
+                                                       "labelsTr"]

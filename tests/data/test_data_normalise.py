@@ -12,8 +12,8 @@ from mbnas.data import PreprocessConfig, load_slices, read_dataset
 from mbnas.data.check import load_case
 from mbnas.data.normalise import normalise_case, resolve_schemes
 from mbnas.errors import ConfigError
-from mbnas.predict import prepare_slices
-from mbnas.predict.model_folder import normalisation_from_cache
+from mbnas.inference import prepare_slices
+from mbnas.inference.model_folder import normalisation_from_cache
 from mbnas.training.protocol import get_protocol
 
 

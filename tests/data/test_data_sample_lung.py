@@ -123,6 +123,7 @@ def test_search_evaluate_report_predict_on_the_real_sample(lung_sample: Path,
     empty = json.loads((report / "empty_validation.json").read_text())
     assert empty["cases"] == 6 and 0 < empty["empty_slices"] < empty["slices"]
     assert "Empty validation data" in (report / "report.html").read_text()
+    assert "CC BY-NC 3.0" in (report / "report.html").read_text()  # the cases' licence
     case = read_dataset(lung_sample).cases[-1]  # a full-field 512 x 512 scan
     model = json.loads((run / "model" / "model.json").read_text())
     assert model["target_spacing"] == 10.0

@@ -37,7 +37,7 @@ def test_a_second_import_keeps_files_the_user_added(tmp_path: Path, capsys) -> N
     out = tmp_path / "ds"
     assert _import(tmp_path / "src", out) == 0
     (out / "NOTES.txt").write_text("my notes")
-    (out / "imagesTs").mkdir()
+    (out / "imagesTs").mkdir(exist_ok=True)  # written empty by the import
     (out / "imagesTs" / "x.nii.gz").write_bytes(b"my test scan")
     before = _snapshot(out)
     capsys.readouterr()

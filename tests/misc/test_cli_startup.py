@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mbnas.cli import build_parser
 
-HEAVY = ("torch", "monai", "nibabel", "ray")
+HEAVY = ("torch", "monai", "nibabel", "ray", "scipy")  # SciPy: 1.4 s of `mbnas --help`
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 # Runs each argument list in turn in one fresh interpreter and reports, per command, the

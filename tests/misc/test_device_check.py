@@ -38,3 +38,19 @@ def test_device_check_refuses_an_unknown_device(tmp_path: Path) -> None:
                            "tpu", "--python", sys.executable], capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.startswith("error: --device must be")
+
+
+def test_without_out_it_writes_into_a_temporary_folder_it_names(tmp_path: Path) -> None:
+    # `false` as the interpreter: every step fails at once, and where the file goes shows.
+    cwd, tmp = tmp_path / "checkout", tmp_path / "tmp"
+    cwd.mkdir()
+    tmp.mkdir()
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--device",
+                           "cpu", "--python", "false"], cwd=cwd,
+                          env={**os.environ, "TMPDIR": str(tmp)}, capture_output=True,
+                          text=True, timeout=120)
+    assert list(cwd.iterdir()) == []
+    named = re.search(r"device check written to (\S+)", done.stderr)
+    assert named, done.stderr
+    out = Path(named[1])
+    assert out.parent.parent == tmp and "== CUDA tests: exit 1" in out.read_text()

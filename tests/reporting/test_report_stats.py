@@ -100,3 +100,42 @@ def test_ties(make_runs):
     assert not res.ok and "tie" in res.reason
     rep = wilcoxon_vs_best(same)
     assert all(c.ok and c.p_value == 1.0 and "zero" in c.reason for c in rep.comparisons)
+
+
+def test_smallest_attainable_p_is_given_beside_each_test(make_runs):
+    """Issue 35 item 6: with n pairs the smallest two-sided Wilcoxon p is 2/2^n; Friedman's
+    smallest p is that of every block ranking the models alike (chi-square approximation,
+    as the test is computed); both are shown with a note when above 0.05."""
+    two = {(0, 0): 0.9, (0, 1): 0.8}
+    evals = [make_runs("A", two), make_runs("B", {k: v - 0.1 for k, v in two.items()},
+                                                  "baseline"),
+             make_runs("C", {k: v - 0.2 for k, v in two.items()}, "baseline")]
+    fried = friedman(evals)
+    assert fried.ok and fried.n_blocks == 2
+    # every block ranks A > B > C: the largest statistic and so the smallest p there is
+    assert fried.min_p_value == pytest.approx(fried.p_value)
+    assert fried.min_p_value == pytest.approx(stats.chi2.sf(2 * 2, 2))
+    assert fried.to_dict()["min_p_value"] == fried.min_p_value
+    rep = wilcoxon_vs_best(evals)
+    for c in rep.comparisons:
+        assert c.n_pairs == 2 and c.min_p_value == pytest.approx(2 / 2 ** 2)
+        assert c.p_value == pytest.approx(c.min_p_value)  # scipy's exact test agrees
+        assert c.to_dict()["min_p_value"] == c.min_p_value
+    big = wilcoxon_vs_best([make_runs(n, dict(zip(BLOCKS, v, strict=True)), KINDS[n])
+                            for n, v in DICE.items()])
+    assert [c.min_p_value for c in big.comparisons] == pytest.approx([2 / 2 ** 10] * 3)
+
+
+def test_the_page_shows_the_smallest_attainable_p(make_runs, tmp_path):
+    from mbnas.reporting.card import ReportingCard
+    from mbnas.reporting.html import build_html
+
+    two = {(0, 0): 0.9, (0, 1): 0.8}
+    evals = [make_runs("A", two), make_runs("B", {k: v - 0.1 for k, v in two.items()},
+                                                  "baseline"),
+             make_runs("C", {k: v - 0.2 for k, v in two.items()}, "baseline")]
+    page = build_html(tmp_path / "r.html", title="t", table=None, card=ReportingCard(),
+                      friedman=friedman(evals),
+                      wilcoxon=wilcoxon_vs_best(evals)).read_text()
+    assert page.count("smallest attainable p") == 3  # Friedman and two Wilcoxon rows
+    assert "cannot reach p &lt; 0.05" in page

@@ -39,3 +39,22 @@ def test_a_search_scored_on_constant_predictions_is_pointed_out() -> None:
     assert note.startswith("search MB-NAS (run_a): 1 of 3 evaluation(s) had runs that "
                            "predicted one class")
     assert constant_search_notes([("run_b", log[1:])]) == []
+
+
+def test_a_fold_scoring_zero_for_every_network_is_flagged() -> None:
+    """Issue 35 item 6: a fold whose validation scores exactly 0.0 for every network
+    adds a constant to every score; it is flagged, and only it."""
+    from mbnas.reporting.suspect import zero_fold_notes
+
+    evals = [_model("A", [0.0, 0.81, 0.0]), _model("B", [0.0, 0.4, 0.3])]
+    (note,) = [n for n in suspect_notes(evals, {}) if "fold" in n]
+    assert note.startswith("fold 0 scores Dice exactly 0.0 for every model (A, B)")
+    assert "c0" in note  # its validation case
+    # search runs: (network, fold, score); one network alone is no pattern
+    runs = [("k1", 0, 0.0), ("k1", 1, 0.5), ("k2", 0, 0.0), ("k2", 1, 0.0), ("k3", 1, 0.2),
+            ("k3", 0, 0.0)]
+    (note,) = zero_fold_notes("search MB-NAS seed 0", runs)
+    assert note.startswith("search MB-NAS seed 0: fold 0 scores Dice exactly 0.0 for every "
+                           "network (3 networks")
+    assert zero_fold_notes("s", [("k1", 0, 0.0), ("k1", 1, 0.3)]) == []
+    assert zero_fold_notes("s", [("k1", 0, 0.0), ("k2", 0, 1e-6)]) == []

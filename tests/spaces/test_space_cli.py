@@ -113,3 +113,26 @@ def test_bad_input_gives_one_line_and_exit_code_2(argv, message, tmp_path, capsy
     assert message in err and len(err.splitlines()) == 1
     for path in named:  # errors about a file name the file
         assert str(path) in err
+
+
+@pytest.mark.parametrize("name", ["f.png", "f.svg", "f.PNG"])
+def test_draw_out_with_an_image_suffix_writes_that_file(tmp_path, name):
+    assert main(["space", "draw", "unet", "--out", str(tmp_path / name)]) == 0
+    assert sorted(p.name.lower() for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
+
+
+def test_cost_at_a_given_base_width_costs_that_network(capsys):
+    from mbnas.spaces.mbnas import build_model
+
+    params = {}
+    for width in (8, 32):
+        assert main(["space", "cost", "unet", "--size", "32", "--no-memory",
+                     "--base-channels", str(width)]) == 0
+        out = capsys.readouterr().out
+        model = build_model(preset("unet"), 1, 2, base_channels=width)
+        count = sum(p.numel() for p in model.parameters())
+        params[width] = count
+        assert f"({count:,})" in out, out
+    assert params[8] < params[32]
+    assert main(["space", "cost", "unet", "--size", "32", "--no-memory"]) == 0
+    assert f"({params[32]:,})" in capsys.readouterr().out  # the default: the paper's 32

@@ -22,8 +22,14 @@ def _v2(root: Path, text: str, own: str = "") -> tuple[Path, Path]:
 def test_affinity_alone_sets_the_cpus(tmp_path: Path) -> None:
     budget = cpu_budget({}, FOUR, tmp_path / "none", tmp_path / "none")
     assert (budget.cpus, budget.source) == (4, "affinity")
-    assert budget.threads_per_run(2) == 2
     assert budget.threads_per_run(8) == 1  # never fewer than one thread
+
+
+def test_the_default_is_one_thread_per_run_however_many_cpus(tmp_path: Path) -> None:
+    # OpenMP threads of one run wait for each other under load (issue 35: 8x slower)
+    budget = cpu_budget({}, FOUR, tmp_path / "none", tmp_path / "none")
+    assert [budget.threads_per_run(r) for r in (1, 2, 4)] == [1, 1, 1]
+    assert "--threads N for more" in budget.describe(1)
 
 
 @pytest.mark.parametrize(("text", "cpus"), [("150000 100000", 2), ("50000 100000", 1),

@@ -105,7 +105,7 @@ def test_check_recommends_a_spacing_when_fields_of_view_differ(tmp_path) -> None
 
 
 def test_predictions_of_a_target_spacing_model_go_back_to_the_middle_of_the_scan() -> None:
-    from mbnas.predict.segment import to_scan_grid
+    from mbnas.inference.segment import to_scan_grid
 
     prob = torch.zeros(1, 2, 4, 4)
     prob[:, 0] = 1.0

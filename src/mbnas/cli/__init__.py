@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from mbnas.errors import EXIT_DONE, EXIT_INTERRUPTED, EXIT_REFUSED, MbnasError
 
@@ -74,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "verbose", False):
         quiet_third_party_warnings()
+    previous = _on_sigterm()
     try:
         from mbnas.cli.steps import command_line_sink
         from mbnas.progress import use_sink
@@ -86,11 +90,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # the file system said no: one line naming the path
         print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
+    except Terminated:
+        print("terminated (SIGTERM): finished work is kept; run the same command again to "
+              "resume.", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; run the same command again to resume.",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return int(code or EXIT_DONE)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's time limit, ``kill``): unwinds like Ctrl-C, so atomic writes
+    and resume work the same."""
+
+
+def _on_sigterm() -> Any:
+    """Make SIGTERM log a line (into the run's log, whose handler is attached while a
+    command runs) and unwind; returns the previous handler (None: not the main thread)."""
+    def handler(signum: int, frame: Any) -> None:
+        logging.getLogger("mbnas").warning(
+            "received SIGTERM: stopping; finished work is kept, the same command resumes")
+        raise Terminated
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (a test, an embedding program)
+        return None
 
 
 def os_error_line(exc: OSError) -> str:

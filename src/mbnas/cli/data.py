@@ -9,7 +9,13 @@ from mbnas.data.check import check_dataset
 from mbnas.data.formats import Dataset, read_dataset, scan_dataset
 from mbnas.data.nnunet import resolve_dataset
 from mbnas.data.phantom import DEFAULT_SHAPE, FORMATS, TASKS, make_phantom
-from mbnas.data.preprocess import PreprocessConfig, cache_folder, is_complete, preprocess
+from mbnas.data.preprocess import (
+    PreprocessConfig,
+    cache_folder,
+    check_cropped_labels,
+    is_complete,
+    preprocess,
+)
 from mbnas.data.slices import SliceData
 from mbnas.errors import EXIT_DONE, EXIT_REFUSED
 
@@ -24,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="MSD or nnU-Net dataset folder, or an nnU-Net dataset ID or name")
     p.add_argument("--sites", dest="sites_file", metavar="FILE.csv",
                    help="case,site CSV to check and count instead of dataset.json's sites")
+    p.add_argument("--image-size", type=int, default=128, metavar="N",
+                   help="the protocol's image size the spacing recommendation is for "
+                        "(default 128, the paper's; the quick protocol and the README's CT "
+                        "recipe train at 32)")
     p.set_defaults(handler=run_check)
 
     p = subparsers.add_parser(
@@ -37,8 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "default $MBNAS_CACHE or ~/.cache/mbnas, as for every command)")
     p.add_argument("--size", type=int, default=128, help="in-plane size (default 128)")
     p.add_argument("--target-spacing", type=float, default=0.0, metavar="MM",
-                   help="resample in-plane to this spacing, then centre-crop or pad to the "
-                        "size (default 0: resize every slice to the size)")
+                   help="resample in-plane to this spacing, then crop (a window placed to "
+                        "keep each case's labels) or pad to the size (default 0: resize "
+                        "every slice to the size)")
+    p.add_argument("--allow-cropped-labels", action="store_true",
+                   help="go on when the window drops all of a case's labelled voxels")
     p.add_argument("--quiet", action="store_true", help="no per-case progress lines")
     p.set_defaults(handler=run_preprocess)
 
@@ -91,7 +104,7 @@ def run_check(args: argparse.Namespace) -> int:
     if dataset is not None and not n_err:
         from mbnas.data.spacing import spacing_lines
 
-        for line in spacing_lines([c.images[0] for c in dataset.cases]):
+        for line in spacing_lines([c.images[0] for c in dataset.cases], args.image_size):
             print(line)
     return EXIT_REFUSED if n_err else EXIT_DONE
 
@@ -125,6 +138,8 @@ def run_preprocess(args: argparse.Namespace) -> int:
     log = None if args.quiet else (lambda line: print(f"  {line}", flush=True))
     folder = preprocess(args.data_dir, cache, config, log=log)
     data = SliceData.load(folder)
+    check_cropped_labels(data, config, args.allow_cropped_labels,
+                         log=lambda line: print(f"  {line}", flush=True))
     channels = ", ".join(f"{n} (CT)" if ct else n
                          for n, ct in zip(data.channel_names, dataset.ct_channels, strict=True))
     classes = ", ".join(f"{k} {v}" for k, v in data.label_names.items())

@@ -17,6 +17,7 @@ from mbnas.cli.search import (
 from mbnas.cli.sites import add_site_arguments, intensity_settings, resolve_split
 from mbnas.cli.speed import (
     add_speed_arguments,
+    after_runs_seconds,
     evaluate_estimate,
     guard_evaluate,
     print_estimate,
@@ -34,10 +35,12 @@ class RunProgress:
 
     The bar counts every planned run; runs the store already holds (a resumed
     evaluation) count as done from the start, so it ends at its total. The time left
-    is the mean time of the runs trained now times the runs still to train.
+    is the mean time of the runs trained now times the runs still to train, plus
+    ``after``: the seconds of the steps that follow the runs (metrics on the original
+    grid), so that it is the time left of the whole evaluation.
     """
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, after: float = 0.0) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -53,6 +56,7 @@ class RunProgress:
                                  TimeElapsedColumn(), console=console())
         self.task = self.progress.add_task("runs", total=total, info="")
         self.total = total
+        self.after = after
         self.done = 0  # finished, failed or answered by the store
         self.stored = 0  # answered by the store
         self.started = 0  # started now
@@ -83,7 +87,9 @@ class RunProgress:
         if not self.trained_seconds:
             return ""
         per_run = sum(self.trained_seconds) / len(self.trained_seconds)
-        return f", ~{format_seconds(per_run * max(self.total - self.done, 0))} left"
+        left = per_run * max(self.total - self.done, 0) + self.after
+        return f", ~{format_seconds(left)} left" + (" (runs, then metrics)" if self.after
+                                                    else "")
 
     def runs_queued(self, to_train: int, stored: int) -> None:
         self.stored += stored
@@ -180,7 +186,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     total = planned_runs(config)
     try:
-        with RunProgress(total) as progress:
+        with RunProgress(total, after_runs_seconds(config)) as progress:
             outcome = evaluate(config.run_dirs, args.out, config=config, hooks=progress,
                                executor=executor, retry_failed=args.retry_failed)
     finally:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mbnas.errors import EXIT_DONE, EXIT_REFUSED
+from mbnas.errors import EXIT_DONE, EXIT_REFUSED, ConfigError
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -14,11 +14,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from mbnas.api import predict
-    from mbnas.predict.scans import find_scans
-    from mbnas.predict.segment import check_output_folder
+    from mbnas.inference.scans import find_scans
+    from mbnas.inference.segment import check_output_folder
 
     check_output_folder(args.output)
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    import torch
+
+    from mbnas.training.cpus import default_threads
+
+    threads = args.threads or default_threads()
+    torch.set_num_threads(threads)
     console = Console(stderr=True)
+    print(f"segmenting {args.input} with {args.model} ({args.backend}, device {args.device}, "
+          f"{threads} CPU thread(s){'' if args.threads else ', default; --threads N for more'})",
+          flush=True)  # stdout: a refusal stays one line on stderr
     if Path(args.input).is_file():
         summary = predict(args.model, args.input, args.output, device=args.device,
                           batch_size=args.batch_size, backend=args.backend)
@@ -61,4 +72,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                    help="torch (default: the model folder's weights) or onnxruntime (a folder "
                         "written by `mbnas export onnx`; needs mbnas[onnx])")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default 1: see `mbnas search --help`'s --threads)")
     p.set_defaults(handler=cmd_predict)

@@ -65,8 +65,12 @@ def add_protocol_arguments(p: argparse.ArgumentParser, seeds: bool = True) -> No
                         "zscore or percentile (default: CT scheme for CT, z-score otherwise)")
     p.add_argument("--target-spacing", metavar="MM|median",
                    help="resample slices in-plane to this spacing (mm; 'median': the "
-                        "dataset's median), then centre-crop or pad to the image size "
-                        "(default: the preset's, 0: resize each slice to the image size)")
+                        "dataset's median), then crop (a window placed to keep each case's "
+                        "labels) or pad to the image size (default: the preset's, 0: resize "
+                        "each slice to the image size)")
+    p.add_argument("--allow-cropped-labels", action="store_true", default=None,
+                   help="go on when the --target-spacing window drops all of a case's "
+                        "labelled voxels (default: an error naming the case)")
     p.add_argument("--foreground-fraction", type=float, metavar="F",
                    help="fraction of every batch drawn from slices with foreground "
                         "(nnU-Net: 0.33; default: the preset's, 0)")
@@ -163,6 +167,8 @@ def real_data_flags(args: argparse.Namespace, data_dir: str | Path | None) -> di
                                   "'median'") from None
     if getattr(args, "foreground_fraction", None) is not None:
         flags["foreground_fraction"] = args.foreground_fraction
+    if getattr(args, "allow_cropped_labels", None):
+        flags["allow_cropped_labels"] = True
     return flags
 
 
@@ -248,6 +254,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         epoch = (f"an epoch is at least {samples} samples (whole passes over the training "
                  "slices)" if samples > 0 else "an epoch is one pass over the training slices")
         print(f"protocol key {config.protocol.key}; {epoch}; nothing written (--dry-run)")
+        from mbnas.data.spacing import dataset_spacing_lines
+
+        for line in dataset_spacing_lines(config.data_dir, config.protocol.image_size):
+            print(f"# {line}")  # as `mbnas check DATA --image-size N`; a YAML comment
         return 0
     if args.estimate:
         estimate = search_estimate(config)
@@ -288,6 +298,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                   f"{outcome.best_score:.4f}")
             if RunFolder(outcome.folder).best.is_file():
                 print(f"best architecture: {RunFolder(outcome.folder).best}")
+            from mbnas.reporting.noise import best_vs_start
+
+            if (line := best_vs_start(RunFolder(outcome.folder).read_search_log())):
+                print(line)
             for line in front_lines(RunFolder(outcome.folder)):
                 print(line)
     finally:
@@ -295,6 +309,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if shared is not None:
         print(f"{len(plan)} repeats share the store {RunFolder(shared).store}; stability: "
               f"mbnas report {shared} --out report")
+    else:
+        print(f"next: mbnas evaluate {args.out}")
     return 0
 
 

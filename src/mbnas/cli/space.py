@@ -5,8 +5,8 @@
 * ``mbnas space convert STRING --out genotype.json`` (an authors' 40-digit string to
   JSON) and ``mbnas space convert genotype.json`` (back: prints the string).
 * ``mbnas space draw GENOTYPE.json|unet [--out PREFIX]``: PREFIX.png and PREFIX.svg.
-* ``mbnas space cost GENOTYPE.json|smp-unet|smp-resunet|unet --size 128``: parameters,
-  MACs (with the input size) and activation memory.
+* ``mbnas space cost GENOTYPE.json|smp-unet|smp-resunet|unet --size 128
+  [--base-channels 8]``: parameters, MACs (with the input size) and activation memory.
 
 ``mbnas.spaces.mbnas`` (and so torch) is imported inside the handlers only, so that other
 command groups start fast.
@@ -65,8 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     draw.add_argument("genotype", help="GENOTYPE.json (or a result file with a 'genotype' "
                                        "key, e.g. best.json) or a preset name (unet)")
     draw.add_argument("--out", default=None,
-                      help="output prefix (default: the file's path without .json, or the "
-                           "preset name)")
+                      help="output prefix, or a .png/.svg name (default: the file's path "
+                           "without .json, or the preset name); PREFIX.png and PREFIX.svg "
+                           "are written")
     draw.add_argument("--title", default=None, help="figure title (default: the key)")
     draw.set_defaults(handler=cmd_draw)
 
@@ -81,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="input channels (default 1)")
     cost.add_argument("--classes", type=int, default=2,
                       help="output classes, background included (default 2)")
+    cost.add_argument("--base-channels", type=int, default=None,
+                      help="channels after the stem (default 32, the paper's; a demo or "
+                           "quick-protocol network is narrower: pass its --base-channels)")
     cost.add_argument("--no-memory", action="store_true",
                       help="skip the activation-memory measurement")
     cost.set_defaults(handler=cmd_cost)
@@ -175,6 +179,8 @@ def cmd_draw(args: argparse.Namespace) -> int:
     genotype = load_genotype(args.genotype)
     if args.out:
         prefix = Path(args.out)
+        if prefix.suffix.lower() in (".png", ".svg"):  # --out f.png means f.png, not f.png.png
+            prefix = prefix.with_suffix("")
     else:
         spec = Path(args.genotype)
         prefix = spec.with_suffix("") if spec.is_file() else Path(
@@ -209,7 +215,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
             f"--size {args.size} is not divisible by {factor}, which {args.architecture} "
             f"needs (it halves the resolution {factor.bit_length() - 1} times)"
         )
-    model = build_model(architecture, args.in_channels, args.classes)
+    extra = {} if args.base_channels is None else {"base_channels": args.base_channels}
+    if args.base_channels is not None and args.base_channels < 4:
+        raise ConfigError(f"--base-channels must be at least 4, got {args.base_channels}")
+    model = build_model(architecture, args.in_channels, args.classes, **extra)
     report = cost_report(model, args.size, args.in_channels, args.classes,
                          memory=not args.no_memory, paper=True)
     print(f"architecture: {label}")

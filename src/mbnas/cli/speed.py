@@ -6,6 +6,7 @@ Not a command group: the training commands call these small helpers.
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,20 +63,27 @@ def _days(hours: float) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-def timed_estimate(data_dir: str, cache_dir: str | None, networks: Sequence[tuple[str, Any]],
-                   protocol: Any, device: str, n_evaluations: int, threads: int | None,
-                   steps: int = 3) -> Any:
-    """An :class:`~mbnas.commands.common.estimate.Estimate`, timed with ``threads`` CPU threads."""
+def timed_estimate(data_dir: str, networks: Sequence[tuple[str, Any]], protocol: Any,
+                   device: str, n_evaluations: int, threads: int | None, steps: int = 3,
+                   other_steps: Any = None) -> Any:
+    """An :class:`~mbnas.commands.common.estimate.Estimate`, timed with ``threads`` CPU
+    threads on a batch of random slices (the slice count from the scans' headers, so no
+    preprocessing pass); ``other_steps(size, rates)`` times the job's other steps."""
+    import dataclasses
+
     import torch
 
-    from mbnas.commands.common.estimate import estimate, slice_data
+    from mbnas.commands.common.estimate import dataset_size, estimate
 
-    data = slice_data(data_dir, cache_dir, protocol.image_size)
+    size = dataset_size(data_dir)
     before = torch.get_num_threads()
     try:
         if threads is not None:
             torch.set_num_threads(threads)
-        return estimate(data, networks, protocol, device, n_evaluations, steps)
+        est = estimate(size, networks, protocol, device, n_evaluations, steps)
+        if other_steps is not None:
+            est = dataclasses.replace(est, steps=tuple(other_steps(size, est.rates)))
+        return est
     finally:
         torch.set_num_threads(before)
 
@@ -84,9 +92,8 @@ def search_estimate(config: Any, steps: int = 3, first_only: bool = False) -> An
     from mbnas.commands.common.estimate import search_networks
 
     networks = search_networks(config.space, config.start, config.max_depth, config.seed)
-    return timed_estimate(config.data_dir, config.cache_dir,
-                          networks[:1] if first_only else networks, config.protocol,
-                          config.device, config.budget, config.threads, steps)
+    return timed_estimate(config.data_dir, networks[:1] if first_only else networks,
+                          config.protocol, config.device, config.budget, config.threads, steps)
 
 
 def guard_search(config: Any) -> None:
@@ -101,19 +108,54 @@ def guard_search(config: Any) -> None:
 
 
 def evaluation_networks(config: Any) -> list[tuple[str, Any]]:
-    """Every model of an evaluation: the best network of each search run, the baselines."""
-    from mbnas.commands.common.search_runs import BASELINE_NAMES, read_search_runs
-    from mbnas.spaces.mbnas import Baseline, architecture_from_dict
+    """Every distinct network an evaluation trains: the best network of each search run,
+    the baselines, and the U-Net preset it adds at a narrow width (one entry per network
+    key: runs are trained once per key)."""
+    from mbnas.commands.evaluate.run import evaluation_models
+    from mbnas.spaces.mbnas import architecture_from_dict
 
-    models = [(r.name, architecture_from_dict(r.genotype))
-              for r in read_search_runs(config.run_dirs)]
-    return models + [(BASELINE_NAMES.get(b, b), Baseline(b)) for b in config.baselines]
+    distinct = {m.arch_key: m for m in reversed(evaluation_models(config))}
+    return [(m.name, architecture_from_dict(m.architecture))
+            for m in reversed(list(distinct.values()))]
 
 
-def evaluate_estimate(config: Any, threads: int | None, steps: int = 3) -> Any:
+def evaluate_estimate(config: Any, threads: int | None, steps: int = 3,
+                      other_steps: bool = True) -> Any:
+    """The estimate of an evaluation: its training runs, and (``other_steps``) the network
+    costs and the metrics on the original grid, each timed on one network and one case."""
+    from mbnas.commands.evaluate.original_grid import time_case_metrics
+
     networks = evaluation_networks(config)
-    return timed_estimate(config.data_dir, config.cache_dir, networks, config.protocol,
-                          config.device, len(networks), threads, steps)
+    protocol = config.protocol
+
+    def other(size: Any, rates: Any) -> list[tuple[str, float]]:
+        from mbnas.commands.common.model_cost import measure_cost
+
+        t0 = time.perf_counter()
+        measure_cost(networks[0][1].to_dict(), size.in_channels, size.n_classes,
+                     protocol.base_channels, protocol.image_size, config.device)
+        cost = (time.perf_counter() - t0) * len(networks)
+        cases = len(networks) * len(protocol.seeds) * size.n_cases
+        predict = size.n_slices / size.n_cases / min(r.val_images_per_s for r in rates)
+        once, per_case = time_case_metrics(config.data_dir, protocol)
+        return [(f"network costs ({len(networks)} networks)", cost),
+                (f"metrics on the original grid ({cases} cases)",
+                 once + (per_case + predict) * cases)]
+
+    return timed_estimate(config.data_dir, networks, protocol, config.device, len(networks),
+                          threads, steps, other if other_steps else None)
+
+
+def after_runs_seconds(config: Any) -> float:
+    """Seconds of an evaluation's metrics on the original grid (every case of every
+    distinct network and seed, timed on the first case), which follow its runs: the
+    evaluation's time left counts them too."""
+    from mbnas.commands.common.estimate import dataset_size
+    from mbnas.commands.evaluate.original_grid import time_case_metrics
+
+    size = dataset_size(config.data_dir)
+    cases = len(evaluation_networks(config)) * len(config.protocol.seeds) * size.n_cases
+    return time_case_metrics(config.data_dir, config.protocol)[1] * cases
 
 
 def guard_evaluate(config: Any, threads: int | None, runs_per_device: int) -> None:
@@ -121,8 +163,8 @@ def guard_evaluate(config: Any, threads: int | None, runs_per_device: int) -> No
     from mbnas.commands.common.preflight import check_device
 
     check_device(config.device, config.executor)  # a missing GPU: one line, before anything
-    refuse_paper_on_cpu(config.device, config.protocol,
-                        lambda: evaluate_estimate(config, threads, steps=1).total_hours())
+    refuse_paper_on_cpu(config.device, config.protocol, lambda: evaluate_estimate(
+        config, threads, steps=1, other_steps=False).total_hours())
     announce(config.device, config.protocol, threads, runs_per_device)
 
 
@@ -132,6 +174,6 @@ def print_estimate(estimate: Any, what: str) -> int:
     return 0
 
 
-__all__ = ["add_speed_arguments", "announce", "evaluate_estimate", "guard_evaluate",
-           "guard_search", "print_estimate",
-           "refuse_paper_on_cpu", "search_estimate", "timed_estimate"]
+__all__ = ["add_speed_arguments", "after_runs_seconds", "announce", "evaluate_estimate",
+           "guard_evaluate", "guard_search", "print_estimate", "refuse_paper_on_cpu",
+           "search_estimate", "timed_estimate"]

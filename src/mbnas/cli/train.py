@@ -71,9 +71,8 @@ def _run_hours(args: argparse.Namespace, protocol) -> tuple[float, float]:  # no
     from mbnas.spaces.mbnas import load_architecture
 
     one = dataclasses.replace(protocol, seeds=(args.seed,))
-    est = timed_estimate(args.data_dir, args.cache_dir,
-                         [(args.arch, load_architecture(args.arch))], one, args.device, 1,
-                         None, steps=1)
+    est = timed_estimate(args.data_dir, [(args.arch, load_architecture(args.arch))], one,
+                         args.device, 1, None, steps=1)
     hours = est.run_seconds()[0] / 3600
     return hours, hours
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -122,6 +121,8 @@ def _body(rng: np.random.Generator, g: Grid, axes: tuple[float, float],
 
 def _finish(rng: np.random.Generator, img: np.ndarray, sigma: float) -> np.ndarray:
     """Partial-volume blur in-plane, then Gaussian noise of the given standard deviation."""
+    from scipy.ndimage import gaussian_filter  # here: SciPy would slow `mbnas --help`
+
     img = gaussian_filter(img, sigma=(0.6, 0.6, 0.0))
     img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
     return img
@@ -192,6 +193,8 @@ def prostate_case(rng: np.random.Generator, shape: tuple[int, int, int],
     rectum = ((x - center[0]) / 0.09) ** 2 + ((y - center[1] + radii[1] + 0.13) / 0.08) ** 2 < 1
     tissue[np.broadcast_to(rectum, shape) & (label == 0)] = 0
     texture = smooth_field(rng, g, max_freq=3.0)
+    from scipy.ndimage import gaussian_filter  # here: SciPy would slow `mbnas --help`
+
     channels = []
     for values, noise, bias_amount in ((t2_values, 15.0, 0.25), (adc_values, 60.0, 0.03)):
         ref = values[2]

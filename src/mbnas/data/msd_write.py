@@ -97,6 +97,7 @@ def _write(tmp: Path, cases: list[MsdCase], labels: list[str], modality: str, na
 
     (tmp / "imagesTr").mkdir()
     (tmp / "labelsTr").mkdir()
+    (tmp / "imagesTs").mkdir()  # empty, but nnUNetv2_convert_MSD_dataset requires it
     for case in cases:
         for folder, volume in (("imagesTr", case.image), ("labelsTr", case.label)):
             # SimpleITK may only print a failed write (a full disk): _verify finds it.
@@ -223,6 +224,8 @@ def _foreign(out: Path, record: dict[str, Any]) -> list[str]:
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
         if path.is_dir() and not path.is_symlink():
+            if rel == "imagesTs" and not any(path.iterdir()):
+                continue  # the empty folder nnU-Net's converter needs: written by the import
             if not any(f.startswith(rel + "/") for f in written):
                 found.append(rel + "/")
             continue

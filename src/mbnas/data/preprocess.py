@@ -43,11 +43,12 @@ import numpy as np
 
 from mbnas.data.cache_check import cache_checksums, cache_problem
 from mbnas.data.check import Volume, load_case, voxel_sizes
+from mbnas.data.cropped import check_cropped_labels, label_extent
 from mbnas.data.formats import Dataset, read_dataset
 from mbnas.data.normalise import normalise_case, resolve_schemes
 from mbnas.data.problems import Problem, raise_if_errors
 from mbnas.data.slices import CaseInfo, SliceData
-from mbnas.data.spacing import crop_or_pad, spacing_grid
+from mbnas.data.spacing import crop_or_pad, foreground_start, spacing_grid
 from mbnas.errors import ConfigError, DatasetError
 from mbnas.io import atomic_write_json
 from mbnas.progress import track
@@ -76,8 +77,11 @@ class PreprocessConfig:
         normalisation: Scheme per channel, or one for all (``mbnas.data.normalise``);
             empty: the default (CT scheme for CT channels, z-score for the others).
         target_spacing: In-plane spacing (mm) to resample every slice to, before it is
-            centre-cropped or padded (with the case's lowest value, label 0) to ``size``;
-            0: resize every slice to ``size`` whatever its field of view (the paper).
+            cropped or padded (with the case's lowest value, label 0) to ``size``; the
+            window is the centred one moved as little as needed to hold the case's
+            labelled voxels (:func:`mbnas.data.spacing.foreground_start`); the voxels a
+            window still drops are counted per case (``CaseInfo.foreground``); 0: resize
+            every slice to ``size`` whatever its field of view (the paper).
     """
 
     size: int = 128
@@ -106,13 +110,21 @@ class PreprocessConfig:
 
 
 def load_slices(data_dir: str | Path, cache_dir: str | Path,
-                config: PreprocessConfig | None = None, log: Log | None = None) -> SliceData:
+                config: PreprocessConfig | None = None, log: Log | None = None,
+                allow_cropped_labels: bool = False) -> SliceData:
     """Preprocess the dataset when its cache is missing or stale, then load the slices.
 
+    Args:
+        allow_cropped_labels: Go on (with a warning) when a case loses all of its labelled
+            voxels to the ``target_spacing`` window.
+
     Raises:
-        DatasetError: listing every error when the dataset is broken.
+        DatasetError: listing every error when the dataset is broken, or naming a case
+            whose labels the window drops entirely (unless ``allow_cropped_labels``).
     """
-    return SliceData.load(preprocess(data_dir, cache_dir, config, log))
+    data = SliceData.load(preprocess(data_dir, cache_dir, config, log))
+    check_cropped_labels(data, config or PreprocessConfig(), allow_cropped_labels, log)
+    return data
 
 
 def preprocess(data_dir: str | Path, cache_dir: str | Path,
@@ -177,6 +189,8 @@ def _folder(cache_dir: str | Path, config: PreprocessConfig,
         settings.pop("normalisation")
     if not config.target_spacing:  # likewise
         settings.pop("target_spacing")
+    else:  # the window follows the labels (issue 35); centre-cropped caches are not reused
+        settings["crop"] = "foreground"
     blob = json.dumps({"version": PREPROCESS_VERSION, "config": settings,
                        "inputs": inputs}, sort_keys=True)
     return Path(cache_dir) / hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -212,6 +226,12 @@ def _canonical_slices(path: Path) -> int:
         return int(img.shape[axis])
     except Exception:  # noqa: BLE001 - the full check reports why the file is unusable
         return 0
+
+
+def count_slices(dataset: Dataset) -> int:
+    """The axial slices preprocessing will make of every case, from the headers alone
+    (no image is read): what ``--estimate`` scales its timings by."""
+    return sum(_canonical_slices(case.images[0]) for case in dataset.cases)
 
 
 def _run(dataset: Dataset, config: PreprocessConfig,
@@ -257,19 +277,26 @@ def _run(dataset: Dataset, config: PreprocessConfig,
                 resampled = (np.empty((stop - start, n_ch, *grid), np.float32),
                              np.empty((stop - start, *grid), np.uint8))
                 _resize_into(image, label, *resampled)
-                crop_or_pad(resampled[0], images[start:stop], resampled[0].min(axis=(0, 2, 3)))
-                crop_or_pad(resampled[1], labels[start:stop], np.zeros(1))
+                window = foreground_start(resampled[1], (size, size))
+                crop_or_pad(resampled[0], images[start:stop], resampled[0].min(axis=(0, 2, 3)),
+                            window)
+                crop_or_pad(resampled[1], labels[start:stop], np.zeros(1), window)
                 spacing = (voxel[2], config.target_spacing, config.target_spacing)
+                extra = {"crop": window,
+                         "foreground": (int(np.count_nonzero(labels[start:stop])),
+                                        int(np.count_nonzero(resampled[1]))),
+                         "extent_mm": label_extent(resampled[1]) * config.target_spacing}
                 del resampled
             else:
                 _resize_into(image, label, images[start:stop], labels[start:stop])
                 spacing = (voxel[2], voxel[0] * x / size, voxel[1] * y / size)
+                extra = {}
             for c in range(n_ch):
                 if c not in ct:
                     normalise_case(images[start:stop, c], schemes[c])
             case_index[start:stop] = len(infos)
             slice_index[start:stop] = np.arange(stop - start)
-            infos.append(CaseInfo(case.case_id, spacing, case.site))
+            infos.append(CaseInfo(case.case_id, spacing, case.site, **extra))
             say(f"{case.case_id}: {stop - start} slices")
             start = stop
             del volume, image, label  # so that the next case's arrays replace, not add to, these

@@ -180,6 +180,33 @@ def load_or_create_site_splits(path: str | Path, sites: Mapping[str, str | None]
     return saved
 
 
+def whole_site_warnings(val_folds: Sequence[Sequence[str]], sites: Mapping[str, str | None]
+                        ) -> list[str]:
+    """Patient-level folds (``--folds K``) that validate on every case of a site.
+
+    Such a fold trains without that site, so its score is held-out-site Dice while the
+    other folds' are not: the mean mixes two questions. Sites of one case are left out
+    (any fold holding it holds the whole site), as are datasets of fewer than two sites.
+
+    Returns:
+        One line per (fold, site), naming ``--group-by site``.
+    """
+    names = {s for s in sites.values() if s is not None}
+    if len(names) < 2:
+        return []
+    out = []
+    for site in sorted(names, key=natural_key):
+        cases = {c for c, s in sites.items() if s == site}
+        if len(cases) < 2:
+            continue
+        out += [f"fold {k} validates on every case of site {site!r} ({len(cases)} cases): "
+                "it trains without that site and so scores held-out-site Dice, unlike the "
+                "other folds; pass --group-by site to keep every site whole in one fold "
+                "(or --folds site for leave-site-out folds)"
+                for k, val in enumerate(val_folds) if cases <= set(val)]
+    return out
+
+
 def fold_sites(folds: Sequence[Fold]) -> list[str | None]:
     """The held-out site of each fold (None for folds that are not leave-site-out)."""
     return [f.held_out_site for f in folds]

@@ -29,11 +29,27 @@ class CaseInfo:
             (through-plane, rows, columns). The in-plane values are the effective
             spacing after in-plane resizing; the through-plane value is the original.
         site: The acquisition site or scanner group, when the dataset records one.
+        crop: Where the slices' window starts (row, column) in the case's grid resampled
+            to ``target_spacing`` (negative: padded); None for fit-to-size slices.
+        foreground: Labelled voxels (kept in the window, before cropping) of a
+            ``target_spacing`` case; None for fit-to-size slices, which crop nothing.
+        extent_mm: In-plane size (mm, the larger side) of the bounding box of the case's
+            labels at ``target_spacing``; None for fit-to-size slices.
     """
 
     case_id: str
     spacing: tuple[float, float, float]
     site: str | None = None
+    crop: tuple[int, int] | None = None
+    foreground: tuple[int, int] | None = None
+    extent_mm: float | None = None
+
+    @property
+    def cropped_fraction(self) -> float:
+        """The share of the case's labelled voxels that cropping dropped (0 if none)."""
+        if not self.foreground or not self.foreground[1]:
+            return 0.0
+        return 1.0 - self.foreground[0] / self.foreground[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +136,10 @@ class SliceData:
         folder.mkdir(parents=True, exist_ok=True)
         meta = {
             "cases": [
-                {"case_id": c.case_id, "spacing": list(c.spacing), "site": c.site}
+                {"case_id": c.case_id, "spacing": list(c.spacing), "site": c.site,
+                 **({"crop": list(c.crop)} if c.crop is not None else {}),
+                 **({"foreground": list(c.foreground)} if c.foreground is not None else {}),
+                 **({"extent_mm": c.extent_mm} if c.extent_mm is not None else {})}
                 for c in self.cases
             ],
             "label_names": {str(k): v for k, v in self.label_names.items()},
@@ -153,7 +172,9 @@ class SliceData:
             ) from exc
         return cls(
             cases=tuple(
-                CaseInfo(c["case_id"], tuple(float(s) for s in c["spacing"]), c.get("site"))
+                CaseInfo(c["case_id"], tuple(float(s) for s in c["spacing"]), c.get("site"),
+                         _pair(c.get("crop")), _pair(c.get("foreground")),
+                         c.get("extent_mm"))
                 for c in meta["cases"]
             ),
             label_names={int(k): v for k, v in meta["label_names"].items()},
@@ -161,3 +182,7 @@ class SliceData:
             **arrays,
         )
 
+
+
+def _pair(value: object) -> tuple[int, int] | None:
+    return None if value is None else (int(value[0]), int(value[1]))  # type: ignore[index]

@@ -2,8 +2,9 @@
 
 Real datasets mix fields of view: a 0.98 mm crop and a 0.6 mm full scan, both resized to
 the same image size, reach the network at scales that differ 3x. ``target_spacing``
-resamples every slice to one spacing instead, then centre-crops or pads it to the image
-size (nnU-Net resamples to the median spacing likewise). `mbnas check` shows the spread.
+resamples every slice to one spacing instead, then crops it to the image size with a window
+placed to keep the case's labels (:func:`foreground_start`), or pads it (nnU-Net resamples
+to the median spacing likewise). `mbnas check` shows the spread.
 """
 
 from __future__ import annotations
@@ -68,12 +69,23 @@ def spacing_lines(paths: list[Path], image_size: int = 128) -> list[str]:
         best = max(median, fits)
         why = ("the median spacing" if best == median else
                f"the largest field of view, {fov.max():.0f} mm, fits in {image_size} px; the "
-               f"median spacing {median:.2f} mm would crop the larger scans to their central "
-               f"{image_size * median:.0f} mm")
+               f"median spacing {median:.2f} mm would train on a {image_size * median:.0f} mm "
+               "window of the larger scans, placed to keep their labels")
         lines.append(f"recommendation: the scans differ {spread:.1f}x in spacing or field of "
                      f"view, so resized to {image_size} px each they are seen at different "
                      f"scales; use --target-spacing {best:.2f} ({why})")
     return lines
+
+
+def dataset_spacing_lines(data_dir: str | Path, image_size: int) -> list[str]:
+    """:func:`spacing_lines` of a dataset folder (none when its headers cannot be read:
+    advice only, the command itself reports a broken dataset)."""
+    from mbnas.data.formats import read_dataset
+
+    try:
+        return spacing_lines([c.images[0] for c in read_dataset(data_dir).cases], image_size)
+    except Exception:  # noqa: BLE001
+        return []
 
 
 def spacing_grid(shape: tuple[int, int], voxel: tuple[float, float],
@@ -96,20 +108,53 @@ def spacing_grid(shape: tuple[int, int], voxel: tuple[float, float],
     return (max(1, round(sides[0])), max(1, round(sides[1])))
 
 
-def crop_or_pad(src: np.ndarray, out: np.ndarray, fill: np.ndarray) -> None:
-    """Centre ``src`` (..., H, W) in ``out`` (..., h, w): crop what overhangs, fill the rest.
+def centre_start(src: tuple[int, int], out: tuple[int, int]) -> tuple[int, int]:
+    """Where a centred ``out`` window starts in ``src`` (negative: ``src`` is padded)."""
+    return ((src[0] - out[0]) // 2 if src[0] >= out[0] else -((out[0] - src[0]) // 2),
+            (src[1] - out[1]) // 2 if src[1] >= out[1] else -((out[1] - src[1]) // 2))
+
+
+def foreground_start(labels: np.ndarray, out: tuple[int, int]) -> tuple[int, int]:
+    """Where an ``out`` window over labels (Z, H, W) starts so that it keeps the labelled
+    voxels: the centred window, moved as little as needed to hold the foreground's
+    bounding box (centred on the box when the box is larger), never past the edges.
+    An axis smaller than the window is padded, centred; no foreground: centred."""
+    start = list(centre_start(labels.shape[-2:], out))
+    mask = labels.reshape(-1, *labels.shape[-2:]).any(axis=0)
+    if not mask.any():
+        return start[0], start[1]
+    for axis in (0, 1):
+        size, want = labels.shape[-2 + axis], out[axis]
+        if size <= want:
+            continue
+        hits = np.flatnonzero(mask.any(axis=1 - axis))
+        lo, hi = int(hits[0]), int(hits[-1]) + 1
+        # a box wider than the window: centred on it; else the least move that holds it
+        pos = (lo + hi - want) // 2 if hi - lo > want else min(max(start[axis], hi - want), lo)
+        start[axis] = min(max(pos, 0), size - want)
+    return start[0], start[1]
+
+
+def crop_or_pad(src: np.ndarray, out: np.ndarray, fill: np.ndarray,
+                start: tuple[int, int] | None = None) -> None:
+    """Put ``src`` (..., H, W) in ``out`` (..., h, w): crop what overhangs, fill the rest.
 
     Args:
         src: Slices (Z, C, H, W) or labels (Z, H, W).
         out: Array of the same leading shape receiving them.
         fill: Pad value per channel (C,) for images, one value for labels.
+        start: Where ``out``'s window starts in ``src`` (row, column; negative: padded);
+            default: centred (:func:`centre_start`).
     """
     if src.ndim == 4:
         out[...] = np.asarray(fill, out.dtype)[None, :, None, None]
     else:
         out[...] = np.asarray(fill, out.dtype).reshape(-1)[0]
     (sh, sw), (oh, ow) = src.shape[-2:], out.shape[-2:]
-    # offsets of the common window in src (a) and in out (b), per axis
-    ah, bh, nh = max(0, (sh - oh) // 2), max(0, (oh - sh) // 2), min(sh, oh)
-    aw, bw, nw = max(0, (sw - ow) // 2), max(0, (ow - sw) // 2), min(sw, ow)
-    out[..., bh:bh + nh, bw:bw + nw] = src[..., ah:ah + nh, aw:aw + nw]
+    sy, sx = start if start is not None else centre_start((sh, sw), (oh, ow))
+    # the common window: from (ah, aw) in src and (bh, bw) in out, nh x nw
+    ah, bh = max(0, sy), max(0, -sy)
+    aw, bw = max(0, sx), max(0, -sx)
+    nh, nw = min(sh - ah, oh - bh), min(sw - aw, ow - bw)
+    if nh > 0 and nw > 0:
+        out[..., bh:bh + nh, bw:bw + nw] = src[..., ah:ah + nh, aw:aw + nw]

@@ -1,4 +1,4 @@
-"""ONNX files of a model folder's networks (running them: :mod:`mbnas.predict.onnx_runtime`).
+"""ONNX files of a model folder's networks (running them: :mod:`mbnas.inference.onnx_runtime`).
 
 Exporter: PyTorch's supported exporter, ``torch.onnx.export(..., dynamo=True)``, which
 captures the network with ``torch.export`` and translates it with onnxscript. The older
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from mbnas.io import atomic_write_json
-from mbnas.predict.model_folder import MODEL_JSON, ModelFolder, load_model_folder
-from mbnas.predict.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
+from mbnas.inference.model_folder import MODEL_JSON, ModelFolder, load_model_folder
+from mbnas.inference.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
+from mbnas.io import atomic_write_json, file_mode
 from mbnas.progress import track
-from mbnas.spaces.mbnas import Genotype
+from mbnas.spaces.languages import codec_of
 from mbnas.store.weights import file_sha256
 
 OPSET = 18
@@ -39,8 +39,9 @@ _MAX_BLOCKS = 4096
 
 def size_multiple(model: ModelFolder) -> int:
     """Height and width of the input must be multiples of this."""
-    if isinstance(model.architecture, Genotype):
-        return 2 ** model.architecture.depth()
+    codec = codec_of(model.architecture)
+    if codec is not None:  # a searched architecture: its language knows its halvings
+        return int(codec.multiple(model.architecture))
     return 32  # smp encoders downsample five times
 
 
@@ -55,7 +56,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
             anything is written).
         ConfigError: If onnx/onnxscript are not installed.
     """
-    from mbnas.predict.segment import Segmenter
+    from mbnas.inference.segment import Segmenter
 
     model = load_model_folder(model_dir)
     require_package("onnxscript", "ONNX export")
@@ -81,6 +82,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
             os.close(fd)
             try:
                 program.save(tmp)
+                os.chmod(tmp, file_mode())  # mkstemp's 0600 would hide it from the group
                 os.replace(tmp, target)
             finally:
                 Path(tmp).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from mbnas.io import atomic_write_text
 from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.numbers import p_text
 from mbnas.reporting.report_data import ReportError
-from mbnas.reporting.stats import FriedmanResult, WilcoxonReport
+from mbnas.reporting.stats import FriedmanResult, WilcoxonReport, min_p_note
 from mbnas.reporting.table import Cell, Table1
 
 __all__ = ["FigureRef", "build_html", "data_uri"]
@@ -136,7 +136,8 @@ def _stats_html(friedman: FriedmanResult | None, wilcoxon: WilcoxonReport | None
     else:
         out += (f"<p>&chi;&sup2;({friedman.df}) = {friedman.statistic:.2f}, "
                 f"p = {_p(friedman.p_value)}, over {friedman.n_blocks} (seed, fold) blocks "
-                f"and {len(friedman.models)} models.</p>")
+                f"and {len(friedman.models)} models ({escape(min_p_note(friedman.min_p_value))})."
+                "</p>")
     out += "<h3>Wilcoxon signed-rank tests, Holm-corrected</h3>"
     if wilcoxon is None:
         return out + '<p class="na">not run</p>'
@@ -144,7 +145,7 @@ def _stats_html(friedman: FriedmanResult | None, wilcoxon: WilcoxonReport | None
         return out + f'<p class="warn">Not run: {escape(wilcoxon.reason or "no data")}</p>'
     rows = ""
     for c in wilcoxon.comparisons:
-        note = escape(c.reason) if c.reason else ""
+        note = escape("; ".join(t for t in (c.reason, min_p_note(c.min_p_value)) if t))
         rows += (f"<tr><td>{escape(c.other)}</td><td>{c.n_pairs}</td><td>{_num(c.statistic)}"
                  f"</td><td>{_p(c.p_value)}</td><td>{_p(c.p_holm)}</td>"
                  f"<td>{_num(c.mean_difference, '+.4f')}</td><td>{note}</td></tr>")

@@ -52,6 +52,13 @@ def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
         x = [e["index"] + 1 for e in log if e.get("score") is not None]
         y = [e["score"] for e in log if e.get("score") is not None]
         ax.scatter(x, y, s=12, alpha=0.5, color=colour)
+        # each score's spread: standard error over folds x seeds (absent from old logs)
+        spread = [(e["index"] + 1, e["score"], e["se"]) for e in log
+                  if e.get("score") is not None and e.get("se") is not None]
+        if spread:
+            ax.errorbar([s[0] for s in spread], [s[1] for s in spread],
+                        yerr=[s[2] for s in spread], fmt="none", ecolor=colour, alpha=0.4,
+                        capsize=2, label=f"{label}: ± standard error" if i == 0 else None)
         best, running = [], float("-inf")
         for e in log:
             if e.get("score") is not None:
@@ -76,7 +83,7 @@ def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(*dice_range(ax.get_ylim()))
     ax.set_xlabel("evaluation")
-    ax.set_ylabel("validation Dice (mean over folds x seeds)")
+    ax.set_ylabel("validation Dice (mean over folds x seeds, ± SE)")
     ax.set_title("Search progress: every evaluation and the best so far")
     ax.grid(alpha=0.3)
     if runs:

@@ -6,7 +6,9 @@
   against each other model on their shared (seed, fold) runs, with the Holm step-down
   correction over the comparisons (:func:`holm`).
 
-Neither raises on too little data: the result says ``ok=False`` and why.
+Neither raises on too little data: the result says ``ok=False`` and why. Each gives the
+smallest p-value it could reach on its data (``min_p_value``), so that a test on 2 pairs
+(smallest two-sided Wilcoxon p: 2/2^2 = 0.5) is not read as evidence of no difference.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from mbnas.reporting.report_data import ModelEvaluation, ReportError
 from mbnas.reporting.table import check_models
 
 __all__ = ["FriedmanResult", "Comparison", "WilcoxonReport", "friedman", "wilcoxon_vs_best",
-           "holm", "best_searched", "MIN_BLOCKS", "MIN_PAIRS"]
+           "holm", "best_searched", "MIN_BLOCKS", "MIN_PAIRS", "ALPHA", "friedman_min_p",
+           "wilcoxon_min_p", "min_p_note"]
 
 #: The fewest (seed, fold) blocks the Friedman test is run on.
 MIN_BLOCKS = 2
@@ -43,6 +46,7 @@ class FriedmanResult:
     statistic: float | None = None
     p_value: float | None = None
     reason: str = ""
+    min_p_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**vars(self), "models": list(self.models)}
@@ -64,6 +68,7 @@ class Comparison:
     p_holm: float | None = None
     mean_difference: float | None = None
     reason: str = ""
+    min_p_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -104,6 +109,24 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
+#: The significance level the notes beside the tests refer to.
+ALPHA = 0.05
+
+
+def wilcoxon_min_p(n_pairs: int) -> float:
+    """The smallest two-sided p of a Wilcoxon signed-rank test on ``n_pairs`` non-zero
+    differences: all of one sign, the most extreme of the 2^n equally likely sign
+    patterns, counted on both sides (2/2^n)."""
+    return min(1.0, 2.0 / 2.0 ** n_pairs)
+
+
+def friedman_min_p(n_blocks: int, n_models: int) -> float:
+    """The smallest p of the Friedman test as computed (chi-square approximation) on
+    ``n_blocks`` blocks of ``n_models`` models: every block ranks the models alike, the
+    statistic is then ``n_blocks * (n_models - 1)``."""
+    return float(stats.chi2.sf(n_blocks * (n_models - 1), n_models - 1))
+
+
 def _shared_blocks(evals: Sequence[ModelEvaluation]) -> list[tuple[int, int]]:
     runs = [e.paired_dice() for e in evals]
     common = set(runs[0]).intersection(*runs[1:])
@@ -132,7 +155,19 @@ def friedman(evals: Sequence[ModelEvaluation]) -> FriedmanResult:
     if not (math.isfinite(stat) and math.isfinite(p)):
         return FriedmanResult(False, models, len(blocks), df, reason=(
             "all models tie within every (seed, fold) block; the test is undefined"))
-    return FriedmanResult(True, models, len(blocks), df, stat, p)
+    return FriedmanResult(True, models, len(blocks), df, stat, p,
+                          min_p_value=friedman_min_p(len(blocks), len(models)))
+
+
+def min_p_note(min_p: float | None) -> str:
+    """The words shown beside a test: its smallest attainable p, and when that is above
+    :data:`ALPHA`, that the test cannot reach significance on this data."""
+    if min_p is None:
+        return ""
+    text = f"smallest attainable p = {min_p:.3g}"
+    if min_p >= ALPHA:
+        text += f"; with this few runs the test cannot reach p < {ALPHA:g}"
+    return text
 
 
 def best_searched(evals: Sequence[ModelEvaluation]) -> ModelEvaluation | None:
@@ -151,13 +186,15 @@ def _compare(best: ModelEvaluation, other: ModelEvaluation) -> Comparison:
     x = np.array([a[k] for k in pairs])
     y = np.array([b[k] for k in pairs])
     diff = float(np.mean(x - y))
+    # scipy drops zero differences (zero_method "wilcox"): the test runs on the others
+    min_p = wilcoxon_min_p(int(np.count_nonzero(x != y)))
     if np.all(x == y):
         # scipy returns p=1 with a divide warning here; say why instead.
         return Comparison(other.name, True, len(pairs), 0.0, 1.0, None, diff,
-                          "all paired differences are zero")
+                          "all paired differences are zero", min_p_value=min_p)
     res = stats.wilcoxon(x, y)
     return Comparison(other.name, True, len(pairs), float(res.statistic), float(res.pvalue),
-                      None, diff)
+                      None, diff, min_p_value=min_p)
 
 
 def wilcoxon_vs_best(evals: Sequence[ModelEvaluation], best: str | None = None
@@ -190,7 +227,7 @@ def wilcoxon_vs_best(evals: Sequence[ModelEvaluation], best: str | None = None
     adjusted = holm([c.p_value if c.ok and c.p_value is not None else math.nan for c in comps])
     comps = [
         Comparison(c.other, c.ok, c.n_pairs, c.statistic, c.p_value,
-                   None if math.isnan(q) else q, c.mean_difference, c.reason)
+                   None if math.isnan(q) else q, c.mean_difference, c.reason, c.min_p_value)
         for c, q in zip(comps, adjusted, strict=True)
     ]
     return WilcoxonReport(ref.name, tuple(comps))

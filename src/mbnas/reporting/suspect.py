@@ -4,7 +4,9 @@
   at a constant mask after too few epochs): its Dice depends on the data, not the
   architecture;
 - different architectures with bit-identical per-case scores: usually the same constant
-  mask, so the table's ranking between them is meaningless.
+  mask, so the table's ranking between them is meaningless;
+- a fold that scores exactly 0.0 for every network (e.g. validation cases whose
+  foreground a crop removed): a constant added to every score, which ranks nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from mbnas.reporting.report_data import ModelEvaluation
 
-__all__ = ["constant_search_notes", "identical_scores", "suspect_notes"]
+__all__ = ["constant_search_notes", "identical_scores", "suspect_notes", "zero_fold_notes"]
 
 
 def identical_scores(evals: Sequence[ModelEvaluation]) -> list[list[str]]:
@@ -46,6 +48,51 @@ def suspect_notes(evals: Sequence[ModelEvaluation],
         notes.append(f"{', '.join(names)} have identical per-case scores although they "
                      "are different models: most likely the same constant prediction, so "
                      "their ranking means nothing")
+    return notes + _zero_folds_of_models(evals)
+
+
+def _zero_folds_of_models(evals: Sequence[ModelEvaluation]) -> list[str]:
+    """The evaluation's folds whose every run of every model scored Dice exactly 0.0."""
+    by_fold: dict[int, list[float]] = {}
+    for e in evals:
+        for (_, fold), dice in e.paired_dice().items():
+            by_fold.setdefault(fold, []).append(dice)
+    scored = [e for e in evals if e.paired_dice()]
+    if len(scored) < 2:
+        return []
+    notes = []
+    for fold, scores in sorted(by_fold.items()):
+        if any(s != 0.0 for s in scores):
+            continue
+        cases = sorted({c.case_id for e in evals for c in e.cases if c.fold == fold})
+        shown = f"; its validation cases: {', '.join(cases)}" if cases else ""
+        notes.append(f"fold {fold} scores Dice exactly 0.0 for every model "
+                     f"({', '.join(e.name for e in scored)}){shown}: {_ZERO_FOLD}")
+    return notes
+
+
+_ZERO_FOLD = ("a constant that adds nothing to any ranking; check that those cases' labels "
+              "survive preprocessing (a crop may remove them) or use other folds")
+
+
+def zero_fold_notes(label: str, runs: Sequence[tuple[str, int, float]]) -> list[str]:
+    """A note per fold whose finished runs of two or more networks all scored exactly 0.0.
+
+    Args:
+        label: The search run, as the note names it.
+        runs: (network key, fold, score) of each finished training run.
+    """
+    by_fold: dict[int, list[tuple[str, float]]] = {}
+    for key, fold, score in runs:
+        by_fold.setdefault(int(fold), []).append((key, float(score)))
+    notes = []
+    for fold, scored in sorted(by_fold.items()):
+        networks = {k for k, _ in scored}
+        if len(networks) < 2 or any(s != 0.0 for _, s in scored):
+            continue
+        notes.append(f"{label}: fold {fold} scores Dice exactly 0.0 for every network "
+                     f"({len(networks)} networks, {len(scored)} runs): {_ZERO_FOLD}; its "
+                     "share of every search score is that constant")
     return notes
 
 

@@ -125,8 +125,17 @@ def mirror_search_log(folder: Path, entries: Sequence[dict[str, Any]]) -> Path |
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = Path(folder) / FILENAME
+    wanted = _trials(entries)
     try:
-        return _mirror(path, entries)
+        try:
+            return _mirror(path, wanted)
+        except Exception as exc:
+            if not _damaged(exc):
+                raise
+            # a mirror damaged by a torn copy or an edit: it is derived, so rebuild it
+            log.warning("%s is damaged (%s); rebuilding it from the search log", path,
+                        getattr(exc, "orig", None) or exc)
+            return _rebuild(path, wanted)
     except Exception as exc:
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -137,11 +146,21 @@ def mirror_search_log(folder: Path, entries: Sequence[dict[str, Any]]) -> Path |
         reason = getattr(exc, "orig", None) or exc  # sqlite's own words: disk I/O error, ...
         raise StoreError(f"{path}: cannot write the Optuna mirror ({reason}); finished "
                          "evaluations are kept in the result store: free disk space and run "
-                         "the same command again") from exc
+                         f"the same command again (the mirror is rebuilt from the search "
+                         f"log: {path.name} may be deleted)") from exc
 
 
-def _mirror(path: Path, entries: Sequence[dict[str, Any]]) -> Path:
-    wanted = _trials(entries)
+def _damaged(exc: BaseException) -> bool:
+    """Whether SQLite found the file damaged or not a database (not a full disk, a
+    lock or another passing condition)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, SQLAlchemyError) and getattr(
+        orig, "sqlite_errorname", None) in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+def _mirror(path: Path, wanted: Sequence[Any]) -> Path:
     study = _study(path)
     stored = study.get_trials(deepcopy=False)
     prefix = len(stored) <= len(wanted) and all(
@@ -151,6 +170,11 @@ def _mirror(path: Path, entries: Sequence[dict[str, Any]]) -> Path:
             study.add_trial(trial)
         return path
     log.info("rebuilding %s from the search log (%d trials)", path, len(wanted))
+    return _rebuild(path, wanted)
+
+
+def _rebuild(path: Path, wanted: Sequence[Any]) -> Path:
+    """Write the mirror afresh in a temporary file that atomically replaces ``path``."""
     tmp = path.with_name(f".{FILENAME}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()

@@ -11,6 +11,19 @@ tightest of the limits a job can have, divided by the runs that train at once:
 - ``SLURM_CPUS_PER_TASK`` (``sbatch --cpus-per-task``);
 - ``OMP_NUM_THREADS``, the user's own cap.
 
+Even then, more than one thread per run is not the default (:data:`DEFAULT_MAX_THREADS`):
+the issue-35 user's demo with 2 threads on 2 usable CPUs took 2 min 25 s beside other
+work against 18 s with ``--threads 1``, and on this 2-core machine at load 17-23 its first
+two training runs took 486 s and 987 s. The cause is OpenMP's barrier: every operator is a
+parallel region whose threads wait for each other at its end, spinning first (libgomp's
+default ``GOMP_SPINCOUNT``, 300,000 spins while no more threads than CPUs are asked for);
+when a neighbour holds one of the two cores, each region waits a scheduler time slice for
+the descheduled thread while the other burns its share spinning, so a tiny network's many
+short regions run many times slower than on one thread, which never waits (2 threads with
+``OMP_WAIT_POLICY=PASSIVE``, no spinning, were as slow: 684 s and 197 s). One thread per
+run, and more runs at once (``--runs-per-device``, Ray), uses the cores without that;
+``--threads N`` asks for more threads on a machine known to be free.
+
 No torch import: the CLI computes this before it loads anything heavy.
 """
 
@@ -22,7 +35,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuBudget", "cpu_budget", "default_threads"]
+__all__ = ["DEFAULT_MAX_THREADS", "CpuBudget", "cpu_budget", "default_threads"]
+
+#: Threads per run without ``--threads``: one (see the module's docstring for why).
+DEFAULT_MAX_THREADS = 1
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
@@ -42,13 +58,17 @@ class CpuBudget:
     source: str
 
     def threads_per_run(self, runs_at_once: int = 1) -> int:
-        """The threads each of ``runs_at_once`` concurrent runs gets (never fewer than 1)."""
-        return max(1, self.cpus // max(1, runs_at_once))
+        """The threads each of ``runs_at_once`` concurrent runs gets: its share of the
+        CPUs, at most :data:`DEFAULT_MAX_THREADS` (never fewer than 1)."""
+        return max(1, min(DEFAULT_MAX_THREADS, self.cpus // max(1, runs_at_once)))
 
     def describe(self, runs_at_once: int = 1) -> str:
-        """``"2 usable CPUs (cgroup quota) / 1 run at once"``: for the device line."""
+        """``"default; 2 usable CPU(s) (cgroup quota) / 1 run(s) at once; --threads N for
+        more"``: for the device line."""
         runs = max(1, runs_at_once)
-        return (f"{self.cpus} usable CPU(s) ({self.source}) / {runs} run(s) at once")
+        more = ("; --threads N for more" if self.cpus // runs > DEFAULT_MAX_THREADS else "")
+        return (f"default; {self.cpus} usable CPU(s) ({self.source}) / {runs} run(s) at "
+                f"once{more}")
 
 
 def _read(path: Path) -> str | None:

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from mbnas.errors import HookError
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.nn.weight_init import initialise
 from mbnas.spaces.mbnas import architecture_from_dict, build_model
@@ -58,6 +59,7 @@ from mbnas.training.runs import (
     utc_now,
 )
 from mbnas.training.sampling import foreground_slices, pass_order
+from mbnas.training.score_rule import run_score
 from mbnas.training.stacked_adam import StackedAdam
 from mbnas.training.train import EpochStats, RunOutcome, _autocast, _DeviceData, constant_class
 
@@ -267,9 +269,9 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
     outcomes = []
     for i in range(m):
         val = members[i].val_data
-        last = curves[i][-protocol.score_epochs:]
         outcome = RunOutcome(
-            score=float(np.mean([s.val_dice for s in last])), curve=curves[i],
+            score=run_score([s.val_dice for s in curves[i]], protocol.score_fraction),
+            curve=curves[i],
             case_dice={c.case_id: d for c, d in
                        zip(val.cases, per_case[i].mean(dim=1).float().tolist())},
             seconds=(time.perf_counter() - started) / m, device=str(device),
@@ -326,7 +328,7 @@ def execute_group(specs: Sequence[RunSpec], ctx: RunContext,
     started, t0 = utc_now(), time.perf_counter()
     try:
         outcomes = train_fused(specs, ctx, on_epoch)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, HookError):  # a progress hook's bug: no result
         raise
     except Exception:  # noqa: BLE001 - fall back to separate runs
         reason = traceback.format_exc().strip().splitlines()[-1]

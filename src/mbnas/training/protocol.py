@@ -18,6 +18,7 @@ from mbnas.data.normalise import CHOICES as NORMALISATIONS
 from mbnas.errors import ConfigError
 from mbnas.nn import INITS
 from mbnas.training.fields import check_fields, reject_unknown
+from mbnas.training.score_rule import score_epochs
 
 # How a run's validation Dice is computed (see mbnas.metrics.overlap).
 DICE_MODES = ("pooled", "case")
@@ -176,8 +177,11 @@ class Protocol:
         base_channels: Channels after the stem of a searched network (paper: 32);
             the quick protocol narrows the networks so a CPU can try the tool.
         target_spacing: In-plane spacing (mm) every slice is resampled to before it is
-            centre-cropped or padded to ``image_size``; 0 (the paper) resizes each slice
-            to ``image_size`` whatever its field of view (``data/preprocess.py``).
+            cropped (a window placed to keep each case's labels) or padded to
+            ``image_size``; 0 (the paper) resizes each slice to ``image_size`` whatever
+            its field of view (``data/preprocess.py``).
+        allow_cropped_labels: Go on when a case loses all of its labelled voxels to the
+            ``target_spacing`` window (otherwise an error); not part of the key.
         foreground_fraction: Fraction of every batch drawn from training slices with
             foreground (nnU-Net: one third), the rest in the usual shuffled order; 0 (the
             paper) draws batches from the shuffled order only (``training/sampling.py``).
@@ -214,6 +218,7 @@ class Protocol:
     normalisation: tuple[str, ...] = ()
     target_spacing: float = 0.0
     foreground_fraction: float = 0.0
+    allow_cropped_labels: bool = False
     supernet_epochs: int = 0
 
     def __post_init__(self) -> None:
@@ -266,12 +271,14 @@ class Protocol:
     @property
     def score_epochs(self) -> int:
         """How many final epochs are averaged into the run score (at least one)."""
-        return max(1, round(self.epochs * self.score_fraction))
+        return score_epochs(self.epochs, self.score_fraction)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         if self.init == "default":  # config.yaml of folders made before it existed match
             d.pop("init")
+        if not self.allow_cropped_labels:
+            d.pop("allow_cropped_labels")
         if not self.supernet_epochs:  # likewise: keys and configs from before it
             d.pop("supernet_epochs")
         return d
@@ -307,6 +314,9 @@ class Protocol:
         for name in ("target_spacing", "foreground_fraction"):  # 0: keys from before them
             if not d[name]:
                 d.pop(name)
+        d.pop("allow_cropped_labels", None)  # a permission: the slices are the same
+        if self.target_spacing:  # runs of centre-cropped slices (before issue 35) differ
+            d["crop"] = "foreground"
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -21,6 +21,7 @@ from typing import Protocol as TypingProtocol
 import torch
 
 from mbnas.data.slices import SliceData
+from mbnas.errors import HookError
 from mbnas.nn.weight_init import initialise
 from mbnas.spaces.mbnas import architecture_from_dict, build_model
 from mbnas.store import RunRecord, file_sha256, runtime_versions, save_weights
@@ -105,7 +106,7 @@ def execute_run(
                                            spec.protocol.base_channels), spec.protocol.init)
         outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device, on_epoch)
         return record_outcome(spec, ctx, outcome, started, time.perf_counter() - t0)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, HookError):  # a progress hook's bug: no result
         raise
     except Exception as exc:  # noqa: BLE001 - an untrainable architecture is a result
         error = traceback.format_exc()
@@ -137,7 +138,9 @@ def record_outcome(spec: RunSpec, ctx: RunContext, outcome: RunOutcome, started:
         curve=[asdict(e) for e in outcome.curve],
         metrics={"case_dice": outcome.case_dice, "cases": outcome.metrics,
                  "precision": outcome.precision,
-                 "constant_prediction": outcome.constant_class},
+                 "constant_prediction": outcome.constant_class,
+                 # the CPU threads it trained with: scores move between thread counts
+                 "threads": torch.get_num_threads()},
         seconds=seconds, device=outcome.device,
         finished_at=utc_now(), error=None, weights_path=weights_path,
         weights_sha256=sha, **_base_fields(spec, ctx, started),

@@ -5,13 +5,14 @@ device with the protocol's batch size, image size and precision; the dataset's s
 count and the protocol's epochs, folds and seeds turn the rates into the time of one run,
 one evaluation and the whole budget. Networks differ in cost, so the figures are a range
 over the networks timed: the start network and two random networks of the space for a
-search, every model for an evaluation. Nothing is written (a missing preprocessing cache
-is built in a temporary folder and dropped) and nothing else is trained.
+search, every distinct network for an evaluation (the U-Net preset it adds included),
+whose other steps (network costs, metrics on the original grid) are timed on one network
+and one case and added. The slice count comes from the scans' headers: no preprocessing
+pass (which at the paper's size takes minutes and gigabytes) and nothing written.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,11 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mbnas.commands.common.dataset import default_cache_dir
-from mbnas.data import PreprocessConfig, load_slices
 from mbnas.data.formats import read_dataset
-from mbnas.data.preprocess import cache_folder, is_complete
-from mbnas.data.slices import SliceData
+from mbnas.data.preprocess import count_slices
 from mbnas.progress import track
 from mbnas.spaces.mbnas import build_model
 from mbnas.training.augment import augment_batch
@@ -51,14 +49,33 @@ class NetworkRate:
 
 
 @dataclass(frozen=True)
+class DatasetSize:
+    """What an estimate needs of a dataset, read from ``dataset.json`` and the headers."""
+
+    n_slices: int
+    n_cases: int
+    in_channels: int
+    n_classes: int
+
+
+def dataset_size(data_dir: str | Path) -> DatasetSize:
+    """The dataset's slice count (from the headers), cases, channels and classes."""
+    dataset = read_dataset(data_dir)
+    return DatasetSize(count_slices(dataset), len(dataset.cases), dataset.n_channels,
+                       len(dataset.label_names))
+
+
+@dataclass(frozen=True)
 class Estimate:
-    """The cost of ``n_evaluations`` evaluations of ``protocol`` on a dataset."""
+    """The cost of ``n_evaluations`` evaluations of ``protocol`` on a dataset, and of
+    the job's other steps (``steps``: (what, seconds), e.g. the network costs)."""
 
     protocol: Protocol
     n_slices: int
     n_evaluations: int
     rates: tuple[NetworkRate, ...]
     device: str
+    steps: tuple[tuple[str, float], ...] = ()
 
     @property
     def runs_per_evaluation(self) -> int:
@@ -72,7 +89,8 @@ class Estimate:
     def total_hours(self) -> tuple[float, float]:
         runs = self.run_seconds()
         scale = self.runs_per_evaluation * self.n_evaluations / 3600
-        return min(runs) * scale, max(runs) * scale
+        other = sum(seconds for _, seconds in self.steps) / 3600
+        return min(runs) * scale + other, max(runs) * scale + other
 
     def lines(self, what: str) -> list[str]:
         runs = self.run_seconds()
@@ -86,7 +104,10 @@ class Estimate:
             out.append(f"  {rate.name:<28} {rate.train_images_per_s:9.1f} images/s training, "
                        f"{_duration(seconds)} per run, {_duration(seconds * n_eval)} per "
                        "evaluation")
-        out.append(f"{what}: {self.n_evaluations} evaluation(s), "
+        for step, seconds in self.steps:
+            out.append(f"  {step}: {_duration(seconds)}")
+        out.append(f"{what}: {self.n_evaluations} evaluation(s)"
+                   + (f" and {len(self.steps)} other step(s)" if self.steps else "") + ", "
                    f"{_duration(lo * 3600)} to {_duration(hi * 3600)} "
                    "(one run at a time; the range is over the networks timed)")
         return out
@@ -147,17 +168,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def slice_data(data_dir: str | Path, cache_dir: str | Path | None, image_size: int
-               ) -> SliceData:
-    """The dataset's slices, from the cache when it is there, else built in a temp folder."""
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    config = PreprocessConfig(size=image_size)
-    if is_complete(cache_folder(read_dataset(data_dir), cache, config)):
-        return load_slices(data_dir, cache, config)
-    with tempfile.TemporaryDirectory(prefix="mbnas-estimate-") as tmp:
-        return load_slices(data_dir, tmp, config)
-
-
 def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
                  protocol: Protocol, device: str, steps: int = TIMED_STEPS,
                  validate: bool = True) -> NetworkRate:
@@ -195,10 +205,11 @@ def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
     train_s = seconds_per_call(step, steps, dev)
     if not validate:
         return NetworkRate(name, bs / train_s, float("inf"))
-    val = images.repeat(max(1, protocol.val_batch_size // bs), 1, 1, 1)
+    # one training batch of images validated (a full validation batch at the paper's
+    # size would cost more time than the estimate is worth; the rate is per image)
     val_s = seconds_per_call(
-        lambda: predict_labels(model, val, protocol.val_batch_size, bf16), 1, dev)
-    return NetworkRate(name, bs / train_s, len(val) / val_s)
+        lambda: predict_labels(model, images, protocol.val_batch_size, bf16), 1, dev)
+    return NetworkRate(name, bs / train_s, len(images) / val_s)
 
 
 def seconds_per_call(fn: Any, repeats: int, device: torch.device) -> float:
@@ -214,7 +225,7 @@ def seconds_per_call(fn: Any, repeats: int, device: torch.device) -> float:
     return (time.perf_counter() - t0) / repeats
 
 
-def estimate(data: SliceData, named_architectures: Sequence[tuple[str, Any]],
+def estimate(data: DatasetSize, named_architectures: Sequence[tuple[str, Any]],
              protocol: Protocol, device: str, n_evaluations: int,
              steps: int = TIMED_STEPS) -> Estimate:
     """Time each network and scale to ``n_evaluations`` evaluations of ``protocol``."""
@@ -224,7 +235,7 @@ def estimate(data: SliceData, named_architectures: Sequence[tuple[str, Any]],
                                    device, steps)
                       for name, arch in step.each(named_architectures, lambda n: n[0]))
     dev = select_device(device)
-    return Estimate(protocol, len(data.images), n_evaluations, rates, str(dev))
+    return Estimate(protocol, data.n_slices, n_evaluations, rates, str(dev))
 
 
 def search_networks(space_name: str, start: str, max_depth: int, seed: int
@@ -240,5 +251,5 @@ def search_networks(space_name: str, start: str, max_depth: int, seed: int
     return [first] + [(f"random network {i + 1}", space.sample(rng)) for i in range(2)]
 
 
-__all__ = ["Estimate", "NetworkRate", "estimate", "search_networks", "slice_data",
-           "supernet_lines", "time_network"]
+__all__ = ["DatasetSize", "Estimate", "NetworkRate", "dataset_size", "estimate",
+           "search_networks", "supernet_lines", "time_network"]

@@ -10,7 +10,9 @@ way every cost figure is measured (:func:`cost_model`).
   32x32 in the paper's convention (thop 0.0.31, :func:`mbnas.spaces.mbnas.count_macs_paper`),
   for the paper-comparable table;
 * inference latency: milliseconds per slice at the training size, batch 1, fp32, the
-  median of several timed forward passes after warm-up, on the device given;
+  median of several timed forward passes after warm-up, on the device given, with the
+  run's CPU threads (the figure's device says how many; a figure measured with other
+  threads is measured again, not read back);
 * peak (activation) memory: the activations a training forward pass keeps for the
   backward pass, per slice at the training size (deterministic, device-independent; see
   :func:`mbnas.spaces.mbnas.peak_activation_memory`).
@@ -53,8 +55,20 @@ def cost_model(architecture: Any, in_channels: int, n_classes: int,
 
 @torch.no_grad()
 def latency_ms(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
-               repeats: int = LATENCY_REPEATS) -> float:
-    """Median forward-pass time in milliseconds of ``model`` (eval mode) on ``device``."""
+               repeats: int = LATENCY_REPEATS, threads: int | None = None) -> float:
+    """Median forward-pass time in milliseconds of ``model`` (eval mode) on ``device``,
+    with ``threads`` CPU threads (None: torch's current number)."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _median_ms(model, shape, device, repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _median_ms(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
+               repeats: int) -> float:
     model = model.to(device).eval()
     x = torch.zeros(shape, device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -76,7 +90,8 @@ def paper_macs(model: torch.nn.Module, in_channels: int) -> float:
 
 
 def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
-                 base_channels: int, image_size: int, device: str = "auto") -> ModelCost:
+                 base_channels: int, image_size: int, device: str = "auto",
+                 threads: int | None = None) -> ModelCost:
     """Every cost figure of one network (fresh weights: cost does not depend on them).
 
     Args:
@@ -86,6 +101,7 @@ def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
         base_channels: Stem width of a searched network (the protocol's).
         image_size: The training size: MACs, latency and memory are measured there.
         device: Where latency is measured ("auto": CUDA when present).
+        threads: CPU threads of the latency measurement (None: torch's current number).
     """
     model = cost_model(architecture, in_channels, n_classes, base_channels)
     shape = (1, in_channels, image_size, image_size)
@@ -101,20 +117,27 @@ def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
         macs=macs,
         macs_input_size=(image_size, image_size),
         macs_32=macs_32,
-        latency_ms=latency_ms(model, shape, dev),
+        latency_ms=latency_ms(model, shape, dev, threads=threads),
         peak_memory_mb=float(cost.memory_bytes or 0) / 2 ** 20,
-        device=device_label(dev),
+        device=_where(dev, threads),
     )
+
+
+def _where(dev: torch.device, threads: int | None) -> str:
+    """The device of a latency figure, with its CPU threads (``..., 1 CPU thread(s)``)."""
+    n = threads if threads is not None else torch.get_num_threads()
+    return f"{device_label(dev)}, {n} CPU thread(s)"
 
 
 def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_classes: int,
                   base_channels: int, image_size: int, device: str = "auto",
-                  cache: Path | None = None) -> dict[str, ModelCost]:
+                  cache: Path | None = None, threads: int | None = None
+                  ) -> dict[str, ModelCost]:
     """Cost figures of several networks, keyed by architecture key.
 
     With ``cache`` (a JSON file), figures measured before for the same network, sizes
-    and device are read back instead of measured again, so a resumed evaluation does
-    not rebuild every network, and its latency figures stay those first reported.
+    device and CPU threads are read back instead of measured again, so a resumed
+    evaluation does not rebuild every network; other threads measure again.
     """
     known: dict[str, Any] = {}
     if cache is not None and cache.is_file():
@@ -122,7 +145,7 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
             known = json.loads(cache.read_text())
         except (OSError, ValueError):
             known = {}
-    where = device_label(select_device(device))
+    where = _where(select_device(device), threads)
     out: dict[str, ModelCost] = {}
     with track("network costs", total=len(architectures), unit="network") as step:
         keyed = [(architecture_from_dict(dict(a)).key, a) for a in architectures]
@@ -139,7 +162,7 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
                     known[ident] = out[key].to_dict()
                 continue
             out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,
-                                    image_size, device)
+                                    image_size, device, threads)
             known[ident] = out[key].to_dict()
     if cache is not None:
         atomic_write_json(cache, known)

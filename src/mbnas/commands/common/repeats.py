@@ -56,7 +56,8 @@ def prepare_repeats(config: Any, out: str | Path, repeats: int) -> list[tuple[An
     with shared.locked():
         data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
                              config.sites_file, config.protocol.normalisation,
-                             config.protocol.target_spacing)
+                             config.protocol.target_spacing,
+                             config.protocol.allow_cropped_labels)
         shared.folds(data, config.protocol.folds, config.seed, config.split)
         plan = []
         for k in range(repeats):

@@ -149,7 +149,7 @@ class RunFolder:
         try:
             value = yaml.safe_load(self.config.read_text()) or {}
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{self.config}: not readable ({exc})") from None
+            raise ConfigError(f"{self.config}: not readable ({_one_line(exc)})") from None
         if not isinstance(value, dict):
             raise ConfigError(f"{self.config}: expected a mapping of settings")
         return value
@@ -247,7 +247,7 @@ class RunFolder:
             # The folders read first: a command refused because another one holds them
             # leaves no lock file and no log behind in its own (perhaps new) folder.
             for folder in read:
-                stack.enter_context(RunLock(folder))
+                stack.enter_context(reading_lock(folder))
             stack.enter_context(self.locked())
             stack.enter_context(run_log(self.log))
             for folder in read:
@@ -301,23 +301,66 @@ class RunLock:
 
     The store's :class:`~mbnas.store.lock.FileLock`: the operating system releases it
     when the process dies (even by SIGKILL), so a killed run never leaves a stale lock.
+
+    Args:
+        folder: The folder to lock.
+        reading: The folder is one this command reads (the search runs an evaluation
+            reads, the evaluation a report reads), not its own ``--out``: the message then
+            names that folder's command and says to wait, not to choose another ``--out``.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, reading: bool = False) -> None:
         self._lock = FileLock(Path(folder) / ".lock")
         self.path = self._lock.path
+        self.reading = reading
 
     def __enter__(self) -> RunLock:
         holder = self._lock.acquire()
         if holder is not None:
+            folder = self.path.parent
+            if self.reading:
+                raise ConfigError(
+                    f"{folder}: another mbnas process (pid {holder}) is still writing "
+                    f"{_kind_of(folder)}; wait for it to finish, then run this command again")
             raise ConfigError(
-                f"{self.path.parent}: another mbnas process (pid {holder}) is using this run "
+                f"{folder}: another mbnas process (pid {holder}) is using this run "
                 "folder; wait for it to finish or choose another --out"
             )
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
+
+
+@contextmanager
+def reading_lock(folder: Path) -> Iterator[None]:
+    """Hold the lock of a folder this command reads (a search run an evaluation reads, an
+    evaluation a report reads): a command still writing there is refused by name instead
+    of being read half-way. A folder that cannot take a lock (a read-only file system or
+    medium: nothing can be writing there) is read as it is."""
+    lock = RunLock(folder, reading=True)
+    try:
+        lock.__enter__()
+    except OSError:  # read-only: the lock file cannot be created
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.__exit__()
+
+
+def _kind_of(folder: Path) -> str:
+    """What a locked folder is, in words, by the log its command keeps there."""
+    for kind in (EvaluationFolder, RunFolder):
+        if (folder / kind.log_name).is_file():
+            return "this " + kind.kind.split(" ", 1)[1]
+    return "this folder"
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's text on one line (YAML's errors span several)."""
+    return " ".join(str(exc).split())
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -375,7 +418,7 @@ def claim_config(path: Path, config: dict[str, Any], ignore: tuple[str, ...] = (
         try:
             old = yaml.safe_load(path.read_text()) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not readable YAML ({exc})") from None
+            raise ConfigError(f"{path}: not readable YAML ({_one_line(exc)})") from None
         if not isinstance(old, dict):
             raise ConfigError(f"{path}: not a mapping of settings; restore it or choose "
                               "another --out")

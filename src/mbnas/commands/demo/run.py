@@ -27,6 +27,7 @@ from mbnas.commands.demo.settings import DemoSettings
 from mbnas.commands.search.run import SearchConfig, run_search
 from mbnas.errors import DatasetError
 from mbnas.progress import format_seconds
+from mbnas.reporting.noise import difference_text
 from mbnas.spaces.mbnas import architecture_from_dict
 from mbnas.training.protocol import get_protocol
 
@@ -96,9 +97,12 @@ def run_demo(out: Path, settings: DemoSettings | None = None,
     folder = RunFolder(outcome.folder)
     log = folder.read_search_log()
     unet_score = log[0]["score"] if log else math.nan
-    console.print(f"U-Net preset score:   {unet_score:.4f}")
-    console.print(f"best found score:     {outcome.best_score:.4f} "
-                  f"({outcome.best_score - unet_score:+.4f} vs the U-Net preset)")
+    unet_se = log[0].get("se") if log else None
+    best_se = next((e.get("se") for e in log if e.get("score") == outcome.best_score), None)
+    console.print(f"U-Net preset score:   {unet_score:.4f}{_se(unet_se)}")
+    console.print(f"best found score:     {outcome.best_score:.4f}{_se(best_se)} "
+                  f"({difference_text(outcome.best_score - unet_score, best_se, unet_se)} "
+                  "vs the U-Net preset)")
     drawing = None
     if outcome.best:
         from mbnas.spaces.mbnas.draw import draw_genotype
@@ -117,3 +121,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None,
                   "(an HTML page of this search)")
     return {"unet": unet_score, "best": outcome.best_score, "folder": str(outcome.folder),
             "drawing": str(drawing) if drawing else None}
+
+
+def _se(se: float | None) -> str:
+    return "" if se is None else f" ± {se:.4f} SE"

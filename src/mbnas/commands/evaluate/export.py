@@ -47,7 +47,7 @@ def export_models(folder: EvaluationFolder, models: Sequence[Any], results: Sequ
         norm: The per-channel normalisation of training.
         notes: Lines for the user, appended to.
     """
-    from mbnas.predict.model_folder import export_model
+    from mbnas.inference.model_folder import export_model
 
     source = str(folder.path.resolve())
     folders: dict[str, Path] = {}
@@ -73,15 +73,32 @@ def export_models(folder: EvaluationFolder, models: Sequence[Any], results: Sequ
             image_size=protocol.image_size, label_names=data.label_names,
             channel_names=data.channel_names, normalisation=norm, weights=weights,
             source=source, target_spacing=protocol.target_spacing)
+        if m.search_run is not None:
+            settings["search"] = search_state(m.search_run)
         folders[m.name] = folder.model_dir(slug(m.name))
         export_model(folders[m.name], **settings)  # weights copied: never linked
         if m.search_run is not None and not m.front_member:
             target = RunFolder(m.search_run.folder).model
             note = replacement_note(target, m.arch_key, source)
+            try:
+                export_model(target, **settings)
+            except OSError as exc:  # a search folder on a read-only file system or medium
+                notes.append(f"{target} not written ({exc.strerror or exc}); the model folder "
+                             f"is {folders[m.name]}")
+                continue
             if note is not None:
                 notes.append(note)
-            export_model(target, **settings)
     return folders
+
+
+def search_state(run: Any) -> dict[str, Any]:
+    """Which state of a search a network was taken from: its run folder, the evaluations
+    it had logged, its budget, and the best network's key and search score then. A search
+    extended later has more evaluations and perhaps another best (``mbnas report`` says
+    so); this record tells which state a model folder (or its ONNX copy) holds."""
+    return {"run_dir": str(run.folder), "evaluations": len(run.files.read_search_log()),
+            "budget": run.config.get("budget"), "arch_key": run.best.get("arch_key"),
+            "search_score": run.best.get("score")}
 
 
 def replacement_note(target: Path, arch_key: str, source: str) -> str | None:
@@ -90,7 +107,7 @@ def replacement_note(target: Path, arch_key: str, source: str) -> str | None:
     None when ``target`` holds no model folder, or one of this evaluation (``source``),
     or, exported before sources were recorded, one of the same network.
     """
-    from mbnas.predict.model_folder import MODEL_JSON
+    from mbnas.inference.model_folder import MODEL_JSON
     from mbnas.spaces.mbnas import architecture_from_dict
 
     try:

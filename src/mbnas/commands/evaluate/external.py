@@ -3,7 +3,7 @@
 After the evaluation has trained every model on its folds and exported it as a model
 folder (the ensemble of its fold x seed networks, with the training set's normalisation),
 each external dataset is segmented case by case with exactly what `mbnas predict` does
-(:class:`mbnas.predict.Segmenter`), and scored per case on the scan's original grid with
+(:class:`mbnas.inference.Segmenter`), and scored per case on the scan's original grid with
 the metric functions of :mod:`mbnas.metrics`.
 
 External data never reaches training: it is read only here, after training and export;
@@ -103,8 +103,8 @@ def score_external(dataset: Dataset, model_dir: Path, device: str,
         One dict per case: ``case``, ``site``, one entry per registered metric (its
         reduction over the foreground classes) and ``classes`` (the per-class values).
     """
+    from mbnas.inference import Segmenter, load_model_folder
     from mbnas.metrics import case_metrics
-    from mbnas.predict import Segmenter, load_model_folder
 
     model = load_model_folder(model_dir)
     segmenter = Segmenter(model, device)

@@ -4,7 +4,7 @@ Training and the per-slice metrics live on the resized training grid (e.g. 128 x
 Spleen pixel of about 3 mm). Users compare segmentations in the scan's own voxels, so
 `mbnas evaluate` measures every validation case again as `mbnas predict` would segment
 it: the network's softmax on the training grid is resized back to the scan's in-plane
-grid and the argmax taken there (:func:`mbnas.predict.segment.to_scan_grid`), then
+grid and the argmax taken there (:func:`mbnas.inference.segment.to_scan_grid`), then
 Dice, HD95 and Surface Dice are computed in 3D against the original label with the
 original voxel size (in the canonical orientation, which only permutes and flips axes).
 
@@ -44,7 +44,8 @@ def metrics_key(arch_key: str, fold: int, seed: int, case_id: str) -> str:
     return f"{arch_key}/{fold}/{seed}/{case_id}"
 
 
-def _read(path: Path, protocol_key: str) -> dict[str, Any]:
+def read_original_grid(path: Path, protocol_key: str) -> dict[str, Any]:
+    """The metrics kept in ``original_grid.json`` for ``protocol_key`` ({} when none)."""
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -67,17 +68,38 @@ def _original_label(dataset: Any, case_id: str) -> tuple[np.ndarray, tuple[float
     return np.ascontiguousarray(np.asarray(label).transpose(2, 0, 1)), (sz, sx, sy)
 
 
+def time_case_metrics(data_dir: str | Path, protocol: Protocol) -> tuple[float, float]:
+    """Seconds to measure cases on their original grid: (once, per case). The first
+    case's label is measured against itself shifted by two voxels (so that every metric
+    has surface to measure) twice: the first call's extra time (loading the metric
+    libraries) is paid once, the second is what ``evaluate --estimate`` scales by the
+    cases it will measure."""
+    import time
+
+    dataset = read_dataset(data_dir)
+    ref, spacing = _original_label(dataset, dataset.cases[0].case_id)
+    pred = np.roll(ref, 2, axis=1)
+    seconds = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        case_metrics(pred, ref, len(dataset.label_names), spacing,
+                     protocol.surface_tolerance_mm)
+        seconds.append(time.perf_counter() - t0)
+    return max(seconds[0] - seconds[1], 0.0), seconds[1]
+
+
 @torch.no_grad()
 def _predict_on_grid(net: torch.nn.Module, images: np.ndarray, grid: tuple[int, int],
                      device: torch.device, batch_size: int = 16,
-                     window: tuple[int, int] | None = None) -> np.ndarray:
-    from mbnas.predict.segment import to_scan_grid
+                     window: tuple[int, int] | None = None,
+                     start: tuple[int, int] | None = None) -> np.ndarray:
+    from mbnas.inference.segment import to_scan_grid
 
     out = np.empty((len(images), *grid), np.uint8)
     for a in range(0, len(images), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(images[a:a + batch_size])).to(device)
         out[a:a + len(x)] = to_scan_grid(net(x).float().softmax(1), grid,
-                                         window).cpu().numpy()
+                                         window, start).cpu().numpy()
     return out
 
 
@@ -98,7 +120,7 @@ def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
     Returns:
         :func:`metrics_key` -> the case's metrics dict.
     """
-    done = _read(path, protocol.key)
+    done = read_original_grid(path, protocol.key)
     folds = [tuple(f) for f in folds]
     todo: dict[int, list[RunWeights]] = {}
     for run in runs:
@@ -135,8 +157,9 @@ def _measure(path: Path, dataset: Any, data: SliceData, folds: list[tuple[str, .
                 # a target spacing's slices are a window of the resampled grid (as predict)
                 window = (spacing_grid(ref.shape[1:], spacing[1:], protocol.target_spacing)
                           if protocol.target_spacing else None)
+                crop = data.cases[data.case_ids.index(case_id)].crop  # where the window lay
                 pred = _predict_on_grid(net, data.images[rows][order], ref.shape[1:], dev,
-                                        window=window)
+                                        window=window, start=crop)
                 done[metrics_key(key, fold, seed, case_id)] = case_metrics(
                     pred, ref, data.n_classes, spacing, protocol.surface_tolerance_mm).to_dict()
                 step.advance(info=f"fold {fold} seed {seed} {case_id}")

@@ -46,7 +46,7 @@ from mbnas.commands.common.search_runs import (
     read_search_runs,
     slug,
 )
-from mbnas.commands.evaluate.export import export_models, weights_file
+from mbnas.commands.evaluate.export import export_models, search_state, weights_file
 from mbnas.commands.evaluate.external import check_externals, evaluate_external, parse_externals
 from mbnas.commands.evaluate.front import front_models
 from mbnas.commands.evaluate.original_grid import metrics_key, original_grid_metrics
@@ -143,7 +143,7 @@ def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: in
         run_dirs: Search run folders (each needs ``config.yaml`` and ``best.json``).
         seeds: Seeds per fold (paper: 5).
         folds: Cross-validation folds (paper: 5).
-        baselines: Baselines to evaluate too.
+        baselines: Baselines to evaluate too (``("none",)``: none, as on the CLI).
         protocol: The training settings; default: the first run's search protocol.
             Seeds, folds, ``final_metrics`` and ``keep_weights`` are set here.
         **settings: Other :class:`EvaluateConfig` fields (device, executor, ...);
@@ -152,6 +152,8 @@ def evaluate_config(run_dirs: Sequence[str | Path], *, seeds: int = 5, folds: in
     Raises:
         ConfigError: for unusable run folders or runs of different datasets.
     """
+    if [b.strip().lower() for b in baselines] == ["none"]:
+        baselines = ()  # as the CLI's --baselines none
     runs = read_search_runs(run_dirs)
     base = protocol if protocol is not None else runs[0].protocol
     settings.setdefault("cache_dir", runs[0].config.get("cache_dir"))
@@ -205,6 +207,14 @@ def planned_runs(config: EvaluateConfig) -> int:
     return len(keys) * config.protocol.folds * len(config.protocol.seeds)
 
 
+def _run_threads(executor: Any) -> int:
+    """The CPU threads the executor gave each run: latency is measured with as many."""
+    from mbnas.training.cpus import default_threads
+
+    threads = getattr(executor, "threads", None)  # every executor's settings carry it
+    return int(threads) if threads else default_threads()
+
+
 def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
                    hooks: RunHooks | None = None, executor: Any = None,
                    retry_failed: bool = False) -> EvaluateOutcome:
@@ -226,9 +236,10 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         raise ConfigError(f"{out}: is a search run folder given to evaluate; choose another "
                           "--out (default: next to the search runs)")
     data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
-                         config.sites_file, protocol.normalisation, protocol.target_spacing)
+                         config.sites_file, protocol.normalisation, protocol.target_spacing,
+                         protocol.allow_cropped_labels)
     folder.check_folds(data, protocol.folds, config.split_seed, config.split)
-    from mbnas.predict.model_folder import normalisation_from_cache
+    from mbnas.inference.model_folder import normalisation_from_cache
 
     norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
                                     protocol.image_size, protocol.normalisation,
@@ -255,7 +266,8 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
             raise_if_all_failed(store, protocol.key, "evaluation")
         costs = measure_costs([m.architecture for m in models], data.in_channels,
                               data.n_classes, protocol.base_channels, protocol.image_size,
-                              config.device, cache=folder.costs)
+                              config.device, cache=folder.costs,
+                              threads=_run_threads(executor))
         original = original_grid_metrics(
             folder.original_grid, config.data_dir, data, folds,
             [(m.architecture, r.arch_key, r.fold, r.seed, w) for m, res in
@@ -359,7 +371,7 @@ def evaluation_file(folder: EvaluationFolder, config: EvaluateConfig,
             r = m.search_run
             search = {"run_dir": str(r.folder), "space": r.space,
                       "strategy": r.config.get("strategy"), "seed": r.config.get("seed"),
-                      "search_score": r.best.get("score")}
+                      **search_state(r)}
         details[m.name] = ModelDetails(
             arch_key=m.arch_key, runs=len(res.runs),
             model_dir=folder.model_dir(slug(m.name)).relative_to(folder.path).as_posix(),

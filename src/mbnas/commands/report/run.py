@@ -26,18 +26,26 @@ from typing import Any
 import numpy as np
 
 from mbnas.commands.common.evaluation_file import EvaluationFile, read_evaluation
-from mbnas.commands.common.runfolder import RunLock
+from mbnas.commands.common.runfolder import reading_lock
 from mbnas.commands.common.search_runs import SearchRun, progress_label, read_search_runs, slug
 from mbnas.commands.report.card import NO_EVALUATION, build_card
 from mbnas.commands.report.sections import apply as apply_sections
 from mbnas.commands.report.sections import build_sections
+from mbnas.commands.report.verify import (
+    search_zero_fold_notes,
+    stale_notes,
+    verify_evaluation,
+)
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.progress import Step, track
 from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.report_data import ModelEvaluation
+from mbnas.spaces.languages import architecture_text
 
 PNG = ".png"
+#: The file that marks a folder as a report folder (so a new report may replace its files).
+REPORT_MARKER = ".mbnas-report.json"
 
 
 @dataclass
@@ -67,9 +75,30 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path,
     Raises:
         ConfigError: for unusable run folders or an evaluation of another dataset.
     """
+    check_report_folder(out)
     stages = _stages(evaluation is not None)  # corrected once the evaluation is read
     with _evaluation_lock(evaluation), track("report", stages, unit="stage") as step:
         return _build_report(run_dirs, out, evaluation, cache_dir, nnunet, step)
+
+
+def check_report_folder(out: str | Path) -> None:
+    """Refuse a report folder that holds anything but an earlier report: the report
+    replaces ``report.html``, ``table1.csv`` and the rest by name, and must never replace
+    a user's own files of those names. An earlier report is known by its marker
+    (:data:`REPORT_MARKER`, written before anything else)."""
+    out = Path(out)
+    if not out.is_dir() or (out / REPORT_MARKER).is_file():
+        return
+    if any(out.iterdir()):
+        raise ConfigError(f"{out}: --out is not empty and holds no earlier report (no "
+                          f"{REPORT_MARKER}); choose a new or empty folder")
+
+
+def _mark_report_folder(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / REPORT_MARKER).is_file():
+        atomic_write_json(out / REPORT_MARKER, {"format": "mbnas-report", "note": (
+            "written by mbnas report: the report may write into this folder again")})
 
 
 def _stages(evaluated: bool) -> int:
@@ -80,23 +109,14 @@ def _stages(evaluated: bool) -> int:
 
 @contextmanager
 def _evaluation_lock(evaluation: str | Path | None) -> Iterator[None]:
-    """Hold the evaluation folder's lock while reading it: an `mbnas evaluate` still
-    writing there is refused by name instead of being read half-way. A folder that cannot
-    take a lock (read-only media) is read as it is."""
+    """Hold the evaluation folder's lock while reading it (see
+    :func:`~mbnas.commands.common.runfolder.reading_lock`)."""
     folder = Path(evaluation) if evaluation is not None else None
     if folder is None or not folder.is_dir():
         yield
         return
-    lock = RunLock(folder)
-    try:
-        lock.__enter__()
-    except OSError:  # a read-only copy: nothing can be writing there
+    with reading_lock(folder):
         yield
-        return
-    try:
-        yield
-    finally:
-        lock.__exit__()
 
 
 def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
@@ -112,6 +132,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     if evaluation is not None:
         eval_dir = Path(evaluation).resolve()
         record, evals = read_evaluation(eval_dir)
+        verify_evaluation(eval_dir, record)  # its figures are its store's, or refused
         run_dirs = list(run_dirs) or record.run_dirs
     runs = read_search_runs(run_dirs)
     if record is not None and runs[0].data_dir != str(Path(record.data_dir).resolve()):
@@ -123,12 +144,15 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
 
         nn_rows = [row for spec in nnunet for row in read_nnunet_results(spec)]
     out = Path(out)
+    _mark_report_folder(out)  # every input was read: the report is written from here on
     figs = out / "figures"
     files: list[Path] = []
     notes: list[str] = []
     figures: list[FigureRef] = []
 
     def add(paths: Sequence[Path], caption: str) -> None:
+        if not paths:  # a language that draws nothing
+            return
         files.extend(paths)
         figures.append(FigureRef(next(p for p in paths if p.suffix == PNG), caption))
 
@@ -137,11 +161,18 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     add(plot_search_progress([(progress_label(r.config), log)
                               for r, log in zip(runs, logs, strict=True)],
                              figs / "search_progress"),
-        "Search progress of every run: each evaluation's score (dots) and the best so far.")
+        "Search progress of every run: each evaluation's score (dots, with bars of ± one "
+        "standard error over folds x seeds) and the best so far.")
     step.advance(info="search progress figure")
-    for r in runs:
+    from mbnas.reporting.noise import best_vs_start, score_with_se, thread_notes
+
+    for r, log in zip(runs, logs, strict=True):
+        versus = best_vs_start(log)
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
-            f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
+            f"Best network of {r.label} (search score "
+            f"{score_with_se(log, r.best.get('score'))}{'; ' + versus if versus else ''}): "
+            f"{architecture_text(r.genotype)}.")
+    notes += thread_notes([(r.label, log) for r, log in zip(runs, logs, strict=True)])
     step.advance(info=f"{len(runs)} architecture drawing(s)")
     front_html, front_files = front_section(  # cost-aware runs
         [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs, strict=True)],
@@ -151,6 +182,9 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     from mbnas.reporting.suspect import constant_search_notes, suspect_notes
 
     notes += constant_search_notes([(r.label, log) for r, log in zip(runs, logs, strict=True)])
+    notes += search_zero_fold_notes(runs)
+    if record is not None:
+        notes += stale_notes(record, runs)
     tolerance = 2.0
     paper_table = None
     if record is not None and evals:
@@ -199,6 +233,9 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
                                    "mean Dice over each run's validation cases",
                                    **({"nnunet_case_tests": nn_tests} if nn_rows else {})})
     dataset = dataset_info(runs[0], record)
+    if dataset.get("licence"):  # e.g. the lung sample: cases under CC BY-NC 3.0
+        notes.append(f"data licence (the dataset's dataset.json): {dataset['licence']}; "
+                     "results and figures made from these cases are bound by it")
     card = build_card(runs, record, evals, dataset, eval_dir,
                       network_cost=None if evals else search_costs(runs))
     sections = build_sections(out, runs, record, evals, eval_dir, card)  # stability, shift
@@ -221,22 +258,32 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     return ReportOutcome(out, html, [html, *files, stats_path, *card_paths], notes)
 
 
-def _score(x: Any) -> str:
-    return "n/a" if x is None else f"{float(x):.4f}"
-
-
 def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
-    """The architecture picture of a run's best network (PNG and SVG)."""
-    from mbnas.spaces.mbnas import Genotype
-    from mbnas.spaces.mbnas.draw import draw_genotype
+    """The architecture picture of a run's best network (PNG and SVG), drawn by its
+    language's codec; for a language that draws nothing, its variables as a table."""
+    from mbnas.spaces.languages import codec_of, describe
 
-    genotype = Genotype.from_dict(run.genotype)
-    return list(draw_genotype(genotype, prefix, title=f"{run.name}: best network "
-                              f"({genotype.key})"))
+    codec = codec_of(run.genotype)
+    if codec is None:
+        return []
+    architecture = codec.decode(run.genotype)
+    title = f"{run.name}: best network ({architecture.key})"
+    if codec.draw is not None:
+        return list(codec.draw(architecture, prefix, title))
+    from mbnas.reporting.figures import plt, save_figure
+
+    rows = list((describe(run.genotype) or {}).items())
+    columns = list(dict.fromkeys(v for _, node in rows for v in node))
+    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(columns), 0.9 + 0.3 * len(rows)))
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    ax.table(cellText=[[node.get(v, "") for v in columns] for _, node in rows],
+             rowLabels=[g for g, _ in rows], colLabels=columns, loc="center")
+    return save_figure(fig, prefix)
 
 
 def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str, Any]:
-    """Name, path, number of cases and cases per site of the dataset."""
+    """Name, path, number of cases, cases per site and licence of the dataset."""
     info: dict[str, Any] = {"path": run.data_dir}
     sites: dict[str, int] = {}
     try:
@@ -244,6 +291,9 @@ def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str,
 
         ds = read_dataset(run.data_dir)
         info.update(name=ds.name, cases=len(ds.cases))
+        licence = _licence(Path(run.data_dir))
+        if licence:
+            info["licence"] = licence
         for c in ds.cases:
             if c.site is not None:
                 sites[str(c.site)] = sites.get(str(c.site), 0) + 1
@@ -255,6 +305,17 @@ def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str,
                 sites[str(s)] = sites.get(str(s), 0) + 1
     info["sites"] = sites
     return info
+
+
+def _licence(data_dir: Path) -> str | None:
+    """``dataset.json``'s ``licence`` (MSD's field; the lung sample writes one), if any."""
+    import json
+
+    try:
+        value = json.loads((data_dir / "dataset.json").read_text()).get("licence")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value).strip() or None if value else None
 
 
 def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
@@ -290,16 +351,16 @@ def example_segmentations(evaluation: EvaluationFile, evals: Sequence[ModelEvalu
     one with the most foreground.
     """
     from mbnas.commands.common.dataset import training_data
+    from mbnas.inference.model_folder import load_model_folder
+    from mbnas.inference.segment import Segmenter
     from mbnas.metrics import label_dice
-    from mbnas.predict.model_folder import load_model_folder
-    from mbnas.predict.segment import Segmenter
     from mbnas.reporting.figures import plot_example_segmentations
     from mbnas.training.runs import weights_name
 
     protocol = evaluation.protocol
     data = training_data(evaluation.data_dir, cache_dir or evaluation.cache_dir,
                          protocol.image_size, evaluation.sites_file, protocol.normalisation,
-                         protocol.target_spacing)
+                         protocol.target_spacing, allow_cropped_labels=True)
     case_id = evaluation.folds[0][0]
     rows = data.case_slices(case_id)
     labels = data.labels[rows]

@@ -29,6 +29,7 @@ from mbnas.commands.search.cost import (
 from mbnas.commands.search.resume import load_state, save_state
 from mbnas.data.fingerprint import dataset_fingerprint
 from mbnas.io import atomic_write_json, atomic_write_text
+from mbnas.reporting.noise import standard_error
 from mbnas.scoring.fidelity import rung_keys
 from mbnas.scoring.fidelity_search import trainings_by_fidelity
 from mbnas.scoring.registry import DEFAULT_SCORING, Scorer, ScoringContext, make_scorer
@@ -84,7 +85,7 @@ def run_search(
     check_outside_dataset(out, config.data_dir)
     data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
                          config.sites_file, config.protocol.normalisation,
-                         config.protocol.target_spacing)
+                         config.protocol.target_spacing, config.protocol.allow_cropped_labels)
     folder.check_folds(data, config.protocol.folds, config.seed, config.split)
     build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
     fingerprint = dataset_fingerprint(config.data_dir, data)
@@ -120,9 +121,11 @@ def run_search(
                 log_restart(strategy.history[-len(results):])
                 first = strategy.n_evaluated - len(results) + 1  # each result its own number
                 for i, r in enumerate(results):
-                    log.info("evaluation %d/%d: score %.4f (%d runs, %d trained now) arch %s",
-                             first + i, config.budget, r.score, len(r.runs), r.n_trained,
-                             r.arch_key)
+                    se = standard_error([x.score for x in r.runs if x.score is not None])
+                    log.info("evaluation %d/%d: score %.4f%s (%d runs, %d trained now) arch %s",
+                             first + i, config.budget, r.score,
+                             "" if se is None else f" ± {se:.4f} SE", len(r.runs),
+                             r.n_trained, r.arch_key)
                 state = (strategy.state_dict() if cost is None
                          else cost.state_dict(strategy))
                 scorer_state = scorer.state_dict()
@@ -186,6 +189,9 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
             **{k: _finite(v) for k, v in entry.items()},
             "arch_key": key,
             "std": float(np.std(scores)) if scores and len(scores) == len(runs) else None,
+            # the spread of the score: standard error over folds x seeds (issue 35)
+            "se": standard_error(scores) if scores and len(scores) == len(runs) else None,
+            **_threads(runs),
             "seconds": round(sum(r.seconds for r in runs), 3),
             "runs": len(runs),
             # runs whose validation prediction was one class everywhere (suspect scores)
@@ -241,6 +247,15 @@ def _raced(runs: list[Any], protocol: Protocol) -> dict[str, str]:
     from mbnas.scoring.race import race_note
 
     return {"raced": race_note(len(runs), n_runs)}
+
+
+def _threads(runs: list[Any]) -> dict[str, Any]:
+    """``{"threads": 1}`` (or a list when the runs differ): the CPU threads its runs
+    trained with, from the run records (absent from records made before it was stored)."""
+    used = sorted({int(t) for r in runs if (t := (r.metrics or {}).get("threads"))})
+    if not used:
+        return {}
+    return {"threads": used[0] if len(used) == 1 else used}
 
 
 def _finite(value: Any) -> Any:

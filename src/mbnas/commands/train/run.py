@@ -29,7 +29,8 @@ def train_one(
     folder = RunFolder(out)
     with folder.locked():
         data = training_data(data_dir, cache_dir, protocol.image_size,
-                             target_spacing=protocol.target_spacing)
+                             target_spacing=protocol.target_spacing,
+                             allow_cropped_labels=protocol.allow_cropped_labels)
         ctx = folder.run_context(data, folder.folds(data, protocol.folds, 0), device)
         spec = RunSpec(architecture.to_dict(), architecture.key, fold, seed, protocol)
         with folder.open_store() as store:

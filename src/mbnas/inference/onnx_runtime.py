@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from mbnas.errors import ConfigError, MbnasError
-from mbnas.predict import model_folder as model_files
-from mbnas.predict.model_folder import MODEL_JSON, ModelFolder, ModelFolderError
+from mbnas.inference import model_folder as model_files
+from mbnas.inference.model_folder import MODEL_JSON, ModelFolder, ModelFolderError
 from mbnas.store.weights import check_checksum
 
 __all__ = ["OnnxNetwork", "load_onnx_folder", "require_package"]
@@ -70,7 +70,8 @@ def load_onnx_folder(folder: str | Path) -> ModelFolder:
         channel_names=channels,
         normalisation=tuple(dict(meta["normalisation"][c]) for c in channels),
         weights=tuple((folder / n).resolve() for n in names),
-        weights_sha256=dict(sums or {}))
+        weights_sha256=dict(sums or {}),
+        target_spacing=model_files._spacing(meta, path))
 
 
 class OnnxNetwork:

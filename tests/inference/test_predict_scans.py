@@ -10,8 +10,8 @@ import pytest
 
 from mbnas.data import make_phantom
 from mbnas.errors import ConfigError
-from mbnas.predict import ScanError, find_scans, read_scan
-from mbnas.predict.scans import Scan, write_label
+from mbnas.inference import ScanError, find_scans, read_scan
+from mbnas.inference.scans import Scan, write_label
 
 AFFINE = np.array([[-0.7, 0.05, 0, 10], [0.05, 0.7, 0, -5], [0, 0, 5, 3], [0, 0, 0, 1.0]])
 

@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from mbnas.predict import ScanError, find_scans, read_scan
+from mbnas.inference import ScanError, find_scans, read_scan
 
 
 def test_overflowing_scl_slope_is_refused(tmp_path) -> None:

@@ -5,14 +5,14 @@ Public API:
 * :func:`export_model`, :func:`load_model_folder`, :class:`ModelFolder`,
   :func:`normalisation_from_cache`: the model folder (``model.json`` + weights).
 * :func:`predict`, :class:`PredictSummary`, :class:`Segmenter`, :func:`prepare_slices`:
-  segmenting scans (``mbnas.predict.segment``).
+  segmenting scans (``mbnas.inference.segment``).
 * :func:`find_scans`, :func:`read_scan`, :class:`ScanFiles`, :class:`ScanError`: the
-  accepted inputs (``mbnas.predict.scans``).
+  accepted inputs (``mbnas.inference.scans``).
 """
 
 from __future__ import annotations
 
-from mbnas.predict.model_folder import (
+from mbnas.inference.model_folder import (
     MODEL_FORMAT,
     ModelFolder,
     ModelFolderError,
@@ -20,8 +20,8 @@ from mbnas.predict.model_folder import (
     load_model_folder,
     normalisation_from_cache,
 )
-from mbnas.predict.scans import ScanError, ScanFiles, find_scans, read_scan
-from mbnas.predict.segment import (
+from mbnas.inference.scans import ScanError, ScanFiles, find_scans, read_scan
+from mbnas.inference.segment import (
     PredictSummary,
     Segmenter,
     predict,

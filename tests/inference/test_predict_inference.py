@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from mbnas.data import make_phantom
 from mbnas.data.preprocess import from_canonical, to_canonical
-from mbnas.predict import (
+from mbnas.inference import (
     ModelFolder,
     ModelFolderError,
     Segmenter,
@@ -65,7 +65,7 @@ def test_prediction_preprocesses_exactly_like_training(trained):
 
 def test_mr_channels_are_zscored_per_case_like_training(tmp_path):
     from mbnas.data import PreprocessConfig, load_slices
-    from mbnas.predict import normalisation_from_cache
+    from mbnas.inference import normalisation_from_cache
 
     root = make_phantom(tmp_path / "prostate", "prostate", n_cases=2, seed=0,
                         shape=(24, 24, 6))

@@ -7,6 +7,11 @@ each channel as recorded in ``model.json`` (the very functions of
 of every network of the folder are averaged, resized back to the canonical grid
 (bilinear), and the argmax is taken; the label volume is finally put back into the
 scan's own voxel order, so it lies on the scan's grid with the scan's affine.
+
+A ``target_spacing`` model saw windows of ``image_size`` px of slices resampled to that
+spacing; on a new scan, where nothing says where the structures are, the networks slide
+over the whole resampled slice (MONAI's ``sliding_window_inference``, half-window
+overlap, Gaussian weights), so the prediction covers the whole scan, not a centre crop.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from mbnas.data.preprocess import (
 )
 from mbnas.data.spacing import crop_or_pad, spacing_grid
 from mbnas.errors import ConfigError, MbnasError
-from mbnas.predict.model_folder import ModelFolder, ModelFolderError, load_model_folder
-from mbnas.predict.scans import ScanFiles, find_scans, read_scan, write_label
+from mbnas.inference.model_folder import ModelFolder, ModelFolderError, load_model_folder
+from mbnas.inference.scans import ScanFiles, find_scans, read_scan, write_label
+from mbnas.progress import track
 from mbnas.spaces.mbnas import build_model
 from mbnas.store import load_weights
 from mbnas.training.device import select_device
@@ -41,23 +47,31 @@ BATCH_SIZE = 16
 BACKENDS = ("torch", "onnxruntime")
 
 
-def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder) -> np.ndarray:
+def prepare_slices(image: np.ndarray, affine: np.ndarray, model: ModelFolder,
+                   whole: bool = False) -> np.ndarray:
     """A scan's normalised axial slices, exactly as training saw its cases.
 
     Args:
         image: (X, Y, Z, C) array as stored.
         affine: The scan's affine.
         model: Gives the slice size and each channel's normalisation.
+        whole: For a ``target_spacing`` model: the whole resampled slices, padded (centred)
+            to at least S x S, instead of their centre S x S window.
 
     Returns:
-        float32 (Z, C, S, S) slices of the canonical volume, inferior to superior.
+        float32 (Z, C, S, S) slices of the canonical volume, inferior to superior
+        (``whole``: (Z, C, max(H, S), max(W, S)) for a ``target_spacing`` model).
     """
     canonical, canonical_affine = to_canonical(image, affine)
     s = model.image_size
-    slices = np.empty((canonical.shape[2], canonical.shape[3], s, s), np.float32)
-    if model.target_spacing:  # as preprocessing: resample to the spacing, centre in s x s
+    shape: tuple[int, int] = (s, s)
+    if model.target_spacing:
         grid = spacing_grid(canonical.shape[:2], _in_plane(canonical_affine),
                             model.target_spacing)
+        if whole:
+            shape = (max(grid[0], s), max(grid[1], s))
+    slices = np.empty((canonical.shape[2], canonical.shape[3], *shape), np.float32)
+    if model.target_spacing:  # as preprocessing: resample to the spacing, crop or pad
         resampled = np.empty((*slices.shape[:2], *grid), np.float32)
         resize_slices(canonical, resampled)
         crop_or_pad(resampled, slices, resampled.min(axis=(0, 2, 3)))
@@ -78,16 +92,19 @@ def _in_plane(affine: np.ndarray) -> tuple[float, float]:
 
 
 def to_scan_grid(prob: torch.Tensor, grid: tuple[int, int],
-                 window: tuple[int, int] | None = None) -> torch.Tensor:
+                 window: tuple[int, int] | None = None,
+                 start: tuple[int, int] | None = None) -> torch.Tensor:
     """Class ids (N, *grid) uint8 of slices' probabilities (N, K, S, S) resized to a scan's
     in-plane grid (bilinear, antialiased), the argmax taken there. With ``window`` (the
     resampled grid of a ``target_spacing`` model) the S x S slices are first put back in
-    the middle of that grid, background around them."""
+    that grid, background around them: at ``start`` (row, column; the case's
+    ``CaseInfo.crop``), or in the middle."""
     if window is not None:
         fill = np.zeros(prob.shape[1], np.float32)
         fill[0] = 1.0
         out = np.empty((*prob.shape[:2], *window), np.float32)
-        crop_or_pad(prob.float().cpu().numpy(), out, fill)
+        back = None if start is None else (-start[0], -start[1])  # out's window in prob
+        crop_or_pad(prob.float().cpu().numpy(), out, fill, back)
         prob = torch.from_numpy(out).to(prob.device)
     prob = F.interpolate(prob, size=grid, mode="bilinear", align_corners=False, antialias=True)
     return prob.argmax(1).to(torch.uint8)
@@ -101,7 +118,7 @@ class Segmenter:
         device: ``auto``, ``cpu``, ``cuda`` or a ``torch.device``.
         batch_size: Slices per forward pass.
         backend: ``torch``, or ``onnxruntime`` for a model read by
-            ``mbnas.predict.onnx_runtime.load_onnx_folder``.
+            ``mbnas.inference.onnx_runtime.load_onnx_folder``.
 
     Raises:
         ModelFolderError: If a weights file does not fit the architecture.
@@ -114,7 +131,7 @@ class Segmenter:
         self.batch_size = batch_size
         self.networks: list[Callable[[torch.Tensor], torch.Tensor]]
         if backend == "onnxruntime":
-            from mbnas.predict.onnx_runtime import OnnxNetwork
+            from mbnas.inference.onnx_runtime import OnnxNetwork
 
             self.networks = [OnnxNetwork(path, self.device, model.weights_sha256.get(path.name))
                              for path in model.weights]
@@ -142,7 +159,7 @@ class Segmenter:
             image: (X, Y, Z, C) array as stored (channels last).
             affine: The scan's affine.
         """
-        slices = prepare_slices(image, affine, self.model)
+        slices = prepare_slices(image, affine, self.model, whole=True)
         canonical_shape = to_canonical(image[..., 0], affine)[0].shape
         grid = canonical_shape[:2]
         window = None
@@ -150,11 +167,25 @@ class Segmenter:
             canonical_affine = to_canonical(image[..., :1], affine)[1]
             window = spacing_grid(grid, _in_plane(canonical_affine), self.model.target_spacing)
         labels = np.empty((canonical_shape[2], *grid), np.uint8)
-        for a in range(0, len(slices), self.batch_size):
-            x = torch.from_numpy(slices[a:a + self.batch_size]).to(self.device)
-            labels[a:a + len(x)] = to_scan_grid(self.probabilities(x), grid,
-                                                window).cpu().numpy()
+        with track("segmenting", total=len(slices), unit="slice") as step:  # not silent
+            for a in range(0, len(slices), self.batch_size):
+                x = torch.from_numpy(slices[a:a + self.batch_size]).to(self.device)
+                # window: the padding around the resampled slices is cropped off again
+                labels[a:a + len(x)] = to_scan_grid(self._slide(x), grid,
+                                                    window).cpu().numpy()
+                step.advance(len(x))
         return np.ascontiguousarray(from_canonical(labels.transpose(1, 2, 0), affine))
+
+    def _slide(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities of slices larger than the model's window, from windows slid over
+        them (half-window overlap, Gaussian weights); S x S slices in one pass."""
+        s = self.model.image_size
+        if tuple(x.shape[-2:]) == (s, s):
+            return self.probabilities(x)
+        from monai.inferers import sliding_window_inference
+
+        return sliding_window_inference(x, (s, s), self.batch_size, self.probabilities,
+                                        overlap=0.5, mode="gaussian")
 
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
@@ -230,7 +261,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
 
     Args:
         model_dir: A model folder written by ``export_model``.
-        input_path: A NIfTI file or a folder (see ``mbnas.predict.scans``).
+        input_path: A NIfTI file or a folder (see ``mbnas.inference.scans``).
         out_dir: Folder the label files are written to (created).
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: Slices per forward pass.
@@ -249,7 +280,7 @@ def predict(model_dir: str | Path, input_path: str | Path, out_dir: str | Path,
         raise ConfigError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
     out = check_output_folder(out_dir)
     if backend == "onnxruntime":
-        from mbnas.predict.onnx_runtime import load_onnx_folder
+        from mbnas.inference.onnx_runtime import load_onnx_folder
 
         model = load_onnx_folder(model_dir)
     else:

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from mbnas.cli import main
-from mbnas.predict.model_folder import load_model_folder
-from mbnas.predict.segment import Segmenter
+from mbnas.inference.model_folder import load_model_folder
+from mbnas.inference.segment import Segmenter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -51,16 +51,29 @@ def test_onnxruntime_probabilities_match_pytorch(trained, onnx_dir, batch, heigh
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
 
 
-def test_predict_writes_the_same_labels_with_either_backend(trained, onnx_dir, tmp_path):
+@pytest.mark.parametrize("model", ["trained", "trained_spaced"])
+def test_predict_writes_the_same_labels_with_either_backend(model, request, tmp_path):
+    trained = request.getfixturevalue(model)
+    onnx_dir = tmp_path / "onnx"
+    assert main(["export", "onnx", str(trained.model_dir), "--out", str(onnx_dir)]) == 0
     scan = trained.data_dir / "imagesTr" / f"{trained.held_out}.nii.gz"
-    for backend, model in (("torch", trained.model_dir), ("onnxruntime", onnx_dir)):
-        assert main(["predict", "--model", str(model), "--input", str(scan), "--output",
+    for backend, folder in (("torch", trained.model_dir), ("onnxruntime", onnx_dir)):
+        assert main(["predict", "--model", str(folder), "--input", str(scan), "--output",
                      str(tmp_path / backend), "--device", "cpu", "--backend", backend]) == 0
     name = f"{trained.held_out}.nii.gz"
     with_torch = np.asarray(nib.load(tmp_path / "torch" / name).dataobj)
     with_onnx = np.asarray(nib.load(tmp_path / "onnxruntime" / name).dataobj)
     assert with_torch.any()
     np.testing.assert_array_equal(with_onnx, with_torch)
+
+
+def test_onnx_folder_keeps_the_target_spacing(trained_spaced, tmp_path):
+    from mbnas.inference.onnx_runtime import load_onnx_folder
+
+    assert main(["export", "onnx", str(trained_spaced.model_dir), "--out",
+                 str(tmp_path / "onnx")]) == 0
+    assert load_onnx_folder(tmp_path / "onnx").target_spacing == \
+        load_model_folder(trained_spaced.model_dir).target_spacing > 0
 
 
 def _one_line_error(capsys, problem: str) -> None:
@@ -110,3 +123,75 @@ def test_a_foreign_onnx_file_is_refused_by_its_checksum(trained, onnx_dir, tmp_p
     assert code == 2
     _one_line_error(capsys, "does not match its recorded checksum")
     assert not list((tmp_path / "out").glob("*.nii.gz"))
+
+
+def test_onnx_files_get_the_mode_a_plain_write_would(trained, tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        assert main(["export", "onnx", str(trained.model_dir), "--out",
+                     str(tmp_path / "onnx")]) == 0
+    finally:
+        os.umask(mask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "onnx").iterdir()}
+    assert modes == {"fold0_seed0.onnx": 0o644, "model.json": 0o644}
+
+
+def test_a_target_spacing_model_segments_a_structure_far_from_the_centre(trained_spaced,
+                                                                          tmp_path):
+    # The held-out case in the corner of a scan three times as wide: the networks' 32 px
+    # window at 1 mm covers the middle 32 mm of its 110 mm, away from the spleen.
+    case = trained_spaced.held_out
+    image = nib.load(trained_spaced.data_dir / "imagesTr" / f"{case}.nii.gz")
+    label = nib.load(trained_spaced.data_dir / "labelsTr" / f"{case}.nii.gz")
+    pad = ((0, 96), (0, 96), (0, 0))
+    data = np.pad(np.asanyarray(image.dataobj), pad, mode="edge")
+    ref = np.pad(np.asanyarray(label.dataobj), pad)
+    scan = tmp_path / "wide.nii.gz"
+    nib.save(nib.Nifti1Image(data, image.affine), scan)
+    assert main(["predict", "--model", str(trained_spaced.model_dir), "--input", str(scan),
+                 "--output", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    pred = np.asarray(nib.load(tmp_path / "out" / "wide.nii.gz").dataobj) > 0
+    dice = 2 * (pred & (ref > 0)).sum() / (pred.sum() + (ref > 0).sum())
+    assert dice > 0.5, dice
+
+
+def test_predict_shows_its_progress_and_takes_threads(trained, tmp_path, capsys):
+    from mbnas.inference.segment import predict
+    from mbnas.progress import CallbackSink, use_sink
+
+    scan = trained.data_dir / "imagesTr" / f"{trained.held_out}.nii.gz"
+    steps = []
+    with use_sink(CallbackSink(lambda s: steps.append((s.name, s.done, s.total)))):
+        predict(trained.model_dir, scan, tmp_path / "api", device="cpu", batch_size=4)
+    slices = nib.load(scan).shape[2]
+    assert ("segmenting", slices, slices) in steps  # the slices, counted as they go
+    assert ("segmenting", 4, slices) in steps
+    assert main(["predict", "--model", str(trained.model_dir), "--input", str(scan),
+                 "--output", str(tmp_path / "out"), "--device", "cpu", "--threads", "1"]) == 0
+    assert "1 CPU thread(s)" in capsys.readouterr().out
+    assert main(["predict", "--model", str(trained.model_dir), "--input", str(scan),
+                 "--output", str(tmp_path / "out2"), "--threads", "0"]) == 2
+
+
+def test_a_model_folder_shares_the_runs_weights_instead_of_copying_them(trained, tmp_path):
+    import os
+    import shutil
+
+    from mbnas.inference import export_model
+
+    meta = json.loads((trained.model_dir / "model.json").read_text())
+    run = tmp_path / "weights" / trained.weights.name  # the evaluation's weights file
+    run.parent.mkdir()
+    shutil.copy(trained.weights, run)
+    export_model(tmp_path / "model", architecture=meta["architecture"], in_channels=1,
+                 n_classes=2, base_channels=meta["base_channels"], image_size=32,
+                 label_names={int(k): v for k, v in meta["label_names"].items()},
+                 channel_names=meta["channel_names"],
+                 normalisation=meta["normalisation"], weights=[run])
+    kept = tmp_path / "model" / run.name
+    assert os.stat(kept).st_ino == os.stat(run).st_ino  # one copy of the bytes on disk
+    run.unlink()  # removing the evaluation's file leaves the model folder whole
+    assert load_model_folder(tmp_path / "model").weights == (kept.resolve(),)
+    assert kept.stat().st_size > 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mbnas.predict import (
+from mbnas.inference import (
     MODEL_FORMAT,
     ModelFolderError,
     export_model,
