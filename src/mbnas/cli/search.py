@@ -131,6 +131,8 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
         raise ConfigError("--folds site is for mbnas search and evaluate (give a number here)")
     if getattr(args, "seeds", None) is not None:
         flags["seeds"] = list(range(args.seeds))
+    if getattr(args, "supernet_epochs", None) is not None:
+        flags["supernet_epochs"] = args.supernet_epochs
     if getattr(args, "intensity", None) is not None:
         flags["intensity"] = intensity_settings(args.intensity)
     if getattr(args, "normalisation", None) is not None:
@@ -258,7 +260,18 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"# {line}")  # as `mbnas check DATA --image-size N`; a YAML comment
         return 0
     if args.estimate:
-        return print_estimate(search_estimate(config), "search")
+        estimate = search_estimate(config)
+        print_estimate(estimate, "search")
+        if config.scoring == "supernet":
+            from mbnas.commands.common.estimate import supernet_lines
+            from mbnas.scoring.supernet_scoring import phase_kernel
+            from mbnas.spaces.mbnas import get_space
+
+            space = get_space(config.space, config.max_depth, config.block)
+            for line in supernet_lines(estimate, space, config.budget, config.retrain_top,
+                                       phase_kernel(config.strategy)):
+                print(line)
+        return 0
     if args.splits is not None:
         from mbnas.data.nnunet import adopt_splits
 
@@ -386,6 +399,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how each probed network gets its score: "
                         + "; ".join(f"{n}: {SCORINGS.get(n).about}" for n in scoring_names())
                         + f" (default {DEFAULT_SCORING})")
+    p.add_argument("--retrain-top", type=int, dest="retrain_top", metavar="K",
+                   help="--scoring supernet: train the best K networks by supernet score "
+                        "stand-alone at the end; best.json is the best of them (default 5)")
+    p.add_argument("--supernet-epochs", type=int, dest="supernet_epochs", metavar="N",
+                   help="--scoring supernet: epochs of each fold's supernet (default: "
+                        "--epochs)")
     p.add_argument("--repeats", type=int, metavar="K",
                    help="K independent searches (search seeds seed..seed+K-1) on the same "
                         "folds, sharing one store, in OUT/repeat0..; for search stability")

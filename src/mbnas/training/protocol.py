@@ -188,6 +188,9 @@ class Protocol:
         init: Weight initialisation of a searched network (``mbnas.nn.weight_init``):
             "default" (PyTorch's, what the authors' mixed-block class runs) or "he"
             (He-normal, what their VGG-only class for Macro/Bilevel-NAS runs).
+        supernet_epochs: Epochs of the weight-sharing supernet of ``--scoring supernet``
+            (one per fold, ``mbnas.scoring.supernet_train``); 0 (the default, dropped
+            from the dict and the key): as many as ``epochs``.
     """
 
     epochs: int = 50
@@ -216,6 +219,7 @@ class Protocol:
     target_spacing: float = 0.0
     foreground_fraction: float = 0.0
     allow_cropped_labels: bool = False
+    supernet_epochs: int = 0
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")  # types, finite numbers and ranges, field by field
@@ -223,6 +227,8 @@ class Protocol:
         problems = []
         if self.epochs < 1:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
+        if self.supernet_epochs < 0:
+            problems.append(f"supernet_epochs must be >= 0, got {self.supernet_epochs}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if self.folds < 2:
@@ -273,6 +279,8 @@ class Protocol:
             d.pop("init")
         if not self.allow_cropped_labels:
             d.pop("allow_cropped_labels")
+        if not self.supernet_epochs:  # likewise: keys and configs from before it
+            d.pop("supernet_epochs")
         return d
 
     @classmethod
@@ -292,11 +300,13 @@ class Protocol:
 
         ``folds`` is part of it (another fold count is another split); ``seeds`` is not:
         runs are stored per seed, so asking for more seeds re-uses the runs already
-        trained for the others.
+        trained for the others. Nor is ``supernet_epochs``: it changes the supernet
+        (whose folder has its own key), not a stand-alone run.
         """
         d = self.to_dict()
         d.pop("seeds")
         d.pop("val_batch_size")  # changes speed only
+        d.pop("supernet_epochs", None)  # the supernet's own key holds it (no run's result)
         if not self.intensity.enabled:  # off: the keys of runs stored before it existed
             d.pop("intensity")
         if not self.normalisation:

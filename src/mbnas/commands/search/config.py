@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchConfig", "build_strategy"]
 
+#: Networks ``--scoring supernet`` trains stand-alone at the end (``--retrain-top``).
+RETRAIN_TOP = 5
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -66,6 +69,8 @@ class SearchConfig:
     fidelity: tuple[float, ...] = ()
     # `--scoring`: how each batch of networks gets its scores (mbnas.scoring.registry).
     scoring: str = DEFAULT_SCORING
+    # `--retrain-top K`: --scoring supernet trains its best K networks stand-alone at the end.
+    retrain_top: int = RETRAIN_TOP
 
     def __post_init__(self) -> None:
         from mbnas.commands.search.cost import check_cost_settings
@@ -85,6 +90,8 @@ class SearchConfig:
         SCORINGS.get(self.scoring)  # an unknown method lists the registered ones
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
+        if self.retrain_top < 1:
+            raise ConfigError(f"retrain_top must be at least 1, got {self.retrain_top}")
         if self.restarts and tuple(self.objectives) != ("dice",):
             raise ConfigError("restarts: Pareto local search (objectives beyond dice) does "
                               "not restart; drop --restarts or search Dice alone")
@@ -103,6 +110,8 @@ class SearchConfig:
                 d.pop(name)
         if self.scoring == DEFAULT_SCORING:
             del d["scoring"]
+        if self.retrain_top == RETRAIN_TOP:  # configs from before it stay as they were
+            del d["retrain_top"]
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
