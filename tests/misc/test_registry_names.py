@@ -21,6 +21,7 @@ ALLOWED = {
     ("commands/common/dataset.py", "mbnas"): "the cache folder ~/.cache/mbnas",
     ("commands/common/runlog.py", "mbnas"): "the package's logger name",
     ("api.py", "mbnas"): "the package's logger name",
+    ("data/cropped.py", "mbnas"): "the package's logger name",
     ("reporting/card.py", "mbnas"): "the distribution whose version the card shows",
     ("store/records.py", "mbnas"): "the distribution whose version a run records",
     ("store/optuna_mirror.py", "mbnas"): "the Optuna study's name",
