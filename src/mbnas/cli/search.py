@@ -24,6 +24,7 @@ from mbnas.cli.speed import (
     search_estimate,
 )
 from mbnas.commands.demo.settings import DemoSettings
+from mbnas.costs.registry import limit_figures, objective_names
 from mbnas.errors import ConfigError
 from mbnas.nn import INITS
 from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS, scoring_names
@@ -89,17 +90,20 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
                    help="Ray: GPUs per training run; fractions share a GPU (e.g. 0.25)")
 
 
+#: Examples of limit values in ``--help``, by figure (others: none).
+_LIMIT_EXAMPLES = {"params": "2M", "macs": "50M", "memory": "2G"}
+
+
 def add_cost_arguments(p: argparse.ArgumentParser) -> None:
-    """Objectives and hard cost limits (mbnas.commands.search.cost); amounts take K/M/G."""
-    p.add_argument("--objectives", help="dice (default), or dice and any of params, macs, "
-                   "memory, latency, e.g. dice,macs: Pareto local search")
-    p.add_argument("--max-params", help="most parameters, e.g. 2M")
-    p.add_argument("--max-macs", help="most MACs of one forward pass at the training size, "
-                   "e.g. 50M")
-    p.add_argument("--max-memory", help="most training activation memory per sample, bytes, "
-                   "e.g. 2G")
-    p.add_argument("--max-latency-ms", type=float,
-                   help="most milliseconds per batch-1 forward pass on --latency-device")
+    """Objectives and a ``--max-<name>`` flag per registered cost figure that can be a limit
+    (mbnas.costs.registry.COSTS); amounts take K/M/G."""
+    p.add_argument("--objectives", help="dice (default), or dice and any of "
+                   f"{', '.join(objective_names())}, e.g. dice,macs: Pareto local search")
+    for name, figure in limit_figures().items():
+        unit = f" ({figure.unit})" if figure.unit else ""
+        example = f", e.g. {_LIMIT_EXAMPLES[name]}" if name in _LIMIT_EXAMPLES else ""
+        p.add_argument(figure.flag, dest=figure.limit,
+                       help=f"most {name}{unit}: {figure.about}{example}")
     p.add_argument("--latency-device", help="where latency is timed: cpu (default), cuda")
 
 
@@ -201,6 +205,10 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
+    for figure in limit_figures().values():  # a plugin figure's limit: no field of its own
+        value = getattr(args, str(figure.limit), None)
+        if figure.limit not in fields and value is not None:
+            settings[str(figure.limit)] = value
     settings["protocol"] = protocol
     settings["ray"] = ray_settings(args, settings)
     return SearchConfig.from_dict(settings)

@@ -35,6 +35,8 @@ without needing a GPU, and is deterministic.
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -161,6 +163,37 @@ def peak_activation_memory(model: nn.Module, input_shape: Sequence[int]) -> int:
             for name, b in model.named_buffers():
                 b.copy_(buffers[name])
     return sum(saved.values())
+
+
+#: Timed forward passes per latency figure (after ``_WARMUP`` untimed ones).
+LATENCY_REPEATS = 10
+_WARMUP = 3
+
+
+@torch.no_grad()
+def latency_ms(model: nn.Module, shape: Sequence[int], device: torch.device,
+               repeats: int = LATENCY_REPEATS) -> float:
+    """Median forward-pass time in milliseconds of ``model`` (eval mode) on ``device``.
+
+    The model is timed on ``device`` and put back where and as it was afterwards.
+    """
+    was_training, where = model.training, _device(model)
+    model.to(device).eval()
+    try:
+        x = torch.zeros(tuple(shape), device=device)
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        for _ in range(_WARMUP):
+            model(x)
+        sync()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            sync()
+            times.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        model.to(where).train(was_training)
+    return float(statistics.median(times))
 
 
 def format_macs(macs: int, input_size: Sequence[int]) -> str:

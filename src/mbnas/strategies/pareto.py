@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.costs.registry import COSTS, objective_names
 from mbnas.errors import ConfigError
 from mbnas.strategies.base import SpaceLike, Strategy, check_start
-from mbnas.strategies.limits import COST_NAMES
 from mbnas.strategies.records import Batch, Decode, decode_optional, encode
 
 _STAGES = ("start", "explore", "done")
@@ -49,8 +49,9 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 
 def objective_vector(score: float, figures: Mapping[str, float],
                      costs: Sequence[str]) -> tuple[float, ...]:
-    """(score, -cost_1, -cost_2, ...): every component is maximised."""
-    return (float(score), *(-float(figures[c]) for c in costs))
+    """(score, -cost_1, -cost_2, ...): every component is maximised (a figure registered
+    with ``direction="max"`` keeps its sign)."""
+    return (float(score), *(COSTS.get(c).oriented(figures[c]) for c in costs))
 
 
 def pareto_front(points: Sequence[tuple[str, Sequence[float]]]) -> list[str]:
@@ -89,10 +90,11 @@ class ParetoLocalSearch(Strategy):
                  start: Any | None = None) -> None:
         super().__init__(budget=budget, rng=rng, decode=decode, space_name=space.name)
         costs = tuple(costs)
-        bad = [c for c in costs if c not in COST_NAMES]
+        valid = objective_names()
+        bad = [c for c in costs if c not in valid]
         if not costs or bad or len(set(costs)) != len(costs):
             raise ConfigError(f"Pareto local search needs distinct cost objectives among "
-                              f"{', '.join(COST_NAMES)}; got {', '.join(costs) or 'none'}")
+                              f"{', '.join(valid)}; got {', '.join(costs) or 'none'}")
         self.space = space
         self.costs = costs
         self._figures_of = figures

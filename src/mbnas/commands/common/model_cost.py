@@ -1,8 +1,8 @@
 """Cost figures of a trained network for Table 1 and the reporting card.
 
-Parameters, MACs and activation memory are those of :func:`mbnas.spaces.mbnas.cost_report`
-(the one counter); this module adds the inference latency and builds the network the
-way every cost figure is measured (:func:`cost_model`).
+Every figure is measured by its registered :class:`~mbnas.costs.registry.CostFigure`
+(:data:`~mbnas.costs.registry.COSTS`); this module builds the network the way every cost
+figure is measured (:func:`cost_model`) and fills the evaluation's :class:`ModelCost`.
 
 * parameters;
 * MACs of one forward pass (batch 1) at the training size, and at 32x32 (the input size
@@ -20,24 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mbnas.costs.measure import cost_report, count_macs_paper
+from mbnas.costs.registry import COSTS
 from mbnas.io import atomic_write_json
 from mbnas.progress import track
 from mbnas.reporting.report_data import ModelCost
 from mbnas.spaces.mbnas import architecture_from_dict, build_model
 from mbnas.training.device import device_label, select_device
-
-#: Timed forward passes per latency figure (after ``_WARMUP`` untimed ones).
-LATENCY_REPEATS = 10
-_WARMUP = 3
 
 
 def cost_model(architecture: Any, in_channels: int, n_classes: int,
@@ -51,28 +45,9 @@ def cost_model(architecture: Any, in_channels: int, n_classes: int,
         return build_model(arch, in_channels, n_classes, base_channels)
 
 
-@torch.no_grad()
-def latency_ms(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
-               repeats: int = LATENCY_REPEATS) -> float:
-    """Median forward-pass time in milliseconds of ``model`` (eval mode) on ``device``."""
-    model = model.to(device).eval()
-    x = torch.zeros(shape, device=device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(_WARMUP):
-        model(x)
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(x)
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(statistics.median(times))
-
-
 def paper_macs(model: torch.nn.Module, in_channels: int) -> float:
     """MACs at 32x32 in the paper's convention (thop 0.0.31, the paper's Table 1)."""
-    return float(count_macs_paper(model, (1, in_channels, 32, 32)))
+    return COSTS.get("macs_paper").measure(model, (1, in_channels, 32, 32), None)
 
 
 def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
@@ -89,20 +64,20 @@ def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
     """
     model = cost_model(architecture, in_channels, n_classes, base_channels)
     shape = (1, in_channels, image_size, image_size)
-    # memory: per sample, measured at batch 2 (BatchNorm cannot train on one 1x1 sample)
-    cost = cost_report(model, image_size, in_channels, n_classes)
     dev = select_device(device)
-    macs = float(cost.macs)
-    macs_32 = macs if image_size == 32 else float(
-        cost_report(model, 32, in_channels, n_classes, memory=False).macs)
+
+    def figure(name: str, at: tuple[int, ...] = shape) -> float:
+        return COSTS.get(name).measure(model, at, dev)
+
+    macs = figure("macs")
     return ModelCost(
         macs_paper=paper_macs(model, in_channels),
-        params=cost.params,
+        params=int(figure("params")),
         macs=macs,
         macs_input_size=(image_size, image_size),
-        macs_32=macs_32,
-        latency_ms=latency_ms(model, shape, dev),
-        peak_memory_mb=float(cost.memory_bytes or 0) / 2 ** 20,
+        macs_32=macs if image_size == 32 else figure("macs", (1, in_channels, 32, 32)),
+        latency_ms=figure("latency"),
+        peak_memory_mb=figure("memory") / 2 ** 20,
         device=device_label(dev),
     )
 

@@ -58,6 +58,9 @@ class SearchConfig:
     max_macs: float | None = None
     max_memory: float | None = None
     max_latency_ms: float | None = None
+    # Limits of figures registered without a field above ({name: value}); saved in
+    # config.yaml as ``max_<name>`` (mbnas.commands.search.cost.MORE_LIMITS).
+    more_limits: dict[str, Any] = field(default_factory=dict)
     latency_device: str = "cpu"
     runs_per_device: int = 1
     fuse: bool = False
@@ -109,7 +112,9 @@ class SearchConfig:
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
         """The config of a dict (``config.yaml``); settings of older versions are read as
         today's (``space: bilevel`` is the macro space with the bilevel strategy)."""
-        d = upgrade_settings(d)
+        from mbnas.commands.search.cost import with_more_limits
+
+        d = with_more_limits(upgrade_settings(d), [f.name for f in dataclasses.fields(cls)])
         d.pop("data_fingerprint", None)  # written into config.yaml beside the settings
         reject_unknown(cls, d, "search")
         protocol = Protocol.from_dict(d.pop("protocol", {}) or {})
