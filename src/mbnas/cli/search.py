@@ -30,6 +30,7 @@ from mbnas.nn import INITS
 from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS, scoring_names
 from mbnas.spaces.registry import DEFAULT_SPACE, FIXED_BLOCKS, space_names
 from mbnas.strategies import DEFAULT_STRATEGY, strategy_definition, strategy_names
+from mbnas.strategies.options import parse_assignments
 from mbnas.training.executors import DEFAULT_EXECUTOR, executor_names
 from mbnas.training.protocol import PAPER, get_protocol, protocol_names, resolve_preset
 
@@ -209,6 +210,12 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
         value = getattr(args, str(figure.limit), None)
         if figure.limit not in fields and value is not None:
             settings[str(figure.limit)] = value
+    if getattr(args, "strategy_option", None):
+        options = settings.get("strategy_options") or {}
+        if not isinstance(options, dict):
+            raise ConfigError(f"strategy_options must be a mapping of options, got {options!r}")
+        settings["strategy_options"] = {**options,
+                                        **parse_assignments(args.strategy_option)}
     settings["protocol"] = protocol
     settings["ray"] = ray_settings(args, settings)
     return SearchConfig.from_dict(settings)
@@ -365,6 +372,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="local/bilevel search: after a local optimum, start again from a "
                         "random network until the budget is spent (the authors' code); "
                         "default off: stop at the first local optimum (the paper's text)")
+    p.add_argument("--strategy-option", action="append", metavar="KEY=VALUE",
+                   dest="strategy_option",
+                   help="an option of the strategy (repeatable), e.g. batch_size=4 with "
+                        "--strategy random; added to the config file's strategy_options")
     p.add_argument("--max-depth", type=int, dest="max_depth",
                    help="deepest level (default: the space's own, 3 for the paper's)")
     p.add_argument("--device", help="auto, cpu or cuda")

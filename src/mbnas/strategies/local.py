@@ -36,7 +36,7 @@ from mbnas.errors import ConfigError
 from mbnas.strategies.base import Ledger, SpaceLike, Strategy, check_start
 from mbnas.strategies.pareto import ParetoLocalSearch
 from mbnas.strategies.records import Batch, Decode, decode_optional, encode
-from mbnas.strategies.registry import register_strategy
+from mbnas.strategies.registry import DEFAULT_STRATEGY, register_strategy
 
 _STAGES = ("start", "probe", "done")
 
@@ -253,7 +253,7 @@ class LocalSearch(Strategy):
         ConfigError: invalid budget or rng.
     """
 
-    name = "local"
+    name = DEFAULT_STRATEGY  # "local": the paper's search, the default
 
     def __init__(self, space: SpaceLike, *, budget: int = 150,
                  rng: np.random.Generator | int | None = None, decode: Decode,
@@ -300,12 +300,9 @@ class LocalSearch(Strategy):
         self._walk.load_state_dict(state["walk"], self._decode)
 
 
-#: The strategy `mbnas search` uses unless told otherwise: the paper's local search.
-DEFAULT_STRATEGY = LocalSearch.name
-
-
-@register_strategy(LocalSearch.name, about="local search: one variable at a time, from the "
-                   "start network (the paper's); with cost objectives, Pareto local search")
+@register_strategy(LocalSearch.name, costs=True,
+                   about="local search: one variable at a time, from the start network (the "
+                   "paper's); with cost objectives, Pareto local search")
 def _make_local(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
                 decode: Decode, start: Any | None,
                 figures: Callable[[Any], Mapping[str, float]] | None = None,

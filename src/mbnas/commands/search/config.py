@@ -17,7 +17,14 @@ from mbnas.data.sites import check_split
 from mbnas.errors import ConfigError
 from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS
 from mbnas.spaces.registry import DEFAULT_SPACE, RANDOM_START
-from mbnas.strategies import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
+from mbnas.strategies import (
+    DEFAULT_STRATEGY,
+    check_method,
+    make_strategy,
+    strategy_options,
+    upgrade_settings,
+)
+from mbnas.strategies.options import options_dict
 from mbnas.training.executors import DEFAULT_EXECUTOR, check_executor
 from mbnas.training.fields import check_fields
 from mbnas.training.protocol import Protocol, reject_unknown
@@ -69,6 +76,8 @@ class SearchConfig:
     fidelity: tuple[float, ...] = ()
     # `--scoring`: how each batch of networks gets its scores (mbnas.scoring.registry).
     scoring: str = DEFAULT_SCORING
+    # The strategy's own options (its options dataclass; `--strategy-option KEY=VALUE`).
+    strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from mbnas.commands.search.cost import check_cost_settings
@@ -80,6 +89,11 @@ class SearchConfig:
         check_fields(self, "search")
         check_split(self.split)
         check_method(self.space, self.strategy)
+        given = self.strategy_options or {}  # checked, and saved with typed values
+        if not isinstance(given, dict):
+            raise ConfigError(f"strategy_options must be a mapping of options, got {given!r}")
+        object.__setattr__(self, "strategy_options", options_dict(
+            strategy_options(self.strategy, given), given))
         if self.block is not None:
             get_space(self.space, self.max_depth, self.block)  # a fixed block where allowed
         if self.restarts:  # refused now by a strategy that does not restart
@@ -106,6 +120,8 @@ class SearchConfig:
                 d.pop(name)
         if self.scoring == DEFAULT_SCORING:
             del d["scoring"]
+        if not self.strategy_options:
+            del d["strategy_options"]
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
@@ -140,5 +156,5 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
     return make_strategy(
         config.strategy, space=space, budget=config.budget, rng=rng,
         decode=architecture_from_dict, start=start, kernel_space_for=kernel_space,
-        restarts=config.restarts,
+        restarts=config.restarts, options=config.strategy_options,
     )

@@ -32,11 +32,11 @@ from mbnas.io import atomic_write_json
 from mbnas.spaces.mbnas import BASELINES, Baseline
 from mbnas.strategies import (
     LimitedSpace,
+    cost_strategies,
     make_strategy,
     pareto_front,
     parse_amount,
     strategy_definition,
-    strategy_names,
 )
 from mbnas.strategies.limits import format_figure
 from mbnas.strategies.pareto import objective_vector
@@ -133,7 +133,7 @@ def check_cost_settings(config: Any) -> None:
     object.__setattr__(config, MORE_LIMITS, {k: v for k, v in more.items() if v is not None})
     if (len(config.objectives) > 1 or limits_of(config)) and \
             not strategy_definition(config.strategy).costs:
-        takers = ", ".join(n for n in strategy_names() if strategy_definition(n).costs)
+        takers = ", ".join(cost_strategies())
         raise ConfigError(f"cost objectives and limits are not supported with the "
                           f"{config.strategy} strategy; use --strategy {takers}")
 
@@ -226,7 +226,7 @@ class CostSearch:
         strategy = make_strategy(config.strategy, space=space, budget=config.budget,
                                  rng=rng, decode=_decode, start=start,
                                  figures=self.figures, costs=self.costs,
-                                 restarts=config.restarts)
+                                 restarts=config.restarts, options=config.strategy_options)
         return strategy
 
     def check_batch(self, batch: Sequence[Any]) -> None:
