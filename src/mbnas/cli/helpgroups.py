@@ -18,7 +18,8 @@ __all__ = ["COMMON_GROUPS", "HelpParser", "group_help"]
 COMMON_GROUPS: dict[str, tuple[str, ...]] = {
     "data": ("data_dir", "run_dirs", "splits", "sites_file", "group_by", "cache_dir",
              "external", "cases"),
-    "search": ("space", "strategy", "strategy_option", "budget", "seed", "start", "max_depth", "objectives",
+    "search": ("space", "strategy", "strategy_option", "budget", "seed", "start", "max_depth",
+               "objectives",
                "max_params", "max_macs", "max_memory", "max_latency_ms", "latency_device",
                "race", "repeats", "arch", "fold", "baselines", "front", "split_seed"),
     "protocol": ("protocol", "epochs", "folds", "seeds", "batch_size", "image_size", "lr",
