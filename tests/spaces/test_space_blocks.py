@@ -20,30 +20,25 @@ from mbnas.spaces.mbnas import (
 )
 from mbnas.spaces.mbnas.count import TopologyCounter
 from mbnas.spaces.registry import DEFAULT_SPACE, SPACES_REGISTRY, space_definition, space_names
+from mbnas.testing.blocks import (
+    CHANNELS,
+    check_block,
+    check_keeps_shape_and_passes_gradients,
+    check_stride_two,
+)
 
 
 @pytest.mark.parametrize("name", block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize(("in_ch", "out_ch"), [(5, 12), (12, 12)])
+@pytest.mark.parametrize(("in_ch", "out_ch"), CHANNELS)
 def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
-    torch.manual_seed(0)
-    block = get_block(name)(in_ch, out_ch, kernel)
-    x = torch.randn(2, in_ch, 12, 10, requires_grad=True)
-    y = block(x)
-    assert y.shape == (2, out_ch, 12, 10)
-    assert torch.isfinite(y).all()
-    y.square().mean().backward()
-    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-    for pname, p in block.named_parameters():
-        assert p.grad is not None, f"{name}: parameter {pname} gets no gradient"
-        assert torch.isfinite(p.grad).all()
+    check_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch)  # mbnas.testing
 
 
 @pytest.mark.parametrize("name", block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_block_with_stride_two_halves_the_resolution(name, kernel):
-    block = get_block(name)(6, 8, kernel, stride=2)
-    assert block(torch.randn(2, 6, 12, 10)).shape == (2, 8, 6, 5)
+    check_stride_two(name, kernel)
 
 
 def test_residual_shortcut_is_always_a_projection():
@@ -164,9 +159,7 @@ def test_unregistered_family_is_rejected_again(toy_family):
 def test_block_recipe_of_extending_md_passes_the_shared_block_checks(plugin):
     plugin.recipe("A block family", BLOCKS)
     (name,) = (n for n in block_names() if n not in BLOCKS_BUILT_IN)
-    for kernel in KERNELS:
-        test_block_keeps_shape_and_passes_gradients(name, kernel, 5, 12)
-        test_block_with_stride_two_halves_the_resolution(name, kernel)
+    check_block(name)
 
 
 BLOCKS_BUILT_IN = block_names()
