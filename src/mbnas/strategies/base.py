@@ -43,15 +43,6 @@ STATE_FORMAT = "mbnas.search"
 STATE_VERSION = 1
 
 
-class GenotypeLike(Protocol):
-    """What a strategy needs from a genotype: a stable key and a JSON form."""
-
-    @property
-    def key(self) -> str: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
 class SpaceLike(Protocol):
     """The search-space interface of ``mbnas.spaces.mbnas`` (duck-typed: not imported here)."""
 
