@@ -268,7 +268,7 @@ def _callable_or_none(function: str, name: str, value: Any) -> None:
         raise ConfigError(f"{function}: {name} must be callable, got {_kind(value)}")
 
 
-class _executor:  # noqa: N801 - used as a context manager like a function
+class _executor:
     """Use ``given`` as is, or make the named executor, start it, and close it after."""
 
     def __init__(self, given: Any, name: str, ray: Mapping[str, Any],

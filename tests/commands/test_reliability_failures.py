@@ -30,7 +30,7 @@ def _failing(monkeypatch: pytest.MonkeyPatch, exc: BaseException, times: int) ->
     """Make the first ``times`` trainings raise ``exc`` (then train for real)."""
     real, calls = runs_module.train_run, [0]
 
-    def train_run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def train_run(*args, **kwargs):
         calls[0] += 1
         if calls[0] <= times:
             raise exc

@@ -183,7 +183,7 @@ def read_config_file(path: str | None) -> dict[str, Any]:
     return value
 
 
-def search_config(args: argparse.Namespace):  # noqa: ANN201
+def search_config(args: argparse.Namespace):
     from mbnas.commands.search.run import SearchConfig
 
     settings = read_config_file(args.config)

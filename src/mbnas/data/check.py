@@ -56,7 +56,7 @@ def check_dataset(data_dir: str | Path) -> list[Problem]:
         for case in step.each(dataset.cases, lambda c: c.case_id):
             try:
                 problems += load_case(dataset, case)[1]
-            except Exception as exc:  # noqa: BLE001 - a checker must report, never crash
+            except Exception as exc:
                 problems.append(error(case.label, "unexpected failure while checking case "
                                       f"'{case.case_id}': {type(exc).__name__}: {exc}"))
     return problems
@@ -126,7 +126,7 @@ def _read(path: Path, problems: list[Problem]) -> tuple[np.ndarray, np.ndarray] 
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         problems.append(error(path, f"truncated or corrupt compressed file ({exc})"))
         return None
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for garbage input
+    except Exception as exc:
         problems.append(error(path, f"cannot be read as NIfTI ({type(exc).__name__}: {exc})"))
         return None
     sizes = voxel_sizes(affine)
@@ -265,7 +265,7 @@ def dataset_summary(dataset: Dataset) -> list[str]:
     for case in dataset.cases:
         try:
             img = nib.load(str(case.images[0]))
-        except Exception:  # noqa: BLE001 - the checks above reported an unreadable file
+        except Exception:
             continue
         shapes.append(tuple(int(s) for s in img.shape[:3]))
         spacings.append(tuple(float(z) for z in voxel_sizes(img.affine)[:3]))

@@ -192,7 +192,7 @@ def _read(path: Path) -> tuple[np.ndarray, nib.Nifti1Image]:
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ScanError(f"{path}: truncated or corrupt compressed file ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for garbage input
+    except Exception as exc:
         raise ScanError(f"{path}: cannot be read as NIfTI ({type(exc).__name__}: {exc})"
                         ) from None
     affine = np.asarray(img.affine, dtype=np.float64)

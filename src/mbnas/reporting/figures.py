@@ -13,15 +13,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from mbnas.io import atomic_write  # noqa: E402
-from mbnas.metrics.registry import METRICS, MetricDefinition  # noqa: E402
-from mbnas.reporting.report_data import ModelEvaluation, ReportError  # noqa: E402
-from mbnas.reporting.table import check_models  # noqa: E402
+from mbnas.io import atomic_write
+from mbnas.metrics.registry import METRICS, MetricDefinition
+from mbnas.reporting.report_data import ModelEvaluation, ReportError
+from mbnas.reporting.table import check_models
 
 __all__ = ["case_values", "measured_metrics", "plot_case_boxplot", "plot_case_boxplots",
            "plot_example_segmentations", "save_figure"]

@@ -18,13 +18,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
-from mbnas.costs.registry import COSTS, CostFigure, limit_figures, objective_names  # noqa: E402
-from mbnas.io import atomic_write_text  # noqa: E402
-from mbnas.reporting.figures import save_figure  # noqa: E402
-from mbnas.reporting.report_data import ModelEvaluation  # noqa: E402
+from mbnas.costs.registry import COSTS, CostFigure, limit_figures, objective_names
+from mbnas.io import atomic_write_text
+from mbnas.reporting.figures import save_figure
+from mbnas.reporting.report_data import ModelEvaluation
 
 LATENCY_METHOD = ("median of 10 timed forward passes after 3 warm-up passes, batch 1, at the "
                   "training size, fp32 (the precision of `mbnas predict`), the device "

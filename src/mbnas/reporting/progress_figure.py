@@ -13,10 +13,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
-from mbnas.io import atomic_write  # noqa: E402
+from mbnas.io import atomic_write
 
 #: The narrowest Dice range the progress axis shows: auto-scaling 0.0041-0.0052 made noise
 #: look like a climb.

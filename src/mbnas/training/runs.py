@@ -107,7 +107,7 @@ def execute_run(
         return record_outcome(spec, ctx, outcome, started, time.perf_counter() - t0)
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:  # noqa: BLE001 - an untrainable architecture is a result
+    except Exception as exc:
         error = traceback.format_exc()
         if not str(exc):  # MemoryError() and friends carry no message of their own
             error += f"{type(exc).__name__}: {_DESCRIPTIONS.get(type(exc), 'no message')}\n"

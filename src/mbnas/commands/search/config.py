@@ -137,7 +137,7 @@ class SearchConfig:
         return cls(protocol=protocol, **d)
 
 
-def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN201
+def build_strategy(config: SearchConfig, rng: np.random.Generator,
                    cost: CostSearch | None = None):
     """The strategy object for a config (not yet started); ``cost`` for objectives and
     limits beyond Dice."""
