@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from mbnas.errors import ConfigError, MbnasError
 
@@ -167,7 +167,7 @@ class NamesView(Sequence[str]):
         registry: The registry viewed.
     """
 
-    def __init__(self, registry: Registry[object]) -> None:
+    def __init__(self, registry: Registry[Any]) -> None:
         self._registry = registry
 
     @overload

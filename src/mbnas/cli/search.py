@@ -103,7 +103,7 @@ def add_cost_arguments(p: argparse.ArgumentParser) -> None:
     for name, figure in limit_figures().items():
         unit = f" ({figure.unit})" if figure.unit else ""
         example = f", e.g. {_LIMIT_EXAMPLES[name]}" if name in _LIMIT_EXAMPLES else ""
-        p.add_argument(figure.flag, dest=figure.limit,
+        p.add_argument(figure.flag, dest=figure.limit_field,
                        help=f"most {name}{unit}: {figure.about}{example}")
     p.add_argument("--latency-device", help="where latency is timed: cpu (default), cuda")
 
@@ -207,9 +207,9 @@ def search_config(args: argparse.Namespace):
         if value is not None:
             settings[name] = value
     for figure in limit_figures().values():  # a plugin figure's limit: no field of its own
-        value = getattr(args, str(figure.limit), None)
-        if figure.limit not in fields and value is not None:
-            settings[str(figure.limit)] = value
+        value = getattr(args, figure.limit_field, None)
+        if figure.limit_field not in fields and value is not None:
+            settings[figure.limit_field] = value
     if getattr(args, "strategy_option", None):
         options = settings.get("strategy_options") or {}
         if not isinstance(options, dict):
@@ -314,7 +314,7 @@ def front_lines(folder: Any) -> list[str]:
     for cost in front["objectives"]:
         if cost == "dice":
             continue
-        m = min(members, key=lambda m, c=cost: m["figures"][c])
+        m = min(members, key=lambda member: member["figures"][cost])  # noqa: B023
         lines.append(f"  lowest {cost}: {m['figures'][cost]:.4g} ({m['arch_key'][:8]}, "
                      f"dice {m['score']:.4f})")
     lines.append(f"  evaluate every member: mbnas evaluate {folder.path} --front")

@@ -39,6 +39,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -123,11 +124,13 @@ def _paper_ops(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     if isinstance(m, nn.LeakyReLU | nn.modules.pooling._AvgPoolNd):
         return (x if isinstance(m, nn.LeakyReLU) else y).numel()
     if isinstance(m, nn.modules.pooling._AdaptiveAvgPoolNd):
-        dims = tuple(x.shape[2:])
-        out = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * len(dims)
-        window = math.prod(s // o for s, o in zip(dims, out, strict=True))
+        dims = tuple(int(s) for s in x.shape[2:])
+        size: Any = m.output_size
+        out = size if isinstance(size, tuple) else (size,) * len(dims)
+        window = math.prod(s // int(o) for s, o in zip(dims, out, strict=True))
         return (window + 1) * y.numel()
-    return m.in_features * y.numel()  # nn.Linear
+    features: Any = m.in_features  # nn.Linear
+    return int(features) * y.numel()
 
 
 def peak_activation_memory(model: nn.Module, input_shape: Sequence[int]) -> int:

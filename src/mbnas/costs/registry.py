@@ -85,9 +85,14 @@ class CostFigure:
                              f"got {self.direction!r}")
 
     @property
+    def limit_field(self) -> str:
+        """The ``config.yaml`` key of its limit (``max_<name>`` unless registered)."""
+        return self.limit or f"max_{self.name}"
+
+    @property
     def flag(self) -> str:
         """The command-line flag of its limit (``--max-latency-ms``)."""
-        return "--" + (self.limit or f"max_{self.name}").replace("_", "-")
+        return "--" + self.limit_field.replace("_", "-")
 
     def format(self, value: float) -> str:
         """The value as limits and messages show it (``62.0M MAC``, ``3.14 ms``)."""

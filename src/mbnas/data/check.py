@@ -12,6 +12,7 @@ import gzip
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -178,15 +179,15 @@ def _load_image(dataset: Dataset, case: CaseFiles,
         read = _read(path, problems)
         if read is None:
             continue
-        arr = _spatial(path, read[0], problems, "image")
-        if arr is None:
+        spatial = _spatial(path, read[0], problems, "image")
+        if spatial is None:
             continue
         if i == 0:
             affine = read[1]
         elif parts:
-            _compare_geometry(case.images[0], parts[0].shape, affine, path, arr.shape, read[1],
-                              problems, other="channel 0")
-        parts.append(arr)
+            _compare_geometry(case.images[0], parts[0].shape, affine, path, spatial.shape,
+                              read[1], problems, other="channel 0")
+        parts.append(spatial)
     if len(parts) != n or any(p.is_error for p in problems):
         return None, affine
     # A single channel stays a view; several are stacked (channels last, as in MSD).
@@ -264,7 +265,7 @@ def dataset_summary(dataset: Dataset) -> list[str]:
     shapes, spacings = [], []
     for case in dataset.cases:
         try:
-            img = nib.load(str(case.images[0]))
+            img: Any = nib.load(str(case.images[0]))
         except Exception:
             continue
         shapes.append(tuple(int(s) for s in img.shape[:3]))

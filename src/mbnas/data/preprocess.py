@@ -207,7 +207,7 @@ def _canonical_slices(path: Path) -> int:
     import nibabel as nib  # here: keeps `mbnas --help` light
 
     try:
-        img = nib.load(path)
+        img: Any = nib.load(path)
         axis = int(np.flatnonzero(nib.orientations.io_orientation(img.affine)[:, 0] == 2)[0])
         return int(img.shape[axis])
     except Exception:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class SliceData:
             ) from exc
         return cls(
             cases=tuple(
-                CaseInfo(c["case_id"], tuple(float(s) for s in c["spacing"]), c.get("site"))
+                CaseInfo(c["case_id"], _spacing3(c["spacing"]), c.get("site"))
                 for c in meta["cases"]
             ),
             label_names={int(k): v for k, v in meta["label_names"].items()},
@@ -161,3 +162,8 @@ class SliceData:
             **arrays,
         )
 
+
+def _spacing3(values: Any) -> tuple[float, float, float]:
+    """A stored (x, y, z) spacing as three floats."""
+    x, y, z = (float(s) for s in values)
+    return x, y, z

@@ -9,6 +9,7 @@ size (nnU-Net resamples to the median spacing likewise). `mbnas check` shows the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def header_geometry(paths: list[Path]) -> list[tuple[float, float, float, float]
 
     out = []
     for path in paths:
-        img = nib.load(path)
+        img: Any = nib.load(path)
         ornt = nib.orientations.io_orientation(img.affine)
         sizes = np.sqrt((np.asarray(img.affine)[:3, :3] ** 2).sum(axis=0))
         axis = [int(np.flatnonzero(ornt[:, 0] == k)[0]) for k in (0, 1)]

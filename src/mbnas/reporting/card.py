@@ -129,7 +129,8 @@ def genotype_similarity(a: Any, b: Any) -> float:
     if na is None or nb is None:
         return math.nan
     equal = total = 0
-    for x, y in itertools.zip_longest(na, nb, fillvalue={}):
+    missing: dict[str, Any] = {}  # a node only one genotype has
+    for x, y in itertools.zip_longest(na, nb, fillvalue=missing):
         keys = set(x) | set(y)
         total += len(keys)
         equal += sum(1 for k in keys if k in x and k in y and x[k] == y[k])

@@ -8,7 +8,9 @@ search progress plot in :mod:`mbnas.reporting.progress_figure`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -37,7 +39,7 @@ def save_figure(fig: Figure, out_prefix: str | Path) -> list[Path]:
     paths = [out_prefix.with_name(out_prefix.name + ".png"),
              out_prefix.with_name(out_prefix.name + ".svg")]
     for p in paths:
-        atomic_write(p, lambda f, fmt=p.suffix[1:]: fig.savefig(f, format=fmt))
+        atomic_write(p, partial(save_format, fig, p.suffix[1:]))
     plt.close(fig)
     return paths
 
@@ -197,3 +199,8 @@ def plot_example_segmentations(
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, out_prefix)
+
+
+def save_format(fig: Any, fmt: str, f: Any) -> None:
+    """Write ``fig`` as ``fmt`` ("png", "svg") to the open file ``f``."""
+    fig.savefig(f, format=fmt)

@@ -46,8 +46,8 @@ def genotype_text(genotype: Mapping[str, Any]) -> str:
 def objectives_text(config: Mapping[str, Any]) -> str:
     """The card's line: objectives and hard limits of one search config."""
     objectives = list(config.get("objectives") or ["dice"])
-    limits = [f"{n} <= {f.format(float(config[f.limit]))}"
-              for n, f in limit_figures().items() if config.get(f.limit) is not None]
+    limits = [f"{n} <= {f.format(float(config[f.limit_field]))}"
+              for n, f in limit_figures().items() if config.get(f.limit_field) is not None]
     size = (config.get("protocol") or {}).get("image_size", "?")
     text = ("Dice only" if objectives == ["dice"] else
             f"{', '.join(objectives)} (Pareto local search: Dice up, costs down)")
@@ -88,9 +88,9 @@ def plot_front(front: Mapping[str, Any], log: Sequence[Mapping[str, Any]], title
     baseline_dice = {e.name: e.mean_dice() for e in evals if e.kind == "baseline"}
     members = front["members"]
     panels = [f for f in front_figures(front) if all(f.name in m["figures"] for m in members)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), dpi=110,
+    fig, grid = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), dpi=110,
                              squeeze=False)
-    axes = list(axes[0])
+    axes = list(grid[0])
     scores = [e["score"] for e in log if e.get("score") is not None]
     scores += [m["score"] for m in members] + list(baseline_dice.values())
     for ax, figure in zip(axes, panels, strict=True):
@@ -199,7 +199,9 @@ def front_section(runs: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[A
     Returns:
         (the HTML of the section, "" when no run has a front; files written).
     """
-    parts, markdown, files = [], [], []
+    parts: list[str] = []
+    markdown: list[str] = []
+    files: list[Path] = []
     for label, front, log in runs:
         if front is None or not front.get("members"):
             continue

@@ -100,7 +100,7 @@ class LimitedSpace:
 
     def __init__(self, space: Any, figures: Figures, limits: Mapping[str, float], *,
                  max_draws: int = 10_000, clock: Callable[[], int] | None = None) -> None:
-        self.space = space
+        self.space: Any = space
         self.figures = figures
         self.limits = check_limits(limits)
         self.max_draws = max_draws
@@ -112,21 +112,21 @@ class LimitedSpace:
 
     @property
     def name(self) -> str:
-        return self.space.name
+        return str(self.space.name)
 
     def variables(self) -> tuple[Any, ...]:
-        return self.space.variables()
+        return tuple(self.space.variables())
 
     def value(self, genotype: Any, variable: Any) -> Any:
         return self.space.value(genotype, variable)
 
     def contains(self, genotype: Any) -> bool:
-        return self.space.contains(genotype)
+        return bool(self.space.contains(genotype))
 
     def size(self) -> int:
         """Size of the unrestricted space (an upper bound: counting within the limits
         would mean measuring every architecture)."""
-        return self.space.size()
+        return int(self.space.size())
 
     def with_value(self, genotype: Any, variable: Any, value: Any) -> Any | None:
         changed = self.space.with_value(genotype, variable, value)

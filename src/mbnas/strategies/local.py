@@ -150,6 +150,7 @@ class LocalWalk:
     def _candidates(self, variable: Any) -> tuple[list[Any], list[Any], bool]:
         """(the valid other options in option order, the unevaluated ones, truncated):
         when truncated, only the options up to the last one the budget pays for."""
+        assert self.current is not None, "candidates are taken around the current network"
         current_value = self.space.value(self.current, variable)
         budget = self.remaining()
         seen = {self.current.key}

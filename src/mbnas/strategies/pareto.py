@@ -116,8 +116,8 @@ class ParetoLocalSearch(Strategy):
     def archive(self) -> list[tuple[Any, float, dict[str, float]]]:
         """(genotype, score, cost figures) of each archive member, in order of entry."""
         by_key = {e.key: e for e in self._ledger.history}
-        return [(by_key[k].genotype, by_key[k].score, dict(self._figures[k]))
-                for k in self._archive]
+        return [(by_key[k].genotype, float(by_key[k].score or 0.0), dict(self._figures[k]))
+                for k in self._archive]  # members are successful: their score is set
 
     def figures(self, key: str) -> dict[str, float]:
         """Cost figures of an evaluated network."""
@@ -180,6 +180,7 @@ class ParetoLocalSearch(Strategy):
     def _new_neighbours(self, variable: Any) -> tuple[list[Any], bool]:
         """(the unevaluated valid other options of ``variable``, truncated by budget)."""
         member = self._member
+        assert member is not None, "a neighbourhood is probed around a member"
         current = self.space.value(member, variable)
         budget = self._ledger.remaining()
         seen = {member.key}
@@ -211,7 +212,8 @@ class ParetoLocalSearch(Strategy):
             self._pos += 1
         return accepted
 
-    def _vector(self, key: str, score: float) -> tuple[float, ...]:
+    def _vector(self, key: str, score: float | None) -> tuple[float, ...]:
+        assert score is not None, "only successful networks are compared"
         return objective_vector(score, self._figures[key], self.costs)
 
     def _offer(self, key: str, score: float) -> bool:

@@ -72,7 +72,7 @@ def check_flag(figure: CostFigure) -> None:
     add_cost_arguments(parser)
     assert figure.flag in parser.format_help(), f"{figure.flag} missing from --help"
     args = parser.parse_args([figure.flag, "7M"])
-    assert getattr(args, figure.limit) == "7M"
+    assert getattr(args, figure.limit_field) == "7M"
 
 
 def check_limit(figure: CostFigure, value: float) -> None:
@@ -111,7 +111,7 @@ def check_front(figure: CostFigure, value: float) -> None:
     old = {**front, "objectives": ["dice"], "members": [{**member, "figures": {}}]}
     assert front_rows(old)[0][figure.name] == "not measured"
     if figure.limit is not None:
-        line = objectives_text({"objectives": ["dice", figure.name], figure.limit: value})
+        line = objectives_text({"objectives": ["dice", figure.name], figure.limit_field: value})
         assert f"{figure.name} <= {figure.format(value)}" in line, line
 
 

@@ -155,8 +155,9 @@ def failed_record(spec: RunSpec, ctx: RunContext, error: str, started: str,
     )
 
 
-_DESCRIPTIONS = {MemoryError: "the machine ran out of memory (RAM) during this run; free "
-                              "memory or lower batch_size, then resume"}
+_DESCRIPTIONS: dict[type[BaseException], str] = {
+    MemoryError: "the machine ran out of memory (RAM) during this run; free memory or lower "
+                 "batch_size, then resume"}
 
 
 class RunHooks(TypingProtocol):

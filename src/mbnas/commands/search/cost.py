@@ -118,16 +118,16 @@ def check_cost_settings(config: Any) -> None:
     object.__setattr__(config, "objectives", ("dice", *(o for o in objectives if o != "dice")))
     more = dict(getattr(config, MORE_LIMITS) or {})
     figures = limit_figures()
-    unknown = [k for k in more if k not in figures or _has_field(config, figures[k].limit)]
+    unknown = [k for k in more if k not in figures or _has_field(config, figures[k].limit_field)]
     if unknown:
         raise ConfigError(f"unknown cost limit(s) {', '.join(map(str, unknown))}; limits: "
                           f"{', '.join(f.flag for f in figures.values())}")
     for name, figure in figures.items():
         what = figure.flag.lstrip("-")
-        if _has_field(config, figure.limit):
-            value = getattr(config, figure.limit)
+        if _has_field(config, figure.limit_field):
+            value = getattr(config, figure.limit_field)
             if value is not None:
-                object.__setattr__(config, figure.limit, parse_amount(value, what))
+                object.__setattr__(config, figure.limit_field, parse_amount(value, what))
         elif more.get(name) is not None:
             more[name] = parse_amount(more[name], what)
     object.__setattr__(config, MORE_LIMITS, {k: v for k, v in more.items() if v is not None})
@@ -144,9 +144,9 @@ def without_default_cost_settings(settings: dict[str, Any]) -> dict[str, Any]:
     out = dict(settings)
     # a figure registered without a field of its own: its limit saved as ``max_<name>``
     more = out.pop(MORE_LIMITS, None) or {}
-    out.update({limit_figures()[n].limit: v for n, v in more.items()})
+    out.update({limit_figures()[n].limit_field: v for n, v in more.items()})
     defaults = {"objectives": ["dice"], "latency_device": "cpu",
-                **{f.limit: None for f in limit_figures().values()}}
+                **{f.limit_field: None for f in limit_figures().values()}}
     return {k: v for k, v in out.items() if k not in defaults or v != defaults[k]}
 
 
@@ -157,8 +157,8 @@ def with_more_limits(settings: dict[str, Any], fields: Sequence[str]) -> dict[st
     out = dict(settings)
     more = dict(out.pop(MORE_LIMITS, None) or {})
     for name, figure in limit_figures().items():
-        if figure.limit not in fields and figure.limit in out:
-            more[name] = out.pop(figure.limit)
+        if figure.limit_field not in fields and figure.limit_field in out:
+            more[name] = out.pop(figure.limit_field)
     if more:
         out[MORE_LIMITS] = more
     return out
@@ -169,7 +169,7 @@ def limits_of(config: Any) -> dict[str, float]:
     more = getattr(config, MORE_LIMITS) or {}
     out = {}
     for name, figure in limit_figures().items():
-        value = getattr(config, figure.limit) if _has_field(config, figure.limit) \
+        value = getattr(config, figure.limit_field) if _has_field(config, figure.limit_field) \
             else more.get(name)
         if value is not None:
             out[name] = float(value)
@@ -239,12 +239,17 @@ class CostSearch:
 
     # Checkpoint and outputs ------------------------------------------------------------
 
+    def _space(self) -> LimitedSpace:
+        if self.space is None:
+            raise RuntimeError("the limited space is made by build(), before the search")
+        return self.space
+
     def state_dict(self, strategy: Any) -> dict[str, Any]:
         """The strategy's state with the skipped architectures added."""
-        return {**strategy.state_dict(), "limits": self.space.state_dict()}
+        return {**strategy.state_dict(), "limits": self._space().state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.space.load_state_dict(state.get("limits") or {"limits": self.limits})
+        self._space().load_state_dict(state.get("limits") or {"limits": self.limits})
 
     def front(self, strategy: Any) -> list[str]:
         """Keys of the non-dominated evaluated networks (the archive of Pareto search)."""
@@ -258,7 +263,7 @@ class CostSearch:
         architecture skipped for a limit (placed after the evaluations before it)."""
         front = set(self.front(strategy)) if self.costs else set()
         history = strategy.history
-        skips = sorted(self.space.skipped, key=lambda s: s["after"] or 0)
+        skips = sorted(self._space().skipped, key=lambda s: s["after"] or 0)
         out: list[dict[str, Any]] = []
         for i, (evaluation, entry) in enumerate(zip(history, entries, strict=True)):
             out += [dict(s) for s in skips if (s["after"] or 0) == i]
