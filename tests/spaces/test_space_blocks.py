@@ -8,7 +8,15 @@ import torch
 from torch import nn
 
 from mbnas.errors import ConfigError, GenotypeError
-from mbnas.nn.blocks import BLOCKS, block_names, get_block, register_block, unregister_block
+from mbnas.nn.blocks import (
+    BLOCKS,
+    block_dims,
+    block_names,
+    blocks_for,
+    get_block,
+    register_block,
+    unregister_block,
+)
 from mbnas.spaces.mbnas import (
     KERNELS,
     Genotype,
@@ -39,6 +47,27 @@ def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_block_with_stride_two_halves_the_resolution(name, kernel):
     check_stride_two(name, kernel)
+
+
+# The same checks on a 5D tensor for every family whose registration says it supports
+# 3D (``@register_block(name, dims=(2, 3))``). 7x7x7 included: at these sizes its
+# memory is small (a 7x7x7 kernel has 343 weights per channel pair, 7x the 7x7's).
+@pytest.mark.parametrize("name", blocks_for(3))
+@pytest.mark.parametrize("kernel", (3, 7))
+def test_3d_block_keeps_shape_and_passes_gradients_on_a_volume(name, kernel):
+    check_keeps_shape_and_passes_gradients(name, kernel, 5, 12, spatial_dims=3)
+    check_stride_two(name, kernel, spatial_dims=3)
+
+
+def test_the_paper_families_support_3d_and_a_2d_only_plugin_is_refused_in_3d(plugin):
+    assert set(blocks_for(3)) >= {"vgg", "vgg2", "residual", "dense", "inception"}
+    plugin.load(TOY_FAMILY, BLOCKS)  # registered without dims: 2D only
+    assert block_dims("toy") == (2,) and "toy" not in blocks_for(3)
+    genotype = Genotype(tuple(Node(n.channels, "toy", 3, n.skip) for n in preset("unet").nodes))
+    with pytest.raises(GenotypeError, match="block 'toy' supports 2D only, not 3D"):
+        build_model(genotype, 1, 2, base_channels=4, spatial_dims=3)
+    with pytest.raises(ValueError, match="spatial_dims must be 2"):
+        register_block("flat", dims=(1,))
 
 
 def test_residual_shortcut_is_always_a_projection():
@@ -159,7 +188,7 @@ def test_unregistered_family_is_rejected_again(toy_family):
 def test_block_recipe_of_extending_md_passes_the_shared_block_checks(plugin):
     plugin.recipe("A block family", BLOCKS)
     (name,) = (n for n in block_names() if n not in BLOCKS_BUILT_IN)
-    check_block(name)
+    check_block(name)  # every kernel, in every dimension its registration supports
 
 
 BLOCKS_BUILT_IN = block_names()
