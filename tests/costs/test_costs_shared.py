@@ -93,3 +93,17 @@ def test_an_old_front_without_a_figure_reports_not_measured(tmp_path: Path) -> N
     html, _ = front_section([("old run", json.loads(json.dumps(old)), [])], [],
                             tmp_path / "figs", tmp_path, lambda paths, caption: None)
     assert "not measured" in html
+
+
+def test_the_built_in_limits_read_and_write_config_yaml_as_before(phantom_spleen: Path) -> None:
+    from mbnas.commands.search.config import SearchConfig
+
+    settings = {"data_dir": str(phantom_spleen), "objectives": ["dice", "macs"],
+                "max_params": "2M", "max_macs": 5e7, "max_memory": "2GiB",
+                "max_latency_ms": 12}
+    saved = SearchConfig.from_dict(dict(settings)).to_dict()
+    assert {k: saved[k] for k in ("max_params", "max_macs", "max_memory", "max_latency_ms")} \
+        == {"max_params": 2e6, "max_macs": 5e7, "max_memory": 2.0 ** 31, "max_latency_ms": 12.0}
+    assert "more_limits" not in saved and "strategy_options" not in saved
+    plain = SearchConfig.from_dict({"data_dir": str(phantom_spleen)}).to_dict()
+    assert not any(k.startswith("max_") and k != "max_depth" for k in plain)
