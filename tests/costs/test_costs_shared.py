@@ -70,8 +70,18 @@ def test_the_disk_recipe_is_one_file_and_one_registration(plugin, phantom_spleen
     again = SearchConfig.from_dict({k: v for k, v in config.items() if k != "out"})
     assert again.more_limits == {"disk": 2e6} and again.to_dict()["max_disk"] == 2e6
 
-    # the card's objectives line names the limit
+    # the card's objectives line names the limit, its cost line the evaluated figure
     assert "disk <= 2.0M B" in objectives_text(config)
+    from mbnas.commands.common.model_cost import measure_cost
+    from mbnas.reporting.card import cost_summary
+    from mbnas.reporting.report_data import ModelCost, ModelEvaluation
+    from mbnas.spaces.mbnas import preset
+
+    cost = measure_cost(preset("unet").to_dict(), 1, 2, 4, 32, "cpu")
+    assert set(cost.more) == {"disk"} and cost.more["disk"] > cost.params * 4  # fp32 + header
+    assert ModelCost.from_dict(json.loads(json.dumps(cost.to_dict()))) == cost
+    line = cost_summary([ModelEvaluation("U-Net", "baseline", cost=cost)])["U-Net"]
+    assert f"disk {COSTS.get('disk').format(cost.more['disk'])}" in line
 
     # a front.json written before the figure existed still reports: "not measured"
     old = _old_front()
@@ -107,3 +117,12 @@ def test_the_built_in_limits_read_and_write_config_yaml_as_before(phantom_spleen
     assert "more_limits" not in saved and "strategy_options" not in saved
     plain = SearchConfig.from_dict({"data_dir": str(phantom_spleen)}).to_dict()
     assert not any(k.startswith("max_") and k != "max_depth" for k in plain)
+
+
+def test_a_model_cost_without_other_figures_is_stored_as_before() -> None:
+    from mbnas.reporting.report_data import ModelCost
+
+    old = {"params": 10, "macs": 2.0, "macs_input_size": [32, 32], "macs_32": 2.0,
+           "macs_paper": 3.0, "latency_ms": 1.0, "peak_memory_mb": 1.0, "device": "cpu"}
+    cost = ModelCost.from_dict(old)
+    assert cost.more == {} and cost.to_dict() == old  # evaluation.json unchanged

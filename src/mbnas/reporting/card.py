@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.costs.registry import COSTS
 from mbnas.reporting.report_data import ModelEvaluation, ReportError
 
 __all__ = ["NOT_AVAILABLE", "NOT_DONE", "CARD_SECTIONS", "ReportingCard", "genotype_similarity",
@@ -217,6 +218,9 @@ def cost_summary(evals: Sequence[ModelEvaluation]) -> dict[str, str]:
             parts.append(f"latency {c.latency_ms:.3g} ms{where}")
         if c.peak_memory_mb is not None:
             parts.append(f"peak memory {c.peak_memory_mb:.4g} MiB{where}")
+        for name, value in c.more.items():  # every other registered figure (a plugin's)
+            figure = COSTS.find(name)
+            parts.append(f"{name} {figure.format(value) if figure else format(value, 'g')}")
         if e.width:
             parts.append(f"trained at {e.width}")
         out[e.name] = "; ".join(parts)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,22 @@ def cost_model(architecture: Any, in_channels: int, n_classes: int,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return build_model(arch, in_channels, n_classes, base_channels)
+
+
+#: The registered figures :class:`ModelCost` has a field of its own for; any other (a
+#: plugin's) is measured into ``ModelCost.more``.
+MODEL_COST_FIELDS = ("params", "macs", "macs_paper", "memory", "latency")
+
+
+def more_figures(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
+                 have: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Every registered figure without a field of :class:`ModelCost`, measured (those in
+    ``have`` kept)."""
+    out = dict(have or {})
+    for name in COSTS.names():
+        if name not in MODEL_COST_FIELDS and name not in out:
+            out[name] = float(COSTS.get(name).measure(model, shape, device))
+    return out
 
 
 def paper_macs(model: torch.nn.Module, in_channels: int) -> float:
@@ -79,6 +95,7 @@ def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
         latency_ms=figure("latency"),
         peak_memory_mb=figure("memory") / 2 ** 20,
         device=device_label(dev),
+        more=more_figures(model, shape, dev),
     )
 
 
@@ -107,10 +124,14 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
                 continue
             if ident in known:
                 out[key] = ModelCost.from_dict(known[ident])
-                if out[key].macs_paper is None:  # cached before the paper's count existed
+                missing = [n for n in COSTS.names()
+                           if n not in MODEL_COST_FIELDS and n not in out[key].more]
+                if out[key].macs_paper is None or missing:  # cached before they existed
                     model = cost_model(architecture, in_channels, n_classes, base_channels)
-                    out[key] = dataclasses.replace(out[key],
-                                                   macs_paper=paper_macs(model, in_channels))
+                    shape = (1, in_channels, image_size, image_size)
+                    out[key] = dataclasses.replace(
+                        out[key], macs_paper=out[key].macs_paper or paper_macs(model, in_channels),
+                        more=more_figures(model, shape, select_device(device), out[key].more))
                     known[ident] = out[key].to_dict()
                 continue
             out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,
