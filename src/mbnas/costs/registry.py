@@ -16,7 +16,7 @@ and the command line read the registry without it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,8 +136,3 @@ def objective_names() -> tuple[str, ...]:
 def limit_figures() -> dict[str, CostFigure]:
     """{name: figure} of the figures a hard limit may bound, in registry order."""
     return {n: f for n, f in COSTS.items() if f.limit is not None}
-
-
-def figures_text(figures: Mapping[str, float]) -> str:
-    """``params 1.2M; macs 62.0M MAC`` of the named figures."""
-    return "; ".join(f"{n} {COSTS.get(n).format(v)}" for n, v in figures.items())
