@@ -61,3 +61,30 @@ def test_a_command_line_option_without_key_and_value_is_refused(pair: str) -> No
 def test_the_default_strategy_is_named_not_positional() -> None:
     assert default_strategy() == DEFAULT_STRATEGY
     assert strategy_definition(DEFAULT_STRATEGY).costs  # the paper's search takes costs
+
+
+def test_the_command_line_and_the_config_file_reach_config_yaml(phantom_spleen, tmp_path,
+                                                                 capsys) -> None:
+    import yaml
+
+    from mbnas.cli import main
+
+    config_file = tmp_path / "search.yaml"
+    config_file.write_text("strategy: random\nstrategy_options: {batch_size: 2}\n")
+    base = ["search", str(phantom_spleen), "--out", str(tmp_path / "run"), "--dry-run",
+            "--protocol", "quick", "--config", str(config_file)]
+    assert main(base) == 0
+    saved = yaml.safe_load(capsys.readouterr().out.split("protocol key")[0])
+    assert saved["strategy_options"] == {"batch_size": 2}
+    assert main([*base, "--strategy-option", "batch_size=3"]) == 0  # the flag wins
+    saved = yaml.safe_load(capsys.readouterr().out.split("protocol key")[0])
+    assert saved["strategy_options"] == {"batch_size": 3}
+    assert main([*base[:-2], "--strategy", "local"]) == 0  # none given: no key at all
+    assert "strategy_options" not in capsys.readouterr().out
+    for bad, message in ((["--strategy-option", "batch_sise=3"], "unknown option"),
+                         (["--strategy-option", "batch_size=x"], "must be int"),
+                         (["--objectives", "dice,macs", "--strategy", "bilevel", "--space",
+                           "macro"], "not supported with the bilevel strategy")):
+        assert main([*base, *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
