@@ -116,7 +116,10 @@ def check_cost_settings(config: Any) -> None:
         raise ConfigError(f"objectives must be dice and any of {', '.join(costs)}, "
                           f"each once (e.g. dice,macs); got {','.join(objectives)}")
     object.__setattr__(config, "objectives", ("dice", *(o for o in objectives if o != "dice")))
-    more = dict(getattr(config, MORE_LIMITS) or {})
+    more = getattr(config, MORE_LIMITS) or {}
+    if not isinstance(more, Mapping):
+        raise ConfigError(f"{MORE_LIMITS} must be a mapping of cost limits, got {more!r}")
+    more = dict(more)
     figures = limit_figures()
     unknown = [k for k in more if k not in figures or _has_field(config, figures[k].limit_field)]
     if unknown:
