@@ -314,7 +314,7 @@ def front_lines(folder: Any) -> list[str]:
     for cost in front["objectives"]:
         if cost == "dice":
             continue
-        m = min(members, key=lambda member: member["figures"][cost])  # noqa: B023
+        m = min(members, key=lambda member: member["figures"][cost])
         lines.append(f"  lowest {cost}: {m['figures'][cost]:.4g} ({m['arch_key'][:8]}, "
                      f"dice {m['score']:.4f})")
     lines.append(f"  evaluate every member: mbnas evaluate {folder.path} --front")

@@ -80,7 +80,7 @@ def _pixel_problem(ds: Any, rows: int, cols: int, bits: int) -> str | None:
                 "series first, e.g. `gdcmconv --raw IN OUT`")
     try:
         decoded = np.asarray(ds.pixel_array)
-    except Exception as exc:  # noqa: BLE001 - the decoders raise many types on bad data
+    except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         return f"{syntax.name} pixel data cannot be decoded ({type(exc).__name__}: {first})"
     if decoded.size != values:
