@@ -88,3 +88,17 @@ def test_the_command_line_and_the_config_file_reach_config_yaml(phantom_spleen, 
         assert main([*base, *bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_the_recipe_strategy_gets_its_options(plugin) -> None:
+    from mbnas.strategies import STRATEGIES, strategy_names
+
+    built_in = strategy_names()
+    plugin.recipe("A search strategy", STRATEGIES)
+    (name,) = (n for n in strategy_names() if n not in built_in)
+    space = ToySpace("toy", 3)
+    assert make_strategy(name, space, rng=0, decode=decode).max_retries == 100
+    chosen = make_strategy(name, space, rng=0, decode=decode, options={"max_retries": "7"})
+    assert chosen.max_retries == 7
+    with pytest.raises(ConfigError, match="unknown option 'population'"):
+        make_strategy(name, space, rng=0, decode=decode, options={"population": 8})
