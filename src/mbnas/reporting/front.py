@@ -25,6 +25,7 @@ from mbnas.costs.registry import COSTS, CostFigure, limit_figures, objective_nam
 from mbnas.io import atomic_write_text
 from mbnas.reporting.figures import save_figure
 from mbnas.reporting.report_data import ModelEvaluation
+from mbnas.spaces.languages import architecture_text
 
 LATENCY_METHOD = ("median of 10 timed forward passes after 3 warm-up passes, batch 1, at the "
                   "training size, fp32 (the precision of `mbnas predict`), the device "
@@ -32,15 +33,12 @@ LATENCY_METHOD = ("median of 10 timed forward passes after 3 warm-up passes, bat
 
 
 def genotype_text(genotype: Mapping[str, Any]) -> str:
-    """A compact one-line genotype: per node channels initial, block, kernel, skip source.
+    """A compact one-line architecture, as its language's codec writes it.
 
-    ``s vgg3 / d res5 / u den3<2`` (s/d/u: same/down/up; ``<2``: skip from node 2).
+    An MB-NAS genotype: ``s vgg3 / d res5 / u den3<2`` (s/d/u: same/down/up; ``<2``: skip
+    from node 2); anything no codec reads: its name or kind.
     """
-    nodes = genotype.get("nodes")
-    if not isinstance(nodes, list):
-        return str(genotype.get("name", genotype.get("kind", "?")))
-    return " / ".join(f"{n['channels'][0]} {n['block'][:3]}{n['kernel']}"
-                      + (f"<{n['skip']}" if n.get("skip") else "") for n in nodes)
+    return architecture_text(genotype)
 
 
 def objectives_text(config: Mapping[str, Any]) -> str:

@@ -4,7 +4,8 @@ Built from values only (the driver reads the run folders and the store):
 
 * the spread of the K best scores (:func:`mbnas.reporting.card.stability`);
 * the pairwise distance between the K best genotypes, per variable type: the fraction
-  of nodes whose ``channels``, ``block``, ``kernel`` or ``skip`` differ;
+  of nodes whose ``channels``, ``block``, ``kernel`` or ``skip`` differ (the variables
+  their language's codec describes, :func:`mbnas.spaces.languages.describe`);
 * how often each option was chosen per node across the K best genotypes;
 * the rank correlation (Spearman) of the scores of architectures that several repeats
   evaluated. The repeats share one store, so such an architecture has one score: its
@@ -24,13 +25,23 @@ from typing import Any
 import numpy as np
 
 from mbnas.reporting.card import stability
+from mbnas.spaces.languages import describe
 
+#: The variable types of the paper's genotypes: the columns when no genotype is readable.
 VARIABLES = ("channels", "block", "kernel", "skip")
 
+def _nodes(genotype: Mapping[str, Any]) -> list[Mapping[str, str]]:
+    """The architecture's variables per node (or stage), as its codec describes them."""
+    return list((describe(genotype) or {}).values())
 
-def _nodes(genotype: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    nodes = genotype.get("nodes") if isinstance(genotype, Mapping) else None
-    return list(nodes) if isinstance(nodes, (list, tuple)) else []
+
+def _variables(*groups: Sequence[Mapping[str, str]]) -> list[str]:
+    """The variable types of the nodes, in order of first appearance."""
+    return list(dict.fromkeys(v for nodes in groups for node in nodes for v in node))
+
+
+def _columns(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(v for row in rows.values() for v in row))
 
 
 def variable_distances(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, float]:
@@ -38,7 +49,7 @@ def variable_distances(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, 
     na, nb = _nodes(a), _nodes(b)
     n = max(len(na), len(nb))
     out = {}
-    for var in VARIABLES:
+    for var in _variables(na, nb) or VARIABLES:
         if n == 0:
             out[var] = math.nan
             continue
@@ -51,14 +62,15 @@ def variable_distances(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, 
 
 def option_frequencies(genotypes: Sequence[Mapping[str, Any]]
                        ) -> dict[str, dict[str, dict[str, int]]]:
-    """``{"node 1": {"block": {"dense": 2, ...}, ...}, ...}`` over the genotypes."""
+    """``{"node 1": {"block": {"dense": 2, ...}, ...}, ...}`` over the genotypes (the
+    node or stage names and variables their codec describes)."""
     out: dict[str, dict[str, dict[str, int]]] = {}
     for g in genotypes:
-        for i, node in enumerate(_nodes(g), start=1):
-            per = out.setdefault(f"node {i}", {v: {} for v in VARIABLES})
-            for var in VARIABLES:
-                key = str(node.get(var))
-                per[var][key] = per[var].get(key, 0) + 1
+        for group, node in (describe(g) or {}).items():
+            per = out.setdefault(group, {})
+            for var, value in node.items():
+                per.setdefault(var, {})
+                per[var][value] = per[var].get(value, 0) + 1
     return out
 
 
@@ -157,17 +169,22 @@ def stability_html(groups: Mapping[str, Mapping[str, Any]]) -> str:
                                                          "best_score_min", "best_score_max",
                                                          "best_score_range"))
                  + "</tr></tbody></table>")
+        distance_columns = _columns(s["distance"])
         html += ("<table><thead><tr><th>best genotypes</th>"
-                 + "".join(f"<th>{v} distance</th>" for v in VARIABLES) + "</tr></thead><tbody>"
+                 + "".join(f"<th>{escape(v)} distance</th>" for v in distance_columns)
+                 + "</tr></thead><tbody>"
                  + "".join(f"<tr><td>{escape(pair)}</td>"
-                           + "".join(f"<td>{_f(d[v])}</td>" for v in VARIABLES) + "</tr>"
-                           for pair, d in s["distance"].items()) + "</tbody></table>")
+                           + "".join(f"<td>{_f(d.get(v))}</td>" for v in distance_columns)
+                           + "</tr>" for pair, d in s["distance"].items()) + "</tbody></table>")
+        chosen_columns = _columns(s["option_frequencies"])
         html += ("<table><thead><tr><th>node</th>"
-                 + "".join(f"<th>{v} chosen (count over repeats)</th>" for v in VARIABLES)
+                 + "".join(f"<th>{escape(v)} chosen (count over repeats)</th>"
+                           for v in chosen_columns)
                  + "</tr></thead><tbody>"
                  + "".join(f"<tr><td>{escape(node)}</td>" + "".join(
                      "<td>" + escape(", ".join(f"{o} {n}" for o, n in sorted(
-                         per[v].items(), key=lambda t: -t[1]))) + "</td>" for v in VARIABLES)
+                         per.get(v, {}).items(), key=lambda t: -t[1]))) + "</td>"
+                     for v in chosen_columns)
                            + "</tr>" for node, per in s["option_frequencies"].items())
                  + "</tbody></table>")
         rc = s["rank_correlation"]
