@@ -23,9 +23,11 @@ demo: $(STAMP)
 $(SAMPLE)/provenance.json: | $(STAMP)
 	$(VENV)/bin/mbnas sample lung-ct --out $(SAMPLE) --cache $(SAMPLE_CACHE)
 
-# The layer, circle and heavy-import contracts (pyproject.toml) first: a circle fails here.
+# The layer, circle and heavy-import contracts (pyproject.toml) first: a circle fails here;
+# then the type checker (pyproject.toml [tool.mypy]: strict on the light rooms).
 test: $(STAMP) $(SAMPLE)/provenance.json
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	MBNAS_LUNG_SAMPLE=$(SAMPLE) MBNAS_SAMPLE_CACHE=$(SAMPLE_CACHE) $(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -80,7 +80,7 @@ def classify(authors_class: Any, start: str) -> tuple[collections.Counter, list,
             probe = start[:position] + str(value) + start[position + 1:]
             try:
                 signature = authors_network(authors_class, probe)
-            except Exception as exc:  # noqa: BLE001 - their fitness scores a crash 0
+            except Exception as exc:
                 kind, why = "crash", f"{type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
             else:
                 kind, why = ("duplicate", f"= {seen[signature]}") if signature in seen \

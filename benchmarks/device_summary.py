@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_search_cost import spleen_hours  # noqa: E402
+from gpu_search_cost import spleen_hours
 
 #: Full-protocol-equivalent trainings with --fidelity 0.5,1 over those without, and with
 #: --race on top: (full + 0.5 x low-rung trainings) / plain, over 3 seeds of

@@ -30,16 +30,16 @@ import torch
 from mbnas.commands.common.estimate import seconds_per_call
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import forward_flops, matmul_flops  # noqa: E402
+from train_throughput import forward_flops, matmul_flops
 
-from mbnas.commands.common.estimate import time_network  # noqa: E402
+from mbnas.commands.common.estimate import time_network
 from mbnas.costs.measure import peak_activation_memory
-from mbnas.spaces.mbnas import build_model, get_space, preset  # noqa: E402
-from mbnas.training.augment import augment_batch  # noqa: E402
-from mbnas.training.device import device_name, select_device  # noqa: E402
-from mbnas.training.fused import FusedNetworks  # noqa: E402
-from mbnas.training.loss import soft_dice_loss  # noqa: E402
-from mbnas.training.protocol import Protocol  # noqa: E402
+from mbnas.spaces.mbnas import build_model, get_space, preset
+from mbnas.training.augment import augment_batch
+from mbnas.training.device import device_name, select_device
+from mbnas.training.fused import FusedNetworks
+from mbnas.training.loss import soft_dice_loss
+from mbnas.training.protocol import Protocol
 
 SPLEEN_SLICES = 2900
 SPLEEN_EVALUATIONS, SPLEEN_RUNS, SPLEEN_EPOCHS = 150, 15, 50

@@ -22,7 +22,7 @@ from mbnas.store import ResultStore
 from mbnas.training.protocol import get_protocol
 
 
-def search(data: Path, out: Path, seed: int, budget: int, race: bool, protocol) -> dict:  # noqa: ANN001
+def search(data: Path, out: Path, seed: int, budget: int, race: bool, protocol) -> dict:
     config = SearchConfig(data_dir=str(data), budget=budget, seed=seed, protocol=protocol,
                           device="cpu", cache_dir=str(out.parent / "cache"), race=race,
                           threads=1)

@@ -32,7 +32,7 @@ from mbnas.data.sample import make_sample
 PRESET = "U-Net preset"
 
 
-def run_means(evaluation, metric: str) -> dict[tuple[int, int], float]:  # noqa: ANN001
+def run_means(evaluation, metric: str) -> dict[tuple[int, int], float]:
     """(seed, fold) -> the run's mean of ``metric`` over its validation cases."""
     runs: dict[tuple[int, int], list[float]] = {}
     for case in evaluation.cases:
@@ -45,7 +45,7 @@ def spread(values: dict[tuple[int, int], float]) -> str:
     return f"{v.mean():.3f} +- {v.std(ddof=1) if len(v) > 1 else 0.0:.3f}"
 
 
-def p_value(model, reference) -> str:  # noqa: ANN001
+def p_value(model, reference) -> str:
     """Wilcoxon signed-rank p of the paired (seed, fold) run Dice of two models."""
     if model is reference:
         return "-"

@@ -33,7 +33,7 @@ from mbnas.training.protocol import get_protocol
 from mbnas.training.runs import RunContext, RunSpec, execute_run
 
 
-def held_out_dice(data, folds, protocol, seeds, device) -> list[float]:  # noqa: ANN001
+def held_out_dice(data, folds, protocol, seeds, device) -> list[float]:
     """Mean Dice of each fold's validation cases, averaged over seeds."""
     arch = Baseline("unet")
     ctx = RunContext(data, tuple(tuple(f.val) for f in folds), device)

@@ -179,7 +179,7 @@ def main() -> None:
     _timing(data_dir, data, folds, protocol, space, args, out, rng)
 
 
-def _timing(data_dir, data, folds, protocol, space, args, out, rng) -> None:  # noqa: ANN001
+def _timing(data_dir, data, folds, protocol, space, args, out, rng) -> None:
     """Seconds to score one network with inherited weights at ``--timing-size`` px."""
     from dataclasses import replace
 

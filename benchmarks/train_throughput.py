@@ -48,7 +48,7 @@ def synthetic_slices(n: int, size: int, seed: int = 0) -> SliceData:
                      {0: "background", 1: "organ"}, ("CT",))
 
 
-def engine_images_per_second(model, data, val, protocol, device) -> float:  # noqa: ANN001
+def engine_images_per_second(model, data, val, protocol, device) -> float:
     warm = dataclasses.replace(protocol, epochs=1)
     train_run(model, data.subset(data.case_ids[:2]), val, warm, 0, device)  # warm-up
     t0 = time.perf_counter()
@@ -57,7 +57,7 @@ def engine_images_per_second(model, data, val, protocol, device) -> float:  # no
     return len(data.images) * protocol.epochs / seconds, out
 
 
-def reference_images_per_second(model, data, steps: int, device, batch: int) -> float:  # noqa: ANN001
+def reference_images_per_second(model, data, steps: int, device, batch: int) -> float:
     from monai.data import CacheDataset, DataLoader
     from monai.losses import DiceLoss
     from monai.transforms import Compose, RandAffined, RandFlipd, RandScaleIntensityd
@@ -94,7 +94,7 @@ def reference_images_per_second(model, data, steps: int, device, batch: int) -> 
     return steps * batch / (time.perf_counter() - t0)
 
 
-def matmul_flops(device, dtype, n: int = 2048, reps: int = 10) -> float:  # noqa: ANN001
+def matmul_flops(device, dtype, n: int = 2048, reps: int = 10) -> float:
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
@@ -109,7 +109,7 @@ def matmul_flops(device, dtype, n: int = 2048, reps: int = 10) -> float:  # noqa
     return 2 * n ** 3 * reps / (time.perf_counter() - t0)
 
 
-def forward_flops(model, size: int, device) -> int:  # noqa: ANN001
+def forward_flops(model, size: int, device) -> int:
     model = model.to(device).eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.zeros(1, 1, size, size, device=device))

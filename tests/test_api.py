@@ -13,7 +13,7 @@ from mbnas.progress import CallbackSink, use_sink
 
 
 def test_search_and_report_through_the_api(tmp_path: Path, phantom_spleen: Path,
-                                           phantom_cache: Path, caplog) -> None:  # noqa: ANN001
+                                           phantom_cache: Path, caplog) -> None:
     caplog.set_level("INFO", logger="mbnas.progress")
     outcome = search(phantom_spleen, tmp_path / "run", protocol="quick", budget=2, seed=5,
                      cache_dir=str(phantom_cache),
@@ -51,8 +51,8 @@ def test_api_functions_are_documented_and_import_no_torch() -> None:
 
 def test_api_names_stay_functions_after_every_subpackage_is_imported() -> None:
     # The subpackages are named for what they hold, so importing them rebinds nothing.
-    import mbnas.inference  # noqa: F401
-    import mbnas.reporting  # noqa: F401
+    import mbnas.inference
+    import mbnas.reporting
     import mbnas.strategies  # noqa: F401
     from mbnas import api, evaluate, predict, report, search
 

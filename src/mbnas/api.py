@@ -74,13 +74,16 @@ def search(data_dir: str | Path | None, out: str | Path, *,
         raise ConfigError(f"search: config must be a SearchConfig, got {_kind(config)}")
     _callable_or_none("search", "on_evaluation", on_evaluation)
     _bool("search", "retry_failed", retry_failed)
-    shared = _path("search", "shared", shared, optional=True)
+    shared_folder: Path | None = _path("search", "shared", shared, optional=True)
     if config is None:
+        if data_dir is None:
+            raise ConfigError("search: give data_dir or config")
         config = search_config(data_dir, protocol=protocol,
                                protocol_overrides=protocol_overrides, **settings)
     with _executor(executor, config.executor, config.ray, config.threads) as ex:
         return run_search(config, out, hooks=_hooks(hooks), executor=ex,
-                          on_evaluation=on_evaluation, retry_failed=retry_failed, shared=shared)
+                          on_evaluation=on_evaluation, retry_failed=retry_failed,
+                          shared=shared_folder)
 
 
 def search_config(data_dir: str | Path, *, protocol: str = "paper",
@@ -307,7 +310,7 @@ def _callable_or_none(function: str, name: str, value: Any) -> None:
         raise ConfigError(f"{function}: {name} must be callable, got {_kind(value)}")
 
 
-class _executor:  # noqa: N801 - used as a context manager like a function
+class _executor:
     """Use ``given`` as is, or make the named executor, start it, and close it after."""
 
     def __init__(self, given: Any, name: str, ray: Mapping[str, Any],

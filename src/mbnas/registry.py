@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from mbnas.errors import ConfigError, MbnasError
 
@@ -157,3 +157,30 @@ class Registry(Generic[T]):
     def _unknown(self, name: object) -> MbnasError:
         valid = ", ".join(self._ordered()) or "(none registered)"
         return self._error(f"unknown {self.kind} {name!r}; valid: {valid}")
+
+
+class NamesView(Sequence[str]):
+    """A live, read-only view of a registry's names: unlike a tuple taken at import, it
+    shows the entries a plugin registers later.
+
+    Args:
+        registry: The registry viewed.
+    """
+
+    def __init__(self, registry: Registry[Any]) -> None:
+        self._registry = registry
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        return self._registry.names()[index]
+
+    def __len__(self) -> int:
+        return len(self._registry.names())
+
+    def __repr__(self) -> str:
+        return repr(self._registry.names())

@@ -62,7 +62,7 @@ def _limit(data: Path, cache: Path) -> int:
     return round(_start_macs(data, cache) * 1.05)
 
 
-def _preprocess():  # noqa: ANN202
+def _preprocess():
     from mbnas.data import PreprocessConfig
 
     return PreprocessConfig(size=32)
@@ -75,7 +75,7 @@ class CountingExecutor(InProcessExecutor):
         super().__init__()
         self.sent: list[dict] = []
 
-    def run(self, specs: Sequence[RunSpec], ctx, hooks=None):  # noqa: ANN001, ANN201
+    def run(self, specs: Sequence[RunSpec], ctx, hooks=None):
         self.sent += [s.architecture for s in specs]
         return super().run(specs, ctx, hooks)
 

@@ -81,14 +81,14 @@ def test_os_errors_are_one_line_with_the_path_but_bugs_are_not_swallowed(
 
     full = tmp_path / "weights.pt"
 
-    def disk_full(args):  # noqa: ANN001, ANN202
+    def disk_full(args):
         raise OSError(errno.ENOSPC, "No space left on device", str(full))
 
     monkeypatch.setattr(space_cli, "cmd_cost", disk_full)
     assert main(["space", "cost", "unet"]) == 2
     assert _one_line(capsys) == f"error: {full}: No space left on device"
 
-    def bug(args):  # noqa: ANN001, ANN202
+    def bug(args):
         raise TypeError("a programming error")
 
     monkeypatch.setattr(space_cli, "cmd_cost", bug)

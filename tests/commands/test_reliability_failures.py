@@ -31,7 +31,7 @@ def _failing(monkeypatch: pytest.MonkeyPatch, exc: BaseException, times: int) ->
     """Make the first ``times`` trainings raise ``exc`` (then train for real)."""
     real, calls = runs_module.train_run, [0]
 
-    def train_run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def train_run(*args, **kwargs):
         calls[0] += 1
         if calls[0] <= times:
             raise exc
@@ -129,10 +129,10 @@ class _BrokenHook:
     def __init__(self) -> None:
         self.runs = 0
 
-    def run_started(self, spec) -> None:  # noqa: ANN001
+    def run_started(self, spec) -> None:
         self.runs += 1
 
-    def epoch_done(self, spec, stats) -> None:  # noqa: ANN001
+    def epoch_done(self, spec, stats) -> None:
         if self.runs == 3:
             raise ZeroDivisionError("my notebook's progress bar")
 

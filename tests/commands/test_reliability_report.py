@@ -197,7 +197,7 @@ def test_evaluate_time_left_counts_the_steps_after_the_runs(extended: SimpleName
     assert line.endswith("~11m00s left (runs, then metrics)"), line
 
 
-def _parsed(argv: list[str]):  # noqa: ANN202
+def _parsed(argv: list[str]):
     from mbnas.cli import build_parser
 
     return build_parser().parse_args(argv)

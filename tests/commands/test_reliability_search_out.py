@@ -23,7 +23,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     ("labelsTr/run", "lies in the dataset's labelsTr/ folder")])
 def test_search_out_in_the_dataset_is_refused_and_writes_nothing(
         phantom_spleen: Path, tmp_path: Path, where: str, says: str,
-        capsys) -> None:  # noqa: ANN001
+        capsys) -> None:
     data = Path(shutil.copytree(phantom_spleen, tmp_path / "data"))
     before = _snapshot(data)
     code = main(["search", str(data), *TINY, "--cache", str(tmp_path / "cache"),

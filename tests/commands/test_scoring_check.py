@@ -32,22 +32,22 @@ def test_the_check_catches_a_method_that_scores_at_random(tmp_path: Path) -> Non
         def __init__(self, context: ScoringContext) -> None:
             pass
 
-        def score(self, strategy, batch):  # noqa: ANN001, ANN201
+        def score(self, strategy, batch):
             from types import SimpleNamespace
 
             return [SimpleNamespace(arch_key=a.key, score=random.random(), runs=(),
                                     n_trained=0) for a in batch]
 
-        def state_dict(self):  # noqa: ANN201
+        def state_dict(self):
             return None
 
-        def load_state_dict(self, state) -> None:  # noqa: ANN001
+        def load_state_dict(self, state) -> None:
             pass
 
-        def annotate_log(self, lines):  # noqa: ANN001, ANN201
+        def annotate_log(self, lines):
             return lines
 
-        def finish(self, strategy) -> None:  # noqa: ANN001
+        def finish(self, strategy) -> None:
             pass
 
     with pytest.raises(AssertionError, match="the same seed gave other scores"):

@@ -9,7 +9,7 @@ import numpy as np
 SPACING = (2.0, 2.0, 3.0)  # column, row, slice (mm)
 
 
-def _meta(sop_class: str, sop_uid: str):  # noqa: ANN202
+def _meta(sop_class: str, sop_uid: str):
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 

@@ -17,13 +17,13 @@ from mbnas.errors import ConfigError, DatasetError
 ROIS = parse_rois("tumour=GTV-1|gtv")
 
 
-def _patient(folder: Path, rois: dict | None = None, **series) -> str:  # noqa: ANN003
+def _patient(folder: Path, rois: dict | None = None, **series) -> str:
     uid = write_series(folder, **series)
     write_rtstruct(folder, rois if rois is not None else {"GTV-1": tumour(range(1, 4))}, uid)
     return uid
 
 
-def _errors(source: Path, rois=ROIS) -> list[str]:  # noqa: ANN001
+def _errors(source: Path, rois=ROIS) -> list[str]:
     _, problems, _ = read_dicom_rt(source, rois)
     return [str(p) for p in problems if p.is_error]
 
@@ -119,7 +119,7 @@ def test_bad_roi_lists_are_refused(text: str) -> None:
         parse_rois(text)
 
 
-def test_the_cli_lists_every_problem_and_exits_2(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_the_cli_lists_every_problem_and_exits_2(tmp_path: Path, capsys) -> None:
     _patient(tmp_path / "src" / "a", {"Lung": tumour(range(1, 3))})
     _patient(tmp_path / "src" / "b", n_slices=8, skip=(4,))
     code = main(["import", "dicom-rt", str(tmp_path / "src"), "--out", str(tmp_path / "o"),

@@ -28,7 +28,7 @@ def pycerr_dicom(lung_archives: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def test_the_sample_is_check_clean_with_six_cases_two_sites_and_provenance(
-        lung_sample: Path, capsys) -> None:  # noqa: ANN001
+        lung_sample: Path, capsys) -> None:
     dataset = read_dataset(lung_sample)
     assert len(dataset.cases) == 6 and dataset.label_names == {0: "background", 1: "tumour"}
     assert {c.site for c in dataset.cases} == {PYCERR.site, PYRADIOMICS.site}
@@ -45,7 +45,7 @@ def test_the_sample_is_check_clean_with_six_cases_two_sites_and_provenance(
 
 
 def test_a_second_run_does_no_work_and_needs_no_network(lung_sample: Path,
-                                                         tmp_path: Path, capsys) -> None:  # noqa: ANN001
+                                                         tmp_path: Path, capsys) -> None:
     before = (lung_sample / "dataset.json").stat().st_mtime_ns
     # an empty cache: nothing would be found there, so nothing may be needed
     assert main(["sample", "lung-ct", "--out", str(lung_sample), "--cache", str(tmp_path)]) == 0
@@ -56,7 +56,7 @@ def test_a_second_run_does_no_work_and_needs_no_network(lung_sample: Path,
 
 
 def test_without_the_registry_the_download_fails_in_one_line(tmp_path: Path,
-                                                              monkeypatch) -> None:  # noqa: ANN001
+                                                              monkeypatch) -> None:
     for key, value in {"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "http://127.0.0.1:9/",
                        "PIP_RETRIES": "0", "PIP_TIMEOUT": "1", "PIP_FIND_LINKS": ""}.items():
         monkeypatch.setenv(key, value)

@@ -121,7 +121,7 @@ def test_search_flags_resolve_the_split(tmp_path: Path) -> None:
     data = make_phantom(tmp_path / "ph", "spleen", n_cases=6, seed=0, shape=(16, 16, 2),
                         sites=3)
 
-    def config(*flags: str):  # noqa: ANN202
+    def config(*flags: str):
         return search_config(build_parser().parse_args(
             ["search", str(data), "--out", str(tmp_path / "run"), *flags]))
 

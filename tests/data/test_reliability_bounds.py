@@ -12,7 +12,7 @@ from mbnas.data.spacing import MAX_RESAMPLED_SIDE
 
 @pytest.mark.parametrize("spacing", ["0.001", "1e-6", "1e-300"])
 def test_a_tiny_target_spacing_is_refused_before_allocating(
-        spleen_msd: Path, tmp_path: Path, spacing: str, capsys) -> None:  # noqa: ANN001
+        spleen_msd: Path, tmp_path: Path, spacing: str, capsys) -> None:
     code = main(["preprocess", str(spleen_msd), "--size", "32", "--target-spacing", spacing,
                  "--cache", str(tmp_path / "cache"), "--quiet"])
     err = capsys.readouterr().err
@@ -27,7 +27,7 @@ def test_a_fine_target_spacing_within_the_bound_still_resamples(spleen_msd: Path
 
 
 def test_check_refuses_a_label_whose_header_declares_more_than_the_file_holds(
-        spleen_msd: Path, copy_dataset, capsys) -> None:  # noqa: ANN001
+        spleen_msd: Path, copy_dataset, capsys) -> None:
     import gzip
 
     import nibabel as nib

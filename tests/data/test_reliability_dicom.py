@@ -94,7 +94,7 @@ KINDS: dict[str, tuple[Callable[[Path], None], str]] = {
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_malformed_kind_is_one_listed_line_and_exit_2(tmp_path: Path, kind: str,
-                                                           capsys) -> None:  # noqa: ANN001
+                                                           capsys) -> None:
     make, expected = KINDS[kind]
     _patient(tmp_path / "src" / "p")
     make(tmp_path / "src" / "p")

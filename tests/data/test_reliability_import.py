@@ -18,7 +18,7 @@ from mbnas.store.lock import FileLock
 ROIS = parse_rois("tumour=GTV-1")
 
 
-def _patient(folder: Path, **series) -> None:  # noqa: ANN003
+def _patient(folder: Path, **series) -> None:
     uid = write_series(folder, **series)
     write_rtstruct(folder, {"GTV-1": tumour(range(1, 4))}, uid)
 
@@ -32,7 +32,7 @@ def _import(src: Path, out: Path) -> int:
     return main(["import", "dicom-rt", str(src), "--out", str(out), "--roi", "tumour=GTV-1"])
 
 
-def test_a_second_import_keeps_files_the_user_added(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_second_import_keeps_files_the_user_added(tmp_path: Path, capsys) -> None:
     _patient(tmp_path / "src" / "a")
     out = tmp_path / "ds"
     assert _import(tmp_path / "src", out) == 0
@@ -98,7 +98,7 @@ def test_only_its_own_stale_temporary_folders_are_removed(tmp_path: Path) -> Non
 
 
 def test_a_second_writer_of_one_out_is_refused_in_one_line(tmp_path: Path,
-                                                           capsys) -> None:  # noqa: ANN001
+                                                           capsys) -> None:
     _patient(tmp_path / "src" / "a")
     lock = FileLock(tmp_path / ".ds.lock")  # what a running import or sample holds
     assert lock.acquire() is None
@@ -113,7 +113,7 @@ def test_a_second_writer_of_one_out_is_refused_in_one_line(tmp_path: Path,
 
 @pytest.mark.parametrize("names", [("a b", "a_b"), ("Пациент", "Больной"), ("Anna", "anna")])
 def test_patients_whose_names_clean_alike_are_not_merged(tmp_path: Path, names,
-                                                         capsys) -> None:  # noqa: ANN001
+                                                         capsys) -> None:
     for name in names:
         _patient(tmp_path / "src" / name / "p")
     out = tmp_path / "ds"
@@ -153,7 +153,7 @@ def test_a_write_cut_short_by_a_file_size_limit_is_not_reported_as_done(
 
 
 def test_a_second_sample_run_on_one_out_or_cache_is_refused_in_one_line(
-        tmp_path: Path, capsys) -> None:  # noqa: ANN001
+        tmp_path: Path, capsys) -> None:
     for held, says in ((tmp_path / ".ds.lock", "is writing this folder"),
                        (tmp_path / "cache" / "samples" / ".lung-ct-src.lock",
                         "is building a sample from")):

@@ -23,14 +23,14 @@ from nnunetv2.training.nnUNetTrainer.variants.training_length.nnUNetTrainer_Xepo
 _start = nnUNetTrainer_1epoch.on_train_start
 
 
-def _short_start(self) -> None:  # noqa: ANN001
+def _short_start(self) -> None:
     # Set here, not in __init__: nnU-Net records __init__'s arguments by inspecting it.
     self.num_iterations_per_epoch = 10
     self.num_val_iterations_per_epoch = 2
     _start(self)
 
 
-def _no_mirroring(self) -> tuple:  # noqa: ANN001
+def _no_mirroring(self) -> tuple:
     rotation, do_dummy_2d, initial_patch, _ = _configure(self)
     self.inference_allowed_mirroring_axes = None
     return rotation, do_dummy_2d, initial_patch, None

@@ -26,7 +26,7 @@ def test_zero_sized_scan_is_refused(tmp_path) -> None:
         read_scan(find_scans(path)[0], ("CT",))
 
 
-def _bomb(path, shape=(2000, 2000, 500)) -> None:  # noqa: ANN001
+def _bomb(path, shape=(2000, 2000, 500)) -> None:
     """A small file whose header declares ``shape`` (int16): 4 GB for the default."""
     import gzip
 
@@ -38,7 +38,7 @@ def _bomb(path, shape=(2000, 2000, 500)) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("name", ["bomb.nii.gz", "bomb.nii"])
 def test_a_header_declaring_more_than_the_file_holds_is_refused_before_reading(
-        tmp_path, name) -> None:  # noqa: ANN001
+        tmp_path, name) -> None:
     import tracemalloc
 
     path = tmp_path / name
@@ -54,7 +54,7 @@ def test_a_header_declaring_more_than_the_file_holds_is_refused_before_reading(
     assert peak < 50_000_000  # nothing near the declared 4 GB was allocated
 
 
-def test_a_header_over_the_size_limit_is_refused(tmp_path) -> None:  # noqa: ANN001
+def test_a_header_over_the_size_limit_is_refused(tmp_path) -> None:
     from mbnas.data.check import MAX_VOXELS
 
     path = tmp_path / "huge.nii.gz"

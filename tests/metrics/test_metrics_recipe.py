@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import test_metrics_registered as shared  # the shared body, beside this file
 
 from mbnas.metrics import METRICS, MetricDefinition
 from mbnas.reporting.figures import measured_metrics, plot_case_boxplots
 from mbnas.reporting.report_data import CaseScore, ModelEvaluation
 from mbnas.reporting.table import build_table
+from mbnas.testing import check_metric
 
 TOY = '''
 """Jaccard index, registered as the recipe says."""
@@ -45,13 +45,7 @@ def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MetricDefin
 
 
 def test_the_toy_passes_the_shared_checks(toy: MetricDefinition) -> None:
-    shared.test_a_definition_is_complete(toy)
-    for shape in shared.SHAPES:
-        shared.test_empty_masks_follow_the_registered_policy(toy, shape)
-        shared.test_values_are_finite_and_symmetric(toy, shape, 1)
-        shared.test_scaling_the_spacing_scales_a_distance_and_leaves_a_ratio(toy, shape)
-    shared.test_bad_input_is_refused_for_every_metric(toy)
-    shared.test_case_and_slice_results_carry_every_registered_metric()
+    check_metric(toy.name)  # the kit a plugin metric runs (mbnas.testing)
 
 
 def test_the_toy_is_a_table_column_and_a_figure(toy: MetricDefinition, tmp_path: Path) -> None:

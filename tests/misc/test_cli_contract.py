@@ -63,7 +63,7 @@ def test_search_help_is_grouped_and_shows_the_config_defaults() -> None:
     assert f"(default: {budget})" in " ".join(section.split())
 
 
-def test_train_refuses_seeds_it_would_ignore(capsys) -> None:  # noqa: ANN001
+def test_train_refuses_seeds_it_would_ignore(capsys) -> None:
     import pytest
 
     with pytest.raises(SystemExit) as info:

@@ -15,7 +15,7 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path: Path) -> None:
     path = tmp_path / "a.json"
     atomic_write_json(path, {"v": 1})
 
-    def broken(f) -> None:  # noqa: ANN001
+    def broken(f) -> None:
         f.write(b"partial")
         raise RuntimeError("disk full")
 

@@ -62,3 +62,13 @@ def test_built_in_entries_keep_the_builtins_order_whichever_is_imported_first(mo
     assert reg.find("first") == 1 and reg.find("nope") is None and reg.find(["x"]) is None
     with pytest.raises(ConfigError, match="valid: first, second, plugin$"):
         reg.get("nope")
+
+
+def test_spaces_is_a_live_view_so_a_plugin_space_shows(plugin) -> None:
+    from mbnas.spaces.registry import SPACES, SPACES_REGISTRY
+
+    before = len(SPACES)
+    plugin.load("from mbnas.spaces.registry import SpaceDefinition, register_space\n"
+                "register_space(SpaceDefinition('live-view', 'ad'))\n", SPACES_REGISTRY)
+    assert "live-view" in SPACES and SPACES[-1] == "live-view"
+    assert len(SPACES) == before + 1 and tuple(SPACES) == SPACES_REGISTRY.names()

@@ -98,7 +98,7 @@ def test_progress_axis_spans_at_least_a_twentieth_of_dice(tmp_path, monkeypatch)
     seen = []
     real = Figure.savefig
 
-    def spy(fig, *args, **kwargs):  # noqa: ANN001, ANN202
+    def spy(fig, *args, **kwargs):
         seen.append(fig.axes[0].get_ylim())
         return real(fig, *args, **kwargs)
 

@@ -58,13 +58,13 @@ def test_card_line_and_reading(tmp_path: Path) -> None:
 
 
 def test_every_panel_has_numbered_axes_and_every_evaluated_point(tmp_path: Path,
-                                                                 monkeypatch) -> None:  # noqa: ANN001
+                                                                 monkeypatch) -> None:
     from matplotlib.figure import Figure
 
     seen: list = []
     real = Figure.savefig
 
-    def spy(fig, *args, **kwargs):  # noqa: ANN001, ANN202
+    def spy(fig, *args, **kwargs):
         fig.canvas.draw()
         seen.append([(ax.get_ylim(), [t.get_text() for t in ax.get_xticklabels()
                                       if t.get_text() and t.get_visible()])

@@ -28,40 +28,25 @@ from mbnas.spaces.mbnas import (
 )
 from mbnas.spaces.mbnas.count import TopologyCounter
 from mbnas.spaces.registry import DEFAULT_SPACE, SPACES_REGISTRY, space_definition, space_names
-
-#: The spatial shape each dimension's checks run on: an image, and a small volume
-#: (three different sizes, so a block that mixes up axes fails).
-SHAPES = {2: (12, 10), 3: (8, 6, 4)}
-
-
-def _dims(spatial_dims: int) -> dict[str, int]:
-    """The keyword a block gets: none in 2D (a 2D-only family need not take it)."""
-    return {} if spatial_dims == 2 else {"spatial_dims": spatial_dims}
+from mbnas.testing.blocks import (
+    CHANNELS,
+    check_block,
+    check_keeps_shape_and_passes_gradients,
+    check_stride_two,
+)
 
 
 @pytest.mark.parametrize("name", block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize(("in_ch", "out_ch"), [(5, 12), (12, 12)])
-def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch, spatial_dims=2):
-    torch.manual_seed(0)
-    block = get_block(name)(in_ch, out_ch, kernel, **_dims(spatial_dims))
-    x = torch.randn(2, in_ch, *SHAPES[spatial_dims], requires_grad=True)
-    y = block(x)
-    assert y.shape == (2, out_ch, *SHAPES[spatial_dims])
-    assert torch.isfinite(y).all()
-    y.square().mean().backward()
-    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-    for pname, p in block.named_parameters():
-        assert p.grad is not None, f"{name}: parameter {pname} gets no gradient"
-        assert torch.isfinite(p.grad).all()
+@pytest.mark.parametrize(("in_ch", "out_ch"), CHANNELS)
+def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
+    check_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch)  # mbnas.testing
 
 
 @pytest.mark.parametrize("name", block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_block_with_stride_two_halves_the_resolution(name, kernel, spatial_dims=2):
-    block = get_block(name)(6, 8, kernel, stride=2, **_dims(spatial_dims))
-    half = tuple(s // 2 for s in SHAPES[spatial_dims])
-    assert block(torch.randn(2, 6, *SHAPES[spatial_dims])).shape == (2, 8, *half)
+def test_block_with_stride_two_halves_the_resolution(name, kernel):
+    check_stride_two(name, kernel)
 
 
 # The same checks on a 5D tensor for every family whose registration says it supports
@@ -70,8 +55,8 @@ def test_block_with_stride_two_halves_the_resolution(name, kernel, spatial_dims=
 @pytest.mark.parametrize("name", blocks_for(3))
 @pytest.mark.parametrize("kernel", (3, 7))
 def test_3d_block_keeps_shape_and_passes_gradients_on_a_volume(name, kernel):
-    test_block_keeps_shape_and_passes_gradients(name, kernel, 5, 12, spatial_dims=3)
-    test_block_with_stride_two_halves_the_resolution(name, kernel, spatial_dims=3)
+    check_keeps_shape_and_passes_gradients(name, kernel, 5, 12, spatial_dims=3)
+    check_stride_two(name, kernel, spatial_dims=3)
 
 
 def test_the_paper_families_support_3d_and_a_2d_only_plugin_is_refused_in_3d(plugin):
@@ -203,10 +188,7 @@ def test_unregistered_family_is_rejected_again(toy_family):
 def test_block_recipe_of_extending_md_passes_the_shared_block_checks(plugin):
     plugin.recipe("A block family", BLOCKS)
     (name,) = (n for n in block_names() if n not in BLOCKS_BUILT_IN)
-    for kernel in KERNELS:
-        for spatial_dims in block_dims(name):
-            test_block_keeps_shape_and_passes_gradients(name, kernel, 5, 12, spatial_dims)
-            test_block_with_stride_two_halves_the_resolution(name, kernel, spatial_dims)
+    check_block(name)  # every kernel, in every dimension its registration supports
 
 
 BLOCKS_BUILT_IN = block_names()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from toy_space import (
+
+from mbnas.errors import GenotypeError
+from mbnas.strategies import LocalSearch
+from mbnas.testing.toy_space import (
     ToyGenotype,
     ToySpace,
     changed_variables,
@@ -15,9 +18,6 @@ from toy_space import (
     optimum_of,
     separable_objective,
 )
-
-from mbnas.errors import GenotypeError
-from mbnas.strategies import LocalSearch
 
 decode = ToyGenotype.from_dict
 

@@ -6,14 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from toy_space import (
-    ToyGenotype,
-    ToySpace,
-    drive,
-    extended_budgets,
-    flatten,
-    separable_objective,
-)
 
 from mbnas.errors import ConfigError
 from mbnas.strategies import (
@@ -25,6 +17,14 @@ from mbnas.strategies import (
     parse_amount,
 )
 from mbnas.strategies.pareto import dominates, objective_vector
+from mbnas.testing.toy_space import (
+    ToyGenotype,
+    ToySpace,
+    drive,
+    extended_budgets,
+    flatten,
+    separable_objective,
+)
 
 N_NODES = 3
 decode = ToyGenotype.from_dict

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from toy_space import (
+
+from mbnas.strategies import BilevelSearch, RandomSearch, full_pass_size
+from mbnas.testing.toy_space import (
     ToyGenotype,
     ToySpace,
     changed_variables,
@@ -14,8 +16,6 @@ from toy_space import (
     separable_objective,
     topology_space,
 )
-
-from mbnas.strategies import BilevelSearch, RandomSearch, full_pass_size
 
 decode = ToyGenotype.from_dict
 

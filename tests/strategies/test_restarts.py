@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from toy_space import (
+
+from mbnas.errors import ConfigError
+from mbnas.strategies import LocalSearch, Strategy, make_strategy, strategy_definition
+from mbnas.testing.toy_space import (
     ToyGenotype,
     ToySpace,
     drive,
@@ -13,9 +16,6 @@ from toy_space import (
     separable_objective,
     topology_space,
 )
-
-from mbnas.errors import ConfigError
-from mbnas.strategies import LocalSearch, Strategy, make_strategy, strategy_definition
 
 N_NODES = 3
 decode = ToyGenotype.from_dict

@@ -67,7 +67,7 @@ def test_nonsense_settings_are_ignored(tmp_path: Path) -> None:
     assert (budget.cpus, budget.source) == (2, "affinity")
 
 
-def test_the_device_line_says_where_the_threads_came_from(tiny_protocol) -> None:  # noqa: ANN001
+def test_the_device_line_says_where_the_threads_came_from(tiny_protocol) -> None:
     from mbnas.training.device import describe_device
 
     assert "(--threads)" in describe_device("cpu", tiny_protocol, threads=1)
@@ -76,7 +76,7 @@ def test_the_device_line_says_where_the_threads_came_from(tiny_protocol) -> None
     assert f"{budget.threads_per_run(1)} CPU thread(s) per run ({budget.describe(1)})" in line
 
 
-def test_a_run_trains_with_the_usable_cpus_not_every_core(monkeypatch) -> None:  # noqa: ANN001
+def test_a_run_trains_with_the_usable_cpus_not_every_core(monkeypatch) -> None:
     """The in-process executor sets torch's threads from the budget when none are given."""
     import torch
 

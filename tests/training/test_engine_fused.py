@@ -23,7 +23,7 @@ def _folds(data: SliceData) -> tuple[tuple[str, ...], ...]:
     return (ids[::2], ids[1::2])
 
 
-def _separate(spec: RunSpec, ctx: RunContext):  # noqa: ANN202
+def _separate(spec: RunSpec, ctx: RunContext):
     train, val = fold_data(ctx.data, ctx.folds, spec.fold)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)

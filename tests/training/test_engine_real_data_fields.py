@@ -76,7 +76,7 @@ def test_crop_or_pad_centres_and_round_trips() -> None:
 
 
 def test_target_spacing_resamples_the_phantom_and_keeps_the_default_cache_key(
-        phantom_spleen, tmp_path) -> None:  # noqa: ANN001
+        phantom_spleen, tmp_path) -> None:
     from mbnas.data.formats import read_dataset
 
     dataset = read_dataset(phantom_spleen)
@@ -90,7 +90,7 @@ def test_target_spacing_resamples_the_phantom_and_keeps_the_default_cache_key(
     assert data.labels.max() > 0
 
 
-def test_check_recommends_a_spacing_when_fields_of_view_differ(tmp_path) -> None:  # noqa: ANN001
+def test_check_recommends_a_spacing_when_fields_of_view_differ(tmp_path) -> None:
     import nibabel as nib
 
     paths = []
@@ -115,7 +115,7 @@ def test_predictions_of_a_target_spacing_model_go_back_to_the_middle_of_the_scan
     assert int(to_scan_grid(prob, (8, 8))[0].sum()) == 16  # fit-to-size: stretched instead
 
 
-def test_target_spacing_median_becomes_the_datasets_median_in_mm(phantom_spleen) -> None:  # noqa: ANN001
+def test_target_spacing_median_becomes_the_datasets_median_in_mm(phantom_spleen) -> None:
     import argparse
 
     import nibabel as nib

@@ -48,7 +48,7 @@ def test_same_seed_same_run(phantom_slices: SliceData, tiny_protocol: Protocol) 
     spec = RunSpec(arch.to_dict(), arch.key, 1, 3, tiny_protocol)
     a, b = execute_run(spec, ctx), execute_run(spec, ctx)
     assert a.status == b.status == "finished"
-    def losses(record):  # noqa: ANN001, ANN202 - the curve without its wall-clock times
+    def losses(record):
         return [(e["loss"], e["val_dice"]) for e in record.curve]
 
     assert a.score == b.score and losses(a) == losses(b)
@@ -106,7 +106,7 @@ def test_inprocess_threads_setting_is_applied_and_restored(phantom_slices: Slice
         def run_started(self, spec: RunSpec) -> None:
             seen.append(torch.get_num_threads())
 
-        def epoch_done(self, spec: RunSpec, stats) -> None:  # noqa: ANN001
+        def epoch_done(self, spec: RunSpec, stats) -> None:
             pass
 
     before = torch.get_num_threads()

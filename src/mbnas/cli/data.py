@@ -83,7 +83,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         problems = check_dataset(args.data_dir)
         dataset, _ = scan_dataset(args.data_dir)
-    except Exception as exc:  # noqa: BLE001 - `mbnas check` never shows a traceback
+    except Exception as exc:
         print(f"ERROR {args.data_dir}: unexpected failure ({type(exc).__name__}: {exc})")
         return EXIT_REFUSED
     for problem in problems:

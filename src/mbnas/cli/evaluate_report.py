@@ -99,7 +99,7 @@ class RunProgress:
             (self._line if self.plain else self.progress.console.print)(
                 f"{stored} of {self.total} runs are in the store; {to_train} to train")
 
-    def run_started(self, spec) -> None:  # noqa: ANN001
+    def run_started(self, spec) -> None:
         if not self._live and not self.plain:
             self._live = True
             self.progress.start()
@@ -108,14 +108,14 @@ class RunProgress:
             self._line(f"run {self._number}/{self.total}: {spec.label}{self._left()}")
         self.progress.update(self.task, info=f"run {self._number}: {spec.label}{self._left()}")
 
-    def epoch_done(self, spec, stats) -> None:  # noqa: ANN001
+    def epoch_done(self, spec, stats) -> None:
         text = (f"run {self._number}/{self.total}: {spec.label} epoch {stats.epoch + 1}/"
                 f"{spec.protocol.epochs} val Dice {stats.val_dice:.3f}{self._left()}")
         if self.plain:
             self._line(text, every=60.0)
         self.progress.update(self.task, info=text)
 
-    def run_done(self, record) -> None:  # noqa: ANN001
+    def run_done(self, record) -> None:
         self.done = min(self.done + 1, self.total)
         if record.status == "finished":
             self.trained_seconds.append(record.seconds)
@@ -138,7 +138,7 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def evaluate_settings(args: argparse.Namespace):  # noqa: ANN201
+def evaluate_settings(args: argparse.Namespace):
     """The :class:`EvaluateConfig` of the command line."""
     from mbnas.commands.common.search_runs import read_search_runs
     from mbnas.commands.evaluate.external import parse_externals
@@ -221,7 +221,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_DONE
 
 
-def evaluates(folder, run_dirs: list[str]) -> bool:  # noqa: ANN001
+def evaluates(folder, run_dirs: list[str]) -> bool:
     """Whether an evaluation folder holds an evaluation of (all of) these search runs."""
     if not folder.evaluation.is_file():
         return False

@@ -14,12 +14,16 @@ from typing import Any
 
 __all__ = ["COMMON_GROUPS", "HelpParser", "group_help"]
 
+#: Stands for the ``--max-<name>`` flag of every registered cost figure (read when help
+#: is grouped, so a plugin's figure is listed with the others).
+LIMITS = "<cost limits>"
+
 #: Group title -> flags (argparse ``dest``) in it; a flag a command lacks is skipped.
 COMMON_GROUPS: dict[str, tuple[str, ...]] = {
     "data": ("data_dir", "run_dirs", "splits", "sites_file", "group_by", "cache_dir",
              "external", "cases"),
-    "search": ("space", "strategy", "budget", "seed", "start", "max_depth", "objectives",
-               "max_params", "max_macs", "max_memory", "max_latency_ms", "latency_device",
+    "search": ("space", "strategy", "strategy_option", "budget", "seed", "start", "max_depth",
+               "objectives", LIMITS, "latency_device",
                "race", "repeats", "arch", "fold", "baselines", "front", "split_seed"),
     "protocol": ("protocol", "epochs", "folds", "seeds", "batch_size", "image_size", "lr",
                  "intensity", "normalisation"),
@@ -67,8 +71,12 @@ def group_help(parser: argparse.ArgumentParser,
     Call it after every flag is added. ``defaults``: a callable giving defaults that the
     parser does not hold (read when help is shown; see the module docstring).
     """
+    from mbnas.costs.registry import limit_figures
+
     actions = {a.dest: a for a in parser._actions}
-    for title, dests in groups.items():
+    limits = [f.limit_field for f in limit_figures().values()]
+    for title, listed in groups.items():
+        dests = [d for entry in listed for d in (limits if entry == LIMITS else [entry])]
         members = [actions[d] for d in dests if d in actions and d != "help"]
         if not members:
             continue

@@ -40,7 +40,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                   TextColumn("{task.fields[name]}"), console=console) as bar:
         task = bar.add_task("segmenting", total=total, name="")
 
-        def on_scan(scan, path, error) -> None:  # noqa: ANN001
+        def on_scan(scan, path, error) -> None:
             bar.update(task, advance=1, name=scan.name)
 
         summary = predict(args.model, args.input, args.output, device=args.device,

@@ -24,11 +24,13 @@ from mbnas.cli.speed import (
     search_estimate,
 )
 from mbnas.commands.demo.settings import DemoSettings
+from mbnas.costs.registry import limit_figures, objective_names
 from mbnas.errors import ConfigError
 from mbnas.nn import INITS
 from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS, scoring_names
 from mbnas.spaces.registry import DEFAULT_SPACE, FIXED_BLOCKS, space_names
 from mbnas.strategies import DEFAULT_STRATEGY, strategy_definition, strategy_names
+from mbnas.strategies.options import parse_assignments
 from mbnas.training.executors import DEFAULT_EXECUTOR, executor_names
 from mbnas.training.protocol import PAPER, get_protocol, protocol_names, resolve_preset
 
@@ -93,17 +95,20 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
                    help="Ray: GPUs per training run; fractions share a GPU (e.g. 0.25)")
 
 
+#: Examples of limit values in ``--help``, by figure (others: none).
+_LIMIT_EXAMPLES = {"params": "2M", "macs": "50M", "memory": "2G"}
+
+
 def add_cost_arguments(p: argparse.ArgumentParser) -> None:
-    """Objectives and hard cost limits (mbnas.commands.search.cost); amounts take K/M/G."""
-    p.add_argument("--objectives", help="dice (default), or dice and any of params, macs, "
-                   "memory, latency, e.g. dice,macs: Pareto local search")
-    p.add_argument("--max-params", help="most parameters, e.g. 2M")
-    p.add_argument("--max-macs", help="most MACs of one forward pass at the training size, "
-                   "e.g. 50M")
-    p.add_argument("--max-memory", help="most training activation memory per sample, bytes, "
-                   "e.g. 2G")
-    p.add_argument("--max-latency-ms", type=float,
-                   help="most milliseconds per batch-1 forward pass on --latency-device")
+    """Objectives and a ``--max-<name>`` flag per registered cost figure that can be a limit
+    (mbnas.costs.registry.COSTS); amounts take K/M/G."""
+    p.add_argument("--objectives", help="dice (default), or dice and any of "
+                   f"{', '.join(objective_names())}, e.g. dice,macs: Pareto local search")
+    for name, figure in limit_figures().items():
+        unit = f" ({figure.unit})" if figure.unit else ""
+        example = f", e.g. {_LIMIT_EXAMPLES[name]}" if name in _LIMIT_EXAMPLES else ""
+        p.add_argument(figure.flag, dest=figure.limit_field,
+                       help=f"most {name}{unit}: {figure.about}{example}")
     p.add_argument("--latency-device", help="where latency is timed: cpu (default), cuda")
 
 
@@ -186,7 +191,7 @@ def read_config_file(path: str | None) -> dict[str, Any]:
     return value
 
 
-def search_config(args: argparse.Namespace):  # noqa: ANN201
+def search_config(args: argparse.Namespace):
     from mbnas.commands.search.run import SearchConfig
 
     settings = read_config_file(args.config)
@@ -209,6 +214,16 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
+    for figure in limit_figures().values():  # a plugin figure's limit: no field of its own
+        value = getattr(args, figure.limit_field, None)
+        if figure.limit_field not in fields and value is not None:
+            settings[figure.limit_field] = value
+    if getattr(args, "strategy_option", None):
+        options = settings.get("strategy_options") or {}
+        if not isinstance(options, dict):
+            raise ConfigError(f"strategy_options must be a mapping of options, got {options!r}")
+        settings["strategy_options"] = {**options,
+                                        **parse_assignments(args.strategy_option)}
     settings["protocol"] = protocol
     settings["ray"] = ray_settings(args, settings)
     return SearchConfig.from_dict(settings)
@@ -300,8 +315,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(f"best architecture: {RunFolder(outcome.folder).best}")
             from mbnas.reporting.noise import best_vs_start
 
-            if (line := best_vs_start(RunFolder(outcome.folder).read_search_log())):
-                print(line)
+            if (verdict := best_vs_start(RunFolder(outcome.folder).read_search_log())):
+                print(verdict)
             for line in front_lines(RunFolder(outcome.folder)):
                 print(line)
     finally:
@@ -328,7 +343,7 @@ def front_lines(folder: Any) -> list[str]:
     for cost in front["objectives"]:
         if cost == "dice":
             continue
-        m = min(members, key=lambda m, c=cost: m["figures"][c])
+        m = min(members, key=lambda member: member["figures"][cost])
         lines.append(f"  lowest {cost}: {m['figures'][cost]:.4g} ({m['arch_key'][:8]}, "
                      f"dice {m['score']:.4f})")
     lines.append(f"  evaluate every member: mbnas evaluate {folder.path} --front")
@@ -386,6 +401,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="local/bilevel search: after a local optimum, start again from a "
                         "random network until the budget is spent (the authors' code); "
                         "default off: stop at the first local optimum (the paper's text)")
+    p.add_argument("--strategy-option", action="append", metavar="KEY=VALUE",
+                   dest="strategy_option",
+                   help="an option of the strategy (repeatable), e.g. batch_size=4 with "
+                        "--strategy random; added to the config file's strategy_options")
     p.add_argument("--max-depth", type=int, dest="max_depth",
                    help="deepest level (default: the space's own, 3 for the paper's)")
     p.add_argument("--device", help="auto, cpu or cuda")

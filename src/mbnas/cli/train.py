@@ -38,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   console=console) as bar:
         task = bar.add_task(f"fold {args.fold} seed {args.seed}", total=protocol.epochs, info="")
 
-        def on_epoch(stats) -> None:  # noqa: ANN001
+        def on_epoch(stats) -> None:
             bar.update(task, completed=stats.epoch + 1,
                        info=f"epoch {stats.epoch + 1} loss {stats.loss:.4f} "
                             f"val Dice {stats.val_dice:.4f}")
@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_hours(args: argparse.Namespace, protocol) -> tuple[float, float]:  # noqa: ANN001
+def _run_hours(args: argparse.Namespace, protocol) -> tuple[float, float]:
     """Estimated hours of this one run (for the CPU refusal)."""
     import dataclasses
 

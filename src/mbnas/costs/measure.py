@@ -34,9 +34,13 @@ without needing a GPU, and is deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import statistics
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -121,11 +125,13 @@ def _paper_ops(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     if isinstance(m, nn.LeakyReLU | nn.modules.pooling._AvgPoolNd):
         return (x if isinstance(m, nn.LeakyReLU) else y).numel()
     if isinstance(m, nn.modules.pooling._AdaptiveAvgPoolNd):
-        dims = tuple(x.shape[2:])
-        out = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * len(dims)
-        window = math.prod(s // o for s, o in zip(dims, out, strict=True))
+        dims = tuple(int(s) for s in x.shape[2:])
+        size: Any = m.output_size
+        out = size if isinstance(size, tuple) else (size,) * len(dims)
+        window = math.prod(s // int(o) for s, o in zip(dims, out, strict=True))
         return (window + 1) * y.numel()
-    return m.in_features * y.numel()  # nn.Linear
+    features: Any = m.in_features  # nn.Linear
+    return int(features) * y.numel()
 
 
 def peak_activation_memory(model: nn.Module, input_shape: Sequence[int]) -> int:
@@ -161,6 +167,49 @@ def peak_activation_memory(model: nn.Module, input_shape: Sequence[int]) -> int:
             for name, b in model.named_buffers():
                 b.copy_(buffers[name])
     return sum(saved.values())
+
+
+#: Timed forward passes per latency figure (after ``_WARMUP`` untimed ones).
+LATENCY_REPEATS = 10
+_WARMUP = 3
+
+
+@torch.no_grad()
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` CPU threads in torch (None: as it is), then restore."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def latency_ms(model: nn.Module, shape: Sequence[int], device: torch.device,
+               repeats: int = LATENCY_REPEATS) -> float:
+    """Median forward-pass time in milliseconds of ``model`` (eval mode) on ``device``.
+
+    The model is timed on ``device`` and put back where and as it was afterwards.
+    """
+    was_training, where = model.training, _device(model)
+    model.to(device).eval()
+    try:
+        x = torch.zeros(tuple(shape), device=device)
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        for _ in range(_WARMUP):
+            model(x)
+        sync()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            sync()
+            times.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        model.to(where).train(was_training)
+    return float(statistics.median(times))
 
 
 def format_macs(macs: int, input_size: Sequence[int]) -> str:

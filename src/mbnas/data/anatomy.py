@@ -183,7 +183,8 @@ def prostate_case(rng: np.random.Generator, shape: tuple[int, int, int],
     radii = (rng.uniform(0.22, 0.3), rng.uniform(0.17, 0.24), rng.uniform(0.4, 0.65))
     gland = blob(rng, g, center, radii, deform=0.15) & (tissue == 2)
     core_center = (center[0], center[1] + 0.3 * radii[1], center[2])
-    core_radii = tuple(r * rng.uniform(0.62, 0.78) for r in radii)
+    core_radii = (radii[0] * rng.uniform(0.62, 0.78), radii[1] * rng.uniform(0.62, 0.78),
+                  radii[2] * rng.uniform(0.62, 0.78))
     core = blob(rng, g, core_center, core_radii, deform=0.15)
     has_pz = rng.uniform() >= 0.25
     pz = gland & ~core & (y < center[1] + 0.25 * radii[1]) if has_pz else np.zeros(shape, bool)

@@ -37,6 +37,6 @@ def cache_problem(folder: Path) -> str | None:
 
     try:  # an entry from before the checksums: sound if it loads
         SliceData.load(folder)
-    except Exception as exc:  # noqa: BLE001 - any failure to read means rebuild
+    except Exception as exc:
         return f"unreadable ({type(exc).__name__}: {exc})"
     return None

@@ -63,7 +63,7 @@ def check_dataset(data_dir: str | Path) -> list[Problem]:
         for case in step.each(dataset.cases, lambda c: c.case_id):
             try:
                 problems += load_case(dataset, case)[1]
-            except Exception as exc:  # noqa: BLE001 - a checker must report, never crash
+            except Exception as exc:
                 problems.append(error(case.label, "unexpected failure while checking case "
                                       f"'{case.case_id}': {type(exc).__name__}: {exc}"))
     return problems
@@ -159,7 +159,7 @@ def _read(path: Path, problems: list[Problem]) -> tuple[np.ndarray, np.ndarray] 
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         problems.append(error(path, f"truncated or corrupt compressed file ({exc})"))
         return None
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for garbage input
+    except Exception as exc:
         problems.append(error(path, f"cannot be read as NIfTI ({type(exc).__name__}: {exc})"))
         return None
     sizes = voxel_sizes(affine)
@@ -211,15 +211,15 @@ def _load_image(dataset: Dataset, case: CaseFiles,
         read = _read(path, problems)
         if read is None:
             continue
-        arr = _spatial(path, read[0], problems, "image")
-        if arr is None:
+        spatial = _spatial(path, read[0], problems, "image")
+        if spatial is None:
             continue
         if i == 0:
             affine = read[1]
         elif parts:
-            _compare_geometry(case.images[0], parts[0].shape, affine, path, arr.shape, read[1],
-                              problems, other="channel 0")
-        parts.append(arr)
+            _compare_geometry(case.images[0], parts[0].shape, affine, path, spatial.shape,
+                              read[1], problems, other="channel 0")
+        parts.append(spatial)
     if len(parts) != n or any(p.is_error for p in problems):
         return None, affine
     # A single channel stays a view; several are stacked (channels last, as in MSD).
@@ -297,8 +297,8 @@ def dataset_summary(dataset: Dataset) -> list[str]:
     shapes, spacings = [], []
     for case in dataset.cases:
         try:
-            img = nib.load(str(case.images[0]))
-        except Exception:  # noqa: BLE001 - the checks above reported an unreadable file
+            img: Any = nib.load(str(case.images[0]))
+        except Exception:
             continue
         shapes.append(tuple(int(s) for s in img.shape[:3]))
         spacings.append(tuple(float(z) for z in voxel_sizes(img.affine)[:3]))

@@ -75,5 +75,5 @@ def label_extent(labels: np.ndarray) -> float:
     mask = labels.any(axis=0)
     if not mask.any():
         return 0.0
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    rows, cols = np.flatnonzero(np.any(mask, axis=1)), np.flatnonzero(np.any(mask, axis=0))
     return float(max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1)

@@ -58,8 +58,11 @@ def _pixel_problem(ds: Any, rows: int, cols: int, bits: int) -> str | None:
     meta = getattr(ds, "file_meta", None)
     syntax = UID(str(meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)) if meta is not None
                  else ImplicitVRLittleEndian)
-    values = rows * cols * _int(ds.get("SamplesPerPixel", 1)) * max(
-        _int(ds.get("NumberOfFrames", 1)), 1)
+    samples, frames = _int(ds.get("SamplesPerPixel", 1)), _int(ds.get("NumberOfFrames", 1))
+    if samples is None or frames is None:
+        return (f"SamplesPerPixel {ds.get('SamplesPerPixel')!r} and NumberOfFrames "
+                f"{ds.get('NumberOfFrames')!r} must be whole numbers")
+    values = rows * cols * samples * max(frames, 1)
     if not syntax.is_compressed:
         expected = values * bits // 8
         if len(ds.PixelData) < expected:
@@ -77,7 +80,7 @@ def _pixel_problem(ds: Any, rows: int, cols: int, bits: int) -> str | None:
                 "series first, e.g. `gdcmconv --raw IN OUT`")
     try:
         decoded = np.asarray(ds.pixel_array)
-    except Exception as exc:  # noqa: BLE001 - the decoders raise many types on bad data
+    except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         return f"{syntax.name} pixel data cannot be decoded ({type(exc).__name__}: {first})"
     if decoded.size != values:
@@ -97,9 +100,9 @@ def series_problems(folder: Path, files: list[tuple[Path, Any]]) -> list[Problem
                                           f"{', '.join(names[:4])}): a slice copied twice?"))
     for what, key in (("sizes", lambda d: f"{_int(d.Rows)} x {_int(d.Columns)}"),
                       ("pixel spacings", lambda d: "x".join(
-                          f"{v:.4g}" for v in _floats(d.PixelSpacing))),
+                          f"{v:.4g}" for v in _listed(d.PixelSpacing))),
                       ("orientations", lambda d: "[" + ", ".join(
-                          f"{v:.3g}" for v in _floats(d.ImageOrientationPatient)) + "]")):
+                          f"{v:.3g}" for v in _listed(d.ImageOrientationPatient)) + "]")):
         groups: dict[str, list[str]] = {}
         for path, ds in files:
             groups.setdefault(key(ds), []).append(path.name)
@@ -198,6 +201,12 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _listed(value: Any) -> list[float]:
+    """The finite numbers of a header value (none when it holds anything else)."""
+    out = _floats(value)
+    return [] if out is None else [float(v) for v in out]
 
 
 def _floats(value: Any, finite: bool = True) -> np.ndarray | None:

@@ -102,7 +102,8 @@ def read_dicom_rt(source: str | Path, rois: list[RoiSpec], site: str | None = No
     patients = _scan(source, problems)
     if not patients and not problems:
         problems.append(error(source, "no DICOM image series or RTSTRUCT file found"))
-    cases, checks = [], []
+    cases: list[MsdCase] = []
+    checks: list[RoiCheck] = []
     for patient in patients:
         case = _convert(patient, source, rois, site, problems, checks)
         if case is not None:
@@ -226,12 +227,12 @@ def _convert(patient: Patient, source: Path, rois: list[RoiSpec], site: str | No
                               patient.structs else f"{len(patient.structs)} RTSTRUCT files; "
                               "keep the one to import"))
         return None
-    ((uid, files),) = patient.series.items()
-    mismatched = series_problems(folder, files)
+    ((uid, unsorted),) = patient.series.items()
+    mismatched = series_problems(folder, unsorted)
     if mismatched:
         problems += mismatched
         return None
-    files = _sorted_slices(folder, files, problems)
+    files = _sorted_slices(folder, unsorted, problems)
     if files is None:
         return None
     struct_path, struct = patient.structs[0]

@@ -221,10 +221,10 @@ def _canonical_slices(path: Path) -> int:
     import nibabel as nib  # here: keeps `mbnas --help` light
 
     try:
-        img = nib.load(path)
+        img: Any = nib.load(path)
         axis = int(np.flatnonzero(nib.orientations.io_orientation(img.affine)[:, 0] == 2)[0])
         return int(img.shape[axis])
-    except Exception:  # noqa: BLE001 - the full check reports why the file is unusable
+    except Exception:
         return 0
 
 
@@ -282,7 +282,7 @@ def _run(dataset: Dataset, config: PreprocessConfig,
                             window)
                 crop_or_pad(resampled[1], labels[start:stop], np.zeros(1), window)
                 spacing = (voxel[2], config.target_spacing, config.target_spacing)
-                extra = {"crop": window,
+                extra: dict[str, Any] = {"crop": window,
                          "foreground": (int(np.count_nonzero(labels[start:stop])),
                                         int(np.count_nonzero(resampled[1]))),
                          "extent_mm": label_extent(resampled[1]) * config.target_spacing}

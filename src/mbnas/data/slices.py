@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +173,7 @@ class SliceData:
             ) from exc
         return cls(
             cases=tuple(
-                CaseInfo(c["case_id"], tuple(float(s) for s in c["spacing"]), c.get("site"),
+                CaseInfo(c["case_id"], _spacing3(c["spacing"]), c.get("site"),
                          _pair(c.get("crop")), _pair(c.get("foreground")),
                          c.get("extent_mm"))
                 for c in meta["cases"]
@@ -186,3 +187,9 @@ class SliceData:
 
 def _pair(value: object) -> tuple[int, int] | None:
     return None if value is None else (int(value[0]), int(value[1]))  # type: ignore[index]
+
+
+def _spacing3(values: Any) -> tuple[float, float, float]:
+    """A stored (x, y, z) spacing as three floats."""
+    x, y, z = (float(s) for s in values)
+    return x, y, z

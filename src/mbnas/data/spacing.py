@@ -10,6 +10,7 @@ to the median spacing likewise). `mbnas check` shows the spread.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def header_geometry(paths: list[Path]) -> list[tuple[float, float, float, float]
 
     out = []
     for path in paths:
-        img = nib.load(path)
+        img: Any = nib.load(path)
         ornt = nib.orientations.io_orientation(img.affine)
         sizes = np.sqrt((np.asarray(img.affine)[:3, :3] ** 2).sum(axis=0))
         axis = [int(np.flatnonzero(ornt[:, 0] == k)[0]) for k in (0, 1)]
@@ -84,7 +85,7 @@ def dataset_spacing_lines(data_dir: str | Path, image_size: int) -> list[str]:
 
     try:
         return spacing_lines([c.images[0] for c in read_dataset(data_dir).cases], image_size)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return []
 
 
@@ -127,7 +128,7 @@ def foreground_start(labels: np.ndarray, out: tuple[int, int]) -> tuple[int, int
         size, want = labels.shape[-2 + axis], out[axis]
         if size <= want:
             continue
-        hits = np.flatnonzero(mask.any(axis=1 - axis))
+        hits = np.flatnonzero(np.any(mask, axis=1 - axis))
         lo, hi = int(hits[0]), int(hits[-1]) + 1
         # a box wider than the window: centred on it; else the least move that holds it
         pos = (lo + hi - want) // 2 if hi - lo > want else min(max(start[axis], hi - want), lo)

@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -63,7 +64,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
     require_package("onnx", "ONNX export")
     meta = json.loads((Path(model_dir) / MODEL_JSON).read_text(encoding="utf-8"))
     multiple = size_multiple(model)
-    networks = Segmenter(model, "cpu").networks
+    networks: list[Any] = list(Segmenter(model, "cpu").networks)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(2, model.in_channels, multiple * 2, multiple * 2)
@@ -78,6 +79,8 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
                 net, (example,), dynamo=True, opset_version=opset, input_names=[INPUT],
                 output_names=[OUTPUT], verbose=False,
                 dynamic_shapes=({0: batch, 2: multiple * height, 3: multiple * width},))
+            if program is None:
+                raise RuntimeError(f"torch.onnx.export returned no program for {path.name}")
             fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=".tmp")
             os.close(fd)
             try:

@@ -26,6 +26,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
     """
     folder = Path(folder)
     paths = [Path(w) for w in weights]
-    meta = {
+    meta: dict[str, Any] = {
         "format": MODEL_FORMAT,
         "architecture": dict(architecture),
         "in_channels": in_channels,
@@ -161,7 +162,7 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
             continue
         if not _link(path, target):
             with path.open("rb") as src:
-                atomic_write(target, lambda f, src=src: shutil.copyfileobj(src, f))
+                atomic_write(target, partial(shutil.copyfileobj, src))
     # A checksum per weights file: loading refuses a file changed since the export.
     meta["weights_sha256"] = {p.name: file_sha256(folder / p.name) for p in paths}
     atomic_write_json(folder / MODEL_JSON, meta)

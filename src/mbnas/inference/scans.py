@@ -137,7 +137,7 @@ def read_scan(scan: ScanFiles, channel_names: tuple[str, ...]) -> Scan:
                             f"{image.shape[3]} channel(s) but {expects}{hint}")
         _check_values(path, image)
         return Scan(image, np.asarray(img.affine, dtype=np.float64), img.header)
-    numbers = [int(_NNUNET.match(nifti_stem(p) or "")["channel"]) for p in scan.files]
+    numbers = [_channel_number(nifti_stem(p) or "") for p in scan.files]
     if numbers != list(range(n)):
         listed = ", ".join(f"_{k:04d}" for k in numbers)
         raise ScanError(f"{scan.files[0].parent / scan.name}: channel files {listed} found "
@@ -195,7 +195,7 @@ def _read(path: Path) -> tuple[np.ndarray, nib.Nifti1Image]:
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ScanError(f"{path}: truncated or corrupt compressed file ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for garbage input
+    except Exception as exc:
         raise ScanError(f"{path}: cannot be read as NIfTI ({type(exc).__name__}: {exc})"
                         ) from None
     affine = np.asarray(img.affine, dtype=np.float64)
@@ -233,3 +233,11 @@ def _same_grid(ref: Path, ref_img: nib.Nifti1Image, path: Path, img: nib.Nifti1I
     if not np.allclose(sizes, ref_sizes, rtol=_SPACING_RTOL, atol=1e-6):
         raise ScanError(f"{path}: spacing {sizes.round(4).tolist()} mm differs from channel "
                         f"0's {ref_sizes.round(4).tolist()} mm ({ref.name})")
+
+
+def _channel_number(stem: str) -> int:
+    """The channel of an nnU-Net file stem (``case_0001`` -> 1); the stems were matched."""
+    match = _NNUNET.match(stem)
+    if match is None:
+        raise ScanError(f"{stem}: not an nnU-Net channel file name (CASE_XXXX)")
+    return int(match["channel"])

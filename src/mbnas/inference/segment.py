@@ -184,8 +184,10 @@ class Segmenter:
             return self.probabilities(x)
         from monai.inferers import sliding_window_inference
 
-        return sliding_window_inference(x, (s, s), self.batch_size, self.probabilities,
-                                        overlap=0.5, mode="gaussian")
+        out = sliding_window_inference(x, (s, s), self.batch_size, self.probabilities,
+                                       overlap=0.5, mode="gaussian")
+        assert isinstance(out, torch.Tensor)  # one output: the probabilities
+        return out
 
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:

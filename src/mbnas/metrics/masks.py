@@ -68,7 +68,7 @@ def check_spacing(spacing: Sequence[float], ndim: int) -> tuple[float, ...]:
     if isinstance(spacing, (int, float, np.number, str, bytes)):
         raise MetricError(
             f"spacing must have one value per axis ({ndim} values), got {spacing!r}; "
-            f"for isotropic voxels pass ({spacing},) * {ndim}"
+            f"for isotropic voxels pass ({spacing!s},) * {ndim}"
         )
     try:
         values = tuple(float(s) for s in spacing)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.costs.registry import COSTS
 from mbnas.reporting.report_data import ModelEvaluation, ReportError
 from mbnas.spaces.languages import describe
 
@@ -126,7 +127,8 @@ def genotype_similarity(a: Any, b: Any) -> float:
     if na is None or nb is None:
         return math.nan
     equal = total = 0
-    for x, y in itertools.zip_longest(na, nb, fillvalue={}):
+    missing: dict[str, Any] = {}  # a node only one genotype has
+    for x, y in itertools.zip_longest(na, nb, fillvalue=missing):
         keys = set(x) | set(y)
         total += len(keys)
         equal += sum(1 for k in keys if k in x and k in y and x[k] == y[k])
@@ -213,6 +215,9 @@ def cost_summary(evals: Sequence[ModelEvaluation]) -> dict[str, str]:
             parts.append(f"latency {c.latency_ms:.3g} ms{where}")
         if c.peak_memory_mb is not None:
             parts.append(f"peak memory {c.peak_memory_mb:.4g} MiB{where}")
+        for name, value in c.more.items():  # every other registered figure (a plugin's)
+            figure = COSTS.find(name)
+            parts.append(f"{name} {figure.format(value) if figure else format(value, 'g')}")
         if e.width:
             parts.append(f"trained at {e.width}")
         out[e.name] = "; ".join(parts)

@@ -111,7 +111,8 @@ def domain_shift(evals: Sequence[ModelEvaluation], sites: Mapping[str, str | Non
         "external set" if external else "")
     models = {}
     for e in evals:
-        references, row = {}, {}
+        references: dict[str, Any] = {}
+        row: dict[str, Any] = {}
         for n in metrics:
             ref_cases = per_model[n][e.name]
             if held is not None:

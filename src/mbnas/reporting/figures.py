@@ -8,20 +8,22 @@ search progress plot in :mod:`mbnas.reporting.progress_figure`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from mbnas.io import atomic_write  # noqa: E402
-from mbnas.metrics.registry import METRICS, MetricDefinition  # noqa: E402
-from mbnas.reporting.report_data import ModelEvaluation, ReportError  # noqa: E402
-from mbnas.reporting.table import check_models  # noqa: E402
+from mbnas.io import atomic_write
+from mbnas.metrics.registry import METRICS, MetricDefinition
+from mbnas.reporting.report_data import ModelEvaluation, ReportError
+from mbnas.reporting.table import check_models
 
 __all__ = ["case_values", "measured_metrics", "plot_case_boxplot", "plot_case_boxplots",
            "plot_example_segmentations", "save_figure"]
@@ -37,7 +39,7 @@ def save_figure(fig: Figure, out_prefix: str | Path) -> list[Path]:
     paths = [out_prefix.with_name(out_prefix.name + ".png"),
              out_prefix.with_name(out_prefix.name + ".svg")]
     for p in paths:
-        atomic_write(p, lambda f, fmt=p.suffix[1:]: fig.savefig(f, format=fmt))
+        atomic_write(p, partial(save_format, fig, p.suffix[1:]))
     plt.close(fig)
     return paths
 
@@ -197,3 +199,8 @@ def plot_example_segmentations(
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, out_prefix)
+
+
+def save_format(fig: Any, fmt: str, f: Any) -> None:
+    """Write ``fig`` as ``fmt`` ("png", "svg") to the open file ``f``."""
+    fig.savefig(f, format=fmt)

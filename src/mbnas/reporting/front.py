@@ -1,9 +1,11 @@
 """The Pareto front of a cost-aware search: plot, table and card line (from ``front.json``).
 
 ``mbnas search --objectives dice,<cost>...`` writes ``RUN_DIR/front.json``: the archive
-(every network no other evaluated network dominates) with its search Dice and all four
-cost figures, and the baselines' cost figures, all measured the same way. This module
-renders it from values (the driver reads the file); no torch.
+(every network no other evaluated network dominates) with its search Dice and every
+objective cost figure (:data:`mbnas.costs.registry.COSTS`), and the baselines' cost
+figures, all measured the same way. This module renders it from values (the driver reads
+the file); no torch. A figure a file does not hold (written before the figure was
+registered) is "not measured": a column saying so, no plot panel.
 """
 
 from __future__ import annotations
@@ -16,23 +18,18 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
-from mbnas.io import atomic_write_text  # noqa: E402
-from mbnas.reporting.figures import save_figure  # noqa: E402
-from mbnas.reporting.report_data import ModelEvaluation  # noqa: E402
-from mbnas.spaces.languages import architecture_text  # noqa: E402
+from mbnas.costs.registry import COSTS, CostFigure, limit_figures, objective_names
+from mbnas.io import atomic_write_text
+from mbnas.reporting.figures import save_figure
+from mbnas.reporting.report_data import ModelEvaluation
+from mbnas.spaces.languages import architecture_text
 
-#: (figure, axis label, scale to the unit shown)
-AXES = (("params", "parameters (M)", 1e-6), ("macs", "MACs per forward pass (M)", 1e-6),
-        ("memory", "training activation memory per sample (MiB)", 2.0 ** -20),
-        ("latency", "latency, batch 1 (ms)", 1.0))
 LATENCY_METHOD = ("median of 10 timed forward passes after 3 warm-up passes, batch 1, at the "
                   "training size, fp32 (the precision of `mbnas predict`), the device "
                   "synchronised after each pass, on the device named")
-COST_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory",
-               "latency": "max_latency_ms"}
 
 
 def genotype_text(genotype: Mapping[str, Any]) -> str:
@@ -47,10 +44,8 @@ def genotype_text(genotype: Mapping[str, Any]) -> str:
 def objectives_text(config: Mapping[str, Any]) -> str:
     """The card's line: objectives and hard limits of one search config."""
     objectives = list(config.get("objectives") or ["dice"])
-    from mbnas.strategies.limits import format_figure
-
-    limits = [f"{n} <= {format_figure(n, float(config[f]))}"
-              for n, f in COST_FIELDS.items() if config.get(f) is not None]
+    limits = [f"{n} <= {f.format(float(config[f.limit_field]))}"
+              for n, f in limit_figures().items() if config.get(f.limit_field) is not None]
     size = (config.get("protocol") or {}).get("image_size", "?")
     text = ("Dice only" if objectives == ["dice"] else
             f"{', '.join(objectives)} (Pareto local search: Dice up, costs down)")
@@ -89,22 +84,27 @@ def plot_front(front: Mapping[str, Any], log: Sequence[Mapping[str, Any]], title
     """
     costs = [c for c in front["objectives"] if c != "dice"]
     baseline_dice = {e.name: e.mean_dice() for e in evals if e.kind == "baseline"}
-    fig, axes = plt.subplots(1, len(AXES), figsize=(4.2 * len(AXES), 3.8), dpi=110)
     members = front["members"]
+    panels = [f for f in front_figures(front) if all(f.name in m["figures"] for m in members)]
+    fig, grid = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), dpi=110,
+                             squeeze=False)
+    axes = list(grid[0])
     scores = [e["score"] for e in log if e.get("score") is not None]
     scores += [m["score"] for m in members] + list(baseline_dice.values())
-    for ax, (name, label, scale) in zip(axes, AXES, strict=True):
+    for ax, figure in zip(axes, panels, strict=True):
+        name, label, scale = figure.name, figure.axis or figure.name, figure.scale
         pts = [(e["costs"][name] * scale, e["score"]) for e in log
                if e.get("score") is not None and name in (e.get("costs") or {})]
         xs = [x for x, _ in pts] + [m["figures"][name] * scale for m in members]
-        xs += [f[name] * scale for f in front.get("baselines", {}).values()]
+        baselines = {b: f for b, f in front.get("baselines", {}).items() if name in f}
+        xs += [f[name] * scale for f in baselines.values()]
         if pts:
             ax.scatter(*zip(*pts, strict=True), s=14, c="0.7", label="evaluated")
         xy = sorted((m["figures"][name] * scale, m["score"]) for m in members)
         ax.scatter(*zip(*xy, strict=True), s=30, c="tab:red", zorder=3, label="archive")
         if name in costs and len(costs) == 1:
             ax.step(*zip(*xy, strict=True), where="post", c="tab:red", lw=1)
-        for i, (bname, figures) in enumerate(sorted(front.get("baselines", {}).items())):
+        for i, (bname, figures) in enumerate(sorted(baselines.items())):
             x = figures[name] * scale
             colour = f"C{i + 2}"
             if bname in baseline_dice:
@@ -132,36 +132,50 @@ def plot_front(front: Mapping[str, Any], log: Sequence[Mapping[str, Any]], title
     return save_figure(fig, out_prefix)
 
 
+def front_figures(front: Mapping[str, Any]) -> list[CostFigure]:
+    """The figures a front is shown with: every registered objective figure, then any
+    other figure the file holds that this version knows."""
+    held = {n for m in front.get("members", ()) for n in m.get("figures", {})}
+    names = [*objective_names(), *(n for n in COSTS.names() if n in held)]
+    return [COSTS.get(n) for n in dict.fromkeys(names)]
+
+
 def front_rows(front: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per archive member, best Dice first: the table's values, formatted."""
+    """One row per archive member, best Dice first: the table's values, formatted (a
+    figure the file does not hold: "not measured")."""
     rows = []
+    figures = front_figures(front)
     for m in front["members"]:
         f = m["figures"]
         rows.append({
             "arch_key": m["arch_key"], "genotype": genotype_text(m["genotype"]),
-            "dice": f"{m['score']:.4f}", "params": f"{f['params'] / 1e6:.3f} M",
-            "macs": f"{f['macs'] / 1e6:.1f} M @ {front['image_size']}",
-            "memory": f"{f['memory'] / 2 ** 20:.1f} MiB",
-            "latency": f"{f['latency']:.2f} ms", "device": front["latency_device"]})
+            "dice": f"{m['score']:.4f}",
+            **{c.name: c.format_cell(f.get(c.name), front["image_size"]) for c in figures},
+            "device": front["latency_device"]})
     return rows
 
 
-_HEAD = ("arch_key", "genotype", "dice", "params", "macs", "memory", "latency", "device")
-_TITLES = ("arch key", "genotype", "search Dice", "params", "MACs", "memory/sample",
-           "latency", "device")
+def _columns(front: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(row keys, column titles) of the front table."""
+    figures = front_figures(front)
+    return (("arch_key", "genotype", "dice", *(f.name for f in figures), "device"),
+            ("arch key", "genotype", "search Dice", *(f.column or f.name for f in figures),
+             "device"))
 
 
 def front_markdown(front: Mapping[str, Any], title: str) -> str:
+    head, titles = _columns(front)
     lines = [f"## Pareto front: {title}", "",
-             "| " + " | ".join(_TITLES) + " |", "|" + "---|" * len(_TITLES)]
-    lines += ["| " + " | ".join(str(r[k]) for k in _HEAD) + " |" for r in front_rows(front)]
+             "| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+    lines += ["| " + " | ".join(str(r[k]) for k in head) + " |" for r in front_rows(front)]
     lines += ["", f"Latency: {LATENCY_METHOD}.", ""]
     return "\n".join(lines)
 
 
 def front_html(front: Mapping[str, Any], title: str) -> str:
-    head = "".join(f"<th>{escape(t)}</th>" for t in _TITLES)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(r[k]))}</td>" for k in _HEAD) + "</tr>"
+    keys, titles = _columns(front)
+    head = "".join(f"<th>{escape(t)}</th>" for t in titles)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(r[k]))}</td>" for k in keys) + "</tr>"
                    for r in front_rows(front))
     return (f"<h3>{escape(title)}</h3><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table><p class=\"meta\">Objectives: "
@@ -183,7 +197,9 @@ def front_section(runs: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[A
     Returns:
         (the HTML of the section, "" when no run has a front; files written).
     """
-    parts, markdown, files = [], [], []
+    parts: list[str] = []
+    markdown: list[str] = []
+    files: list[Path] = []
     for label, front, log in runs:
         if front is None or not front.get("members"):
             continue

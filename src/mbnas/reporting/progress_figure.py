@@ -7,16 +7,18 @@ Drawn from values: each run's label and search log, read by the driver
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
-from mbnas.io import atomic_write  # noqa: E402
+from mbnas.io import atomic_write
+from mbnas.reporting.figures import save_format
 
 #: The narrowest Dice range the progress axis shows: auto-scaling 0.0041-0.0052 made noise
 #: look like a climb.
@@ -92,6 +94,6 @@ def plot_search_progress(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
     out_prefix = Path(out_prefix)
     paths = [out_prefix.with_suffix(".png"), out_prefix.with_suffix(".svg")]
     for p in paths:
-        atomic_write(p, lambda f, fmt=p.suffix[1:]: fig.savefig(f, format=fmt))
+        atomic_write(p, partial(save_format, fig, p.suffix[1:]))
     plt.close(fig)
     return paths

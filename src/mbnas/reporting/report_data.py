@@ -135,6 +135,9 @@ class ModelCost:
         latency_ms: Forward-pass latency in milliseconds (batch of one).
         peak_memory_mb: Peak memory of a forward pass in MiB.
         device: Where latency and memory were measured (e.g. "cpu", "NVIDIA H100").
+        more: Every other registered cost figure (:data:`mbnas.costs.registry.COSTS`, a
+            plugin's), by name; stored only when there is one, so files of the built-in
+            figures are unchanged.
     """
 
     params: int | None = None
@@ -145,15 +148,19 @@ class ModelCost:
     latency_ms: float | None = None
     peak_memory_mb: float | None = None
     device: str | None = None
+    more: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "params": self.params, "macs": self.macs,
             "macs_input_size": list(self.macs_input_size) if self.macs_input_size else None,
             "macs_32": self.macs_32, "macs_paper": self.macs_paper,
             "latency_ms": self.latency_ms,
             "peak_memory_mb": self.peak_memory_mb, "device": self.device,
         }
+        if self.more:
+            out["more"] = dict(self.more)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> ModelCost:
@@ -173,6 +180,7 @@ class ModelCost:
             latency_ms=_opt_float(d.get("latency_ms")),
             peak_memory_mb=_opt_float(d.get("peak_memory_mb")),
             device=d.get("device"),
+            more={str(k): float(v) for k, v in (d.get("more") or {}).items()},
         )
 
 

@@ -53,7 +53,8 @@ def variable_distances(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, 
         if n == 0:
             out[var] = math.nan
             continue
-        differ = sum(1 for x, y in itertools.zip_longest(na, nb, fillvalue={})
+        missing: dict[str, Any] = {}  # a node only one genotype has
+        differ = sum(1 for x, y in itertools.zip_longest(na, nb, fillvalue=missing)
                      if x.get(var) != y.get(var))
         out[var] = differ / n
     return out

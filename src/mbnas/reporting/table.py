@@ -21,6 +21,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +217,7 @@ def _metric_cells(cases: Sequence[CaseScore], get: Callable[[CaseScore, str], fl
     cells = []
     for d in metric_definitions():
         measured = [c for c in cases if not math.isnan(get(c, d.name))]
-        cells.append(_metric_cell(*seed_mean_std(measured, lambda c, n=d.name: get(c, n)),
+        cells.append(_metric_cell(*seed_mean_std(measured, partial(_value, get, d.name)),
                                   d.decimals, 3))
     return cells
 
@@ -363,8 +364,7 @@ def _per_class(evals: Sequence[ModelEvaluation], tolerance_mm: float
             cases = [c for c in e.cases if k in c.per_class]
             if not cases:
                 continue  # this model has no per-class scores for k
-            keyed.append(_metric_cells(
-                cases, lambda c, m, k=k: float(c.per_class[k].get(m, math.nan))))
+            keyed.append(_metric_cells(cases, partial(_class_value, k)))
             names.append(e.name)
         out += [(n, k, cells) for n, cells in zip(names, _mark_best(keyed, columns), strict=True)]
     return columns, tuple(out)
@@ -385,3 +385,12 @@ def write_table(evals: Sequence[ModelEvaluation], out_dir: str | Path,
     atomic_write_text(paths[1], table.to_csv())
     atomic_write_json(paths[2], table.to_dict())
     return paths
+
+
+def _value(get: Callable[[Any, str], float], name: str, case: Any) -> float:
+    return get(case, name)
+
+
+def _class_value(k: str, case: CaseScore, metric: str) -> float:
+    """The value of ``metric`` for class ``k`` of a case (NaN: not measured)."""
+    return float(case.per_class[k].get(metric, math.nan))

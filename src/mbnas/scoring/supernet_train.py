@@ -95,9 +95,10 @@ def train_supernet(space: SearchSpace, train: SliceData, protocol: Protocol, see
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = initialise(SuperNet(space, train.in_channels, train.n_classes,
-                                  protocol.base_channels, max_kernel), protocol.init)
-    net = net.to(device)
+        net = SuperNet(space, train.in_channels, train.n_classes, protocol.base_channels,
+                       max_kernel)
+        initialise(net, protocol.init)  # in place
+    net.to(device)  # in place: net stays typed as the SuperNet it is
     optimiser = torch.optim.Adam(net.parameters(), lr=protocol.lr,
                                  weight_decay=protocol.weight_decay)
     order_gen = torch.Generator().manual_seed(seed)
@@ -172,8 +173,8 @@ def inherited_score(net: SuperNet, genotype: Genotype, batches: list[torch.Tenso
     va = val_data if val_data is not None else _DeviceData(val, device, False)
     pred = predict_labels(net.subnet(genotype), va.images, protocol.val_batch_size, bf16)
     counts = dice_counts(pred, va.labels, va.n_classes)
-    score, _ = validation_dice(counts, va.case_index, va.n_cases, protocol.dice)
-    score = float(score)
+    value, _ = validation_dice(counts, va.case_index, va.n_cases, protocol.dice)
+    score = float(value)
     return score if math.isfinite(score) else math.nan
 
 

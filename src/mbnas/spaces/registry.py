@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mbnas.registry import Registry
+from mbnas.registry import NamesView, Registry
 
 #: The block families of the paper, in the paper's order: the ``b`` options of its spaces.
 PAPER_BLOCKS: tuple[str, ...] = ("vgg", "residual", "dense", "inception")
@@ -127,4 +127,5 @@ for _definition in (
                                 "every node"),
 ):
     register_space(_definition)
-SPACES: tuple[str, ...] = space_names()
+#: Every registered space name, a live view (a plugin space shows; ``space_names()``).
+SPACES: NamesView = NamesView(SPACES_REGISTRY)

@@ -88,7 +88,7 @@ def _trials(entries: Sequence[dict[str, Any]]) -> list[Any]:
         trials.append(optuna.trial.create_trial(
             params=params,
             distributions={n: CategoricalDistribution(choices[n]) for n in params},
-            value=float(score) if state == TrialState.COMPLETE else None,
+            value=float(score) if state == TrialState.COMPLETE and score is not None else None,
             state=state,
             user_attrs=attrs,
         ))

@@ -372,6 +372,7 @@ class ResultStore:
 
     def count(self, status: str | None = None) -> int:
         """Number of stored runs, of one status if given."""
+        params: tuple[str, ...]
         if status is None:
             sql, params = "SELECT COUNT(*) FROM runs", ()
         elif status in RUN_STATUSES:

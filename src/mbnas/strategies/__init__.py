@@ -9,20 +9,23 @@ from __future__ import annotations
 from mbnas.strategies.base import Ledger, SpaceLike, Strategy
 from mbnas.strategies.bilevel import BilevelSearch
 from mbnas.strategies.limits import LimitedSpace, parse_amount
-from mbnas.strategies.local import DEFAULT_STRATEGY, LocalSearch, LocalWalk, full_pass_size
+from mbnas.strategies.local import LocalSearch, LocalWalk, full_pass_size
 from mbnas.strategies.pareto import ParetoLocalSearch, pareto_front
 from mbnas.strategies.random_search import RandomSearch
 from mbnas.strategies.records import Batch, Evaluation
 from mbnas.strategies.registry import (
+    DEFAULT_STRATEGY,
     STRATEGIES,
     StrategyDefinition,
     check_method,
+    cost_strategies,
     make_strategy,
     method_description,
     method_name,
     register_strategy,
     strategy_definition,
     strategy_names,
+    strategy_options,
     upgrade_settings,
 )
 
@@ -42,6 +45,7 @@ __all__ = [
     "Strategy",
     "StrategyDefinition",
     "check_method",
+    "cost_strategies",
     "full_pass_size",
     "make_strategy",
     "method_description",
@@ -51,6 +55,7 @@ __all__ = [
     "register_strategy",
     "strategy_definition",
     "strategy_names",
+    "strategy_options",
     "upgrade_settings",
 ]
 

@@ -43,15 +43,6 @@ STATE_FORMAT = "mbnas.search"
 STATE_VERSION = 1
 
 
-class GenotypeLike(Protocol):
-    """What a strategy needs from a genotype: a stable key and a JSON form."""
-
-    @property
-    def key(self) -> str: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
 class SpaceLike(Protocol):
     """The search-space interface of ``mbnas.spaces.mbnas`` (duck-typed: not imported here)."""
 
@@ -98,11 +89,11 @@ class Ledger:
 
     def best(self, phase: str | None = None) -> Evaluation | None:
         """Highest successful score (of one phase if given); the earliest wins ties."""
-        best = None
+        best: Evaluation | None = None
         for e in self.history:
             if e.score is None or (phase is not None and e.phase != phase):
                 continue
-            if best is None or e.score > best.score:
+            if best is None or best.score is None or e.score > best.score:
                 best = e
         return best
 
@@ -220,7 +211,7 @@ class Strategy(ABC):
     def best(self) -> tuple[Any, float] | None:
         """(genotype, score) with the highest successful score; None before any success."""
         e = self._ledger.best()
-        return None if e is None else (e.genotype, e.score)
+        return None if e is None or e.score is None else (e.genotype, e.score)
 
     @property
     def n_evaluated(self) -> int:

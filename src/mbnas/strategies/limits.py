@@ -1,7 +1,8 @@
 """Hard cost limits: architectures over a limit are never proposed, so never trained.
 
-The cost figures (parameters, MACs, activation memory, latency) are computed outside this
-package (``mbnas.commands.search.cost``, with torch) and reach the search as a callable
+The cost figures (:data:`mbnas.costs.registry.COSTS`: parameters, MACs, memory, latency
+and any a plugin registers) are computed outside this package
+(``mbnas.commands.search.cost``, with torch) and reach the search as a callable
 ``figures(genotype) -> {name: value}``. :class:`LimitedSpace` wraps a search space so
 that every strategy respects the limits without knowing about them:
 
@@ -23,11 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.costs.registry import COSTS, limit_figures
 from mbnas.errors import ConfigError
-
-#: The cost figures a limit or an objective may name, with their units.
-COST_NAMES = ("params", "macs", "memory", "latency")
-UNITS = {"params": "", "macs": "MAC", "memory": "B", "latency": "ms"}
 
 _SUFFIXES = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
              "KI": 2.0 ** 10, "MI": 2.0 ** 20, "GI": 2.0 ** 30, "TI": 2.0 ** 40}
@@ -61,27 +59,30 @@ def parse_amount(text: str | float | int, what: str = "limit") -> float:
 
 
 def format_figure(name: str, value: float) -> str:
-    """``macs`` 6.2e7 -> ``62.0M MAC``; ``latency`` 3.14 -> ``3.14 ms``."""
-    if name == "latency":
-        return f"{value:.2f} ms"
-    for suffix, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.1f}{suffix} {UNITS[name]}".rstrip()
-    return f"{value:g} {UNITS[name]}".rstrip()
+    """``macs`` 6.2e7 -> ``62.0M MAC``; ``latency`` 3.14 -> ``3.14 ms`` (the figure's own
+    format, :meth:`mbnas.costs.registry.CostFigure.format`)."""
+    return COSTS.get(name).format(value)
 
 
 def check_limits(limits: Mapping[str, float]) -> dict[str, float]:
-    unknown = [n for n in limits if n not in COST_NAMES]
+    """The limits as numbers; a figure that cannot be limited is refused in one line."""
+    known = limit_figures()
+    unknown = [n for n in limits if n not in known]
     if unknown:
         raise ConfigError(f"unknown cost limit(s) {', '.join(unknown)}; limits: "
-                          f"{', '.join(COST_NAMES)}")
+                          f"{', '.join(known)}")
     return {n: float(v) for n, v in limits.items()}
+
+
+def over(name: str, value: float, cap: float) -> bool:
+    """Whether ``value`` of figure ``name`` is beyond the limit ``cap`` (its direction)."""
+    return value < cap if COSTS.get(name).direction == "max" else value > cap
 
 
 def violations(figures: Mapping[str, float], limits: Mapping[str, float]) -> list[str]:
     """One phrase per limit exceeded, e.g. ``"macs 62.0M MAC > max 50.0M MAC"``."""
     return [f"{name} {format_figure(name, figures[name])} > max {format_figure(name, cap)}"
-            for name, cap in limits.items() if figures[name] > cap]
+            for name, cap in limits.items() if over(name, figures[name], cap)]
 
 
 class LimitedSpace:
@@ -99,7 +100,7 @@ class LimitedSpace:
 
     def __init__(self, space: Any, figures: Figures, limits: Mapping[str, float], *,
                  max_draws: int = 10_000, clock: Callable[[], int] | None = None) -> None:
-        self.space = space
+        self.space: Any = space
         self.figures = figures
         self.limits = check_limits(limits)
         self.max_draws = max_draws
@@ -111,21 +112,21 @@ class LimitedSpace:
 
     @property
     def name(self) -> str:
-        return self.space.name
+        return str(self.space.name)
 
     def variables(self) -> tuple[Any, ...]:
-        return self.space.variables()
+        return tuple(self.space.variables())
 
     def value(self, genotype: Any, variable: Any) -> Any:
         return self.space.value(genotype, variable)
 
     def contains(self, genotype: Any) -> bool:
-        return self.space.contains(genotype)
+        return bool(self.space.contains(genotype))
 
     def size(self) -> int:
         """Size of the unrestricted space (an upper bound: counting within the limits
         would mean measuring every architecture)."""
-        return self.space.size()
+        return int(self.space.size())
 
     def with_value(self, genotype: Any, variable: Any, value: Any) -> Any | None:
         changed = self.space.with_value(genotype, variable, value)

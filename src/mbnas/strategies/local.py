@@ -36,7 +36,7 @@ from mbnas.errors import ConfigError
 from mbnas.strategies.base import Ledger, SpaceLike, Strategy, check_start
 from mbnas.strategies.pareto import ParetoLocalSearch
 from mbnas.strategies.records import Batch, Decode, decode_optional, encode
-from mbnas.strategies.registry import register_strategy
+from mbnas.strategies.registry import DEFAULT_STRATEGY, register_strategy
 
 _STAGES = ("start", "probe", "done")
 
@@ -150,6 +150,7 @@ class LocalWalk:
     def _candidates(self, variable: Any) -> tuple[list[Any], list[Any], bool]:
         """(the valid other options in option order, the unevaluated ones, truncated):
         when truncated, only the options up to the last one the budget pays for."""
+        assert self.current is not None, "candidates are taken around the current network"
         current_value = self.space.value(self.current, variable)
         budget = self.remaining()
         seen = {self.current.key}
@@ -253,7 +254,7 @@ class LocalSearch(Strategy):
         ConfigError: invalid budget or rng.
     """
 
-    name = "local"
+    name = DEFAULT_STRATEGY  # "local": the paper's search, the default
 
     def __init__(self, space: SpaceLike, *, budget: int = 150,
                  rng: np.random.Generator | int | None = None, decode: Decode,
@@ -300,12 +301,9 @@ class LocalSearch(Strategy):
         self._walk.load_state_dict(state["walk"], self._decode)
 
 
-#: The strategy `mbnas search` uses unless told otherwise: the paper's local search.
-DEFAULT_STRATEGY = LocalSearch.name
-
-
-@register_strategy(LocalSearch.name, about="local search: one variable at a time, from the "
-                   "start network (the paper's); with cost objectives, Pareto local search")
+@register_strategy(LocalSearch.name, costs=True,
+                   about="local search: one variable at a time, from the start network (the "
+                   "paper's); with cost objectives, Pareto local search")
 def _make_local(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
                 decode: Decode, start: Any | None,
                 figures: Callable[[Any], Mapping[str, float]] | None = None,

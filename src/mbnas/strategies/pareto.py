@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.costs.registry import COSTS, objective_names
 from mbnas.errors import ConfigError
 from mbnas.strategies.base import SpaceLike, Strategy, check_start
-from mbnas.strategies.limits import COST_NAMES
 from mbnas.strategies.records import Batch, Decode, decode_optional, encode
 
 _STAGES = ("start", "explore", "done")
@@ -49,8 +49,9 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 
 def objective_vector(score: float, figures: Mapping[str, float],
                      costs: Sequence[str]) -> tuple[float, ...]:
-    """(score, -cost_1, -cost_2, ...): every component is maximised."""
-    return (float(score), *(-float(figures[c]) for c in costs))
+    """(score, -cost_1, -cost_2, ...): every component is maximised (a figure registered
+    with ``direction="max"`` keeps its sign)."""
+    return (float(score), *(COSTS.get(c).oriented(figures[c]) for c in costs))
 
 
 def pareto_front(points: Sequence[tuple[str, Sequence[float]]]) -> list[str]:
@@ -89,10 +90,11 @@ class ParetoLocalSearch(Strategy):
                  start: Any | None = None) -> None:
         super().__init__(budget=budget, rng=rng, decode=decode, space_name=space.name)
         costs = tuple(costs)
-        bad = [c for c in costs if c not in COST_NAMES]
+        valid = objective_names()
+        bad = [c for c in costs if c not in valid]
         if not costs or bad or len(set(costs)) != len(costs):
             raise ConfigError(f"Pareto local search needs distinct cost objectives among "
-                              f"{', '.join(COST_NAMES)}; got {', '.join(costs) or 'none'}")
+                              f"{', '.join(valid)}; got {', '.join(costs) or 'none'}")
         self.space = space
         self.costs = costs
         self._figures_of = figures
@@ -114,8 +116,8 @@ class ParetoLocalSearch(Strategy):
     def archive(self) -> list[tuple[Any, float, dict[str, float]]]:
         """(genotype, score, cost figures) of each archive member, in order of entry."""
         by_key = {e.key: e for e in self._ledger.history}
-        return [(by_key[k].genotype, by_key[k].score, dict(self._figures[k]))
-                for k in self._archive]
+        return [(by_key[k].genotype, float(by_key[k].score or 0.0), dict(self._figures[k]))
+                for k in self._archive]  # members are successful: their score is set
 
     def figures(self, key: str) -> dict[str, float]:
         """Cost figures of an evaluated network."""
@@ -178,6 +180,7 @@ class ParetoLocalSearch(Strategy):
     def _new_neighbours(self, variable: Any) -> tuple[list[Any], bool]:
         """(the unevaluated valid other options of ``variable``, truncated by budget)."""
         member = self._member
+        assert member is not None, "a neighbourhood is probed around a member"
         current = self.space.value(member, variable)
         budget = self._ledger.remaining()
         seen = {member.key}
@@ -209,7 +212,8 @@ class ParetoLocalSearch(Strategy):
             self._pos += 1
         return accepted
 
-    def _vector(self, key: str, score: float) -> tuple[float, ...]:
+    def _vector(self, key: str, score: float | None) -> tuple[float, ...]:
+        assert score is not None, "only successful networks are compared"
         return objective_vector(score, self._figures[key], self.costs)
 
     def _offer(self, key: str, score: float) -> bool:

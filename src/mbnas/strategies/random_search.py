@@ -8,6 +8,7 @@ drawn again; the space counts as exhausted when every genotype of it has been ev
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -119,13 +120,28 @@ class RandomSearch(Strategy):
         self._exhausted = bool(state["exhausted"])
 
 
-@register_strategy(RandomSearch.name, about="random search: networks sampled uniformly "
-                   "from the space (a baseline)")
+@dataclass(frozen=True)
+class RandomSearchOptions:
+    """Options of random search (``strategy_options:``, ``--strategy-option``).
+
+    Attributes:
+        batch_size: Networks asked per batch (trained side by side by the executor).
+    """
+
+    batch_size: int = 1
+
+
+@register_strategy(RandomSearch.name, costs=True, options=RandomSearchOptions,
+                   about="random search: networks sampled uniformly from the space (a "
+                   "baseline)")
 def _make_random(space: SpaceLike, *, budget: int, rng: np.random.Generator | int | None,
-                 decode: Decode, start: Any | None, batch_size: int = 1,
-                 restarts: bool = False, **_: Any) -> RandomSearch:
+                 decode: Decode, start: Any | None, batch_size: int | None = None,
+                 restarts: bool = False, options: RandomSearchOptions | None = None,
+                 **_: Any) -> RandomSearch:
     if restarts:
         raise ConfigError("restarts: random search has no local optimum to restart from; "
                           "drop --restarts or use --strategy local")
+    if batch_size is None:
+        batch_size = (options or RandomSearchOptions()).batch_size
     return RandomSearch(space, budget=budget, rng=rng, decode=decode,
                         batch_size=batch_size, start=start)

@@ -129,7 +129,8 @@ def _jsonable(value: Any) -> Any:
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
     """JSON-ready state of a generator's bit generator."""
-    return _jsonable(rng.bit_generator.state)
+    state: dict[str, Any] = _jsonable(rng.bit_generator.state)
+    return state
 
 
 def rng_from_state(state: dict[str, Any]) -> np.random.Generator:

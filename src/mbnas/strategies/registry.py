@@ -18,6 +18,7 @@ import numpy as np
 from mbnas.errors import ConfigError
 from mbnas.registry import Registry
 from mbnas.spaces.registry import space_definition
+from mbnas.strategies.options import parse_options
 
 if TYPE_CHECKING:
     from mbnas.strategies.base import SpaceLike, Strategy
@@ -38,7 +39,12 @@ class StrategyDefinition:
         description: The reporting card's sentence for such a method.
         space: The one space it searches, or None for any space.
         costs: Whether it takes cost objectives and limits (``--objectives``,
-            ``--max-*``).
+            ``--max-*``); off unless declared, so a strategy that ranks by Dice alone
+            refuses them instead of writing a front it did not search for.
+        options: Its options dataclass, or None: fields read from the config's
+            ``strategy_options:`` and ``--strategy-option KEY=VALUE``
+            (:mod:`mbnas.strategies.options`); the builder receives the instance as
+            ``options``.
         kernel_phase: Whether, after the space, it searches the kernel sizes of the best
             network (``mbnas.spaces.mbnas.kernel_space``); reports then give both phases' sizes.
         was_space: Whether run folders written before it was a strategy name it as their
@@ -51,10 +57,14 @@ class StrategyDefinition:
     method: str = ""
     description: str = ""
     space: str | None = None
-    costs: bool = True
+    costs: bool = False
     kernel_phase: bool = False
     was_space: bool = False
+    options: type | None = None
 
+
+#: The strategy `mbnas search` uses unless told otherwise: the paper's local search.
+DEFAULT_STRATEGY = "local"
 
 #: Every search strategy, by name. Built-in: one module each, imported on first look-up.
 STRATEGIES: Registry[StrategyDefinition] = Registry(
@@ -80,10 +90,11 @@ strategy_definition = STRATEGIES.get
 
 def make_strategy(name: str, space: SpaceLike, *, budget: int = 150,
                   rng: np.random.Generator | int | None = None, decode: Decode,
-                  start: Any | None = None, batch_size: int = 1,
+                  start: Any | None = None, batch_size: int | None = None,
                   kernel_space_for: Callable[[Any], SpaceLike] | None = None,
                   figures: Callable[[Any], Mapping[str, float]] | None = None,
-                  costs: Sequence[str] = (), restarts: bool = False) -> Strategy:
+                  costs: Sequence[str] = (), restarts: bool = False,
+                  options: Mapping[str, Any] | None = None) -> Strategy:
     """Build a search strategy by name.
 
     Args:
@@ -93,22 +104,45 @@ def make_strategy(name: str, space: SpaceLike, *, budget: int = 150,
         rng: numpy generator or seed: the only source of randomness of the search.
         decode: rebuilds a genotype from its ``to_dict()``, e.g. ``Genotype.from_dict``.
         start: genotype to start from (None: a random sample of ``space``).
-        batch_size: random search only: genotypes asked per batch. Local and bilevel
-            search ignore it: their batch is the options of one variable.
+        batch_size: random search only: genotypes asked per batch (None: its option
+            ``batch_size``, 1). Local and bilevel search ignore it: their batch is the
+            options of one variable.
         kernel_space_for: bilevel only: topology genotype -> phase-2 (kernel) space.
         figures: genotype -> cost figures, for the cost objectives ``costs``.
         costs: cost objectives besides Dice; local search becomes Pareto local search.
         restarts: local and bilevel search: after a local optimum, start again from a
             random genotype until the budget is spent (the authors' code).
+        options: the strategy's own options (``strategy_options:`` of the config), checked
+            against its options dataclass.
 
     Raises:
-        ConfigError: unknown name (the message lists the valid ones) or bad settings.
+        ConfigError: unknown name (the message lists the valid ones), cost objectives for
+            a strategy that takes none, bad options or bad settings.
         GenotypeError: ``start`` is not in ``space``.
     """
     definition = strategy_definition(name)
+    if costs and not definition.costs:
+        raise ConfigError(f"cost objectives are not supported with the {name} strategy; "
+                          f"use --strategy {', '.join(cost_strategies())}")
     return definition.builder(space, budget=budget, rng=rng, decode=decode, start=start,
                               batch_size=batch_size, kernel_space_for=kernel_space_for,
-                              figures=figures, costs=tuple(costs), restarts=restarts)
+                              figures=figures, costs=tuple(costs), restarts=restarts,
+                              options=strategy_options(name, options))
+
+
+def strategy_options(name: str, values: Mapping[str, Any] | None) -> Any | None:
+    """The options instance of strategy ``name`` from ``values`` (None when it declares
+    none and none are given).
+
+    Raises:
+        ConfigError: an unknown strategy, key or a value of the wrong type (one line).
+    """
+    return parse_options(name, strategy_definition(name).options, values)
+
+
+def cost_strategies() -> tuple[str, ...]:
+    """The strategies that take cost objectives and limits."""
+    return tuple(n for n in strategy_names() if strategy_definition(n).costs)
 
 
 def check_method(space: str, strategy: str) -> None:
@@ -146,10 +180,9 @@ def upgrade_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def default_strategy() -> str:
-    """The strategy `mbnas search` uses unless told otherwise: the first built-in one,
-    local search (the paper's; ``mbnas.strategies.local.DEFAULT_STRATEGY``). Read from
-    the registry so that this module imports no strategy (no import circle)."""
-    return STRATEGIES.names()[0]
+    """The strategy `mbnas search` uses unless told otherwise: :data:`DEFAULT_STRATEGY`,
+    named here (not the first registered), checked to be registered."""
+    return strategy_definition(DEFAULT_STRATEGY).name
 
 
 def method_name(space: str, strategy: str) -> str:

@@ -72,11 +72,6 @@ def register_executor(name: str, about: str = "", remote: bool = False
                                                                         about, remote))
 
 
-def unregister_executor(name: str) -> None:
-    """Remove a registration (for tests that register an executor of their own)."""
-    EXECUTORS.unregister(name)
-
-
 #: The registered executor names, the default (``inprocess``) first.
 executor_names = EXECUTORS.names
 

@@ -61,6 +61,7 @@ def _check_value(field: str, name: str, value: Any) -> None:
     if isinstance(value, bool) or value is None:
         return
     if isinstance(value, numbers.Real):
+        value = float(value)
         if not math.isfinite(value):
             raise ConfigError(f"invalid {name}: must be a finite number, got {value}")
         if "probability" in field and not 0 <= value <= 1:

@@ -330,7 +330,7 @@ def execute_group(specs: Sequence[RunSpec], ctx: RunContext,
         outcomes = train_fused(specs, ctx, on_epoch)
     except (KeyboardInterrupt, SystemExit, HookError):  # a progress hook's bug: no result
         raise
-    except Exception:  # noqa: BLE001 - fall back to separate runs
+    except Exception:
         reason = traceback.format_exc().strip().splitlines()[-1]
         print(f"fused training of {specs[0].arch_key} fold {specs[0].fold} failed "
               f"({reason}); training its runs one by one")

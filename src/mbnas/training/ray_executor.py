@@ -240,7 +240,8 @@ class RayExecutor:
         if any(r.get("CPU", 0) >= self.cpus_per_run and r.get("GPU", 0) >= self.gpus_per_run
                for r in nodes):
             return
-        largest = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)), default={})
+        largest: dict[str, Any] = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)),
+                                      default={})
         raise ConfigError(
             f"no node of the Ray cluster has {self.cpus_per_run:g} CPUs and "
             f"{self.gpus_per_run:g} GPUs for a run (largest: {largest.get('CPU', 0):g} "

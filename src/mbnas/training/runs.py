@@ -108,7 +108,7 @@ def execute_run(
         return record_outcome(spec, ctx, outcome, started, time.perf_counter() - t0)
     except (KeyboardInterrupt, SystemExit, HookError):  # a progress hook's bug: no result
         raise
-    except Exception as exc:  # noqa: BLE001 - an untrainable architecture is a result
+    except Exception as exc:
         error = traceback.format_exc()
         if not str(exc):  # MemoryError() and friends carry no message of their own
             error += f"{type(exc).__name__}: {_DESCRIPTIONS.get(type(exc), 'no message')}\n"
@@ -158,8 +158,9 @@ def failed_record(spec: RunSpec, ctx: RunContext, error: str, started: str,
     )
 
 
-_DESCRIPTIONS = {MemoryError: "the machine ran out of memory (RAM) during this run; free "
-                              "memory or lower batch_size, then resume"}
+_DESCRIPTIONS: dict[type[BaseException], str] = {
+    MemoryError: "the machine ran out of memory (RAM) during this run; free memory or lower "
+                 "batch_size, then resume"}
 
 
 class RunHooks(TypingProtocol):

@@ -30,7 +30,7 @@ class StackedAdam:
         self.exp_avg = {k: torch.zeros_like(p) for k, p in self.params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(p) for k, p in self.params.items()}
 
-    def zero_grad(self, set_to_none: bool = True) -> None:  # noqa: ARG002 - as torch's
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params.values():
             p.grad = None
 

@@ -1,8 +1,8 @@
 """Cost figures of a trained network for Table 1 and the reporting card.
 
-Parameters, MACs and activation memory are those of :func:`mbnas.spaces.mbnas.cost_report`
-(the one counter); this module adds the inference latency and builds the network the
-way every cost figure is measured (:func:`cost_model`).
+Every figure is measured by its registered :class:`~mbnas.costs.registry.CostFigure`
+(:data:`~mbnas.costs.registry.COSTS`); this module builds the network the way every cost
+figure is measured (:func:`cost_model`) and fills the evaluation's :class:`ModelCost`.
 
 * parameters;
 * MACs of one forward pass (batch 1) at the training size, and at 32x32 (the input size
@@ -22,24 +22,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mbnas.costs.measure import cost_report, count_macs_paper
+from mbnas.costs.measure import cpu_threads
+from mbnas.costs.registry import COSTS
 from mbnas.io import atomic_write_json
 from mbnas.progress import track
 from mbnas.reporting.report_data import ModelCost
 from mbnas.spaces.mbnas import architecture_from_dict, build_model
 from mbnas.training.device import device_label, select_device
-
-#: Timed forward passes per latency figure (after ``_WARMUP`` untimed ones).
-LATENCY_REPEATS = 10
-_WARMUP = 3
 
 
 def cost_model(architecture: Any, in_channels: int, n_classes: int,
@@ -53,40 +48,25 @@ def cost_model(architecture: Any, in_channels: int, n_classes: int,
         return build_model(arch, in_channels, n_classes, base_channels)
 
 
-@torch.no_grad()
-def latency_ms(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
-               repeats: int = LATENCY_REPEATS, threads: int | None = None) -> float:
-    """Median forward-pass time in milliseconds of ``model`` (eval mode) on ``device``,
-    with ``threads`` CPU threads (None: torch's current number)."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        return _median_ms(model, shape, device, repeats)
-    finally:
-        torch.set_num_threads(before)
+#: The registered figures :class:`ModelCost` has a field of its own for; any other (a
+#: plugin's) is measured into ``ModelCost.more``.
+MODEL_COST_FIELDS = ("params", "macs", "macs_paper", "memory", "latency")
 
 
-def _median_ms(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
-               repeats: int) -> float:
-    model = model.to(device).eval()
-    x = torch.zeros(shape, device=device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(_WARMUP):
-        model(x)
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(x)
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(statistics.median(times))
+def more_figures(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device,
+                 have: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Every registered figure without a field of :class:`ModelCost`, measured (those in
+    ``have`` kept)."""
+    out = dict(have or {})
+    for name in COSTS.names():
+        if name not in MODEL_COST_FIELDS and name not in out:
+            out[name] = float(COSTS.get(name).measure(model, shape, device))
+    return out
 
 
 def paper_macs(model: torch.nn.Module, in_channels: int) -> float:
     """MACs at 32x32 in the paper's convention (thop 0.0.31, the paper's Table 1)."""
-    return float(count_macs_paper(model, (1, in_channels, 32, 32)))
+    return COSTS.get("macs_paper").measure(model, (1, in_channels, 32, 32), None)
 
 
 def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
@@ -105,21 +85,24 @@ def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
     """
     model = cost_model(architecture, in_channels, n_classes, base_channels)
     shape = (1, in_channels, image_size, image_size)
-    # memory: per sample, measured at batch 2 (BatchNorm cannot train on one 1x1 sample)
-    cost = cost_report(model, image_size, in_channels, n_classes)
     dev = select_device(device)
-    macs = float(cost.macs)
-    macs_32 = macs if image_size == 32 else float(
-        cost_report(model, 32, in_channels, n_classes, memory=False).macs)
+
+    def figure(name: str, at: tuple[int, ...] = shape) -> float:
+        return COSTS.get(name).measure(model, at, dev)
+
+    macs = figure("macs")
+    with cpu_threads(threads):  # the run's threads, not whatever torch had last
+        latency = figure("latency")
     return ModelCost(
         macs_paper=paper_macs(model, in_channels),
-        params=cost.params,
+        params=int(figure("params")),
         macs=macs,
         macs_input_size=(image_size, image_size),
-        macs_32=macs_32,
-        latency_ms=latency_ms(model, shape, dev, threads=threads),
-        peak_memory_mb=float(cost.memory_bytes or 0) / 2 ** 20,
+        macs_32=macs if image_size == 32 else figure("macs", (1, in_channels, 32, 32)),
+        latency_ms=latency,
+        peak_memory_mb=figure("memory") / 2 ** 20,
         device=_where(dev, threads),
+        more=more_figures(model, shape, dev),
     )
 
 
@@ -155,10 +138,14 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
                 continue
             if ident in known:
                 out[key] = ModelCost.from_dict(known[ident])
-                if out[key].macs_paper is None:  # cached before the paper's count existed
+                missing = [n for n in COSTS.names()
+                           if n not in MODEL_COST_FIELDS and n not in out[key].more]
+                if out[key].macs_paper is None or missing:  # cached before they existed
                     model = cost_model(architecture, in_channels, n_classes, base_channels)
-                    out[key] = dataclasses.replace(out[key],
-                                                   macs_paper=paper_macs(model, in_channels))
+                    shape = (1, in_channels, image_size, image_size)
+                    out[key] = dataclasses.replace(
+                        out[key], macs_paper=out[key].macs_paper or paper_macs(model, in_channels),
+                        more=more_figures(model, shape, select_device(device), out[key].more))
                     known[ident] = out[key].to_dict()
                 continue
             out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,

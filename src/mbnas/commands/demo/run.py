@@ -28,7 +28,7 @@ from mbnas.commands.search.run import SearchConfig, run_search
 from mbnas.errors import DatasetError
 from mbnas.progress import format_seconds
 from mbnas.reporting.noise import difference_text
-from mbnas.spaces.mbnas import architecture_from_dict
+from mbnas.spaces.mbnas import Genotype, architecture_from_dict
 from mbnas.training.protocol import get_protocol
 
 
@@ -108,6 +108,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None,
         from mbnas.spaces.mbnas.draw import draw_genotype
 
         best = architecture_from_dict(outcome.best)
+        assert isinstance(best, Genotype), "the demo searches genotypes"
         console.print("best network (built with "
                       f"{protocol.base_channels} base channels in the demo):\n"
                       f"{best.describe(base=protocol.base_channels)}")

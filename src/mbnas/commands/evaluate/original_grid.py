@@ -121,19 +121,19 @@ def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
         :func:`metrics_key` -> the case's metrics dict.
     """
     done = read_original_grid(path, protocol.key)
-    folds = [tuple(f) for f in folds]
+    fold_cases = [tuple(f) for f in folds]
     todo: dict[int, list[RunWeights]] = {}
     for run in runs:
         _, key, fold, seed, _ = run
-        if any(metrics_key(key, fold, seed, c) not in done for c in folds[fold]):
+        if any(metrics_key(key, fold, seed, c) not in done for c in fold_cases[fold]):
             todo.setdefault(fold, []).append(run)
     if not todo:
         return done
     dataset = read_dataset(data_dir)
     dev = select_device(device)
-    n_cases = sum(len(runs) * len(folds[fold]) for fold, runs in todo.items())
+    n_cases = sum(len(runs) * len(fold_cases[fold]) for fold, runs in todo.items())
     with track("metrics on the original grid", total=n_cases, unit="case") as step:
-        _measure(path, dataset, data, folds, todo, protocol, dev, done, step)
+        _measure(path, dataset, data, fold_cases, todo, protocol, dev, done, step)
     return done
 
 
@@ -155,7 +155,8 @@ def _measure(path: Path, dataset: Any, data: SliceData, folds: list[tuple[str, .
                 rows = data.case_slices(case_id)
                 order = np.argsort(data.slice_index[rows])
                 # a target spacing's slices are a window of the resampled grid (as predict)
-                window = (spacing_grid(ref.shape[1:], spacing[1:], protocol.target_spacing)
+                window = (spacing_grid(ref.shape[1:], (spacing[1], spacing[2]),
+                                       protocol.target_spacing)
                           if protocol.target_spacing else None)
                 crop = data.cases[data.case_ids.index(case_id)].crop  # where the window lay
                 pred = _predict_on_grid(net, data.images[rows][order], ref.shape[1:], dev,

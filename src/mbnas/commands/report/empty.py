@@ -47,7 +47,7 @@ def empty_counts(evaluation: EvaluationFile, cache_dir: str | Path | None) -> di
                          protocol.target_spacing, allow_cropped_labels=True)
     has_fg = data.labels.reshape(len(data.labels), -1).max(axis=1) > 0
     index = {c.case_id: k for k, c in enumerate(data.cases)}
-    folds = []
+    folds: list[dict[str, Any]] = []
     for f, cases in enumerate(evaluation.folds):
         per_case = {c: int(has_fg[data.case_index == index[c]].sum()) for c in cases
                     if c in index}

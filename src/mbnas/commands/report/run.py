@@ -128,7 +128,8 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     from mbnas.reporting.stats import FriedmanResult, WilcoxonReport, friedman, wilcoxon_vs_best
     from mbnas.reporting.table import build_table, write_table
 
-    record, evals, eval_dir = None, [], None
+    record, eval_dir = None, None
+    evals: list[ModelEvaluation] = []
     if evaluation is not None:
         eval_dir = Path(evaluation).resolve()
         record, evals = read_evaluation(eval_dir)
@@ -206,6 +207,7 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
                 f"{METRICS.get(metric).axis_label} per validation case (mean over seeds) of "
                 "every model.")
         step.advance(info="box plots")
+        assert eval_dir is not None  # read with the record
         try:
             paths, caption = example_segmentations(record, evals, eval_dir,
                                                    figs / "example_segmentations", cache_dir)
@@ -330,7 +332,7 @@ def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
         try:
             from mbnas.data import read_dataset
 
-            ds = read_dataset(dataset)
+            ds = read_dataset(str(dataset))
             c, k = len(ds.channel_names), len(ds.label_names)
         except MbnasError:
             continue

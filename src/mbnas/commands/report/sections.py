@@ -120,8 +120,9 @@ def build_sections(out: Path, runs: Sequence[SearchRun], evaluation: EvaluationF
         def name(r: SearchRun) -> str:
             return r.label if len(runs) > 1 else r.name
 
-        definition = (dict(card.score_definition) if isinstance(card.score_definition, Mapping)
-                      else {"search": card.score_definition})
+        definition: dict[str, Any] = (
+            dict(card.score_definition) if isinstance(card.score_definition, Mapping)
+            else {"search": card.score_definition})
         definition["search objective"] = {name(r): HELD_OUT_SITE_OBJECTIVE for r in site_runs}
         folds = dict(card.folds) if isinstance(card.folds, Mapping) else {}
         folds.update({name(r): f"leave-site-out: {r.protocol.folds} folds, one per held-out "

@@ -17,7 +17,14 @@ from mbnas.data.sites import check_split
 from mbnas.errors import ConfigError
 from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS
 from mbnas.spaces.registry import DEFAULT_SPACE, RANDOM_START
-from mbnas.strategies import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
+from mbnas.strategies import (
+    DEFAULT_STRATEGY,
+    check_method,
+    make_strategy,
+    strategy_options,
+    upgrade_settings,
+)
+from mbnas.strategies.options import options_dict
 from mbnas.training.executors import DEFAULT_EXECUTOR, check_executor
 from mbnas.training.fields import check_fields
 from mbnas.training.protocol import Protocol, reject_unknown
@@ -61,6 +68,9 @@ class SearchConfig:
     max_macs: float | None = None
     max_memory: float | None = None
     max_latency_ms: float | None = None
+    # Limits of figures registered without a field above ({name: value}); saved in
+    # config.yaml as ``max_<name>`` (mbnas.commands.search.cost.MORE_LIMITS).
+    more_limits: dict[str, Any] = field(default_factory=dict)
     latency_device: str = "cpu"
     runs_per_device: int = 1
     fuse: bool = False
@@ -71,6 +81,8 @@ class SearchConfig:
     scoring: str = DEFAULT_SCORING
     # `--retrain-top K`: --scoring supernet trains its best K networks stand-alone at the end.
     retrain_top: int = RETRAIN_TOP
+    # The strategy's own options (its options dataclass; `--strategy-option KEY=VALUE`).
+    strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from mbnas.commands.search.cost import check_cost_settings
@@ -82,6 +94,11 @@ class SearchConfig:
         check_fields(self, "search")
         check_split(self.split)
         check_method(self.space, self.strategy)
+        given = self.strategy_options or {}  # checked, and saved with typed values
+        if not isinstance(given, dict):
+            raise ConfigError(f"strategy_options must be a mapping of options, got {given!r}")
+        object.__setattr__(self, "strategy_options", options_dict(
+            strategy_options(self.strategy, given), given))
         if self.block is not None:
             get_space(self.space, self.max_depth, self.block)  # a fixed block where allowed
         if self.restarts:  # refused now by a strategy that does not restart
@@ -112,20 +129,24 @@ class SearchConfig:
             del d["scoring"]
         if self.retrain_top == RETRAIN_TOP:  # configs from before it stay as they were
             del d["retrain_top"]
+        if not self.strategy_options:
+            del d["strategy_options"]
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
         """The config of a dict (``config.yaml``); settings of older versions are read as
         today's (``space: bilevel`` is the macro space with the bilevel strategy)."""
-        d = upgrade_settings(d)
+        from mbnas.commands.search.cost import with_more_limits
+
+        d = with_more_limits(upgrade_settings(d), [f.name for f in dataclasses.fields(cls)])
         d.pop("data_fingerprint", None)  # written into config.yaml beside the settings
         reject_unknown(cls, d, "search")
         protocol = Protocol.from_dict(d.pop("protocol", {}) or {})
         return cls(protocol=protocol, **d)
 
 
-def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN201
+def build_strategy(config: SearchConfig, rng: np.random.Generator,
                    cost: CostSearch | None = None):
     """The strategy object for a config (not yet started); ``cost`` for objectives and
     limits beyond Dice."""
@@ -144,5 +165,5 @@ def build_strategy(config: SearchConfig, rng: np.random.Generator,  # noqa: ANN2
     return make_strategy(
         config.strategy, space=space, budget=config.budget, rng=rng,
         decode=architecture_from_dict, start=start, kernel_space_for=kernel_space,
-        restarts=config.restarts,
+        restarts=config.restarts, options=config.strategy_options,
     )

@@ -1,9 +1,8 @@
 """Cost-aware search: the cost figures of a network, hard limits and the Pareto front.
 
 The search (``mbnas.search``) never imports torch: it receives the cost figures through
-a callable. This module computes them, with the one counter of
-:mod:`mbnas.costs.measure` (parameters, MACs, activation memory) and the latency timer of
-:mod:`mbnas.commands.common.model_cost`:
+a callable. This module computes them, each with its registered measuring function
+(:data:`mbnas.costs.registry.COSTS`; the built-in ones):
 
 * ``params``: parameters of the network built with the protocol's base channels;
 * ``macs``: multiply-accumulates of one forward pass, batch 1, at the protocol's
@@ -25,27 +24,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mbnas.commands.common.model_cost import cost_model, latency_ms
+from mbnas.commands.common.model_cost import cost_model
 from mbnas.commands.common.search_runs import BASELINE_NAMES
-from mbnas.costs.measure import cost_report
+from mbnas.costs.registry import COSTS, limit_figures, objective_names
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
 from mbnas.spaces.mbnas import BASELINES, Baseline
 from mbnas.strategies import (
     LimitedSpace,
+    cost_strategies,
     make_strategy,
     pareto_front,
     parse_amount,
     strategy_definition,
-    strategy_names,
 )
-from mbnas.strategies.limits import COST_NAMES, format_figure
+from mbnas.strategies.limits import format_figure
 from mbnas.strategies.pareto import objective_vector
 from mbnas.training.device import device_label, select_device
 
-#: SearchConfig field of each limit, in the order the limits are checked.
-LIMIT_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory",
-                "latency": "max_latency_ms"}
+#: SearchConfig field holding the limits of figures registered without a field of their own.
+MORE_LIMITS = "more_limits"
 
 
 class CostOracle:
@@ -80,10 +78,12 @@ class CostOracle:
     def _ident(self, key: str) -> str:
         return f"{key}/{self.in_channels}/{self.n_classes}/{self.base_channels}/{self.image_size}"
 
-    def figures(self, genotype: Any, names: Sequence[str] = COST_NAMES) -> dict[str, float]:
-        """The figures ``names`` of ``genotype``, measured the first time only."""
+    def figures(self, genotype: Any, names: Sequence[str] | None = None) -> dict[str, float]:
+        """The figures ``names`` of ``genotype`` (default: every objective figure),
+        measured the first time only."""
+        names = objective_names() if names is None else tuple(names)
         entry = self.known.setdefault(self._ident(genotype.key), {})
-        slot = {n: (f"latency@{self.device_name}" if n == "latency" else n) for n in names}
+        slot = {n: (f"{n}@{self.device_name}" if COSTS.get(n).device else n) for n in names}
         missing = [n for n in names if slot[n] not in entry]
         if missing:
             entry.update({slot[n]: v for n, v in self._measure(genotype, missing).items()})
@@ -94,16 +94,8 @@ class CostOracle:
     def _measure(self, genotype: Any, names: Sequence[str]) -> dict[str, float]:
         model = cost_model(genotype, self.in_channels, self.n_classes, self.base_channels)
         shape = (1, self.in_channels, self.image_size, self.image_size)
-        out: dict[str, float] = {}
-        if {"params", "macs", "memory"} & set(names):
-            cost = cost_report(model, self.image_size, self.in_channels, self.n_classes,
-                               memory="memory" in names)
-            figures = {"params": cost.params, "macs": cost.macs, "memory": cost.memory_bytes}
-            out.update({n: float(figures[n]) for n in ("params", "macs", "memory")
-                        if n in names})
-        if "latency" in names:
-            out["latency"] = latency_ms(model, shape, select_device(self.latency_device))
-        return out
+        device = select_device(self.latency_device)
+        return {n: float(COSTS.get(n).measure(model, shape, device)) for n in names}
 
 
 def check_cost_settings(config: Any) -> None:
@@ -118,19 +110,33 @@ def check_cost_settings(config: Any) -> None:
     if isinstance(objectives, str):
         objectives = [o.strip() for o in objectives.split(",") if o.strip()]
     objectives = tuple(str(o) for o in objectives)
-    valid = ("dice", *COST_NAMES)
-    bad = [o for o in objectives if o not in valid]
+    costs = objective_names()
+    bad = [o for o in objectives if o not in ("dice", *costs)]
     if bad or "dice" not in objectives or len(set(objectives)) != len(objectives):
-        raise ConfigError(f"objectives must be dice and any of {', '.join(COST_NAMES)}, "
+        raise ConfigError(f"objectives must be dice and any of {', '.join(costs)}, "
                           f"each once (e.g. dice,macs); got {','.join(objectives)}")
     object.__setattr__(config, "objectives", ("dice", *(o for o in objectives if o != "dice")))
-    for field in LIMIT_FIELDS.values():
-        value = getattr(config, field)
-        if value is not None:
-            object.__setattr__(config, field, parse_amount(value, field.replace("_", "-")))
+    more = getattr(config, MORE_LIMITS) or {}
+    if not isinstance(more, Mapping):
+        raise ConfigError(f"{MORE_LIMITS} must be a mapping of cost limits, got {more!r}")
+    more = dict(more)
+    figures = limit_figures()
+    unknown = [k for k in more if k not in figures or _has_field(config, figures[k].limit_field)]
+    if unknown:
+        raise ConfigError(f"unknown cost limit(s) {', '.join(map(str, unknown))}; limits: "
+                          f"{', '.join(f.flag for f in figures.values())}")
+    for name, figure in figures.items():
+        what = figure.flag.lstrip("-")
+        if _has_field(config, figure.limit_field):
+            value = getattr(config, figure.limit_field)
+            if value is not None:
+                object.__setattr__(config, figure.limit_field, parse_amount(value, what))
+        elif more.get(name) is not None:
+            more[name] = parse_amount(more[name], what)
+    object.__setattr__(config, MORE_LIMITS, {k: v for k, v in more.items() if v is not None})
     if (len(config.objectives) > 1 or limits_of(config)) and \
             not strategy_definition(config.strategy).costs:
-        takers = ", ".join(n for n in strategy_names() if strategy_definition(n).costs)
+        takers = ", ".join(cost_strategies())
         raise ConfigError(f"cost objectives and limits are not supported with the "
                           f"{config.strategy} strategy; use --strategy {takers}")
 
@@ -138,15 +144,43 @@ def check_cost_settings(config: Any) -> None:
 def without_default_cost_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """A config dict without the cost settings left at their defaults, so the config of a
     search for Dice alone is the same as before cost-aware search existed."""
+    out = dict(settings)
+    # a figure registered without a field of its own: its limit saved as ``max_<name>``
+    more = out.pop(MORE_LIMITS, None) or {}
+    out.update({limit_figures()[n].limit_field: v for n, v in more.items()})
     defaults = {"objectives": ["dice"], "latency_device": "cpu",
-                **{f: None for f in LIMIT_FIELDS.values()}}
-    return {k: v for k, v in settings.items() if k not in defaults or v != defaults[k]}
+                **{f.limit_field: None for f in limit_figures().values()}}
+    return {k: v for k, v in out.items() if k not in defaults or v != defaults[k]}
+
+
+def with_more_limits(settings: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """Settings read from ``config.yaml`` with the ``max_<name>`` keys of figures that have
+    no config field of their own gathered into :data:`MORE_LIMITS` (the reverse of
+    :func:`without_default_cost_settings`)."""
+    out = dict(settings)
+    more = dict(out.pop(MORE_LIMITS, None) or {})
+    for name, figure in limit_figures().items():
+        if figure.limit_field not in fields and figure.limit_field in out:
+            more[name] = out.pop(figure.limit_field)
+    if more:
+        out[MORE_LIMITS] = more
+    return out
 
 
 def limits_of(config: Any) -> dict[str, float]:
     """{figure: largest allowed value} of the limits a search config sets."""
-    return {name: float(getattr(config, f)) for name, f in LIMIT_FIELDS.items()
-            if getattr(config, f) is not None}
+    more = getattr(config, MORE_LIMITS) or {}
+    out = {}
+    for name, figure in limit_figures().items():
+        value = getattr(config, figure.limit_field) if _has_field(config, figure.limit_field) \
+            else more.get(name)
+        if value is not None:
+            out[name] = float(value)
+    return out
+
+
+def _has_field(config: Any, name: str | None) -> bool:
+    return name is not None and name != MORE_LIMITS and hasattr(config, name)
 
 
 class CostSearch:
@@ -159,7 +193,7 @@ class CostSearch:
     def __init__(self, config: Any, costs: Path, data: Any) -> None:
         self.costs = tuple(o for o in config.objectives if o != "dice")
         self.limits = limits_of(config)
-        self.names = tuple(n for n in COST_NAMES if n in self.costs or n in self.limits)
+        self.names = tuple(n for n in COSTS.names() if n in self.costs or n in self.limits)
         self.oracle = CostOracle(data.in_channels, data.n_classes,
                                  config.protocol.base_channels, config.protocol.image_size,
                                  config.latency_device, costs)
@@ -195,7 +229,7 @@ class CostSearch:
         strategy = make_strategy(config.strategy, space=space, budget=config.budget,
                                  rng=rng, decode=_decode, start=start,
                                  figures=self.figures, costs=self.costs,
-                                 restarts=config.restarts)
+                                 restarts=config.restarts, options=config.strategy_options)
         return strategy
 
     def check_batch(self, batch: Sequence[Any]) -> None:
@@ -208,12 +242,17 @@ class CostSearch:
 
     # Checkpoint and outputs ------------------------------------------------------------
 
+    def _space(self) -> LimitedSpace:
+        if self.space is None:
+            raise RuntimeError("the limited space is made by build(), before the search")
+        return self.space
+
     def state_dict(self, strategy: Any) -> dict[str, Any]:
         """The strategy's state with the skipped architectures added."""
-        return {**strategy.state_dict(), "limits": self.space.state_dict()}
+        return {**strategy.state_dict(), "limits": self._space().state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.space.load_state_dict(state.get("limits") or {"limits": self.limits})
+        self._space().load_state_dict(state.get("limits") or {"limits": self.limits})
 
     def front(self, strategy: Any) -> list[str]:
         """Keys of the non-dominated evaluated networks (the archive of Pareto search)."""
@@ -227,7 +266,7 @@ class CostSearch:
         architecture skipped for a limit (placed after the evaluations before it)."""
         front = set(self.front(strategy)) if self.costs else set()
         history = strategy.history
-        skips = sorted(self.space.skipped, key=lambda s: s["after"] or 0)
+        skips = sorted(self._space().skipped, key=lambda s: s["after"] or 0)
         out: list[dict[str, Any]] = []
         for i, (evaluation, entry) in enumerate(zip(history, entries, strict=True)):
             out += [dict(s) for s in skips if (s["after"] or 0) == i]

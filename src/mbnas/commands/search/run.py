@@ -184,7 +184,7 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
         entry = evaluation.to_dict()
         key = evaluation.key
         runs = [r for r in store.runs(arch_key=key, protocol_key=protocol.key)]
-        scores = [r.score for r in runs if r.status == "finished"]
+        scores = [float(r.score) for r in runs if r.status == "finished" and r.score is not None]
         lines.append({
             **{k: _finite(v) for k, v in entry.items()},
             "arch_key": key,
@@ -205,11 +205,11 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
     if scorer is not None:
         lines = scorer.annotate_log(lines)
     fidelity = getattr(scorer, "fidelity", None)
-    lines = [json.dumps(e, sort_keys=True, default=_json_default) for e in lines]
-    atomic_write_text(folder.search_log, "".join(line + "\n" for line in lines))
+    text = [json.dumps(e, sort_keys=True, default=_json_default) for e in lines]
+    atomic_write_text(folder.search_log, "".join(line + "\n" for line in text))
     from mbnas.store.optuna_mirror import mirror_search_log
 
-    mirror_search_log(folder.path, [json.loads(line) for line in lines])
+    mirror_search_log(folder.path, [json.loads(line) for line in text])
     chosen = chosen_best(strategy, scorer)
     if chosen is not None:
         (best, score), extra = chosen

@@ -17,7 +17,7 @@ from mbnas.training.train import EpochStats
 
 
 def train_one(
-    data_dir: str, arch: str, protocol: Protocol, fold: int, seed: int, out: Path,
+    data_dir: str | Path, arch: str, protocol: Protocol, fold: int, seed: int, out: Path,
     cache_dir: str | None = None, device: str = "auto",
     on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> tuple[RunRecord, bool]:

@@ -177,8 +177,11 @@ def separable_objective(n_nodes: int, seed: int = 0) -> Callable[[ToyGenotype], 
 def optimum_of(objective: Callable[[ToyGenotype], float], space: ToySpace) -> ToyGenotype:
     """Best genotype of a separable objective (per-variable argmax; a=4 makes it valid)."""
     weights = objective.weights  # type: ignore[attr-defined]
-    best = {v.name: max(v.options, key=lambda o, n=v.name: weights[(n, o)])
-            for v in space.variables()}
+
+    def best_option(name: str, options: tuple[Any, ...]) -> Any:
+        return max(options, key=lambda o: weights[(name, o)])
+
+    best = {v.name: best_option(v.name, v.options) for v in space.variables()}
     return space.fixed.replace(**best)
 
 
