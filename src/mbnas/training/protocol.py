@@ -18,6 +18,7 @@ from mbnas.data.normalise import CHOICES as NORMALISATIONS
 from mbnas.errors import ConfigError
 from mbnas.nn import INITS
 from mbnas.training.fields import check_fields, reject_unknown
+from mbnas.training.volume import VolumeConfig
 
 # How a run's validation Dice is computed (see mbnas.metrics.overlap).
 DICE_MODES = ("pooled", "case")
@@ -184,6 +185,7 @@ class Protocol:
         init: Weight initialisation of a searched network (``mbnas.nn.weight_init``):
             "default" (PyTorch's, what the authors' mixed-block class runs) or "he"
             (He-normal, what their VGG-only class for Macro/Bilevel-NAS runs).
+        volume: The 3D plan and patch settings (``training/volume.py``); None: 2D slices.
     """
 
     epochs: int = 50
@@ -211,6 +213,7 @@ class Protocol:
     normalisation: tuple[str, ...] = ()
     target_spacing: float = 0.0
     foreground_fraction: float = 0.0
+    volume: VolumeConfig | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")  # types, finite numbers and ranges, field by field
@@ -266,7 +269,16 @@ class Protocol:
         d = dataclasses.asdict(self)
         if self.init == "default":  # config.yaml of folders made before it existed match
             d.pop("init")
+        if self.volume is None:  # 2D: the dicts and keys of before 3D
+            d.pop("volume")
+        else:
+            d["volume"] = self.volume.to_dict()
         return d
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for slices, 3 for volumes."""
+        return 2 if self.volume is None else 3
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Protocol:
@@ -277,7 +289,9 @@ class Protocol:
             reject_unknown(AugmentConfig, aug, "augment")
         augment = AugmentConfig(**_tuples(aug)) if isinstance(aug, dict) else AugmentConfig()
         intensity = IntensityConfig.from_dict(d.pop("intensity", None))
-        return cls(augment=augment, intensity=intensity, **_tuples(d))
+        volume = d.pop("volume", None)
+        volume = volume if isinstance(volume, VolumeConfig) else VolumeConfig.from_dict(volume)
+        return cls(augment=augment, intensity=intensity, volume=volume, **_tuples(d))
 
     @property
     def key(self) -> str:
