@@ -73,7 +73,7 @@ def check_patch(patch: Sequence[int], strides: Strides) -> None:
         raise ConfigError(f"patch size must have 3 values (x, y, z), got {tuple(patch)}")
     if all(p % f == 0 and p > 0 for p, f in zip(patch, factor, strict=True)):
         return
-    fits = tuple(max(f, round(p / f) * f) for p, f in zip(patch, factor, strict=True))
+    fits = tuple(max(f, p // f * f) for p, f in zip(patch, factor, strict=True))
     raise ConfigError(f"patch size {'x'.join(map(str, patch))} is not divisible by the "
                       f"planned downsampling {'x'.join(map(str, factor))} (strides "
                       f"{format_strides(strides)}); use --patch-size "
