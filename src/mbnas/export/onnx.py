@@ -3,9 +3,10 @@
 Exporter: PyTorch's supported exporter, ``torch.onnx.export(..., dynamo=True)``, which
 captures the network with ``torch.export`` and translates it with onnxscript. The older
 TorchScript-based exporter (``dynamo=False``) is deprecated in PyTorch 2.x, so it is not
-used. The input has a dynamic batch axis and dynamic height and width, expressed as
-``multiple * Dim`` so any multiple of the network's deepest stride (``2**depth`` for a
-genotype, 32 for the smp baselines) is accepted.
+used. The input has a dynamic batch axis and dynamic height and width (and depth for a
+3D network), expressed as ``multiple * Dim`` so any multiple of the network's deepest
+stride (``2**depth`` for a genotype, 32 for the smp baselines; per axis the product of
+the planned strides for a 3D network) is accepted.
 
 An ONNX folder (``mbnas export onnx MODEL_DIR --out DIR``) holds one ``<run>.onnx`` per
 weights file of the model folder and a copy of its ``model.json`` with three fields
@@ -19,6 +20,7 @@ labels) is the model folder's, described in ``model.json``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -33,6 +35,8 @@ from mbnas.spaces.mbnas import Genotype
 from mbnas.store.weights import file_sha256
 
 OPSET = 18
+#: Names of the dynamic spatial axes of 2D and 3D inputs.
+AXES = {2: ("height", "width"), 3: ("depth", "height", "width")}
 INPUT, OUTPUT = "image", "logits"
 _MAX_BLOCKS = 4096
 
@@ -42,6 +46,16 @@ def size_multiple(model: ModelFolder) -> int:
     if isinstance(model.architecture, Genotype):
         return 2 ** model.architecture.depth()
     return 32  # smp encoders downsample five times
+
+
+def axis_multiples(model: ModelFolder) -> tuple[int, ...]:
+    """What each spatial axis of the input must be a multiple of: the product of the
+    planned strides a 3D network reaches, per axis; :func:`size_multiple` for 2D."""
+    if model.volume is None or not isinstance(model.architecture, Genotype):
+        return (size_multiple(model),) * 2
+    depth = model.architecture.depth()
+    strides = model.volume["strides"][:depth]
+    return tuple(math.prod(int(s[a]) for s in strides) for a in range(3))
 
 
 def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) -> list[Path]:
@@ -62,13 +76,15 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
     require_package("onnx", "ONNX export")
     meta = json.loads((Path(model_dir) / MODEL_JSON).read_text(encoding="utf-8"))
     multiple = size_multiple(model)
+    multiples = axis_multiples(model)
     networks = Segmenter(model, "cpu").networks
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(2, model.in_channels, multiple * 2, multiple * 2)
+    example = torch.zeros(2, model.in_channels, *(m * 2 for m in multiples))
     batch = torch.export.Dim("batch", min=1, max=_MAX_BLOCKS)
-    height = torch.export.Dim("height_blocks", min=1, max=_MAX_BLOCKS)
-    width = torch.export.Dim("width_blocks", min=1, max=_MAX_BLOCKS)
+    names = AXES[len(multiples)]
+    dynamic = {0: batch, **{2 + a: m * torch.export.Dim(f"{n}_blocks", min=1, max=_MAX_BLOCKS)
+                            for a, (n, m) in enumerate(zip(names, multiples, strict=True))}}
     written: list[Path] = []
     with track("ONNX export", total=len(model.weights), unit="network") as step:
         for path, net in step.each(zip(model.weights, networks), lambda m: m[0].stem):
@@ -76,7 +92,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
             program = torch.onnx.export(
                 net, (example,), dynamo=True, opset_version=opset, input_names=[INPUT],
                 output_names=[OUTPUT], verbose=False,
-                dynamic_shapes=({0: batch, 2: multiple * height, 3: multiple * width},))
+                dynamic_shapes=(dynamic,))
             fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=".tmp")
             os.close(fd)
             try:
@@ -91,8 +107,10 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
     meta["onnx_exporter"] = (f"torch.onnx.export(dynamo=True), torch {torch.__version__}, "
                              f"opset {opset}")
     meta["onnx_input"] = {"name": INPUT, "output": OUTPUT,
-                          "shape": ["batch", model.in_channels, "height", "width"],
+                          "shape": ["batch", model.in_channels, *names],
                           "size_multiple": multiple}
+    if model.volume is not None:
+        meta["onnx_input"]["size_multiple"] = list(multiples)
     atomic_write_json(out / MODEL_JSON, meta)
     return written
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,16 +33,16 @@ EpochCallback = Callable[[EpochStats], None]
 
 
 @torch.no_grad()
-def sliding_window_logits(model: nn.Module, image: torch.Tensor, patch: Sequence[int],
-                          overlap: float, bf16: bool = False, batch_size: int = 4
-                          ) -> torch.Tensor:
-    """Logits (1, K, X, Y, Z) of a whole volume (1, C, X, Y, Z), Gaussian-weighted windows.
+def sliding_window_logits(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
+                          patch: Sequence[int], overlap: float, bf16: bool = False,
+                          batch_size: int = 4) -> torch.Tensor:
+    """Outputs (1, K, X, Y, Z) of a whole volume (1, C, X, Y, Z), Gaussian-weighted windows.
 
-    A volume smaller than the patch is padded by MONAI and cropped back.
+    ``model`` is a network in eval mode, or any callable (an ensemble's mean softmax). A
+    volume smaller than the patch is padded by MONAI and cropped back.
     """
     from monai.inferers import sliding_window_inference
 
-    model.eval()
     with _autocast(image.device, bf16):
         out = sliding_window_inference(image, tuple(int(p) for p in patch), batch_size, model,
                                        overlap=overlap, mode="gaussian")
@@ -53,6 +54,7 @@ def predict_volume(model: nn.Module, image: np.ndarray, protocol: Protocol,
     """Argmax labels (X, Y, Z) of a preprocessed (C, X, Y, Z) volume, on ``device``."""
     assert protocol.volume is not None
     x = torch.from_numpy(np.array(image, dtype=np.float32))[None].to(device)
+    model.eval()
     logits = sliding_window_logits(model, x, protocol.volume.patch_size,
                                    protocol.volume.overlap, bf16, protocol.batch_size)
     return logits[0].argmax(0)
@@ -73,6 +75,21 @@ def _validate(model: nn.Module, val: VolumeData, protocol: Protocol, device: tor
                                       protocol.dice)
     only = constant.pop() if len(constant) == 1 else None
     return score, per_case, only
+
+
+def volume_metrics(model: nn.Module, val: VolumeData, protocol: Protocol,
+                   device: torch.device, bf16: bool = False) -> dict[str, Any]:
+    """Every registered metric of every validation case on the training grid, by case id
+    (what ``final_metrics`` keeps for 2D slices, measured on whole volumes)."""
+    from mbnas.metrics import case_metrics
+
+    out: dict[str, Any] = {}
+    for case in val.cases:
+        pred = predict_volume(model, val.image(case.case_id), protocol, device, bf16)
+        out[case.case_id] = case_metrics(pred.cpu().numpy(), np.asarray(val.label(case.case_id)),
+                                         val.n_classes, case.spacing,
+                                         tolerance_mm=protocol.surface_tolerance_mm).to_dict()
+    return out
 
 
 def train_run_3d(model: nn.Module, train: VolumeData, val: VolumeData, protocol: Protocol,
@@ -140,6 +157,8 @@ def train_run_3d(model: nn.Module, train: VolumeData, val: VolumeData, protocol:
                                                 per_case.mean(dim=1).float().tolist())},
         seconds=time.perf_counter() - started, device=str(device),
         precision="bf16" if bf16 else "fp32", constant_class=only)
+    if protocol.final_metrics:
+        outcome.metrics = volume_metrics(model, val, protocol, device, bf16)
     if protocol.keep_weights:
         outcome.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return outcome

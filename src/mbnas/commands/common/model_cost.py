@@ -41,14 +41,14 @@ _WARMUP = 3
 
 
 def cost_model(architecture: Any, in_channels: int, n_classes: int,
-               base_channels: int) -> torch.nn.Module:
+               base_channels: int, **build: Any) -> torch.nn.Module:
     """The network cost figures are measured on: fresh weights from seed 0 (figures do not
     depend on the weights; the seed keeps the global random state untouched)."""
     arch = architecture_from_dict(dict(architecture)) if isinstance(architecture, dict) \
         else architecture
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return build_model(arch, in_channels, n_classes, base_channels)
+        return build_model(arch, in_channels, n_classes, base_channels, **build)
 
 
 @torch.no_grad()
@@ -107,9 +107,25 @@ def measure_cost(architecture: dict[str, Any], in_channels: int, n_classes: int,
     )
 
 
+def measure_cost_3d(architecture: dict[str, Any], in_channels: int, n_classes: int,
+                    base_channels: int, volume: Any, device: str = "auto") -> ModelCost:
+    """The cost figures of a 3D network at its training patch (``volume``: the protocol's
+    planned ``VolumeConfig``): parameters, MACs, latency and training memory per patch.
+    The 32x32 figures of the paper's 2D table do not apply (None)."""
+    patch = tuple(volume.patch_size)
+    model = cost_model(architecture, in_channels, n_classes, base_channels, spatial_dims=3,
+                       strides=tuple(volume.strides))
+    cost = cost_report(model, patch, in_channels, n_classes, spatial_dims=3)
+    dev = select_device(device)
+    return ModelCost(params=cost.params, macs=float(cost.macs), macs_input_size=patch,
+                     latency_ms=latency_ms(model, (1, in_channels, *patch), dev),
+                     peak_memory_mb=float(cost.memory_bytes or 0) / 2 ** 20,
+                     device=device_label(dev))
+
+
 def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_classes: int,
                   base_channels: int, image_size: int, device: str = "auto",
-                  cache: Path | None = None) -> dict[str, ModelCost]:
+                  cache: Path | None = None, volume: Any = None) -> dict[str, ModelCost]:
     """Cost figures of several networks, keyed by architecture key.
 
     With ``cache`` (a JSON file), figures measured before for the same network, sizes
@@ -128,18 +144,22 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
         keyed = [(architecture_from_dict(dict(a)).key, a) for a in architectures]
         for key, architecture in step.each(keyed, lambda item: item[0]):
             ident = f"{key}/{in_channels}/{n_classes}/{base_channels}/{image_size}/{where}"
+            if volume is not None:  # 3D: at the patch, with the planned strides
+                ident += f"/3d/{volume.patch_size}/{volume.strides}"
             if key in out:
                 continue
             if ident in known:
                 out[key] = ModelCost.from_dict(known[ident])
-                if out[key].macs_paper is None:  # cached before the paper's count existed
+                if out[key].macs_paper is None and volume is None:  # cached before the paper count
                     model = cost_model(architecture, in_channels, n_classes, base_channels)
                     out[key] = dataclasses.replace(out[key],
                                                    macs_paper=paper_macs(model, in_channels))
                     known[ident] = out[key].to_dict()
                 continue
-            out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,
-                                    image_size, device)
+            out[key] = (measure_cost(architecture, in_channels, n_classes, base_channels,
+                                     image_size, device) if volume is None else
+                        measure_cost_3d(architecture, in_channels, n_classes, base_channels,
+                                        volume, device))
             known[ident] = out[key].to_dict()
     if cache is not None:
         atomic_write_json(cache, known)

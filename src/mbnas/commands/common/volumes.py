@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from mbnas.data.formats import read_dataset
 from mbnas.data.planning import (
@@ -63,6 +64,16 @@ def plan_protocol(protocol: Protocol, data_dir: str | Path, levels: int) -> Prot
         patch = plan_patch(shape, spacing, strides, *budget)
     return dataclasses.replace(protocol, volume=dataclasses.replace(
         vol, spacing=spacing, strides=tuple(strides), patch_size=tuple(patch)))
+
+
+def volume_normalisation(data_dir: str | Path, data: VolumeData, protocol: Protocol
+                         ) -> dict[str, dict[str, Any]]:
+    """Channel name -> scheme dict for a 3D model folder, from the volumes' statistics."""
+    from mbnas.data.normalise import resolve_schemes
+    from mbnas.predict.model_folder import channel_schemes
+
+    schemes = resolve_schemes(protocol.normalisation, read_dataset(data_dir).ct_channels)
+    return channel_schemes(data.channel_names, schemes, data.statistics.get("ct", {}))
 
 
 def training_volumes(data_dir: str | Path, cache_dir: str | Path | None,

@@ -118,14 +118,16 @@ class SearchConfig:
 
 
 def protocol_for_space(protocol: Protocol, space: str) -> Protocol:
-    """The protocol with a (not yet planned) volume for a 3D space; a volume given for a
-    2D space is refused, so a 3D run folder never resumes as 2D or the other way round."""
+    """The protocol with a (not yet planned) volume and per-case Dice for a 3D space; a
+    volume given for a 2D space is refused, so a 3D run folder never resumes as 2D or the
+    other way round."""
     from mbnas.spaces.registry import space_definition
     from mbnas.training.volume import VolumeConfig
 
     dims = getattr(space_definition(space), "spatial_dims", 2)
-    if dims == 3 and protocol.volume is None:
-        return dataclasses.replace(protocol, volume=VolumeConfig())
+    if dims == 3:  # whole volumes: scored by per-case Dice (the 2D default is pooled)
+        return dataclasses.replace(protocol, volume=protocol.volume or VolumeConfig(),
+                                   dice="case")
     if dims == 2 and protocol.volume is not None:
         raise ConfigError(f"space {space!r} is 2D, but the protocol has 3D settings (volume: "
                           "--patch-size, --iterations, --memory-budget); use a 3D space "
