@@ -356,7 +356,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise ConfigError(f"demo --folds must be at least 2, got {args.folds}")
     run_demo(Path(args.out), DemoSettings(budget=args.budget, cases=args.cases,
                                           epochs=args.epochs, folds=args.folds,
-                                          threads=args.threads, cache_dir=args.cache_dir))
+                                          threads=args.threads, cache_dir=args.cache_dir,
+                                          space=args.space))
     return 0
 
 
@@ -428,4 +429,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training epochs of each run")
     d.add_argument("--folds", type=int, default=DemoSettings.folds,
                    help="cross-validation folds of the search")
+    d.add_argument("--space", choices=("mbnas", "mbnas-3d"), default=DemoSettings.space,
+                   help="mbnas (2D slices, the paper's space; default) or mbnas-3d (3D "
+                        "patches of the phantom volumes)")
     d.set_defaults(handler=cmd_demo)
