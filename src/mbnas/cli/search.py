@@ -429,7 +429,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training epochs of each run")
     d.add_argument("--folds", type=int, default=DemoSettings.folds,
                    help="cross-validation folds of the search")
-    d.add_argument("--space", choices=("mbnas", "mbnas-3d"), default=DemoSettings.space,
+    d.add_argument("--space", choices=space_names(), default=DemoSettings.space,
                    help="mbnas (2D slices, the paper's space; default) or mbnas-3d (3D "
                         "patches of the phantom volumes)")
     d.set_defaults(handler=cmd_demo)

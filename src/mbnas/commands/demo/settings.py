@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mbnas.spaces.registry import DEFAULT_SPACE
+
 __all__ = ["DemoSettings"]
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class DemoSettings:
     threads: int | None = None
     cache_dir: str | None = None
     seed: int = 0
-    space: str = "mbnas"
+    space: str = DEFAULT_SPACE
 
 
 #: The 3D demo's patch (x, y, z voxels) and training steps per epoch: the phantom's
