@@ -58,7 +58,7 @@ def add_protocol_arguments(p: argparse.ArgumentParser, seeds: bool = True) -> No
                         "class) or he (He-normal; their VGG-only class, with --block vgg2)")
     p.add_argument("--intensity-augment", choices=("off", "robust"), dest="intensity",
                    help="intensity augmentation for robustness to other sites (gamma, "
-                        "contrast, bias field, noise, blur); 'robust': engine/intensity.py's "
+                        "contrast, bias field, noise, blur); 'robust': training/intensity.py's "
                         "ROBUST values (default: the preset's, off)")
     p.add_argument("--normalisation", metavar="SCHEME[,SCHEME..]",
                    help="intensity normalisation per channel (or one for all): default, ct, "

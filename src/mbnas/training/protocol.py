@@ -171,7 +171,7 @@ class Protocol:
         loss_smooth: Smoothing term of the soft Dice loss (the authors' code: 1).
         keep_weights: Keep each run's final weights (needed by ``mbnas predict``).
         intensity: Intensity augmentation for robustness to other sites (gamma,
-            contrast, bias field, noise, blur; ``engine/intensity.py``); off by default.
+            contrast, bias field, noise, blur; ``training/intensity.py``); off by default.
         normalisation: Intensity normalisation per channel (or one for all):
             default, ct, zscore or percentile (``data/normalise.py``); empty: default.
         base_channels: Channels after the stem of a searched network (paper: 32);
@@ -181,7 +181,7 @@ class Protocol:
             to ``image_size`` whatever its field of view (``data/preprocess.py``).
         foreground_fraction: Fraction of every batch drawn from training slices with
             foreground (nnU-Net: one third), the rest in the usual shuffled order; 0 (the
-            paper) draws batches from the shuffled order only (``engine/sampling.py``).
+            paper) draws batches from the shuffled order only (``training/sampling.py``).
         init: Weight initialisation of a searched network (``mbnas.nn.weight_init``):
             "default" (PyTorch's, what the authors' mixed-block class runs) or "he"
             (He-normal, what their VGG-only class for Macro/Bilevel-NAS runs).
