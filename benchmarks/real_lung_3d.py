@@ -67,7 +67,11 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=12, help="3D steps per epoch")
     p.add_argument("--batch-3d", type=int, default=2, help="3D patches per step")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--cache", type=Path, default=None)
+    p.add_argument("--cache", type=Path, default=None,
+                   help="preprocessing cache (default $MBNAS_CACHE or ~/.cache/mbnas)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="an existing lung sample folder (default: built from the package "
+                        "cache with `mbnas sample lung-ct`)")
     p.add_argument("--out", type=Path, default=None, help="keep the run folders here")
     args = p.parse_args()
     cache = args.cache or default_cache_dir()
@@ -82,7 +86,8 @@ def main() -> None:
     rows, seconds = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
-        data, _ = make_sample("lung-ct", root / "LungCT", cache, say=lambda _line: None)
+        data = args.data or make_sample("lung-ct", root / "LungCT", cache,
+                                        say=lambda _line: None)[0]
         for dims, (space, overrides) in spaces.items():
             t0 = time.perf_counter()
             mbnas.search(data, root / f"search-{dims}", space=space, strategy="random",

@@ -23,6 +23,7 @@ from mbnas.cli.speed import (
     print_estimate,
     search_estimate,
 )
+from mbnas.cli.volume import add_volume_arguments, volume_flags
 from mbnas.commands.demo.settings import DemoSettings
 from mbnas.errors import ConfigError
 from mbnas.nn import INITS
@@ -70,14 +71,7 @@ def add_protocol_arguments(p: argparse.ArgumentParser, seeds: bool = True) -> No
     p.add_argument("--foreground-fraction", type=float, metavar="F",
                    help="fraction of every batch drawn from slices with foreground "
                         "(nnU-Net: 0.33; default: the preset's, 0)")
-    p.add_argument("--patch-size", metavar="X,Y,Z",
-                   help="3D spaces: training patch in voxels (default: planned from the "
-                        "median shape within --memory-budget)")
-    p.add_argument("--iterations", type=int, metavar="N",
-                   help="3D spaces: training steps per epoch (default 50; nnU-Net: 250)")
-    p.add_argument("--memory-budget", type=float, metavar="GB",
-                   help="3D spaces: memory one training step may use when the patch is "
-                        "planned (default 8)")
+    add_volume_arguments(p)
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -175,24 +169,6 @@ def real_data_flags(args: argparse.Namespace, data_dir: str | Path | None) -> di
     if volume:
         flags["volume"] = volume
     return flags
-
-
-def volume_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """``Protocol.volume`` settings from the 3D flags given (empty when none)."""
-    out: dict[str, Any] = {}
-    patch = getattr(args, "patch_size", None)
-    if patch is not None:
-        try:
-            out["patch_size"] = [int(v) for v in patch.replace("x", ",").split(",")]
-        except ValueError:
-            raise ConfigError(f"--patch-size: {patch!r} is not three sizes X,Y,Z") from None
-        if len(out["patch_size"]) != 3:
-            raise ConfigError(f"--patch-size: {patch!r} is not three sizes X,Y,Z")
-    for flag, name in (("iterations", "iterations_per_epoch"),
-                       ("memory_budget", "memory_budget_gb")):
-        if getattr(args, flag, None) is not None:
-            out[name] = getattr(args, flag)
-    return out
 
 
 def read_config_file(path: str | None) -> dict[str, Any]:

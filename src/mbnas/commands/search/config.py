@@ -74,6 +74,8 @@ class SearchConfig:
 
         check_cost_settings(self)  # first: it turns limits such as "50M" into numbers
         object.__setattr__(self, "protocol", protocol_for_space(self.protocol, self.space))
+        if self.protocol.volume is not None and self.fuse:
+            raise ConfigError("--fuse trains 2D slices only; drop it for a 3D space")
         object.__setattr__(self, "fidelity", parse_rungs(self.fidelity))
         check_fields(self, "search")
         check_split(self.split)
@@ -125,6 +127,9 @@ def protocol_for_space(protocol: Protocol, space: str) -> Protocol:
     from mbnas.training.volume import VolumeConfig
 
     dims = getattr(space_definition(space), "spatial_dims", 2)
+    if dims == 3 and protocol.intensity.enabled:
+        raise ConfigError("intensity augmentation (--intensity-augment) is for 2D slices "
+                          "only so far; drop it for a 3D space")
     if dims == 3:  # whole volumes: scored by per-case Dice (the 2D default is pooled)
         return dataclasses.replace(protocol, volume=protocol.volume or VolumeConfig(),
                                    dice="case")
