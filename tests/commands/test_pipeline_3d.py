@@ -97,3 +97,16 @@ def test_nnunet_configuration_inherits_3d_fullres_and_builds(evaluated_3d: Path,
     outputs = net(torch.zeros(1, 1, 64, 64, 16))
     assert outputs[0].shape == (1, 2, 64, 64, 16)
     assert [tuple(o.shape[2:]) for o in outputs[1:]] == [(32, 32, 16), (16, 16, 8)]
+
+
+def test_report_and_card_say_3d_with_patch_and_strides(evaluated_3d: Path) -> None:
+    out = evaluated_3d / "report"
+    assert main(["report", "--evaluation", str(evaluated_3d / "eval"), "--out",
+                 str(out)]) == 0
+    card = json.dumps(json.loads((out / "card.json").read_text()))
+    assert "32 x 32 x 8 voxel patches (3D volumes" in card
+    assert "planned strides per level" in card
+    search_only = evaluated_3d / "report-search"
+    assert main(["report", str(evaluated_3d / "run"), "--out", str(search_only)]) == 0
+    card = json.dumps(json.loads((search_only / "card.json").read_text()))
+    assert "MMAC at 32x32x8 (3D patch)" in card  # the best network's cost, at the patch

@@ -81,12 +81,13 @@ def run_demo(out: Path, settings: DemoSettings | None = None,
     protocol = get_protocol("quick", epochs=s.epochs, folds=s.folds)
     size = f"{protocol.image_size}px"
     if space_definition(s.space).spatial_dims == 3:
-        from mbnas.commands.demo.settings import ITERATIONS_3D, PATCH_3D
+        from mbnas.commands.demo.settings import ITERATIONS_3D, OVERLAP_3D, PATCH_3D
         from mbnas.training.volume import VolumeConfig
 
         protocol = get_protocol("quick", epochs=s.epochs, folds=s.folds, batch_size=2,
                                 volume=VolumeConfig(patch_size=PATCH_3D,
-                                                    iterations_per_epoch=ITERATIONS_3D))
+                                                    iterations_per_epoch=ITERATIONS_3D,
+                                                    overlap=OVERLAP_3D))
         size = f"{'x'.join(map(str, PATCH_3D))} voxel patches"
     config = SearchConfig(
         # The default strategy: local search from the U-Net preset, in the space asked for
