@@ -302,7 +302,8 @@ def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str |
     require_nnunet()
     dims = spatial_dims or (searched.spatial_dims if searched is not None else 2)
     parent_name = PARENT if dims == 2 else PARENT_3D
-    name = name or (DEFAULT_NAME if dims == 2 else DEFAULT_NAME_3D)
+    if name is None:
+        name = DEFAULT_NAME if dims == 2 else DEFAULT_NAME_3D
     path = Path(plans_path)
     plans = read_plans(path, parent_name)
     configs = plans["configurations"]
