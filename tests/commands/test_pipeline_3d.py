@@ -70,6 +70,20 @@ def test_predict_writes_labels_on_the_scan_grid_and_onnx_gives_the_same(
     torch_labels = np.asanyarray(out.dataobj)
     ort_labels = np.asanyarray(nib.load(tmp_path / "ort" / scan.name).dataobj)
     assert np.array_equal(torch_labels, ort_labels)
+    # the labels of a briefly trained network may be one class: compare the ensembles'
+    # probabilities too, on a patch and on a larger input (dynamic spatial axes)
+    from mbnas.predict.model_folder import load_model_folder
+    from mbnas.predict.onnx_runtime import load_onnx_folder
+    from mbnas.predict.segment import Segmenter
+
+    pt = Segmenter(load_model_folder(model), "cpu")
+    ort = Segmenter(load_onnx_folder(tmp_path / "onnx"), "cpu", backend="onnxruntime")
+    gen = torch.Generator().manual_seed(0)
+    for shape in ((32, 32, 8), (48, 64, 12)):
+        x = torch.randn(1, 1, *shape, generator=gen)
+        a, b = pt.probabilities(x), ort.probabilities(x)
+        assert a.shape == b.shape == (1, 2, *shape)
+        assert torch.allclose(a, b, atol=1e-4)
 
 
 def test_nnunet_configuration_inherits_3d_fullres_and_builds(evaluated_3d: Path,

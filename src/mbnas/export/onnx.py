@@ -80,11 +80,15 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, opset: int = OPSET) 
     networks = Segmenter(model, "cpu").networks
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(2, model.in_channels, *(m * 2 for m in multiples))
     batch = torch.export.Dim("batch", min=1, max=_MAX_BLOCKS)
     names = AXES[len(multiples)]
-    dynamic = {0: batch, **{2 + a: m * torch.export.Dim(f"{n}_blocks", min=1, max=_MAX_BLOCKS)
-                            for a, (n, m) in enumerate(zip(names, multiples, strict=True))}}
+    if model.volume is None:
+        example = torch.zeros(2, model.in_channels, multiple * 2, multiple * 2)
+        dynamic = {0: batch, **{2 + a: multiple * torch.export.Dim(
+            f"{n}_blocks", min=1, max=_MAX_BLOCKS) for a, n in enumerate(names)}}
+    else:  # 3D: traced at the patch; torch.export finds the range of each spatial axis
+        example = torch.zeros(2, model.in_channels, *model.volume["patch_size"])
+        dynamic = {0: batch, **{2 + a: torch.export.Dim.AUTO for a in range(3)}}
     written: list[Path] = []
     with track("ONNX export", total=len(model.weights), unit="network") as step:
         for path, net in step.each(zip(model.weights, networks), lambda m: m[0].stem):
