@@ -10,9 +10,9 @@ training run took on average, so equal training time can be read off the table (
 3D ``--iterations`` or the 2D ``--epochs`` until the seconds match). Example (the
 command and figures in docs/3d.md):
 
-    nice -n 10 python benchmarks/real_lung_3d.py --budget 3 --epochs 8 --folds 3 \\
+    nice -n 10 python benchmarks/real_lung_3d.py --budget 1 --epochs 4 --folds 2 \\
         --seeds 1 --image-size 64 --base-channels 8 --spacing 4 4 5 --patch 32 32 16 \\
-        --iterations 12 --threads 1
+        --iterations 8 --threads 1 --data LUNG_SAMPLE_DIR
 """
 
 from __future__ import annotations
