@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.commands.common.dataset import training_data
+from mbnas.commands.common.preflight import check_outside_dataset
 from mbnas.commands.common.runfolder import RunFolder
 from mbnas.commands.search.config import SearchConfig, build_strategy
 from mbnas.commands.search.cost import (
@@ -81,6 +82,7 @@ def run_search(
     folder = RunFolder(out, shared)
     out = folder.path
     folder.check(config.device, config.executor)
+    check_outside_dataset(out, config.data_dir)
     config, data = search_data(config)
     folder.check_folds(data, config.protocol.folds, config.seed, config.split)
     build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
