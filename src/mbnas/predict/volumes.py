@@ -47,7 +47,8 @@ def prepare_volume(image: np.ndarray, affine: np.ndarray, volume: dict[str, Any]
 def probabilities_on_grid(predictor: Any, image: np.ndarray, volume: dict[str, Any],
                           grid: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """Class probabilities (K, *grid) of a prepared volume (C, x, y, z), resampled to ``grid``."""
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None].to(device)
+    # a copy: the image may be a read-only memory map
+    x = torch.from_numpy(np.array(image, dtype=np.float32))[None].to(device)
     prob = sliding_window_logits(predictor, x, volume["patch_size"], float(volume["overlap"]))
     if tuple(prob.shape[2:]) != tuple(grid):
         prob = F.interpolate(prob, size=tuple(grid), mode="trilinear", align_corners=False)
