@@ -12,9 +12,11 @@ def cmd_export_nnunet(args: argparse.Namespace) -> int:
     genotype, searched = genotype_from_source(args.source)
     done = add_configuration(args.plans, genotype, name=args.name,
                              base_channels=args.base_channels, force=args.force,
-                             source=str(args.source), searched=searched)
+                             source=str(args.source), searched=searched,
+                             spatial_dims=args.dims)
     verb = "replaced" if done.replaced else "added"
-    print(f"{verb} configuration '{done.name}' in {done.plans} (inherits '2d', patch size "
+    print(f"{verb} configuration '{done.name}' in {done.plans} (inherits "
+          f"'{'2d' if len(done.patch_size) == 2 else '3d_fullres'}', patch size "
           f"{list(done.patch_size)}); previous plans kept as {done.backup}")
     for note in done.notes:
         print(f"note: {note}")
@@ -51,8 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "file, or the authors' 40-digit genotype string")
     n.add_argument("--plans", required=True, metavar="PATH",
                    help="nnUNet_preprocessed/DatasetXXX_Name/nnUNetPlans.json")
-    n.add_argument("--name", default="2d_mbnas",
-                   help="name of the configuration to add (default 2d_mbnas)")
+    n.add_argument("--name", default=None,
+                   help="name of the configuration to add (default 2d_mbnas, or "
+                        "3d_fullres_mbnas for a 3D network)")
+    n.add_argument("--dims", type=int, choices=(2, 3), default=None,
+                   help="2: inherit nnU-Net's '2d'; 3: inherit '3d_fullres' (its planned "
+                        "strides become the network's per level); default: the search's "
+                        "(a run folder of a 3D space is 3), else 2")
     n.add_argument("--base-channels", type=int, default=32, metavar="C",
                    help="channels after the stem (default 32, the paper's width; at most 512)")
     n.add_argument("--force", action="store_true",

@@ -23,6 +23,7 @@ from mbnas.cli.speed import (
     print_estimate,
     search_estimate,
 )
+from mbnas.cli.volume import add_volume_arguments, volume_flags
 from mbnas.commands.demo.settings import DemoSettings
 from mbnas.costs.registry import limit_figures, objective_names
 from mbnas.errors import ConfigError
@@ -76,6 +77,7 @@ def add_protocol_arguments(p: argparse.ArgumentParser, seeds: bool = True) -> No
     p.add_argument("--foreground-fraction", type=float, metavar="F",
                    help="fraction of every batch drawn from slices with foreground "
                         "(nnU-Net: 0.33; default: the preset's, 0)")
+    add_volume_arguments(p)
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -148,6 +150,8 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
         # Information, so on stdout (stderr is for errors); a YAML comment, so that the
         # output of --dry-run stays valid YAML.
         print(f"# {note}", flush=True)
+    if "volume" in flags:  # the flags refine the config file's volume section
+        flags["volume"] = {**(file_values.get("volume") or {}), **flags["volume"]}
     return get_protocol(name, **{**file_values, **flags}).to_dict()
 
 
@@ -174,6 +178,9 @@ def real_data_flags(args: argparse.Namespace, data_dir: str | Path | None) -> di
         flags["foreground_fraction"] = args.foreground_fraction
     if getattr(args, "allow_cropped_labels", None):
         flags["allow_cropped_labels"] = True
+    volume = volume_flags(args)
+    if volume:
+        flags["volume"] = volume
     return flags
 
 
@@ -369,7 +376,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise ConfigError(f"demo --folds must be at least 2, got {args.folds}")
     run_demo(Path(args.out), DemoSettings(budget=args.budget, cases=args.cases,
                                           epochs=args.epochs, folds=args.folds,
-                                          threads=args.threads, cache_dir=args.cache_dir))
+                                          threads=args.threads, cache_dir=args.cache_dir,
+                                          space=args.space))
     return 0
 
 
@@ -451,4 +459,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training epochs of each run")
     d.add_argument("--folds", type=int, default=DemoSettings.folds,
                    help="cross-validation folds of the search")
+    d.add_argument("--space", choices=space_names(), default=DemoSettings.space,
+                   help="mbnas (2D slices, the paper's space; default) or mbnas-3d (3D "
+                        "patches of the phantom volumes)")
     d.set_defaults(handler=cmd_demo)

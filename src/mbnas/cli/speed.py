@@ -92,6 +92,23 @@ def search_estimate(config: Any, steps: int = 3, first_only: bool = False) -> An
     from mbnas.commands.common.estimate import search_networks
 
     networks = search_networks(config.space, config.start, config.max_depth, config.seed)
+    if config.protocol.volume is not None:  # 3D: plan on the headers, time patches
+        import torch
+
+        from mbnas.commands.common.estimate3d import estimate_3d
+        from mbnas.commands.common.volumes import plan_protocol
+        from mbnas.spaces.mbnas import get_space
+
+        levels = get_space(config.space, config.max_depth, config.block).max_depth
+        protocol = plan_protocol(config.protocol, config.data_dir, levels)
+        before = torch.get_num_threads()
+        try:
+            if config.threads is not None:
+                torch.set_num_threads(config.threads)
+            return estimate_3d(config.data_dir, networks[:1] if first_only else networks,
+                               protocol, config.device, config.budget, steps)
+        finally:
+            torch.set_num_threads(before)
     return timed_estimate(config.data_dir, networks[:1] if first_only else networks,
                           config.protocol, config.device, config.budget, config.threads, steps)
 

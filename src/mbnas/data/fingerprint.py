@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,13 @@ from mbnas.store import file_sha256
 FINGERPRINT_FILE = "dataset_fingerprint.json"
 
 
-def dataset_fingerprint(data_dir: str | Path, data: SliceData,
+def dataset_fingerprint(data_dir: str | Path, data: Any,
                         normalisation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Files (relative path -> size, sha256), preprocessing hash and digest of a dataset.
 
     Args:
         data_dir: The dataset folder.
-        data: Its preprocessed slices (at the size the run uses).
+        data: Its preprocessed slices (at the size the run uses), or volumes (3D).
         normalisation: The per-channel normalisation the slices were made with.
     """
     dataset = read_dataset(data_dir)
@@ -47,7 +48,7 @@ def dataset_fingerprint(data_dir: str | Path, data: SliceData,
             name = str(resolved)
         files[name] = {"size": resolved.stat().st_size, "sha256": file_sha256(resolved)}
     h = hashlib.sha256()
-    for array in (data.images, data.labels):
+    for array in _arrays(data):
         h.update(str(array.dtype).encode() + str(array.shape).encode())
         h.update(np.ascontiguousarray(array).tobytes())
     h.update(json.dumps(normalisation or {}, sort_keys=True).encode())
@@ -55,6 +56,16 @@ def dataset_fingerprint(data_dir: str | Path, data: SliceData,
     blob = json.dumps({"files": files, "preprocessing": preprocessing}, sort_keys=True)
     return {"digest": hashlib.sha256(blob.encode()).hexdigest()[:16], "files": files,
             "preprocessing": preprocessing, "normalisation": normalisation or {}}
+
+
+def _arrays(data: Any) -> Iterator[np.ndarray]:
+    """The preprocessed arrays: the slices, or each case's volume one at a time."""
+    if isinstance(data, SliceData):
+        yield from (data.images, data.labels)
+        return
+    for case_id in data.case_ids:
+        yield data.image(case_id)
+        yield data.label(case_id)
 
 
 def fingerprint_changes(old: dict[str, Any], new: dict[str, Any],

@@ -146,7 +146,7 @@ def preprocess(data_dir: str | Path, cache_dir: str | Path,
     """
     config = config or PreprocessConfig()
     dataset = read_dataset(data_dir)
-    inputs = _inputs(dataset)
+    inputs = dataset_inputs(dataset)
     folder = _folder(cache_dir, config, inputs)
     if is_complete(folder):
         problem = cache_problem(folder)
@@ -179,7 +179,7 @@ def preprocess(data_dir: str | Path, cache_dir: str | Path,
 
 def cache_folder(dataset: Dataset, cache_dir: str | Path, config: PreprocessConfig) -> Path:
     """The cache subfolder for this dataset's current files and these settings."""
-    return _folder(cache_dir, config, _inputs(dataset))
+    return _folder(cache_dir, config, dataset_inputs(dataset))
 
 
 def _folder(cache_dir: str | Path, config: PreprocessConfig,
@@ -201,7 +201,7 @@ def is_complete(folder: Path) -> bool:
     return all((folder / n).is_file() for n in ("preprocess.json", "slices.npz", "slices.json"))
 
 
-def _inputs(dataset: Dataset) -> list[dict[str, Any]]:
+def dataset_inputs(dataset: Dataset) -> list[dict[str, Any]]:
     files = [dataset.json_path]
     for case in dataset.cases:
         files += [*case.images, case.label]

@@ -69,7 +69,10 @@ class MBNASNetwork(nn.Module):
         genotype: The genotype as a dict (``Genotype.to_dict()``).
         base_channels: Channels after the stem (the paper: 32).
         strides: nnU-Net's pooling strides of the inherited configuration; they define
-            the scales of the deep supervision outputs only.
+            the scales of the deep supervision outputs, and for a 3D configuration
+            (three values per stage) the stride of each level of the network too (the
+            first stage's is full resolution), so a ``down`` halves what nnU-Net's plan
+            halves at that level.
         deep_supervision: Return one output per scale (a list, full resolution first)
             instead of the full-resolution logits.
 
@@ -83,11 +86,16 @@ class MBNASNetwork(nn.Module):
         super().__init__()
         if not isinstance(genotype, Mapping):
             raise GenotypeError(f"arch_kwargs.genotype must be a genotype dict, got {genotype!r}")
+        dims = len(strides[0]) if strides else 2
+        build: dict[str, Any] = {} if dims == 2 else {
+            "spatial_dims": dims, "strides": [tuple(int(k) for k in s) for s in strides[1:]]}
         # Read and built by the architecture's language (its codec): a genotype here.
         self.architecture = architecture_from_dict(dict(genotype))
         self.network = build_model(self.architecture, int(input_channels), int(num_classes),
-                                   int(base_channels))
-        self.ds_factors = ds_factors([list(s) for s in strides]) if strides else [(1, 1)]
+                                   int(base_channels), **build)
+        self.ds_factors = (ds_factors([list(s) for s in strides]) if strides
+                           else [(1,) * dims])
+        self._pool = F.avg_pool2d if dims == 2 else F.avg_pool3d
         self.decoder = _DeepSupervisionSwitch(deep_supervision)
 
     @property
@@ -98,7 +106,7 @@ class MBNASNetwork(nn.Module):
         logits = self.network(x)
         if not self.decoder.deep_supervision:
             return logits
-        return [logits if all(f == 1 for f in factor) else F.avg_pool2d(logits, factor, factor)
+        return [logits if all(f == 1 for f in factor) else self._pool(logits, factor, factor)
                 for factor in self.ds_factors]
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ from mbnas.spaces.mbnas.genotype import BASE_CHANNELS, level_text
 
 DEFAULT_NAME = "2d_mbnas"
 PARENT = "2d"
+#: The configuration a 3D network inherits, and its default name.
+PARENT_3D, DEFAULT_NAME_3D = "3d_fullres", "3d_fullres_mbnas"
 #: The configurations nnU-Net v2's planners write; never replaced.
 NNUNET_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres")
 #: Widest network exported: 16 times the paper's 32 (nnU-Net's 2D nets stop at 512 features).
@@ -98,6 +101,7 @@ class SearchedWith:
 
     data_dir: str
     base_channels: int | None
+    spatial_dims: int = 2
 
 
 def genotype_from_source(source: str) -> tuple[Genotype, SearchedWith | None]:
@@ -112,9 +116,11 @@ def genotype_from_source(source: str) -> tuple[Genotype, SearchedWith | None]:
         from mbnas.commands.common.search_runs import read_search_run
 
         run = read_search_run(path)
-        width = (run.config.get("protocol") or {}).get("base_channels")
+        protocol = run.config.get("protocol") or {}
+        width = protocol.get("base_channels")
         return Genotype.from_dict(run.genotype), SearchedWith(
-            run.data_dir, width if isinstance(width, int) else None)
+            run.data_dir, width if isinstance(width, int) else None,
+            3 if protocol.get("volume") else 2)
     if path.is_file():
         return load_genotype(path), None
     if _AUTHORS_STRING.match(source):
@@ -125,8 +131,9 @@ def genotype_from_source(source: str) -> tuple[Genotype, SearchedWith | None]:
                       "authors' 40-digit genotype string")
 
 
-def read_plans(path: Path) -> dict[str, Any]:
-    """Read a plans file and check it is nnU-Net v2's, with a usable ``2d`` configuration."""
+def read_plans(path: Path, parent: str = PARENT) -> dict[str, Any]:
+    """Read a plans file and check it is nnU-Net v2's, with a usable ``parent``
+    configuration (``2d``, or ``3d_fullres`` for a 3D network)."""
     if not path.is_file():
         raise ConfigError(f"plans file {path} does not exist (nnUNetv2_plan_and_preprocess "
                           "writes nnUNet_preprocessed/DatasetXXX_Name/nnUNetPlans.json)")
@@ -138,8 +145,8 @@ def read_plans(path: Path) -> dict[str, Any]:
     if not isinstance(configs, dict) or "plans_name" not in plans:
         raise ConfigError(f"{path}: not an nnU-Net v2 plans file (no 'plans_name' and "
                           "'configurations')")
-    if PARENT not in configs:
-        raise ConfigError(f"{path}: has no '{PARENT}' configuration to inherit from "
+    if parent not in configs:
+        raise ConfigError(f"{path}: has no '{parent}' configuration to inherit from "
                           f"(it has {', '.join(configs) or 'none'})")
     return plans
 
@@ -161,17 +168,18 @@ def _resolved(configs: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
     return out
 
 
-def _parent_geometry(plans: dict[str, Any], path: Path) -> tuple[list[int], list[list[int]]]:
-    parent = _resolved(plans["configurations"], PARENT, path)
+def _parent_geometry(plans: dict[str, Any], path: Path, name: str = PARENT, dims: int = 2
+                     ) -> tuple[list[int], list[list[int]]]:
+    parent = _resolved(plans["configurations"], name, path)
     try:
         patch = [int(v) for v in parent["patch_size"]]
         strides = [[int(v) for v in s] for s in parent["architecture"]["arch_kwargs"]["strides"]]
     except (KeyError, TypeError, ValueError):
-        raise ConfigError(f"{path}: configuration '{PARENT}' has no patch_size and "
+        raise ConfigError(f"{path}: configuration '{name}' has no patch_size and "
                           "architecture.arch_kwargs.strides; not an nnU-Net v2 plans "
                           "file") from None
-    if len(patch) != 2 or not strides or any(len(s) != 2 for s in strides):
-        raise ConfigError(f"{path}: configuration '{PARENT}' is not 2D (patch size {patch})")
+    if len(patch) != dims or not strides or any(len(s) != dims for s in strides):
+        raise ConfigError(f"{path}: configuration '{name}' is not {dims}D (patch size {patch})")
     return patch, strides
 
 
@@ -211,7 +219,8 @@ def backup_path(path: Path) -> Path:
 
 
 def training_bytes(genotype: Genotype, in_channels: int, n_classes: int, base_channels: int,
-                   patch: list[int], batch_size: int) -> int:
+                   patch: list[int], batch_size: int,
+                   strides: list[list[int]] | None = None) -> int:
     """Estimated memory of one nnU-Net training step: a batch's activations, plus weights,
     gradients and SGD momentum (float32).
 
@@ -222,10 +231,17 @@ def training_bytes(genotype: Genotype, in_channels: int, n_classes: int, base_ch
     from mbnas.costs.measure import count_parameters, peak_activation_memory
     from mbnas.spaces.mbnas import build_network
 
-    side = 2 * 2 ** genotype.depth()
-    net = build_network(genotype, in_channels, n_classes, base_channels)
-    per_sample = peak_activation_memory(net, (2, in_channels, side, side)) / 2
-    activations = batch_size * per_sample * (patch[0] * patch[1]) / side**2
+    dims = len(patch)
+    build: dict[str, Any] = {}
+    if dims == 3:  # per axis: twice the product of the strides the genotype reaches
+        build = {"spatial_dims": 3, "strides": [tuple(s) for s in (strides or [])[1:]]}
+        sides = [2 * math.prod(s[a] for s in build["strides"][:genotype.depth()])
+                 for a in range(3)]
+    else:
+        sides = [2 * 2 ** genotype.depth()] * 2
+    net = build_network(genotype, in_channels, n_classes, base_channels, **build)
+    per_sample = peak_activation_memory(net, (2, in_channels, *sides)) / 2
+    activations = batch_size * per_sample * math.prod(patch) / math.prod(sides)
     return int(activations + 3 * 4 * count_parameters(net))
 
 
@@ -259,10 +275,10 @@ def dataset_differences(search_data: str | Path, plans_path: Path) -> list[str]:
     return diffs
 
 
-def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str = DEFAULT_NAME,
+def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str | None = None,
                       base_channels: int = BASE_CHANNELS, force: bool = False,
                       source: str = "", searched: SearchedWith | None = None,
-                      ) -> ExportedConfiguration:
+                      spatial_dims: int | None = None) -> ExportedConfiguration:
     """Add a configuration that trains ``genotype`` to an nnU-Net v2 plans file.
 
     Args:
@@ -274,6 +290,8 @@ def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str =
             of a dataset with other channels or classes.
         source: Where the genotype came from, recorded in the configuration.
         searched: The search's dataset and width, when the genotype comes from a run.
+        spatial_dims: 2 (inherits ``2d``) or 3 (inherits ``3d_fullres``, whose planned
+            strides the network's levels use); default: the search's, else 2.
 
     Raises:
         ConfigError: If nnU-Net is missing, the plans file is not nnU-Net's, the name is
@@ -282,15 +300,24 @@ def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str =
             written then.
     """
     require_nnunet()
+    dims = spatial_dims or (searched.spatial_dims if searched is not None else 2)
+    parent_name = PARENT if dims == 2 else PARENT_3D
+    if name is None:
+        name = DEFAULT_NAME if dims == 2 else DEFAULT_NAME_3D
     path = Path(plans_path)
-    plans = read_plans(path)
+    plans = read_plans(path, parent_name)
     configs = plans["configurations"]
     replaced = check_name(name, configs, path, force)
-    patch, strides = _parent_geometry(plans, path)
-    factor = 2 ** genotype.depth()
-    if any(p % factor for p in patch):
+    patch, strides = _parent_geometry(plans, path, parent_name, dims)
+    if dims == 3 and len(strides) - 1 < genotype.depth():
+        raise GenotypeError(f"{path}: '{parent_name}' plans {len(strides) - 1} downsampling "
+                            f"levels but the genotype reaches level {genotype.depth()}")
+    multiple = ([2 ** genotype.depth()] * 2 if dims == 2 else
+                [math.prod(s[a] for s in strides[1:1 + genotype.depth()]) for a in range(3)])
+    factor = multiple[0] if dims == 2 else "x".join(map(str, multiple))
+    if any(p % m for p, m in zip(patch, multiple, strict=True)):
         raise GenotypeError(
-            f"{path}: the '{PARENT}' patch size {patch} is not divisible by {factor}: the "
+            f"{path}: the '{parent_name}' patch size {patch} is not divisible by {factor}: the "
             f"genotype reaches level {genotype.depth()} ({level_text(genotype.depth())}); "
             "choose a genotype with fewer down cells or plan a patch size divisible by "
             f"{factor}")
@@ -310,11 +337,11 @@ def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str =
             notes.append(f"width changed: the search trained {searched.base_channels} base "
                          f"channels, the configuration has {base_channels} (--base-channels)")
     shape = _dataset_shape(path.parent / "dataset.json")
-    parent = _resolved(configs, PARENT, path)
+    parent = _resolved(configs, parent_name, path)
     batch = int(parent.get("batch_size", 2)) if isinstance(parent.get("batch_size", 2), int) \
         else 2
     need = training_bytes(genotype, len(shape[0]) if shape else 1,
-                          len(shape[1]) if shape else 2, base_channels, patch, batch)
+                          len(shape[1]) if shape else 2, base_channels, patch, batch, strides)
     gb = f"{need / 1e9:.1f} GB"
     if need > MAX_TRAINING_BYTES:
         raise ConfigError(f"{path}: {base_channels} base channels need about {gb} to train at "
@@ -322,7 +349,7 @@ def add_configuration(plans_path: str | Path, genotype: Genotype, *, name: str =
                           f"{MAX_TRAINING_BYTES / 1e9:.0f} GB); lower --base-channels")
     notes.append(f"estimated training memory {gb} at patch size {patch}, batch {batch}")
     configs[name] = {
-        "inherits_from": PARENT,
+        "inherits_from": parent_name,
         "architecture": {
             "network_class_name": CLASS_NAME,
             "arch_kwargs": {"genotype": genotype.to_dict(), "base_channels": base_channels,

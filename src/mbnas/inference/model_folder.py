@@ -10,7 +10,9 @@ probabilities of all the runs listed in ``model.json``. ``model.json`` records:
 * ``label_names`` (class id -> name) and ``channel_names`` (one per input channel);
 * ``normalisation``: channel name -> ``{"scheme": "ct", "clip": [lo, hi], "mean": m,
   "std": s}`` (training's dataset statistics) or ``{"scheme": "zscore"}`` (per case);
-* ``weights``: the weight file names, relative to the folder.
+* ``weights``: the weight file names, relative to the folder;
+* ``volume`` (3D networks only): ``spacing`` (x, y, z) mm the scans are resampled to,
+  the planned ``strides`` per level, the sliding-window ``patch_size`` and ``overlap``.
 
 The weights are copied first and ``model.json`` is written last (each file atomically),
 so a folder with a ``model.json`` is complete.
@@ -41,6 +43,8 @@ from mbnas.store import file_sha256
 MODEL_FORMAT = 1
 MODEL_JSON = "model.json"
 SCHEMES = ("ct", "zscore", "percentile")
+#: The fields of a 3D network's ``volume`` entry.
+VOLUME_KEYS = ("spacing", "strides", "patch_size", "overlap")
 
 
 class ModelFolderError(MbnasError):
@@ -79,6 +83,13 @@ class ModelFolder:
     weights: tuple[Path, ...]
     weights_sha256: dict[str, str] = dataclasses.field(default_factory=dict)
     target_spacing: float = 0.0
+    volume: dict[str, Any] | None = None
+
+    def build_args(self) -> dict[str, Any]:
+        """The builder's 3D arguments (none for a 2D network: built as before)."""
+        if self.volume is None:
+            return {}
+        return {"spatial_dims": 3, "strides": tuple(tuple(s) for s in self.volume["strides"])}
 
     def member(self, name: str) -> ModelFolder:
         """The folder with one of its networks only, by weights file name.
@@ -98,7 +109,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
                  normalisation: Mapping[str, Mapping[str, Any]],
                  weights: Sequence[str | Path], source: str | None = None,
                  target_spacing: float = 0.0,
-                 search: Mapping[str, Any] | None = None) -> Path:
+                 search: Mapping[str, Any] | None = None,
+                 volume: Mapping[str, Any] | None = None) -> Path:
     """Write a model folder that `mbnas predict` can use.
 
     Args:
@@ -121,6 +133,7 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
         search: For a searched network, the search state it came from (run folder,
             evaluations done, the best's key and score then), recorded as ``search``
             (and so in an ONNX folder's copy of ``model.json``).
+        volume: A 3D network's plan (see the module docstring); None for 2D.
 
     Returns:
         The path of the ``model.json`` written.
@@ -148,6 +161,8 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
         meta["target_spacing"] = float(target_spacing)
     if search is not None:
         meta["search"] = dict(search)
+    if volume is not None:
+        meta["volume"] = {k: volume[k] for k in VOLUME_KEYS}
     _validate(meta, f"cannot export to {folder}")
     for path in paths:
         if not path.is_file():
@@ -227,6 +242,7 @@ def load_model_folder(folder: str | Path) -> ModelFolder:
         weights=tuple((folder / n).resolve() for n in meta["weights"]),
         weights_sha256=_checksums(meta, path),
         target_spacing=_spacing(meta, path),
+        volume=_volume(meta, path),
     )
 
 
@@ -245,6 +261,26 @@ def _spacing(meta: dict[str, Any], path: Path) -> float:
         raise ModelFolderError(f"{path}: 'target_spacing' must be a spacing in mm, got "
                                f"{value!r}")
     return float(value)
+
+
+def _volume(meta: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    value = meta.get("volume")
+    if value is None:
+        return None
+    try:
+        out = {k: value[k] for k in VOLUME_KEYS}
+        spacing = [float(v) for v in out["spacing"]]
+        patch = [int(v) for v in out["patch_size"]]
+        strides = [[int(k) for k in s] for s in out["strides"]]
+        ok = (len(spacing) == len(patch) == 3 and min(spacing) > 0 and min(patch) > 0
+              and all(len(s) == 3 and set(s) <= {1, 2} for s in strides)
+              and 0 <= float(out["overlap"]) < 1)
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ModelFolderError(f"{path}: 'volume' must hold spacing, strides, patch_size and "
+                               f"overlap of a 3D network, got {value!r}")
+    return out
 
 
 def normalisation_from_cache(data_dir: str | Path, cache_dir: str | Path,
@@ -269,8 +305,15 @@ def normalisation_from_cache(data_dir: str | Path, cache_dir: str | Path,
     except (OSError, ValueError, KeyError) as exc:
         raise ModelFolderError(f"{cache / 'preprocess.json'}: no readable preprocessing "
                                f"statistics ({exc}); delete {cache} and run again") from None
+    return channel_schemes(dataset.channel_names, schemes, ct)
+
+
+def channel_schemes(channel_names: Sequence[str], schemes: Sequence[str],
+                    ct: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Any]]:
+    """Channel name -> scheme dict of ``model.json`` from training's CT statistics (the
+    slices' ``preprocess.json`` or the volumes' ``volumes.json``)."""
     out: dict[str, dict[str, Any]] = {}
-    for name, scheme in zip(dataset.channel_names, schemes, strict=True):
+    for name, scheme in zip(channel_names, schemes, strict=True):
         if scheme != "ct":
             out[name] = {"scheme": scheme}
         elif name in ct:
@@ -361,5 +404,5 @@ def _check_scheme(scheme: Any, where: str) -> None:
         raise ModelFolderError(f"{where}: invalid CT statistics {scheme!r}")
 
 
-__all__ = ["MODEL_FORMAT", "ModelFolder", "ModelFolderError", "export_model",
+__all__ = ["MODEL_FORMAT", "channel_schemes", "ModelFolder", "ModelFolderError", "export_model",
            "load_model_folder", "normalisation_from_cache"]

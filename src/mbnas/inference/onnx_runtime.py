@@ -70,7 +70,7 @@ def load_onnx_folder(folder: str | Path) -> ModelFolder:
         channel_names=channels,
         normalisation=tuple(dict(meta["normalisation"][c]) for c in channels),
         weights=tuple((folder / n).resolve() for n in names),
-        weights_sha256=dict(sums or {}),
+        weights_sha256=dict(sums or {}), volume=model_files._volume(meta, path),
         target_spacing=model_files._spacing(meta, path))
 
 

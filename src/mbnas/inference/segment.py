@@ -140,7 +140,8 @@ class Segmenter:
 
     def _load(self, path: Path) -> nn.Module:
         m = self.model
-        net = build_model(m.architecture, m.in_channels, m.n_classes, m.base_channels)
+        net = build_model(m.architecture, m.in_channels, m.n_classes, m.base_channels,
+                          **m.build_args())
         try:
             net.load_state_dict(load_weights(path, m.weights_sha256.get(path.name)))
         except MbnasError as exc:
@@ -159,6 +160,10 @@ class Segmenter:
             image: (X, Y, Z, C) array as stored (channels last).
             affine: The scan's affine.
         """
+        if self.model.volume is not None:
+            from mbnas.inference.volumes import segment_volume
+
+            return segment_volume(self, image, affine)
         slices = prepare_slices(image, affine, self.model, whole=True)
         canonical_shape = to_canonical(image[..., 0], affine)[0].shape
         grid = canonical_shape[:2]

@@ -206,7 +206,7 @@ def cost_summary(evals: Sequence[ModelEvaluation]) -> dict[str, str]:
         c = e.cost
         parts = ["params not available" if c.params is None else f"{c.params / 1e6:.3g} M params"]
         if c.macs is not None:
-            size = f" at {c.macs_input_size[0]}x{c.macs_input_size[1]}" if c.macs_input_size else ""
+            size = f" at {'x'.join(map(str, c.macs_input_size))}" if c.macs_input_size else ""
             parts.append(f"{_mega(c.macs)} MMAC{size}")
         if c.macs_32 is not None and tuple(c.macs_input_size or ()) != (32, 32):
             parts.append(f"{_mega(c.macs_32)} MMAC at 32x32")

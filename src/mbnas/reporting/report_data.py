@@ -127,7 +127,8 @@ class ModelCost:
     Attributes:
         params: Number of trainable parameters.
         macs: Multiply-accumulate operations of one forward pass at ``macs_input_size``.
-        macs_input_size: (height, width) of the input the MACs were counted at.
+        macs_input_size: (height, width) of the input the MACs were counted at (a 3D
+            network: its training patch, (x, y, z)).
         macs_32: MACs at a 32x32 input, true count.
         macs_paper: MACs at a 32x32 input in the paper's convention (thop 0.0.31: each
             2x2 stride-2 transposed convolution 4x, BatchNorm and LeakyReLU counted),
@@ -142,7 +143,7 @@ class ModelCost:
 
     params: int | None = None
     macs: float | None = None
-    macs_input_size: tuple[int, int] | None = None
+    macs_input_size: tuple[int, ...] | None = None
     macs_32: float | None = None
     macs_paper: float | None = None
     latency_ms: float | None = None
@@ -169,12 +170,13 @@ class ModelCost:
         if not isinstance(d, Mapping):
             raise ReportError(f"a model cost must be a mapping, got {d!r}")
         size = d.get("macs_input_size")
-        if size is not None and (not isinstance(size, (list, tuple)) or len(size) != 2):
-            raise ReportError(f"macs_input_size must be [height, width], got {size!r}")
+        if size is not None and (not isinstance(size, (list, tuple)) or len(size) not in (2, 3)):
+            raise ReportError(f"macs_input_size must be [height, width] (or a 3D patch "
+                              f"[x, y, z]), got {size!r}")
         return cls(
             params=None if d.get("params") is None else int(d["params"]),
             macs=_opt_float(d.get("macs")),
-            macs_input_size=None if size is None else (int(size[0]), int(size[1])),
+            macs_input_size=None if size is None else tuple(int(v) for v in size),
             macs_32=_opt_float(d.get("macs_32")),
             macs_paper=_opt_float(d.get("macs_paper")),
             latency_ms=_opt_float(d.get("latency_ms")),

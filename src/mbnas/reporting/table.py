@@ -250,9 +250,11 @@ def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0,
         evals = [dataclasses.replace(e, cases=e.paper_cases) for e in evals]
     sizes = {e.cost.macs_input_size for e in evals if e.cost.macs is not None}
     common = next(iter(sizes)) if len(sizes) == 1 else None
-    mmac_head = f"MMAC ({common[0]}x{common[1]})" if common else "MMAC (input size per cell)"
+    mmac_head = f"MMAC ({'x'.join(map(str, common))})" if common else \
+        "MMAC (input size per cell)"
     # The paper's MMAC column is at 32x32; add it unless the training size is already 32.
-    with_32 = not paper and (common is None or tuple(common) != (32, 32))
+    with_32 = not paper and (common is None or tuple(common) != (32, 32)) and not (
+        common is not None and len(common) == 3)  # 3D networks have no 32x32 figure
     widths = any(e.width for e in evals)
     mmac_columns = (
         (Column("mmac_paper", PAPER_MMAC_HEAD, False, False),) if paper else
@@ -265,7 +267,7 @@ def build_table(evals: Sequence[ModelEvaluation], tolerance_mm: float = 2.0,
     for e in evals:
         cost = e.cost
         size = cost.macs_input_size
-        suffix = f" @{size[0]}x{size[1]}" if common is None and size else ""
+        suffix = f" @{'x'.join(map(str, size))}" if common is None and size else ""
         cells = _metric_cells(e.cases, lambda c, m: c.value(m))
         mmac_cells = [_cost_cell(None if cost.macs_paper is None else cost.macs_paper / 1e6)] \
             if paper else [

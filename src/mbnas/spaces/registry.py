@@ -21,6 +21,8 @@ PAPER_BLOCKS: tuple[str, ...] = ("vgg", "residual", "dense", "inception")
 PAPER_MAX_DEPTH = 3
 PAPER_KERNELS: tuple[int, ...] = (3, 5, 7)
 PAPER_SKIPS: tuple[int, ...] = (0, 1, 2)
+#: Kernel sizes of the 3D spaces (7x7x7 left out: see the 3D space definitions).
+KERNELS_3D: tuple[int, ...] = (3, 5)
 PAPER_SIZE = 1.14e18
 #: The blocks a space that fixes its blocks (Macro-NAS, Bilevel-NAS) may be given
 #: (``--block``): mbnas's VGG block (k x k twice) or the authors' VGGBlock2 (k x k, 3 x 3).
@@ -125,6 +127,23 @@ for _definition in (
                     about="Micro-NAS: blocks and kernels on the U-Net",
                     description="Micro-NAS: U-Net topology; block family and kernel of "
                                 "every node"),
+    # 3D: the same languages on volumes, the planned strides per level (docs/3d.md).
+    # Kernels 3 and 5 only: a 7x7x7 convolution has 343/27 = 12.7x the weights and MACs
+    # of a 3x3x3 one (5x5x5: 4.6x), and nnU-Net's 3D networks use 3x3x3 throughout.
+    SpaceDefinition("mbnas-3d", "abcd", label="MB-NAS 3D", blocks=PAPER_BLOCKS,
+                    kernels=KERNELS_3D, spatial_dims=3,
+                    about="MB-NAS on volumes: 3D blocks, kernels 3 and 5, planned strides",
+                    description="MB-NAS 3D: topology (cell types, skips) and cells (block "
+                                "family, kernel) of every node, 3D convolutions"),
+    SpaceDefinition("micro-3d", "bc", label="Micro-NAS 3D", blocks=PAPER_BLOCKS,
+                    kernels=KERNELS_3D, spatial_dims=3,
+                    about="Micro-NAS on volumes: blocks and kernels on the 3D U-Net",
+                    description="Micro-NAS 3D: U-Net topology; block family and kernel of "
+                                "every node, 3D convolutions"),
+    SpaceDefinition("macro-3d", "ad", label="Macro-NAS 3D", spatial_dims=3,
+                    about="Macro-NAS on volumes: topology only, VGG 3x3x3 blocks",
+                    description="Macro-NAS 3D: topology only (cell types, skips); VGG "
+                                "3x3x3 blocks"),
 ):
     register_space(_definition)
 #: Every registered space name, a live view (a plugin space shows; ``space_names()``).

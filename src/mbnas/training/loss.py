@@ -9,8 +9,9 @@ def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor, eps: float = 1e-5
     """1 - mean foreground soft Dice.
 
     Args:
-        logits: (B, K, H, W) raw network outputs, K classes with background at 0.
-        labels: (B, H, W) integer class ids.
+        logits: (B, K, *spatial) raw network outputs, K classes with background at 0
+            (2D slices or 3D patches).
+        labels: (B, *spatial) integer class ids.
         eps: Smoothing of numerator and denominator (the protocol's ``loss_smooth``;
             the authors' ``SoftDiceLossMultiClass``: 1); it makes a class that is
             absent from both prediction and batch count as a perfect score, not 0/0.
@@ -21,8 +22,10 @@ def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor, eps: float = 1e-5
     """
     probs = torch.softmax(logits.float(), dim=1)[:, 1:]
     k = logits.shape[1]
-    target = torch.nn.functional.one_hot(labels.long(), k).permute(0, 3, 1, 2)[:, 1:].float()
-    dims = (0, 2, 3)
+    nd = labels.ndim - 1
+    target = torch.nn.functional.one_hot(labels.long(), k).permute(
+        0, nd + 1, *range(1, nd + 1))[:, 1:].float()
+    dims = (0, *range(2, nd + 2))
     intersection = (probs * target).sum(dims)
     denominator = probs.sum(dims) + target.sum(dims)
     dice = (2 * intersection + eps) / (denominator + eps)

@@ -19,6 +19,7 @@ from mbnas.errors import ConfigError
 from mbnas.nn import INITS
 from mbnas.training.fields import check_fields, reject_unknown
 from mbnas.training.score_rule import score_epochs
+from mbnas.training.volume import VolumeConfig
 
 # How a run's validation Dice is computed (see mbnas.metrics.overlap).
 DICE_MODES = ("pooled", "case")
@@ -191,6 +192,7 @@ class Protocol:
         supernet_epochs: Epochs of the weight-sharing supernet of ``--scoring supernet``
             (one per fold, ``mbnas.scoring.supernet_train``); 0 (the default, dropped
             from the dict and the key): as many as ``epochs``.
+        volume: The 3D plan and patch settings (``training/volume.py``); None: 2D slices.
     """
 
     epochs: int = 50
@@ -220,6 +222,7 @@ class Protocol:
     foreground_fraction: float = 0.0
     allow_cropped_labels: bool = False
     supernet_epochs: int = 0
+    volume: VolumeConfig | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")  # types, finite numbers and ranges, field by field
@@ -281,7 +284,16 @@ class Protocol:
             d.pop("allow_cropped_labels")
         if not self.supernet_epochs:  # likewise: keys and configs from before it
             d.pop("supernet_epochs")
+        if self.volume is None:  # 2D: the dicts and keys of before 3D
+            d.pop("volume")
+        else:
+            d["volume"] = self.volume.to_dict()
         return d
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for slices, 3 for volumes."""
+        return 2 if self.volume is None else 3
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Protocol:
@@ -292,7 +304,9 @@ class Protocol:
             reject_unknown(AugmentConfig, aug, "augment")
         augment = AugmentConfig(**_tuples(aug)) if isinstance(aug, dict) else AugmentConfig()
         intensity = IntensityConfig.from_dict(d.pop("intensity", None))
-        return cls(augment=augment, intensity=intensity, **_tuples(d))
+        volume = d.pop("volume", None)
+        volume = volume if isinstance(volume, VolumeConfig) else VolumeConfig.from_dict(volume)
+        return cls(augment=augment, intensity=intensity, volume=volume, **_tuples(d))
 
     @property
     def key(self) -> str:

@@ -21,6 +21,7 @@ from typing import Protocol as TypingProtocol
 import torch
 
 from mbnas.data.slices import SliceData
+from mbnas.data.volumes import VolumeData
 from mbnas.errors import HookError
 from mbnas.nn.weight_init import initialise
 from mbnas.spaces.mbnas import architecture_from_dict, build_model
@@ -61,13 +62,13 @@ class RunContext:
     """What every run needs besides its spec: the data, the folds and where to put weights.
 
     Attributes:
-        data: All preprocessed slices of the dataset.
+        data: All preprocessed slices of the dataset (or its volumes, for 3D).
         folds: Validation case ids of each fold (the training cases are all others).
         device: "auto", "cpu" or "cuda".
         weights_dir: Where kept weights go (``<arch_key>/fold<F>_seed<S>.pt``).
     """
 
-    data: SliceData
+    data: SliceData | VolumeData
     folds: tuple[tuple[str, ...], ...]
     device: str = "auto"
     weights_dir: str | None = None
@@ -78,8 +79,8 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def fold_data(data: SliceData, folds: Sequence[Sequence[str]], fold: int
-              ) -> tuple[SliceData, SliceData]:
+def fold_data(data: SliceData | VolumeData, folds: Sequence[Sequence[str]], fold: int
+              ) -> tuple[Any, Any]:
     val_ids = list(folds[fold])
     held_out = set(val_ids)
     train_ids = [c for c in data.case_ids if c not in held_out]
@@ -103,8 +104,16 @@ def execute_run(
             torch.manual_seed(spec.seed)
             model = initialise(build_model(architecture_from_dict(spec.architecture),
                                            ctx.data.in_channels, ctx.data.n_classes,
-                                           spec.protocol.base_channels), spec.protocol.init)
-        outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device, on_epoch)
+                                           spec.protocol.base_channels,
+                                           **_dims(spec.protocol)), spec.protocol.init)
+        if spec.protocol.volume is not None:
+            from mbnas.training.train3d import train_run_3d
+
+            outcome = train_run_3d(model, train, val, spec.protocol, spec.seed, ctx.device,
+                                   on_epoch)
+        else:
+            outcome = train_run(model, train, val, spec.protocol, spec.seed, ctx.device,
+                                on_epoch)
         return record_outcome(spec, ctx, outcome, started, time.perf_counter() - t0)
     except (KeyboardInterrupt, SystemExit, HookError):  # a progress hook's bug: no result
         raise
@@ -114,6 +123,13 @@ def execute_run(
             error += f"{type(exc).__name__}: {_DESCRIPTIONS.get(type(exc), 'no message')}\n"
         return failed_record(spec, ctx, error, started, time.perf_counter() - t0,
                              failure_kind(exc))
+
+
+def _dims(protocol: Protocol) -> dict[str, Any]:
+    """The builder's 3D arguments of a protocol (none for 2D: built as before)."""
+    if protocol.volume is None:
+        return {}
+    return {"spatial_dims": 3, "strides": protocol.volume.strides}
 
 
 def _base_fields(spec: RunSpec, ctx: RunContext, started: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from mbnas.costs.measure import cpu_threads
+from mbnas.costs.measure import cost_report, cpu_threads, latency_ms
 from mbnas.costs.registry import COSTS
 from mbnas.io import atomic_write_json
 from mbnas.progress import track
@@ -38,14 +38,14 @@ from mbnas.training.device import device_label, select_device
 
 
 def cost_model(architecture: Any, in_channels: int, n_classes: int,
-               base_channels: int) -> torch.nn.Module:
+               base_channels: int, **build: Any) -> torch.nn.Module:
     """The network cost figures are measured on: fresh weights from seed 0 (figures do not
     depend on the weights; the seed keeps the global random state untouched)."""
     arch = architecture_from_dict(dict(architecture)) if isinstance(architecture, dict) \
         else architecture
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return build_model(arch, in_channels, n_classes, base_channels)
+        return build_model(arch, in_channels, n_classes, base_channels, **build)
 
 
 #: The registered figures :class:`ModelCost` has a field of its own for; any other (a
@@ -112,10 +112,29 @@ def _where(dev: torch.device, threads: int | None) -> str:
     return f"{device_label(dev)}, {n} CPU thread(s)"
 
 
+def measure_cost_3d(architecture: dict[str, Any], in_channels: int, n_classes: int,
+                    base_channels: int, volume: Any, device: str = "auto",
+                    threads: int | None = None) -> ModelCost:
+    """The cost figures of a 3D network at its training patch (``volume``: the protocol's
+    planned ``VolumeConfig``): parameters, MACs, latency and training memory per patch.
+    The 32x32 figures of the paper's 2D table do not apply (None)."""
+    patch = tuple(volume.patch_size)
+    model = cost_model(architecture, in_channels, n_classes, base_channels, spatial_dims=3,
+                       strides=tuple(volume.strides))
+    cost = cost_report(model, patch, in_channels, n_classes, spatial_dims=3)
+    dev = select_device(device)
+    with cpu_threads(threads):
+        latency = latency_ms(model, (1, in_channels, *patch), dev)
+    return ModelCost(params=cost.params, macs=float(cost.macs), macs_input_size=patch,
+                     latency_ms=latency,
+                     peak_memory_mb=float(cost.memory_bytes or 0) / 2 ** 20,
+                     device=_where(dev, threads))
+
+
 def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_classes: int,
                   base_channels: int, image_size: int, device: str = "auto",
-                  cache: Path | None = None, threads: int | None = None
-                  ) -> dict[str, ModelCost]:
+                  cache: Path | None = None, threads: int | None = None,
+                  volume: Any = None) -> dict[str, ModelCost]:
     """Cost figures of several networks, keyed by architecture key.
 
     With ``cache`` (a JSON file), figures measured before for the same network, sizes
@@ -134,13 +153,16 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
         keyed = [(architecture_from_dict(dict(a)).key, a) for a in architectures]
         for key, architecture in step.each(keyed, lambda item: item[0]):
             ident = f"{key}/{in_channels}/{n_classes}/{base_channels}/{image_size}/{where}"
+            if volume is not None:  # 3D: at the patch, with the planned strides
+                ident += f"/3d/{volume.patch_size}/{volume.strides}"
             if key in out:
                 continue
             if ident in known:
                 out[key] = ModelCost.from_dict(known[ident])
                 missing = [n for n in COSTS.names()
                            if n not in MODEL_COST_FIELDS and n not in out[key].more]
-                if out[key].macs_paper is None or missing:  # cached before they existed
+                # cached before the paper count or a plugin figure existed (2D only)
+                if volume is None and (out[key].macs_paper is None or missing):
                     model = cost_model(architecture, in_channels, n_classes, base_channels)
                     shape = (1, in_channels, image_size, image_size)
                     out[key] = dataclasses.replace(
@@ -148,8 +170,10 @@ def measure_costs(architectures: Sequence[dict[str, Any]], in_channels: int, n_c
                         more=more_figures(model, shape, select_device(device), out[key].more))
                     known[ident] = out[key].to_dict()
                 continue
-            out[key] = measure_cost(architecture, in_channels, n_classes, base_channels,
-                                    image_size, device, threads)
+            out[key] = (measure_cost(architecture, in_channels, n_classes, base_channels,
+                                     image_size, device, threads) if volume is None else
+                        measure_cost_3d(architecture, in_channels, n_classes, base_channels,
+                                        volume, device, threads))
             known[ident] = out[key].to_dict()
     if cache is not None:
         atomic_write_json(cache, known)

@@ -29,6 +29,7 @@ from mbnas.errors import DatasetError
 from mbnas.progress import format_seconds
 from mbnas.reporting.noise import difference_text
 from mbnas.spaces.mbnas import Genotype, architecture_from_dict
+from mbnas.spaces.registry import space_definition
 from mbnas.training.protocol import get_protocol
 
 
@@ -79,16 +80,28 @@ def run_demo(out: Path, settings: DemoSettings | None = None,
     if errors:
         raise DatasetError(f"{data_dir}: the phantom failed its own check: {errors[0]}")
     protocol = get_protocol("quick", epochs=s.epochs, folds=s.folds)
+    size = f"{protocol.image_size}px"
+    if space_definition(s.space).spatial_dims == 3:
+        from mbnas.commands.demo.settings import ITERATIONS_3D, OVERLAP_3D, PATCH_3D
+        from mbnas.training.volume import VolumeConfig
+
+        protocol = get_protocol("quick", epochs=s.epochs, folds=s.folds, batch_size=2,
+                                volume=VolumeConfig(patch_size=PATCH_3D,
+                                                    iterations_per_epoch=ITERATIONS_3D,
+                                                    overlap=OVERLAP_3D))
+        size = f"{'x'.join(map(str, PATCH_3D))} voxel patches"
     config = SearchConfig(
-        # The default space and strategy: the paper's MB-NAS space, local search.
-        data_dir=str(data_dir.resolve()), budget=s.budget, seed=s.seed, start="unet",
-        protocol=protocol, cache_dir=str(demo_cache_dir(out, s.cache_dir)),
+        # The default strategy: local search from the U-Net preset, in the space asked for
+        # (the paper's MB-NAS space unless --space).
+        data_dir=str(data_dir.resolve()), space=s.space, budget=s.budget, seed=s.seed,
+        start="unet", protocol=protocol, cache_dir=str(demo_cache_dir(out, s.cache_dir)),
         threads=s.threads,
     )
-    console.print(f"local search of the MB-NAS space, {s.budget} evaluations, quick protocol "
+    console.print(f"local search of the {space_definition(s.space).display_name} space, "
+                  f"{s.budget} evaluations, quick protocol "
                   f"shortened for the demo ({protocol.folds}-fold CV x "
                   f"{len(protocol.seeds)} seed, {protocol.epochs} epochs, "
-                  f"{protocol.image_size}px, {protocol.base_channels} base channels)")
+                  f"{size}, {protocol.base_channels} base channels)")
     console.print(describe_device(config.device, config.protocol, config.threads))
     console.print(f"preprocessing cache: {config.cache_dir}")
     with SearchProgress(s.budget, console=Console(stderr=True)) as progress:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mbnas.spaces.registry import DEFAULT_SPACE
+
 __all__ = ["DemoSettings"]
 
 @dataclass(frozen=True)
@@ -18,6 +20,9 @@ class DemoSettings:
         threads: CPU threads per run (None: the usable CPUs).
         cache_dir: Preprocessing cache (None: ``$MBNAS_CACHE``, else ``OUT/cache``).
         seed: Seed of the phantom, the folds and the search.
+        space: The space searched: ``mbnas`` (2D slices, the paper's) or a 3D space
+            (``mbnas-3d``: patches of :data:`PATCH_3D`, :data:`ITERATIONS_3D` steps per
+            epoch, the plan of ``mbnas.data.planning``).
     """
 
     budget: int = 6
@@ -27,3 +32,13 @@ class DemoSettings:
     threads: int | None = None
     cache_dir: str | None = None
     seed: int = 0
+    space: str = DEFAULT_SPACE
+
+
+#: The 3D demo's patch (x, y, z voxels) and training steps per epoch: the phantom's
+#: volumes are about 64 x 64 x 12-24 voxels at 0.8 x 0.8 x 2.5-5 mm.
+PATCH_3D = (32, 32, 8)
+ITERATIONS_3D = 8
+#: Overlap of the validation windows: a quarter (nnU-Net: a half) keeps validation, most
+#: of a 3D demo run's time, short.
+OVERLAP_3D = 0.25

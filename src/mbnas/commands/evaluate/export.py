@@ -72,7 +72,8 @@ def export_models(folder: EvaluationFolder, models: Sequence[Any], results: Sequ
             n_classes=data.n_classes, base_channels=protocol.base_channels,
             image_size=protocol.image_size, label_names=data.label_names,
             channel_names=data.channel_names, normalisation=norm, weights=weights,
-            source=source, target_spacing=protocol.target_spacing)
+            source=source, target_spacing=protocol.target_spacing,
+            volume=None if protocol.volume is None else protocol.volume.to_dict())
         if m.search_run is not None:
             settings["search"] = search_state(m.search_run)
         folders[m.name] = folder.model_dir(slug(m.name))

@@ -103,7 +103,19 @@ def _predict_on_grid(net: torch.nn.Module, images: np.ndarray, grid: tuple[int, 
     return out
 
 
-def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
+def _predict_volume(net: torch.nn.Module, data: Any, case_id: str, protocol: Protocol,
+                    shape: tuple[int, ...], device: torch.device) -> np.ndarray:
+    """Labels (Z, X, Y) of a preprocessed volume, resampled to the original canonical grid
+    (as `mbnas predict` does: :mod:`mbnas.inference.volumes`)."""
+    from mbnas.inference.volumes import probabilities_on_grid
+
+    grid = (shape[1], shape[2], shape[0])
+    prob = probabilities_on_grid(lambda x: net(x).float().softmax(1), data.image(case_id),
+                                 protocol.volume.to_dict(), grid, device)
+    return prob.argmax(0).to(torch.uint8).cpu().numpy().transpose(2, 0, 1)
+
+
+def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData | Any,
                           folds: Iterable[Iterable[str]], runs: Iterable[RunWeights],
                           protocol: Protocol, device: str = "auto") -> dict[str, Any]:
     """The per-case metrics (``CaseMetrics.to_dict()``) of every run on the original grids.
@@ -137,21 +149,30 @@ def original_grid_metrics(path: Path, data_dir: str | Path, data: SliceData,
     return done
 
 
-def _measure(path: Path, dataset: Any, data: SliceData, folds: list[tuple[str, ...]],
+def _measure(path: Path, dataset: Any, data: SliceData | Any, folds: list[tuple[str, ...]],
              todo: dict[int, list[RunWeights]], protocol: Protocol, dev: torch.device,
              done: dict[str, Any], step: Step) -> None:
     """Measure every case of every run to do into ``done``, saving after each fold."""
     from mbnas.spaces.mbnas import architecture_from_dict, build_model
     from mbnas.store import load_weights
 
+    build = ({} if protocol.volume is None else
+             {"spatial_dims": 3, "strides": protocol.volume.strides})
     for fold, fold_runs in sorted(todo.items()):
         labels = {c: _original_label(dataset, c) for c in folds[fold]}
         for arch, key, _, seed, weights in fold_runs:
             net = build_model(architecture_from_dict(dict(arch)), data.in_channels,
-                              data.n_classes, protocol.base_channels)
+                              data.n_classes, protocol.base_channels, **build)
             net.load_state_dict(load_weights(weights))
             net = net.to(dev).eval()
             for case_id, (ref, spacing) in labels.items():
+                if protocol.volume is not None:  # a whole volume, back on the scan's grid
+                    pred = _predict_volume(net, data, case_id, protocol, ref.shape, dev)
+                    done[metrics_key(key, fold, seed, case_id)] = case_metrics(
+                        pred, ref, data.n_classes, spacing,
+                        protocol.surface_tolerance_mm).to_dict()
+                    step.advance(info=f"fold {fold} seed {seed} {case_id}")
+                    continue
                 rows = data.case_slices(case_id)
                 order = np.argsort(data.slice_index[rows])
                 # a target spacing's slices are a window of the resampled grid (as predict)

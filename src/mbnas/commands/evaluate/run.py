@@ -191,7 +191,7 @@ def evaluation_models(config: EvaluateConfig, runs: Sequence[SearchRun] | None =
               for r in runs]
     if config.front:
         models = front_models(runs, models)
-    for b in config.baselines:
+    for b in config.baselines if config.protocol.volume is None else ():  # 2D only
         arch = Baseline(b)
         models.append(EvaluatedModel(BASELINE_NAMES.get(b, b), arch.to_dict(), arch.key))
     if config.protocol.base_channels < PAPER_WIDTH:
@@ -235,15 +235,8 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     if any(out.resolve() == r.folder for r in runs):
         raise ConfigError(f"{out}: is a search run folder given to evaluate; choose another "
                           "--out (default: next to the search runs)")
-    data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
-                         config.sites_file, protocol.normalisation, protocol.target_spacing,
-                         protocol.allow_cropped_labels)
+    data, norm = _data_and_normalisation(config)
     folder.check_folds(data, protocol.folds, config.split_seed, config.split)
-    from mbnas.inference.model_folder import normalisation_from_cache
-
-    norm = normalisation_from_cache(config.data_dir, config.cache_dir or default_cache_dir(),
-                                    protocol.image_size, protocol.normalisation,
-                                    protocol.target_spacing)
     fingerprint = dataset_fingerprint(config.data_dir, data, norm)
     # the search runs are locked too (a search still running may change its best), and
     # must have searched these files
@@ -267,7 +260,7 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
         costs = measure_costs([m.architecture for m in models], data.in_channels,
                               data.n_classes, protocol.base_channels, protocol.image_size,
                               config.device, cache=folder.costs,
-                              threads=_run_threads(executor))
+                              threads=_run_threads(executor), volume=protocol.volume)
         original = original_grid_metrics(
             folder.original_grid, config.data_dir, data, folds,
             [(m.architecture, r.arch_key, r.fold, r.seed, w) for m, res in
@@ -301,6 +294,27 @@ def run_evaluation(config: EvaluateConfig, out: str | Path | None = None,
     n_runs = len({(r.arch_key, r.fold, r.seed) for res in results for r in res.runs})
     return EvaluateOutcome(out, evaluations, n_trained, n_runs, failed, resumed, model_dirs,
                            notes)
+
+
+def _data_and_normalisation(config: EvaluateConfig) -> tuple[Any, dict[str, Any]]:
+    """The data the models train on (slices, or volumes for a 3D protocol) and the
+    per-channel normalisation their model folders record."""
+    protocol = config.protocol
+    if protocol.volume is not None:
+        from mbnas.commands.common.volumes import training_volumes, volume_normalisation
+
+        if config.external:
+            raise ConfigError("--external is not available for 3D networks yet")
+        data = training_volumes(config.data_dir, config.cache_dir, protocol)
+        return data, volume_normalisation(config.data_dir, data, protocol)
+    from mbnas.inference.model_folder import normalisation_from_cache
+
+    data = training_data(config.data_dir, config.cache_dir, protocol.image_size,
+                         config.sites_file, protocol.normalisation, protocol.target_spacing,
+                         protocol.allow_cropped_labels)
+    return data, normalisation_from_cache(
+        config.data_dir, config.cache_dir or default_cache_dir(), protocol.image_size,
+        protocol.normalisation, protocol.target_spacing)
 
 
 def model_width(model: EvaluatedModel, protocol: Protocol) -> str:

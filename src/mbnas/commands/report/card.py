@@ -19,6 +19,7 @@ import numpy as np
 from mbnas.commands.common.evaluation_file import EvaluationFile
 from mbnas.commands.common.runfolder import EvaluationFolder
 from mbnas.commands.common.search_runs import SearchRun
+from mbnas.data.planning import format_strides
 from mbnas.errors import MbnasError
 from mbnas.reporting.card import (
     NOT_AVAILABLE,
@@ -224,6 +225,15 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
             out["evaluation"] = value(ev_protocol, None)
         return out
 
+    def input_text(p: Protocol, _r: Any) -> str:
+        if p.volume is None:
+            return (f"{p.image_size} x {p.image_size} (2D axial slices), base channels "
+                    f"{p.base_channels}")
+        v = p.volume
+        return (f"{' x '.join(map(str, v.patch_size))} voxel patches (3D volumes at "
+                f"{' x '.join(f'{s:g}' for s in v.spacing)} mm; planned strides per level "
+                f"{format_strides(v.strides)}), base channels {p.base_channels}")
+
     def fxs(p: Protocol, _r: Any) -> str:
         return (f"{plural(p.folds, 'fold')} x {plural(len(p.seeds), 'seed')} = "
                 f"{plural(p.folds * len(p.seeds), 'run')}")
@@ -288,8 +298,7 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
         objectives=_per_run(runs, lambda r: objectives_text(r.config)),
         epochs=search_part(lambda p, _r: p.epochs),
         folds_x_seeds=search_part(fxs),
-        image_size=search_part(lambda p, _r: f"{p.image_size} x {p.image_size} (2D axial "
-                               f"slices), base channels {p.base_channels}"),
+        image_size=search_part(input_text),
         score_definition={
             "search": f"mean validation Dice ({DICE_TEXT[runs[0].protocol.dice]}) over the last "
                       f"{runs[0].protocol.score_fraction:.0%} of epochs "

@@ -336,10 +336,18 @@ def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
             c, k = len(ds.channel_names), len(ds.label_names)
         except MbnasError:
             continue
-        cost = cost_report(cost_model(r.genotype, c, k, p.base_channels), p.image_size, c, k,
-                           memory=False)
+        if p.volume is not None:  # 3D: at the training patch, with the planned strides
+            patch = tuple(p.volume.patch_size)
+            cost = cost_report(cost_model(r.genotype, c, k, p.base_channels, spatial_dims=3,
+                                          strides=p.volume.strides), patch, c, k,
+                               memory=False, spatial_dims=3)
+            at = "x".join(map(str, patch)) + " (3D patch)"
+        else:
+            cost = cost_report(cost_model(r.genotype, c, k, p.base_channels), p.image_size, c,
+                               k, memory=False)
+            at = f"{p.image_size}x{p.image_size}"
         out[r.name] = (f"{cost.params / 1e6:.3g} M params; {cost.macs / 1e6:.3g} MMAC "
-                       f"at {p.image_size}x{p.image_size} (base channels {p.base_channels})")
+                       f"at {at} (base channels {p.base_channels})")
     return out
 
 
@@ -360,6 +368,8 @@ def example_segmentations(evaluation: EvaluationFile, evals: Sequence[ModelEvalu
     from mbnas.training.runs import weights_name
 
     protocol = evaluation.protocol
+    if protocol.volume is not None:
+        raise MbnasError("the figure shows 2D slices; this evaluation's networks are 3D")
     data = training_data(evaluation.data_dir, cache_dir or evaluation.cache_dir,
                          protocol.image_size, evaluation.sites_file, protocol.normalisation,
                          protocol.target_spacing, allow_cropped_labels=True)

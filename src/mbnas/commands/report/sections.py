@@ -107,7 +107,7 @@ def build_sections(out: Path, runs: Sequence[SearchRun], evaluation: EvaluationF
         s.html.append(("domain-shift", "Domain shift",
                        '<p class="na">needs an evaluation (mbnas evaluate, with --folds site '
                        'or --external)</p>'))
-    if evaluation is not None:  # how many validation slices and cases were empty
+    if evaluation is not None and evaluation.protocol.volume is None:  # empty slices, cases
         from mbnas.commands.report.empty import empty_counts, empty_html
 
         counts = empty_counts(evaluation, None)

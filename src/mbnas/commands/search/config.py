@@ -90,6 +90,9 @@ class SearchConfig:
         from mbnas.spaces.mbnas import get_space
 
         check_cost_settings(self)  # first: it turns limits such as "50M" into numbers
+        object.__setattr__(self, "protocol", protocol_for_space(self.protocol, self.space))
+        if self.protocol.volume is not None and self.fuse:
+            raise ConfigError("--fuse trains 2D slices only; drop it for a 3D space")
         object.__setattr__(self, "fidelity", parse_rungs(self.fidelity))
         check_fields(self, "search")
         check_split(self.split)
@@ -144,6 +147,27 @@ class SearchConfig:
         reject_unknown(cls, d, "search")
         protocol = Protocol.from_dict(d.pop("protocol", {}) or {})
         return cls(protocol=protocol, **d)
+
+
+def protocol_for_space(protocol: Protocol, space: str) -> Protocol:
+    """The protocol with a (not yet planned) volume and per-case Dice for a 3D space; a
+    volume given for a 2D space is refused, so a 3D run folder never resumes as 2D or the
+    other way round."""
+    from mbnas.spaces.registry import space_definition
+    from mbnas.training.volume import VolumeConfig
+
+    dims = getattr(space_definition(space), "spatial_dims", 2)
+    if dims == 3 and protocol.intensity.enabled:
+        raise ConfigError("intensity augmentation (--intensity-augment) is for 2D slices "
+                          "only so far; drop it for a 3D space")
+    if dims == 3:  # whole volumes: scored by per-case Dice (the 2D default is pooled)
+        return dataclasses.replace(protocol, volume=protocol.volume or VolumeConfig(),
+                                   dice="case")
+    if dims == 2 and protocol.volume is not None:
+        raise ConfigError(f"space {space!r} is 2D, but the protocol has 3D settings (volume: "
+                          "--patch-size, --iterations, --memory-budget); use a 3D space "
+                          "such as mbnas-3d, or drop them")
+    return protocol
 
 
 def build_strategy(config: SearchConfig, rng: np.random.Generator,

@@ -10,6 +10,7 @@ the store and trains only the rest: the trajectory is that of an uninterrupted r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -83,9 +84,7 @@ def run_search(
     out = folder.path
     folder.check(config.device, config.executor)
     check_outside_dataset(out, config.data_dir)
-    data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
-                         config.sites_file, config.protocol.normalisation,
-                         config.protocol.target_spacing, config.protocol.allow_cropped_labels)
+    config, data = search_data(config)
     folder.check_folds(data, config.protocol.folds, config.seed, config.split)
     build_strategy(config, np.random.default_rng(config.seed))  # a bad start: refused now
     fingerprint = dataset_fingerprint(config.data_dir, data)
@@ -149,6 +148,24 @@ def run_search(
     best, score = chosen[0] if chosen is not None else (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
+
+
+def search_data(config: SearchConfig) -> tuple[SearchConfig, Any]:
+    """The config (with a 3D protocol planned on the dataset) and the data it trains on:
+    the cached slices, or for a 3D space the cached volumes (``commands/common/volumes.py``)."""
+    if config.protocol.volume is None:
+        return config, training_data(config.data_dir, config.cache_dir,
+                                     config.protocol.image_size, config.sites_file,
+                                     config.protocol.normalisation,
+                                     config.protocol.target_spacing,
+                                     config.protocol.allow_cropped_labels)
+    from mbnas.commands.common.volumes import plan_protocol, training_volumes
+    from mbnas.spaces.mbnas import get_space
+
+    levels = get_space(config.space, config.max_depth, config.block).max_depth
+    config = dataclasses.replace(config, protocol=plan_protocol(config.protocol,
+                                                                config.data_dir, levels))
+    return config, training_volumes(config.data_dir, config.cache_dir, config.protocol)
 
 
 def log_restart(told: list[Any]) -> None:

@@ -36,8 +36,11 @@ def check_kernel(kernel_size: int) -> int:
     return kernel_size // 2
 
 
-def check_stride(stride: int) -> int:
-    """Return ``stride`` if it is 1 (non-scaling) or 2 (downscaling)."""
+def check_stride(stride: int | tuple[int, ...]) -> int | tuple[int, ...]:
+    """Return ``stride`` if it is 1 (non-scaling) or 2 (downscaling), or one of them per
+    axis (a planned anisotropic 3D stride such as ``(2, 2, 1)``)."""
+    if isinstance(stride, tuple) and stride and set(stride) <= {1, 2}:
+        return stride
     if stride not in (1, 2):
         raise ValueError(f"stride must be 1 or 2, got {stride!r}")
     return stride
@@ -97,4 +100,5 @@ class BasicConv(nn.Sequential):
 def transition(in_channels: int, out_channels: int, stride: int,
                spatial_dims: int = 2) -> BasicConv:
     """The authors' closing reduction of Dense and Inception: 1x1, or 3x3 stride 2."""
-    return BasicConv(in_channels, out_channels, 1 if stride == 1 else 3, stride, spatial_dims)
+    scaling = stride != 1 and set(stride if isinstance(stride, tuple) else (stride,)) != {1}
+    return BasicConv(in_channels, out_channels, 3 if scaling else 1, stride, spatial_dims)

@@ -25,6 +25,8 @@ parameter order, so the same initial weights for a seed).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -38,18 +40,20 @@ from mbnas.spaces.languages import codec_of
 from mbnas.spaces.mbnas.baselines import Baseline
 from mbnas.spaces.mbnas.genotype import BASE_CHANNELS, Genotype, level_text
 
+Stride = tuple[int, ...]
+
 
 class Cell(nn.Module):
     """One node: (upsample the concatenated input,) then run the block (strided if down)."""
 
     def __init__(self, cell_type: str, in_channels: int, channels: int, block: str,
-                 kernel: int, spatial_dims: int = 2) -> None:
+                 kernel: int, spatial_dims: int = 2, scale: int | Stride = 2) -> None:
         super().__init__()
         self.resample: nn.Module = nn.Identity()
-        stride = 2 if cell_type == "down" else 1
+        stride = scale if cell_type == "down" else 1
         if cell_type == "up":
-            self.resample = conv_transpose(spatial_dims)(in_channels, in_channels // 2, 2,
-                                                         stride=2, bias=False)
+            self.resample = conv_transpose(spatial_dims)(in_channels, in_channels // 2, scale,
+                                                         stride=scale, bias=False)
             in_channels //= 2
         check_block_dims(block, spatial_dims)
         dims = {} if spatial_dims == 2 else {"spatial_dims": spatial_dims}  # 2D-only plugins
@@ -72,17 +76,21 @@ class MBNASNet(nn.Module):
     """
 
     def __init__(self, genotype: Genotype, in_channels: int, n_classes: int,
-                 base_channels: int = BASE_CHANNELS, spatial_dims: int = 2) -> None:
+                 base_channels: int = BASE_CHANNELS, spatial_dims: int = 2,
+                 strides: Sequence[Stride] | None = None) -> None:
         super().__init__()
         self.genotype = genotype
         self.depth = genotype.depth()
         self.spatial_dims = dims = check_dims(spatial_dims)
+        self.strides = _level_strides(strides, self.depth, dims)
+        levels = genotype.levels()
         chans = genotype.channels(base=base_channels)
         self.stem = VGGBlock(in_channels, chans[0], 3, spatial_dims=dims)
         self.sources = [genotype.skip_sources(i) for i in range(1, len(genotype.nodes) + 1)]
         self.cells = nn.ModuleList(
             Cell(node.channels, chans[i - 1] + sum(chans[j] for j in self.sources[i - 1]),
-                 chans[i], node.block, node.kernel, dims)
+                 chans[i], node.block, node.kernel, dims,
+                 self._scale(levels[i - 1], levels[i]))
             for i, node in enumerate(genotype.nodes, start=1)
         )
         self.head = conv(dims)(chans[-1], n_classes, 1)
@@ -93,9 +101,25 @@ class MBNASNet(nn.Module):
             for j in src:
                 self._last_use[j] = max(self._last_use[j], i)
 
+    def _scale(self, before: int, after: int) -> int | Stride:
+        """The stride of a cell from level ``before`` to ``after`` (2 unless planned)."""
+        if self.strides is None or before == after:
+            return 2
+        return self.strides[min(before, after)]
+
+    @property
+    def input_multiple(self) -> tuple[int, ...]:
+        """What every input size must be a multiple of, per spatial axis."""
+        if self.strides is None:
+            return (2 ** self.depth,) * self.spatial_dims
+        return tuple(math.prod(s[a] for s in self.strides[:self.depth])
+                     for a in range(self.spatial_dims))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        factor = 2 ** self.depth
-        if x.dim() != 2 + self.spatial_dims or any(s % factor for s in x.shape[2:]):
+        multiple = self.input_multiple
+        factor = "x".join(map(str, multiple)) if len(set(multiple)) > 1 else multiple[0]
+        if x.dim() != 2 + self.spatial_dims or any(
+                s % m for s, m in zip(x.shape[2:], multiple, strict=False)):
             axes = ("H", "W") if self.spatial_dims == 2 else ("D", "H", "W")
             raise ConfigError(
                 f"input of shape {tuple(x.shape)}: this network reaches level {self.depth} "
@@ -113,6 +137,18 @@ class MBNASNet(nn.Module):
         return self.head(features[-1])
 
 
+def _level_strides(strides: Sequence[Stride] | None, depth: int, dims: int
+                   ) -> tuple[Stride, ...] | None:
+    """Planned strides per level (3D, ``mbnas.data.planning``), checked; None: 2 everywhere."""
+    if strides is None:
+        return None
+    out = tuple(tuple(int(k) for k in s) for s in strides)
+    if len(out) < depth or any(len(s) != dims or not set(s) <= {1, 2} for s in out):
+        raise ConfigError(f"strides must give (1 or 2) per axis for each of the {depth} "
+                          f"level(s) this network reaches, got {strides!r}")
+    return out
+
+
 def _check_channels(in_channels: int, n_classes: int) -> None:
     for what, value in (("in_channels", in_channels), ("n_classes", n_classes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -120,7 +156,8 @@ def _check_channels(in_channels: int, n_classes: int) -> None:
 
 
 def build_network(genotype: Genotype, in_channels: int, n_classes: int,
-                  base_channels: int = BASE_CHANNELS, spatial_dims: int = 2) -> MBNASNet:
+                  base_channels: int = BASE_CHANNELS, spatial_dims: int = 2,
+                  strides: Sequence[Stride] | None = None) -> MBNASNet:
     """Build the network of a genotype.
 
     Args:
@@ -130,6 +167,9 @@ def build_network(genotype: Genotype, in_channels: int, n_classes: int,
         base_channels: Channels after the stem (paper: 32); node channels are
             ``min(base * 2**level, 512)``. Smaller values make CPU trials fast.
         spatial_dims: 2 (images, the default) or 3 (volumes).
+        strides: The planned stride (per axis) of each level, what its ``down`` cell
+            halves and its ``up`` cell doubles (3D plans of ``mbnas.data.planning``);
+            None: 2 on every axis.
 
     Raises:
         GenotypeError: If a node's block family does not support ``spatial_dims``.
@@ -141,11 +181,12 @@ def build_network(genotype: Genotype, in_channels: int, n_classes: int,
         check_dims(spatial_dims)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    return MBNASNet(genotype, in_channels, n_classes, base_channels, spatial_dims)
+    return MBNASNet(genotype, in_channels, n_classes, base_channels, spatial_dims, strides)
 
 
 def build_model(architecture: Any, in_channels: int, n_classes: int,
-                base_channels: int = BASE_CHANNELS, spatial_dims: int = 2) -> nn.Module:
+                base_channels: int = BASE_CHANNELS, spatial_dims: int = 2,
+                strides: Sequence[Stride] | None = None) -> nn.Module:
     """Build a genotype's network, a named baseline, or an architecture of another
     language (through its codec's ``build``), so callers need not care which.
 
@@ -157,7 +198,8 @@ def build_model(architecture: Any, in_channels: int, n_classes: int,
         ConfigError: If a baseline is asked for in 3D.
     """
     if isinstance(architecture, Genotype):
-        return build_network(architecture, in_channels, n_classes, base_channels, spatial_dims)
+        return build_network(architecture, in_channels, n_classes, base_channels, spatial_dims,
+                             strides)
     if isinstance(architecture, Baseline):
         if spatial_dims != 2:
             raise ConfigError(f"baseline {architecture.name!r} is 2D only, "
