@@ -39,7 +39,7 @@ def test_every_sample_is_valid_at_random_parameters(name: str) -> None:
         for _ in range(40):
             sample = dist.sample(gen, tau=1.0)
             assert space.contains(sample.genotype), sample.genotype.describe()
-            assert set(sample.gates) == set(dist.logits)
+            assert {f"{k}{i}" for i, k in sample.gates} == set(dist.logits)
             assert all(float(g.detach()) == pytest.approx(1.0) for g in sample.gates.values())
             seen.add(sample.genotype.key)
         assert space.contains(dist.argmax())

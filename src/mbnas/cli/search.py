@@ -203,7 +203,26 @@ def search_config(args: argparse.Namespace):  # noqa: ANN201
             settings[name] = value
     settings["protocol"] = protocol
     settings["ray"] = ray_settings(args, settings)
+    if args.strategy_option:  # over the config file's strategy_options
+        settings["strategy_options"] = {**(settings.get("strategy_options") or {}),
+                                        **parse_pairs(args.strategy_option)}
     return SearchConfig.from_dict(settings)
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, str]:
+    """``["arch_lr=0.01", ...]`` as a mapping (values stay text; the strategy converts).
+
+    Raises:
+        ConfigError: a pair without ``=``.
+    """
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--strategy-option {pair!r}: give KEY=VALUE, e.g. "
+                              "--strategy-option arch_lr=0.01")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _old_space_names() -> tuple[str, ...]:
@@ -345,6 +364,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", choices=strategy_names(),
                    help=f"the search strategy (default {DEFAULT_STRATEGY}): " + "; ".join(
                        f"{n}: {strategy_definition(n).about}" for n in strategy_names()))
+    p.add_argument("--strategy-option", action="append", metavar="KEY=VALUE",
+                   help="a setting of the strategy (repeatable), e.g. for dnas: epochs, "
+                        "warmup_epochs, weight_lr, arch_lr, tau_start, tau_end, "
+                        "entropy_weight, cost_weight, cost, top_k (mbnas.strategies.dnas)")
     p.add_argument("--budget", type=int, help="evaluations (architectures trained); paper: 150")
     p.add_argument("--seed", type=int, help="seed of the search and of the folds")
     p.add_argument("--start", help="'random', a preset name such as 'unet', or an authors' "

@@ -56,13 +56,15 @@ class SampledArchitecture:
 
     Attributes:
         genotype: The valid genotype drawn.
-        gates: Variable name -> 0-d tensor (value 1, straight-through gradient).
+        gates: ``(node, kind)`` of each searched variable -> 0-d tensor (value 1,
+            straight-through gradient): the supernet's ``gates`` argument
+            (:class:`~mbnas.scoring.supernet.SuperNet`).
         log_prob: Sum over variables of the chosen option's masked log-probability.
         entropy: Sum over variables of the masked distribution's entropy at that point.
     """
 
     genotype: Genotype
-    gates: dict[str, torch.Tensor] = field(default_factory=dict)
+    gates: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)
     log_prob: torch.Tensor | None = None
     entropy: torch.Tensor | None = None
 
@@ -131,7 +133,7 @@ class ArchitectureDistribution(nn.Module):
         """
         if not tau > 0:
             raise ValueError(f"the temperature must be > 0, got {tau}")
-        gates: dict[str, torch.Tensor] = {}
+        gates: dict[tuple[int, str], torch.Tensor] = {}
         log_probs: list[torch.Tensor] = []
         entropies: list[torch.Tensor] = []
 
@@ -141,7 +143,7 @@ class ArchitectureDistribution(nn.Module):
             gumbel = -torch.log(-torch.log(u)).to(masked.device)
             soft = torch.softmax((masked + gumbel) / tau, dim=0)
             k = int(torch.argmax(soft))
-            gates[var.name] = 1.0 + soft[k] - soft[k].detach()
+            gates[(var.node, var.kind)] = 1.0 + soft[k] - soft[k].detach()
             logp = torch.log_softmax(masked, dim=0)
             log_probs.append(logp[k])
             p = logp.exp()

@@ -23,6 +23,7 @@ from mbnas.strategies.registry import (
     register_strategy,
     strategy_definition,
     strategy_names,
+    strategy_options,
     upgrade_settings,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "register_strategy",
     "strategy_definition",
     "strategy_names",
+    "strategy_options",
     "upgrade_settings",
 ]
 

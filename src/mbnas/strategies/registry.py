@@ -43,6 +43,13 @@ class StrategyDefinition:
             network (``mbnas.spaces.mbnas.kernel_space``); reports then give both phases' sizes.
         was_space: Whether run folders written before it was a strategy name it as their
             space (``space: NAME``, strategy local); they are read as today's settings.
+        one_shot: ``"module:function"`` of an architecture search done by training (torch),
+            which the search driver runs before the ask/tell loop and whose decoded
+            networks it offers to the strategy (``strategy.offer``); see
+            :mod:`mbnas.strategies.dnas`. Empty: a plain ask/tell strategy.
+        options: Checks the config's ``strategy_options`` mapping and returns the
+            strategy's options object; None: the strategy takes no options.
+        card: How the reporting card names the search method; empty: "NAME search".
     """
 
     name: str
@@ -54,13 +61,16 @@ class StrategyDefinition:
     costs: bool = True
     kernel_phase: bool = False
     was_space: bool = False
+    one_shot: str = ""
+    options: Callable[[Mapping[str, Any]], Any] | None = None
+    card: str = ""
 
 
 #: Every search strategy, by name. Built-in: one module each, imported on first look-up.
 STRATEGIES: Registry[StrategyDefinition] = Registry(
     "search strategy", "search strategies: ask for genotypes, are told their scores",
     builtins=("mbnas.strategies.local", "mbnas.strategies.random_search",
-              "mbnas.strategies.bilevel"))
+              "mbnas.strategies.bilevel", "mbnas.strategies.dnas"))
 
 
 def register_strategy(name: str, **fields: Any
@@ -122,6 +132,21 @@ def check_method(space: str, strategy: str) -> None:
     if definition.space is not None and space != definition.space:
         raise ConfigError(f"the {strategy} strategy searches the {definition.space} space, "
                           f"not {space}: pass --space {definition.space} --strategy {strategy}")
+
+
+def strategy_options(strategy: str, values: Mapping[str, Any] | None) -> Any:
+    """The options object of ``strategy`` from the config's ``strategy_options``.
+
+    Raises:
+        ConfigError: options for a strategy that takes none, or a bad option.
+    """
+    definition = strategy_definition(strategy)
+    if definition.options is None:
+        if values:
+            raise ConfigError(f"strategy options {', '.join(map(str, values))}: the "
+                              f"{strategy} strategy takes no options")
+        return None
+    return definition.options(values or {})
 
 
 def upgrade_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,14 @@ from mbnas.data.sites import check_split
 from mbnas.errors import ConfigError
 from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS
 from mbnas.spaces.registry import DEFAULT_SPACE, RANDOM_START
-from mbnas.strategies import DEFAULT_STRATEGY, check_method, make_strategy, upgrade_settings
+from mbnas.strategies import (
+    DEFAULT_STRATEGY,
+    check_method,
+    make_strategy,
+    strategy_definition,
+    strategy_options,
+    upgrade_settings,
+)
 from mbnas.training.executors import DEFAULT_EXECUTOR, check_executor
 from mbnas.training.fields import check_fields
 from mbnas.training.protocol import Protocol, reject_unknown
@@ -66,6 +73,9 @@ class SearchConfig:
     fidelity: tuple[float, ...] = ()
     # `--scoring`: how each batch of networks gets its scores (mbnas.scoring.registry).
     scoring: str = DEFAULT_SCORING
+    # `--strategy-option KEY=VALUE`: the strategy's own settings (e.g. dnas's
+    # mbnas.strategies.dnas.DnasOptions), checked by its registration; {}: defaults.
+    strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from mbnas.commands.search.cost import check_cost_settings
@@ -83,6 +93,13 @@ class SearchConfig:
             build_strategy(self, np.random.default_rng(self.seed))
         check_executor(self.executor)
         SCORINGS.get(self.scoring)  # an unknown method lists the registered ones
+        if strategy_definition(self.strategy).one_shot and self.scoring != DEFAULT_SCORING:
+            raise ConfigError(f"the {self.strategy} strategy trains its decoded networks "
+                              f"stand-alone (scoring {DEFAULT_SCORING}); drop --scoring "
+                              f"{self.scoring}")
+        options = strategy_options(self.strategy, self.strategy_options)
+        if options is not None:  # the resolved values, as the strategy reads them
+            object.__setattr__(self, "strategy_options", options.to_dict())
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
         if self.restarts and tuple(self.objectives) != ("dice",):
@@ -103,7 +120,14 @@ class SearchConfig:
                 d.pop(name)
         if self.scoring == DEFAULT_SCORING:
             del d["scoring"]
+        if not self.strategy_options:
+            del d["strategy_options"]
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
+
+    @property
+    def options(self) -> Any:
+        """The strategy's options object (None for a strategy that takes none)."""
+        return strategy_options(self.strategy, self.strategy_options)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
