@@ -97,6 +97,10 @@ class SearchConfig:
             raise ConfigError(f"the {self.strategy} strategy trains its decoded networks "
                               f"stand-alone (scoring {DEFAULT_SCORING}); drop --scoring "
                               f"{self.scoring}")
+        if strategy_definition(self.strategy).one_shot and tuple(self.objectives) != ("dice",):
+            raise ConfigError(f"{self.strategy} searches Dice; for a cost term use "
+                              "--strategy-option cost_weight=W (and cost=params|macs|memory);"
+                              " --max-* limits apply to the decoded networks")
         options = strategy_options(self.strategy, self.strategy_options)
         if options is not None:  # the resolved values, as the strategy reads them
             object.__setattr__(self, "strategy_options", options.to_dict())

@@ -48,7 +48,7 @@ def architecture_search(config: Any, folder: Any, ctx: Any, cost: Any = None
             return oracle.figures(genotype, (options.cost,))[options.cost] / reference
 
     search = DnasSearch(space, ctx, config.protocol, options, config.seed,
-                        folder.path / "dnas", relative, config.device)
+                        folder.dnas, relative, config.device)
     search.train()
     limits = limits_of(config)
     if not limits:
