@@ -5,7 +5,11 @@ Built from values only (the driver reads the run folders and the store):
 * the spread of the K best scores (:func:`mbnas.reporting.card.stability`);
 * the pairwise distance between the K best genotypes, per variable type: the fraction
   of nodes whose ``channels``, ``block``, ``kernel`` or ``skip`` differ;
-* how often each option was chosen per node across the K best genotypes;
+* how often each option was chosen per node across the K best genotypes, and the
+  *agreement* per variable (node x variable type): the share of pairs of repeats whose
+  best genotypes chose the same option there (1: every repeat agrees). Several groups
+  (e.g. ``--strategy dnas`` and local search, each with ``--repeats``) are shown side by
+  side, variable by variable (:func:`agreement_html`);
 * the rank correlation (Spearman) of the scores of architectures that several repeats
   evaluated. The repeats share one store, so such an architecture has one score: its
   ranking is compared across folds instead (fold i vs fold j, over those
@@ -61,6 +65,25 @@ def option_frequencies(genotypes: Sequence[Mapping[str, Any]]
     return out
 
 
+def variable_agreement(genotypes: Sequence[Mapping[str, Any]]
+                       ) -> dict[str, dict[str, float | None]]:
+    """``{"node 1": {"channels": 1.0, "block": 0.33, ...}, ...}``: per node and variable
+    type, the share of pairs of genotypes that chose the same option (None: one genotype)."""
+    out: dict[str, dict[str, float | None]] = {}
+    pairs = list(itertools.combinations([_nodes(g) for g in genotypes], 2))
+    n = max((len(_nodes(g)) for g in genotypes), default=0)
+    for i in range(n):
+        out[f"node {i + 1}"] = {
+            var: (sum(1 for a, b in pairs if _at(a, i).get(var) == _at(b, i).get(var))
+                  / len(pairs)) if pairs else None
+            for var in VARIABLES}
+    return out
+
+
+def _at(nodes: list[Mapping[str, Any]], i: int) -> Mapping[str, Any]:
+    return nodes[i] if i < len(nodes) else {}
+
+
 def fold_rank_correlation(fold_scores: Mapping[str, Sequence[float]]) -> dict[str, Any]:
     """Spearman correlation of architecture scores between every pair of folds.
 
@@ -114,11 +137,49 @@ def search_stability(labels: Sequence[str], best_scores: Sequence[float],
         "repeats": len(labels), "spread": spread, "distance": pairs,
         "mean_distance": mean_distance,
         "option_frequencies": option_frequencies(best_genotypes),
+        "agreement": variable_agreement(best_genotypes),
+        "identical": _identical(best_genotypes),
         "evaluated": {lab: len(k) for lab, k in zip(labels, evaluated, strict=True)},
         "shared_architectures": len(shared),
         "rank_correlation": fold_rank_correlation({k: fold_scores[k] for k in shared
                                                    if k in fold_scores}),
     }
+
+
+def _identical(genotypes: Sequence[Mapping[str, Any]]) -> float | None:
+    """The share of pairs of genotypes that are the same network."""
+    pairs = list(itertools.combinations([_nodes(g) for g in genotypes], 2))
+    return sum(1 for a, b in pairs if a == b) / len(pairs) if pairs else None
+
+
+def agreement_html(groups: Mapping[str, Mapping[str, Any]]) -> str:
+    """One table, a column per group of repeats: the agreement of their best genotypes
+    per variable (node x variable type), the mean per type and the identical share."""
+    names = [n for n, s in groups.items() if s.get("agreement")]
+    if not names:
+        return ""
+    head = "".join(f"<th>{escape(n)}</th>" for n in names)
+    rows = []
+    for var in VARIABLES:
+        rows.append((f"{var}, mean over nodes", [
+            None if groups[n]["mean_distance"].get(var) is None
+            else 1.0 - groups[n]["mean_distance"][var] for n in names]))
+    rows.append(("the whole network", [groups[n].get("identical") for n in names]))
+    nodes = sorted({k for n in names for k in groups[n]["agreement"]},
+                   key=lambda k: int(k.split()[-1]))
+    for node in nodes:
+        for var in VARIABLES:
+            values = [groups[n]["agreement"].get(node, {}).get(var) for n in names]
+            if any(v is not None and v < 1.0 for v in values):
+                rows.append((f"{node} {var}", values))
+    body = "".join(f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{_f(v)}</td>"
+                                                             for v in values) + "</tr>"
+                   for label, values in rows)
+    return ("<h3>Agreement per variable</h3><p>The share of pairs of repeats whose best "
+            "networks chose the same option, per variable (1: all repeats agree); "
+            "variables on which every group agrees fully are left out.</p>"
+            f"<table><thead><tr><th>variable</th>{head}</tr></thead><tbody>{body}"
+            "</tbody></table>")
 
 
 def card_line(s: Mapping[str, Any]) -> str:
@@ -176,4 +237,4 @@ def stability_html(groups: Mapping[str, Mapping[str, Any]]) -> str:
                  "between folds (the shared store gives each one score, so the folds are "
                  f"compared): {escape(pairs or rc.get('note', 'n/a'))}"
                  f"{'; mean ' + _f(rc['mean']) if rc.get('mean') is not None else ''}.</p>")
-    return html
+    return html + agreement_html(groups)

@@ -71,11 +71,13 @@ def stability_groups(runs: Sequence[SearchRun]) -> dict[str, dict[str, Any]]:
         keys = set().union(*evaluated)
         scores = _fold_scores(store_path(group[0].folder), keys,
                               str(group[0].best.get("protocol_key")))
-        out[f"{group[0].name.split(' (')[0]} repeats in {parent.name}"] = search_stability(
-            [f"{r.folder.name} (seed {r.config.get('seed')})" for r in group],
-            [math.nan if r.best.get("score") is None else float(r.best["score"])
-             for r in group],
-            [r.genotype for r in group], evaluated, scores)
+        strategy = group[0].config.get("strategy") or "local"
+        out[f"{group[0].name.split(' (')[0]} {strategy} repeats in {parent.name}"] = \
+            search_stability(
+                [f"{r.folder.name} (seed {r.config.get('seed')})" for r in group],
+                [math.nan if r.best.get("score") is None else float(r.best["score"])
+                 for r in group],
+                [r.genotype for r in group], evaluated, scores)
     return out
 
 
