@@ -1,5 +1,5 @@
 """Domain shift on a 3-site phantom: train on two sites, test on the third, with and without
-the intensity augmentation of ``engine/intensity.py`` (``ROBUST``).
+the intensity augmentation of ``training/intensity.py`` (``ROBUST``).
 
 For each held-out site (leave-site-out folds) a U-Net is trained on the other two sites
 with the intensity options off and on, and its Dice on the held-out site's cases is

@@ -22,8 +22,8 @@ from mbnas.spaces.mbnas.genotype import Genotype
 TOP_K = 2
 # micro: the U-Net topology, blocks and kernels searched; its supernet is small enough
 # for a test (the mbnas space's holds every cell type at every level).
-FLAGS = ["--strategy", "dnas", "--space", "micro", "--budget", str(TOP_K),
-         "--strategy-option", "epochs=3", "--strategy-option", f"top_k={TOP_K}",
+FLAGS = ["--strategy", "dnas", "--space", "micro", "--retrain-top", str(TOP_K),
+         "--strategy-option", "epochs=3",
          "--strategy-option", "entropy_weight=0.01"]
 
 
@@ -73,8 +73,8 @@ def test_the_decoded_networks_are_trained_stand_alone_and_the_best_is_best_json(
     assert best["score"] == max(scores.values()) and scores[best["arch_key"]] == best["score"]
     config = yaml.safe_load((dnas_run / "config.yaml").read_text())
     assert config["strategy"] == "dnas"
-    assert config["strategy_options"] == {"epochs": 3, "top_k": TOP_K,
-                                          "entropy_weight": 0.01}
+    assert config["strategy_options"] == {"epochs": 3, "entropy_weight": 0.01}
+    assert config["retrain_top"] == TOP_K
 
 
 def test_evaluate_and_report_say_differentiable(dnas_run: Path, tmp_path: Path) -> None:
@@ -120,13 +120,14 @@ def test_bad_options_are_one_line_and_nothing_is_written(
             (["--strategy-option", "speed=3"], "'speed' is not an option of dnas"),
             (["--strategy-option", "arch_lr=fast"], "arch_lr must be float"),
             (["--strategy-option", "cost=latency"], "cost must be one of params"),
-            (["--strategy-option", "top_k"], "give KEY=VALUE"),
+            (["--strategy-option", "beam"], "give KEY=VALUE"),
+            (["--scoring", "supernet"], "drop --scoring supernet"),
             (["--scoring", "train", "--objectives", "dice,macs"], "dnas searches Dice")):
         code = main(["search", str(phantom_spleen), "--out", str(out), "--strategy", "dnas",
                      "--protocol", "quick", *flags])
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err, err
     assert main(["search", str(phantom_spleen), "--out", str(out), "--protocol", "quick",
-                 "--strategy-option", "top_k=3"]) == 2
+                 "--strategy-option", "beam=3"]) == 2
     assert "the local strategy takes no options" in capsys.readouterr().err
     assert not out.exists()

@@ -18,20 +18,20 @@ SRC = Path(mbnas.__file__).resolve().parent
 # (file under src/mbnas, string): why that string there is not the registered name.
 ALLOWED = {
     ("cli/__init__.py", "mbnas"): "the program's name (argparse prog)",
-    ("driver/dataset.py", "mbnas"): "the cache folder ~/.cache/mbnas",
-    ("driver/runlog.py", "mbnas"): "the package's logger name",
+    ("commands/common/dataset.py", "mbnas"): "the cache folder ~/.cache/mbnas",
+    ("commands/common/runlog.py", "mbnas"): "the package's logger name",
     ("api.py", "mbnas"): "the package's logger name",
     ("reporting/card.py", "mbnas"): "the distribution whose version the card shows",
     ("store/records.py", "mbnas"): "the distribution whose version a run records",
     ("store/optuna_mirror.py", "mbnas"): "the Optuna study's name",
     ("export/nnunet_plans.py", "mbnas"): "our key in nnU-Net's plans file",
     ("data/phantom.py", "mbnas"): "the phantom dataset's reference field",
-    ("engine/ray_executor.py", "local"): "Ray's own address keyword (ray.init)",
-    ("driver/search.py", "ray"): "the config's `ray` settings section (a field name)",
-    ("driver/evaluate.py", "ray"): "the config's `ray` settings section (a field name)",
+    ("training/ray_executor.py", "local"): "Ray's own address keyword (ray.init)",
+    ("commands/search/run.py", "ray"): "the config's `ray` settings section (a field name)",
+    ("commands/evaluate/run.py", "ray"): "the config's `ray` settings section (a field name)",
     ("cli/search.py", "ray"): "the config's `ray` settings section (a field name)",
-    ("cli/results.py", "ray"): "the config's `ray` settings section (a field name)",
-    ("space_registry.py", "random"): "RANDOM_START, the --start option, not the strategy",
+    ("cli/evaluate_report.py", "ray"): "the config's `ray` settings section (a field name)",
+    ("spaces/registry.py", "random"): "RANDOM_START, the --start option, not the strategy",
 }
 
 

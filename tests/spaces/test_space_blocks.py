@@ -8,7 +8,15 @@ import torch
 from torch import nn
 
 from mbnas.errors import ConfigError, GenotypeError
-from mbnas.nn.blocks import BLOCKS, block_names, get_block, register_block, unregister_block
+from mbnas.nn.blocks import (
+    BLOCKS,
+    block_dims,
+    block_names,
+    blocks_for,
+    get_block,
+    register_block,
+    unregister_block,
+)
 from mbnas.spaces.mbnas import (
     KERNELS,
     Genotype,
@@ -21,16 +29,25 @@ from mbnas.spaces.mbnas import (
 from mbnas.spaces.mbnas.count import TopologyCounter
 from mbnas.spaces.registry import DEFAULT_SPACE, SPACES_REGISTRY, space_definition, space_names
 
+#: The spatial shape each dimension's checks run on: an image, and a small volume
+#: (three different sizes, so a block that mixes up axes fails).
+SHAPES = {2: (12, 10), 3: (8, 6, 4)}
+
+
+def _dims(spatial_dims: int) -> dict[str, int]:
+    """The keyword a block gets: none in 2D (a 2D-only family need not take it)."""
+    return {} if spatial_dims == 2 else {"spatial_dims": spatial_dims}
+
 
 @pytest.mark.parametrize("name", block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(("in_ch", "out_ch"), [(5, 12), (12, 12)])
-def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
+def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch, spatial_dims=2):
     torch.manual_seed(0)
-    block = get_block(name)(in_ch, out_ch, kernel)
-    x = torch.randn(2, in_ch, 12, 10, requires_grad=True)
+    block = get_block(name)(in_ch, out_ch, kernel, **_dims(spatial_dims))
+    x = torch.randn(2, in_ch, *SHAPES[spatial_dims], requires_grad=True)
     y = block(x)
-    assert y.shape == (2, out_ch, 12, 10)
+    assert y.shape == (2, out_ch, *SHAPES[spatial_dims])
     assert torch.isfinite(y).all()
     y.square().mean().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
@@ -41,9 +58,31 @@ def test_block_keeps_shape_and_passes_gradients(name, kernel, in_ch, out_ch):
 
 @pytest.mark.parametrize("name", block_names())  # variants (vgg2) too
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_block_with_stride_two_halves_the_resolution(name, kernel):
-    block = get_block(name)(6, 8, kernel, stride=2)
-    assert block(torch.randn(2, 6, 12, 10)).shape == (2, 8, 6, 5)
+def test_block_with_stride_two_halves_the_resolution(name, kernel, spatial_dims=2):
+    block = get_block(name)(6, 8, kernel, stride=2, **_dims(spatial_dims))
+    half = tuple(s // 2 for s in SHAPES[spatial_dims])
+    assert block(torch.randn(2, 6, *SHAPES[spatial_dims])).shape == (2, 8, *half)
+
+
+# The same checks on a 5D tensor for every family whose registration says it supports
+# 3D (``@register_block(name, dims=(2, 3))``). 7x7x7 included: at these sizes its
+# memory is small (a 7x7x7 kernel has 343 weights per channel pair, 7x the 7x7's).
+@pytest.mark.parametrize("name", blocks_for(3))
+@pytest.mark.parametrize("kernel", (3, 7))
+def test_3d_block_keeps_shape_and_passes_gradients_on_a_volume(name, kernel):
+    test_block_keeps_shape_and_passes_gradients(name, kernel, 5, 12, spatial_dims=3)
+    test_block_with_stride_two_halves_the_resolution(name, kernel, spatial_dims=3)
+
+
+def test_the_paper_families_support_3d_and_a_2d_only_plugin_is_refused_in_3d(plugin):
+    assert set(blocks_for(3)) >= {"vgg", "vgg2", "residual", "dense", "inception"}
+    plugin.load(TOY_FAMILY, BLOCKS)  # registered without dims: 2D only
+    assert block_dims("toy") == (2,) and "toy" not in blocks_for(3)
+    genotype = Genotype(tuple(Node(n.channels, "toy", 3, n.skip) for n in preset("unet").nodes))
+    with pytest.raises(GenotypeError, match="block 'toy' supports 2D only, not 3D"):
+        build_model(genotype, 1, 2, base_channels=4, spatial_dims=3)
+    with pytest.raises(ValueError, match="spatial_dims must be 2"):
+        register_block("flat", dims=(1,))
 
 
 def test_residual_shortcut_is_always_a_projection():
@@ -165,8 +204,9 @@ def test_block_recipe_of_extending_md_passes_the_shared_block_checks(plugin):
     plugin.recipe("A block family", BLOCKS)
     (name,) = (n for n in block_names() if n not in BLOCKS_BUILT_IN)
     for kernel in KERNELS:
-        test_block_keeps_shape_and_passes_gradients(name, kernel, 5, 12)
-        test_block_with_stride_two_halves_the_resolution(name, kernel)
+        for spatial_dims in block_dims(name):
+            test_block_keeps_shape_and_passes_gradients(name, kernel, 5, 12, spatial_dims)
+            test_block_with_stride_two_halves_the_resolution(name, kernel, spatial_dims)
 
 
 BLOCKS_BUILT_IN = block_names()

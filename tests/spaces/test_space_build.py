@@ -155,3 +155,33 @@ def test_architecture_dicts_dispatch_on_kind():
     with pytest.raises(GenotypeError,
                        match="unknown baseline 'vnet'; baselines: smp-unet, smp-resunet"):
         Baseline("vnet")
+
+
+def test_a_3d_network_maps_a_volume_and_costs_count_it():
+    # The same genotype built with spatial_dims=3: every layer 3D, a 5D input, and
+    # costs measured on it. A deep sample of the paper's space mixes all four families.
+    genotype = get_space("mbnas").sample(np.random.default_rng(3))
+    assert {n.block for n in genotype.nodes} >= {"vgg", "residual", "dense", "inception"}
+    model = build_model(genotype, 1, 2, base_channels=4, spatial_dims=3)
+    assert not any(isinstance(m, nn.Conv2d | nn.BatchNorm2d | nn.ConvTranspose2d)
+                   for m in model.modules())
+    size = 2 ** genotype.depth() * 2
+    x = torch.randn(2, 1, size, size + 2 ** genotype.depth(), size)
+    out = model(x)
+    assert out.shape == (2, 2, *x.shape[2:])
+    out.logsumexp(1).mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    with pytest.raises(ConfigError, match=r"needs \(B, C, D, H, W\)"):
+        model(torch.randn(1, 1, size, size))
+    from mbnas.costs.measure import cost_report
+
+    flat = cost_report(genotype, 16, memory=False)
+    volume = cost_report(model, 16, memory=True, spatial_dims=3)
+    assert volume.input_size == (16, 16, 16)
+    assert count_macs(model, (1, 1, 16, 16, 16)) == volume.macs
+    # A 3D kxkxk convolution holds k times the weights of the 2D kxk one at equal widths.
+    flat_small = count_parameters(build_model(genotype, 1, 2, base_channels=4))
+    assert flat_small < count_parameters(model) < 7 * flat_small
+    assert volume.macs > 0 and volume.memory_bytes > 0 and flat.input_size == (16, 16)
+    with pytest.raises(ConfigError, match="baseline 'smp-unet' is 2D only"):
+        build_model(Baseline("unet"), 1, 2, spatial_dims=3)

@@ -58,7 +58,7 @@ def add_protocol_arguments(p: argparse.ArgumentParser, seeds: bool = True) -> No
                         "class) or he (He-normal; their VGG-only class, with --block vgg2)")
     p.add_argument("--intensity-augment", choices=("off", "robust"), dest="intensity",
                    help="intensity augmentation for robustness to other sites (gamma, "
-                        "contrast, bias field, noise, blur); 'robust': engine/intensity.py's "
+                        "contrast, bias field, noise, blur); 'robust': training/intensity.py's "
                         "ROBUST values (default: the preset's, off)")
     p.add_argument("--normalisation", metavar="SCHEME[,SCHEME..]",
                    help="intensity normalisation per channel (or one for all): default, ct, "
@@ -127,6 +127,8 @@ def protocol_settings(args: argparse.Namespace, base: dict[str, Any],
         raise ConfigError("--folds site is for mbnas search and evaluate (give a number here)")
     if getattr(args, "seeds", None) is not None:
         flags["seeds"] = list(range(args.seeds))
+    if getattr(args, "supernet_epochs", None) is not None:
+        flags["supernet_epochs"] = args.supernet_epochs
     if getattr(args, "intensity", None) is not None:
         flags["intensity"] = intensity_settings(args.intensity)
     if getattr(args, "normalisation", None) is not None:
@@ -267,7 +269,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"protocol key {config.protocol.key}; {epoch}; nothing written (--dry-run)")
         return 0
     if args.estimate:
-        return print_estimate(search_estimate(config), "search")
+        estimate = search_estimate(config)
+        print_estimate(estimate, "search")
+        if config.scoring == "supernet":
+            from mbnas.commands.common.estimate import supernet_lines
+            from mbnas.spaces.mbnas import get_space
+
+            space = get_space(config.space, config.max_depth, config.block)
+            for line in supernet_lines(estimate, space, config.budget, config.retrain_top,
+                                       7 if config.strategy == "bilevel" else None):
+                print(line)
+        return 0
     if args.splits is not None:
         from mbnas.data.nnunet import adopt_splits
 
@@ -367,7 +379,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy-option", action="append", metavar="KEY=VALUE",
                    help="a setting of the strategy (repeatable), e.g. for dnas: epochs, "
                         "warmup_epochs, weight_lr, arch_lr, tau_start, tau_end, "
-                        "entropy_weight, cost_weight, cost, top_k (mbnas.strategies.dnas)")
+                        "entropy_weight, cost_weight, cost, beam (mbnas.strategies.dnas)")
     p.add_argument("--budget", type=int, help="evaluations (architectures trained); paper: 150")
     p.add_argument("--seed", type=int, help="seed of the search and of the folds")
     p.add_argument("--start", help="'random', a preset name such as 'unet', or an authors' "
@@ -393,6 +405,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how each probed network gets its score: "
                         + "; ".join(f"{n}: {SCORINGS.get(n).about}" for n in scoring_names())
                         + f" (default {DEFAULT_SCORING})")
+    p.add_argument("--retrain-top", type=int, dest="retrain_top", metavar="K",
+                   help="--scoring supernet: train the best K networks by supernet score "
+                        "stand-alone at the end; best.json is the best of them (default 5)")
+    p.add_argument("--supernet-epochs", type=int, dest="supernet_epochs", metavar="N",
+                   help="--scoring supernet: epochs of each fold's supernet (default: "
+                        "--epochs)")
     p.add_argument("--repeats", type=int, metavar="K",
                    help="K independent searches (search seeds seed..seed+K-1) on the same "
                         "folds, sharing one store, in OUT/repeat0..; for search stability")

@@ -62,7 +62,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
 
     Args:
         model: The network.
-        input_shape: The full input shape (B, C, H, W).
+        input_shape: The full input shape (B, C, H, W), or (B, C, D, H, W) for a volume.
     """
     was_training = model.training
     model.eval()
@@ -84,7 +84,7 @@ def count_macs_paper(model: nn.Module, input_shape: Sequence[int]) -> int:
 
     Args:
         model: The network.
-        input_shape: The full input shape (B, C, H, W).
+        input_shape: The full input shape (B, C, H, W), or (B, C, D, H, W) for a volume.
     """
     total = 0
 
@@ -136,7 +136,7 @@ def peak_activation_memory(model: nn.Module, input_shape: Sequence[int]) -> int:
 
     Args:
         model: The network.
-        input_shape: The full input shape (B, C, H, W).
+        input_shape: The full input shape (B, C, H, W), or (B, C, D, H, W) for a volume.
     """
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
@@ -184,7 +184,7 @@ class CostReport:
     Attributes:
         params: Number of parameters.
         macs: Multiply-accumulates of one forward pass at ``input_size`` (batch 1).
-        input_size: (H, W) the MACs and memory were measured at.
+        input_size: (H, W), or (D, H, W) for a volume, the MACs and memory were measured at.
         in_channels: Input channels.
         n_classes: Output classes.
         memory_bytes: Activation memory of a training step per sample (measured at
@@ -195,7 +195,7 @@ class CostReport:
 
     params: int
     macs: int
-    input_size: tuple[int, int]
+    input_size: tuple[int, ...]
     in_channels: int
     n_classes: int
     memory_bytes: int | None = None
@@ -234,28 +234,33 @@ def cost_report(
     n_classes: int = 2,
     memory: bool = True,
     paper: bool = False,
+    spatial_dims: int = 2,
 ) -> CostReport:
     """Measure parameters, MACs and (optionally) activation memory.
 
     Args:
         architecture: A genotype, a baseline, or a built model.
-        input_size: H (square) or (H, W); default the training size 128.
+        input_size: H (square, or cube in 3D) or (H, W) / (D, H, W); default the
+            training size 128.
         in_channels: Input channels (ignored for a built model's weights, but used
             for the input tensor).
         n_classes: Output classes (for building a genotype or a baseline).
         memory: Whether to measure activation memory (one training forward pass).
         paper: Whether to count the MACs in the paper's convention too.
+        spatial_dims: 2 (images) or 3 (volumes: a 5D input of shape (B, C, D, H, W)).
     """
-    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    size = (input_size,) * spatial_dims if isinstance(input_size, int) else tuple(input_size)
+    if len(size) != spatial_dims:
+        raise ValueError(f"input_size {input_size!r} must have {spatial_dims} sizes")
     if isinstance(architecture, nn.Module):
         model = architecture
     else:
-        model = build_model(architecture, in_channels, n_classes)
+        model = build_model(architecture, in_channels, n_classes, spatial_dims=spatial_dims)
     shape = (1, in_channels, *size)
     return CostReport(
         params=count_parameters(model),
         macs=count_macs(model, shape),
-        input_size=(int(size[0]), int(size[1])),
+        input_size=tuple(int(s) for s in size),
         in_channels=in_channels,
         n_classes=n_classes,
         memory_bytes=(

@@ -34,17 +34,15 @@ protocol key, the options, the space and the seed; another search's is refused.
 
 **Decoding** (``dnas/decoded.json``): the masked argmax network first, then the most
 probable other networks (beam search), those over a ``--max-*`` limit left out, up to
-``top_k``. Training runs in fp32 on the search's device.
+``--retrain-top`` K. Precision (bf16 autocast) and device are the search protocol's.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,49 +52,50 @@ import torch
 from mbnas.data.slices import SliceData
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write, atomic_write_json
-from mbnas.scoring.dnas_arch import ArchitectureDistribution
+from mbnas.nn.weight_init import initialise
+from mbnas.scoring.dnas_arch import ArchitectureDistribution, SampledArchitecture
 from mbnas.scoring.supernet import SuperNet
 from mbnas.spaces.mbnas.definitions import SearchSpace
 from mbnas.spaces.mbnas.genotype import Genotype
 from mbnas.strategies.dnas import DnasOptions
 from mbnas.training.augment import augment_batch
-from mbnas.training.device import select_device
+from mbnas.training.device import select_device, use_bf16
 from mbnas.training.intensity import intensity_augment
 from mbnas.training.loss import poly_lr, soft_dice_loss
 from mbnas.training.protocol import Protocol
 from mbnas.training.runs import RunContext, fold_data
 from mbnas.training.sampling import foreground_slices, pass_order
+from mbnas.training.train import _DeviceData, _train_step
 
 log = logging.getLogger("mbnas.search")
 CHECKPOINT_FORMAT = "mbnas.dnas"
 
 
-@dataclass
 class _Half:
-    """Slices of half of a fold's training cases, on the device, and their batch order."""
+    """Half of a fold's training cases on the device (the stand-alone trainer's tensors),
+    and where its current pass over them is."""
 
-    images: torch.Tensor
-    labels: torch.Tensor
-    foreground: torch.Tensor
-    order: torch.Tensor | None = None
-    at: int = 0
-
-    @classmethod
-    def of(cls, data: SliceData, device: torch.device) -> _Half:
-        labels = torch.from_numpy(data.labels.astype(np.int64)).to(device)
-        return cls(torch.from_numpy(np.ascontiguousarray(data.images)).to(device), labels,
-                   foreground_slices(labels))
+    def __init__(self, data: SliceData, device: torch.device) -> None:
+        self.data = _DeviceData(data, device, False)
+        self.foreground = foreground_slices(self.data.labels)
+        self.order: torch.Tensor | None = None
+        self.at = 0
 
     def batch(self, protocol: Protocol, gen: torch.Generator) -> torch.Tensor:
         """The next batch of indices (a new pass when one ends); at least 2 where possible,
         BatchNorm needs two samples."""
-        n, bs = len(self.images), protocol.batch_size
+        n, bs = len(self.data.images), protocol.batch_size
         if self.order is None or self.at >= n or (n - self.at < 2 <= n):
             self.order = pass_order(n, bs, protocol.foreground_fraction, self.foreground, gen)
             self.at = 0
         idx = self.order[self.at:self.at + bs]
         self.at += bs
-        return idx.to(self.images.device)
+        return idx.to(self.data.images.device)
+
+    def steps(self, protocol: Protocol) -> int:
+        """Batches in the protocol's epoch over this half."""
+        n = len(self.data.images)
+        return protocol.passes_per_epoch(n) * max(1, -(-n // protocol.batch_size))
 
 
 def split_cases(case_ids: Sequence[str], seed: int) -> tuple[list[str], list[str]]:
@@ -144,13 +143,14 @@ class DnasSearch:
         for f in range(len(ctx.folds)):
             train, _ = fold_data(data, ctx.folds, f)
             first, second = split_cases(list(train.case_ids), seed + 1000 * f)
-            self.halves.append((_Half.of(train.subset(first), self.device),
-                                _Half.of(train.subset(second), self.device)))
+            self.halves.append((_Half(train.subset(first), self.device),
+                                _Half(train.subset(second), self.device)))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.nets = [SuperNet(space, data.in_channels, data.n_classes,
-                                  protocol.base_channels).to(self.device)
-                         for _ in ctx.folds]
+            torch.manual_seed(seed)  # initialised as the supernet of --scoring supernet
+            self.nets = [initialise(SuperNet(space, data.in_channels, data.n_classes,
+                                             protocol.base_channels), protocol.init
+                                    ).to(self.device) for _ in ctx.folds]
+        self.bf16 = use_bf16(protocol, self.device)
         self.weight_lr = options.weight_lr or protocol.lr
         self.weight_opts = [torch.optim.Adam(n.parameters(), lr=self.weight_lr,
                                              weight_decay=protocol.weight_decay)
@@ -190,10 +190,7 @@ class DnasSearch:
             "rng": self.rng.bit_generator.state,
             "gens": [g.get_state() for g in (self.sample_gen, self.order_gen, self.aug_gen)],
         }
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        blob = buffer.getvalue()
-        atomic_write(self.checkpoint, lambda f: f.write(blob))
+        atomic_write(self.checkpoint, lambda f: torch.save(state, f))
 
     def load(self) -> bool:
         """Resume from the checkpoint if there is one; False if none.
@@ -223,15 +220,17 @@ class DnasSearch:
         return True
 
     # -- training ------------------------------------------------------------------------
-    def _batch(self, half: _Half) -> tuple[torch.Tensor, torch.Tensor]:
+    def _arch_loss(self, net: SuperNet, half: _Half, sample: SampledArchitecture
+                   ) -> torch.Tensor:
+        """The soft Dice loss of a gated sample on the next batch of ``half`` (augmented
+        as a weight step's batch)."""
         idx = half.batch(self.protocol, self.order_gen)
-        x, y = augment_batch(half.images[idx], half.labels[idx], self.protocol.augment,
-                             self.aug_gen)
-        return intensity_augment(x, self.protocol.intensity, self.aug_gen), y
-
-    def _steps(self, half: _Half) -> int:
-        n, bs = len(half.images), self.protocol.batch_size
-        return self.protocol.passes_per_epoch(n) * max(1, -(-n // bs))
+        x, y = augment_batch(half.data.images[idx], half.data.labels[idx],
+                             self.protocol.augment, self.aug_gen)
+        x = intensity_augment(x, self.protocol.intensity, self.aug_gen)
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+            logits = net(x, sample.genotype, sample.gates)
+        return soft_dice_loss(logits.float(), y, self.protocol.loss_smooth)
 
     def run_epoch(self) -> dict[str, Any]:
         """One epoch over every fold (module docstring); its figures."""
@@ -239,36 +238,33 @@ class DnasSearch:
         warm = self.epoch < self.options.warmup_epochs
         tau = self.options.tau(self.epoch, self.epochs)
         lr = poly_lr(self.weight_lr, self.epoch, self.epochs, self.protocol.poly_exponent)
-        smooth = self.protocol.loss_smooth
         w_losses, a_losses, entropies, costs = [], [], [], []
         for net, opt, (first, second) in zip(self.nets, self.weight_opts, self.halves,
                                              strict=True):
             for group in opt.param_groups:
                 group["lr"] = lr
             net.train()
-            for _ in range(self._steps(first)):
-                x, y = self._batch(first)
+            for _ in range(first.steps(self.protocol)):
                 if warm:
                     genotype = self.space.sample(self.rng)
                 else:
                     with torch.no_grad():
                         genotype = self.dist.sample(self.sample_gen, tau).genotype
-                loss = soft_dice_loss(net(x, genotype), y, smooth)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                w_losses.append(float(loss.detach()))
+                idx = first.batch(self.protocol, self.order_gen)
+                loss = _train_step(net.subnet(genotype), opt, first.data, idx, self.protocol,
+                                   self.aug_gen, False, self.device, self.bf16)
+                w_losses.append(float(loss))
                 if warm:
                     continue
-                x, y = self._batch(second)
                 sample = self.dist.sample(self.sample_gen, tau)
-                arch_loss = soft_dice_loss(net(x, sample.genotype, sample.gates), y, smooth)
+                arch_loss = self._arch_loss(net, second, sample)
                 total = arch_loss + self.options.entropy_weight * sample.entropy
                 if self.options.cost_weight > 0:
                     relative = self.cost(sample.genotype)
                     gate = torch.stack(list(sample.gates.values())).prod()
                     total = total + self.options.cost_weight * relative * gate
                     costs.append(relative)
+                # Only the architecture parameters' gradients: the weights keep theirs out.
                 params = list(self.dist.parameters())
                 grads = torch.autograd.grad(total, params, allow_unused=True)
                 self.arch_opt.zero_grad(set_to_none=True)
@@ -306,11 +302,10 @@ class DnasSearch:
                 on_epoch(stats)
 
     # -- decoding ------------------------------------------------------------------------
-    def decode(self, allowed: Callable[[Genotype], bool] | None = None
+    def decode(self, k: int, allowed: Callable[[Genotype], bool] | None = None
                ) -> list[tuple[Genotype, float]]:
-        """The networks to train stand-alone, most probable first (module docstring);
-        written to ``decoded.json`` with the probabilities and the training cost."""
-        k = self.options.top_k
+        """The ``k`` networks to train stand-alone, most probable first (module
+        docstring); written to ``decoded.json`` with the probabilities and the cost."""
         argmax = self.dist.argmax()
         ranked = [(argmax, self.dist.log_prob(argmax))]
         ranked += [(g, lp) for g, lp in self.dist.top_k(4 * k + 1, self.options.beam)

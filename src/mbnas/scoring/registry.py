@@ -104,7 +104,7 @@ class ScoringDefinition:
 
 SCORINGS: Registry[ScoringDefinition] = Registry(
     "scoring method", "how a batch of architectures gets its scores",
-    builtins=("mbnas.scoring.builtin",))
+    builtins=("mbnas.scoring.builtin", "mbnas.scoring.supernet_scoring"))
 
 
 def register_scoring(name: str, about: str = ""

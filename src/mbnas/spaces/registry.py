@@ -40,7 +40,8 @@ class SpaceDefinition:
     give its best network (default: the space's name); ``description`` the reporting
     card's sentence (default: the name); ``paper_size`` the size the paper states.
     ``blocks`` are the block families it searches (the ``b`` options, registered names),
-    in option order.
+    in option order. ``spatial_dims`` says whether its networks are 2D (images, every
+    built-in space) or 3D (volumes); every block it names must support it.
     """
 
     name: str
@@ -56,6 +57,7 @@ class SpaceDefinition:
     label: str = ""
     description: str = ""
     paper_size: float | None = None
+    spatial_dims: int = 2
 
     @property
     def display_name(self) -> str:

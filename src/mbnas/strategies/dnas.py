@@ -23,7 +23,8 @@ therefore split in two, at the one point where it does fit:
 
 So the one decision the DNAS phase hands over is a ranked list of networks, which is
 JSON. Its settings (:class:`DnasOptions`) come from the config's ``strategy_options``
-(``--strategy-option KEY=VALUE``).
+(``--strategy-option KEY=VALUE``); how many decoded networks are trained stand-alone is
+``--retrain-top K`` (as for a supernet search), capped by ``--budget``.
 """
 
 from __future__ import annotations
@@ -69,8 +70,6 @@ class DnasOptions:
             (``cost``), added to the architecture loss (0: no cost term; DiNTS's memory
             term is the model).
         cost: The cost figure of that term: params, macs or memory.
-        top_k: How many decoded networks (the masked argmax, then the most probable
-            others) are trained stand-alone; the search's budget caps it.
         beam: The width of the beam search that finds the most probable networks.
     """
 
@@ -84,7 +83,6 @@ class DnasOptions:
     entropy_weight: float = 0.0
     cost_weight: float = 0.0
     cost: str = "params"
-    top_k: int = 5
     beam: int = 64
 
     def __post_init__(self) -> None:
@@ -96,7 +94,7 @@ class DnasOptions:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"strategy option {name} must be > 0, got "
                                   f"{getattr(self, name)}")
-        for name in ("top_k", "beam"):
+        for name in ("beam",):
             if getattr(self, name) < 1:
                 raise ConfigError(f"strategy option {name} must be at least 1, got "
                                   f"{getattr(self, name)}")
@@ -149,8 +147,7 @@ class DnasOptions:
 def _coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in ("none", "null", ""):
         return None
-    kind = str if key == "cost" else int if key in ("epochs", "warmup_epochs", "top_k",
-                                                     "beam") else float
+    kind = str if key == "cost" else int if key in ("epochs", "warmup_epochs", "beam") else float
     if isinstance(value, bool) or (kind is int and isinstance(value, float)
                                    and not value.is_integer()):
         raise ConfigError(f"strategy option {key} must be {kind.__name__}, got {value!r}")
@@ -166,7 +163,7 @@ class DecodedCandidates(Strategy):
 
     Args:
         space: The space searched (its name is checked on resume).
-        budget: The most networks evaluated; ``top_k`` of the options caps the offer.
+        budget: The most networks evaluated (the driver offers ``--retrain-top`` K).
         rng: Unused for choices (the order is the decoder's), kept in the checkpoint.
         decode: Rebuilds a genotype from its ``to_dict()``.
     """

@@ -170,7 +170,7 @@ class Protocol:
         loss_smooth: Smoothing term of the soft Dice loss (the authors' code: 1).
         keep_weights: Keep each run's final weights (needed by ``mbnas predict``).
         intensity: Intensity augmentation for robustness to other sites (gamma,
-            contrast, bias field, noise, blur; ``engine/intensity.py``); off by default.
+            contrast, bias field, noise, blur; ``training/intensity.py``); off by default.
         normalisation: Intensity normalisation per channel (or one for all):
             default, ct, zscore or percentile (``data/normalise.py``); empty: default.
         base_channels: Channels after the stem of a searched network (paper: 32);
@@ -180,10 +180,13 @@ class Protocol:
             to ``image_size`` whatever its field of view (``data/preprocess.py``).
         foreground_fraction: Fraction of every batch drawn from training slices with
             foreground (nnU-Net: one third), the rest in the usual shuffled order; 0 (the
-            paper) draws batches from the shuffled order only (``engine/sampling.py``).
+            paper) draws batches from the shuffled order only (``training/sampling.py``).
         init: Weight initialisation of a searched network (``mbnas.nn.weight_init``):
             "default" (PyTorch's, what the authors' mixed-block class runs) or "he"
             (He-normal, what their VGG-only class for Macro/Bilevel-NAS runs).
+        supernet_epochs: Epochs of the weight-sharing supernet of ``--scoring supernet``
+            (one per fold, ``mbnas.scoring.supernet_train``); 0 (the default, dropped
+            from the dict and the key): as many as ``epochs``.
     """
 
     epochs: int = 50
@@ -211,6 +214,7 @@ class Protocol:
     normalisation: tuple[str, ...] = ()
     target_spacing: float = 0.0
     foreground_fraction: float = 0.0
+    supernet_epochs: int = 0
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")  # types, finite numbers and ranges, field by field
@@ -218,6 +222,8 @@ class Protocol:
         problems = []
         if self.epochs < 1:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
+        if self.supernet_epochs < 0:
+            problems.append(f"supernet_epochs must be >= 0, got {self.supernet_epochs}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if self.folds < 2:
@@ -266,6 +272,8 @@ class Protocol:
         d = dataclasses.asdict(self)
         if self.init == "default":  # config.yaml of folders made before it existed match
             d.pop("init")
+        if not self.supernet_epochs:  # likewise: keys and configs from before it
+            d.pop("supernet_epochs")
         return d
 
     @classmethod
@@ -285,11 +293,13 @@ class Protocol:
 
         ``folds`` is part of it (another fold count is another split); ``seeds`` is not:
         runs are stored per seed, so asking for more seeds re-uses the runs already
-        trained for the others.
+        trained for the others. Nor is ``supernet_epochs``: it changes the supernet
+        (whose folder has its own key), not a stand-alone run.
         """
         d = self.to_dict()
         d.pop("seeds")
         d.pop("val_batch_size")  # changes speed only
+        d.pop("supernet_epochs", None)  # the supernet's own key holds it (no run's result)
         if not self.intensity.enabled:  # off: the keys of runs stored before it existed
             d.pop("intensity")
         if not self.normalisation:

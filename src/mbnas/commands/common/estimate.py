@@ -92,6 +92,51 @@ class Estimate:
         return out
 
 
+def supernet_lines(est: Estimate, space: Any, budget: int, retrain_top: int,
+                   max_kernel: int | None = None) -> list[str]:
+    """The cost of the same search with ``--scoring supernet``, beside the plain one.
+
+    A supernet step trains one path, so a supernet epoch costs about a network's epoch
+    (the mean of the networks timed); scoring a network is a forward pass over
+    :data:`~mbnas.scoring.supernet_train.RECALIBRATION_BATCHES` training batches and the
+    validation slices per fold. Training-epoch equivalents: the supernets' epochs plus
+    the retrained networks' runs, against ``budget`` evaluations' runs.
+    """
+    from mbnas.scoring.supernet import SuperNet
+    from mbnas.scoring.supernet_train import RECALIBRATION_BATCHES, supernet_epochs
+
+    p = est.protocol
+    folds, seeds = p.folds, len(p.seeds)
+    n_val = est.n_slices / folds
+    n_train = est.n_slices - n_val
+    train_rate = float(np.mean([r.train_images_per_s for r in est.rates]))
+    val_rate = float(np.mean([r.val_images_per_s for r in est.rates]))
+    s_epochs = supernet_epochs(p)
+    train_s = folds * s_epochs * n_train / train_rate
+    score_s = budget * folds * (RECALIBRATION_BATCHES * p.batch_size + n_val) / val_rate
+    top = min(retrain_top, budget)
+    retrain_s = top * folds * seeds * float(np.mean(est.run_seconds()))
+    plain_s = budget * folds * seeds * float(np.mean(est.run_seconds()))
+    plain_eq = budget * folds * seeds * p.epochs
+    super_eq = folds * s_epochs + top * folds * seeds * p.epochs
+    with torch.device("meta"):  # counted, not allocated
+        net = SuperNet(space, 1, 2, p.base_channels, max_kernel)
+    params = sum(t.numel() for t in net.parameters())
+    gib = params * 16 / 2 ** 30  # fp32 weights, gradients and Adam's two moments
+    return [
+        f"with --scoring supernet: {folds} supernet(s) x {s_epochs} epochs "
+        f"({_duration(train_s)}), {budget} networks scored with inherited weights "
+        f"({_duration(score_s)}), the best {top} retrained stand-alone "
+        f"({_duration(retrain_s)}): {_duration(train_s + score_s + retrain_s)} in all, "
+        f"against {_duration(plain_s)} for the plain search (mean of the networks timed)",
+        f"  training-epoch equivalents: {super_eq} against {plain_eq} "
+        f"(1/{plain_eq / max(super_eq, 1):.1f})",
+        f"  supernet of the {space.name} space at {p.base_channels} base channels: "
+        f"{params / 1e6:.1f} M parameters, {gib:.1f} GiB for weights, gradients and Adam "
+        "(activations: one path, as one network's)",
+    ]
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -196,4 +241,4 @@ def search_networks(space_name: str, start: str, max_depth: int, seed: int
 
 
 __all__ = ["Estimate", "NetworkRate", "estimate", "search_networks", "slice_data",
-           "time_network"]
+           "supernet_lines", "time_network"]

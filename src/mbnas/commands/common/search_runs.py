@@ -16,6 +16,7 @@ from typing import Any
 
 from mbnas.commands.common.runfolder import RunFolder
 from mbnas.errors import ConfigError
+from mbnas.scoring.registry import DEFAULT_SCORING
 from mbnas.strategies import DEFAULT_STRATEGY, method_name, upgrade_settings
 from mbnas.training.protocol import Protocol
 
@@ -88,6 +89,9 @@ def progress_label(config: dict[str, Any]) -> str:
             own = False
         if not own:
             label += f" ({strategy})"
+    scoring = config.get("scoring")
+    if scoring is not None and scoring != DEFAULT_SCORING:  # whose scores the figure shows
+        label += f" [{scoring} scores]"
     return f"{label} seed {config.get('seed', '?')}"
 
 

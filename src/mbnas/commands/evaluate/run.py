@@ -87,7 +87,7 @@ class EvaluateConfig:
         split_seed: Seed of the evaluation's cross-validation folds.
         split: ``case``, ``site`` (leave-site-out) or ``group-site`` folds.
         sites_file: A ``case,site`` CSV giving the cases' sites (else dataset.json).
-        external: External test sets, ``DATA_DIR[:NAME]`` (see ``driver/external.py``).
+        external: External test sets, ``DATA_DIR[:NAME]`` (see ``commands/evaluate/external.py``).
     """
 
     run_dirs: tuple[str, ...]

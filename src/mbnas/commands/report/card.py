@@ -143,7 +143,27 @@ def search_trainings(run: SearchRun) -> str:
     except StoreError:
         return NOT_AVAILABLE
     parts = [f"{n} {labels[k]}" for k, n in counts.items() if n or k == p.key]
-    return f"{sum(counts.values())} trainings: " + "; ".join(parts)
+    return f"{sum(counts.values())} trainings: " + "; ".join(parts) + supernet_text(run)
+
+
+def supernet_text(run: SearchRun) -> str:
+    """What a ``--scoring supernet`` search adds to its trainings (its ``supernet.json``):
+    the scoring method, the supernets' training cost and the measured rank correlation."""
+    if run.config.get("scoring") != "supernet":
+        return ""
+    try:
+        s = json.loads((Path(run.folder) / "supernet.json").read_text())
+    except (OSError, ValueError):
+        return "; scored by a weight-sharing supernet (its summary is not available)"
+    tau = s.get("kendall_tau_top")
+    retrained = len(s.get("retrained") or [])
+    return (f"; scores of the search by a weight-sharing supernet (inherited weights, BN "
+            f"recalibrated): {s.get('folds')} supernet(s) x {s.get('epochs')} epochs "
+            f"({s.get('training_seconds', 0):.0f} s), {s.get('scored')} networks scored "
+            f"({s.get('scoring_seconds', 0):.0f} s); the trainings above are the best "
+            f"{retrained} retrained stand-alone (best.json: best stand-alone score); Kendall "
+            "tau supernet vs stand-alone on them: "
+            + ("not measured (under 3 networks)" if tau is None else f"{tau:+.2f}"))
 
 
 def _sha(path: Path) -> str:

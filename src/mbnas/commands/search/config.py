@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchConfig", "build_strategy"]
 
+#: Networks ``--scoring supernet`` trains stand-alone at the end (``--retrain-top``).
+RETRAIN_TOP = 5
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -73,6 +76,9 @@ class SearchConfig:
     fidelity: tuple[float, ...] = ()
     # `--scoring`: how each batch of networks gets its scores (mbnas.scoring.registry).
     scoring: str = DEFAULT_SCORING
+    # `--retrain-top K`: --scoring supernet trains its best K networks stand-alone at the
+    # end; --strategy dnas trains its K most probable decoded networks.
+    retrain_top: int = RETRAIN_TOP
     # `--strategy-option KEY=VALUE`: the strategy's own settings (e.g. dnas's
     # mbnas.strategies.dnas.DnasOptions), checked by its registration; {}: defaults.
     strategy_options: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +112,8 @@ class SearchConfig:
             object.__setattr__(self, "strategy_options", options.to_dict())
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
+        if self.retrain_top < 1:
+            raise ConfigError(f"retrain_top must be at least 1, got {self.retrain_top}")
         if self.restarts and tuple(self.objectives) != ("dice",):
             raise ConfigError("restarts: Pareto local search (objectives beyond dice) does "
                               "not restart; drop --restarts or search Dice alone")
@@ -124,6 +132,8 @@ class SearchConfig:
                 d.pop(name)
         if self.scoring == DEFAULT_SCORING:
             del d["scoring"]
+        if self.retrain_top == RETRAIN_TOP:  # configs from before it stay as they were
+            del d["retrain_top"]
         if not self.strategy_options:
             del d["strategy_options"]
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged

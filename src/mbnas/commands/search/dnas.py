@@ -50,12 +50,13 @@ def architecture_search(config: Any, folder: Any, ctx: Any, cost: Any = None
     search = DnasSearch(space, ctx, config.protocol, options, config.seed,
                         folder.dnas, relative, config.device)
     search.train()
+    k = min(config.retrain_top, config.budget)
     limits = limits_of(config)
     if not limits:
-        return search.decode()
+        return search.decode(k)
     figures = cost.figures if cost is not None else None
 
     def allowed(genotype: Genotype) -> bool:
         return not violations(figures(genotype), limits)
 
-    return search.decode(allowed)
+    return search.decode(k, allowed)

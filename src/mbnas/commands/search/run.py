@@ -141,10 +141,11 @@ def run_search(
                 log.info("trainings per fidelity: %s", ", ".join(
                     f"{k}: {n}" for k, n in
                     trainings_by_fidelity(store, config.protocol, config.fidelity).items()))
-        if strategy.best is not None:
+        chosen = chosen_best(strategy, scorer)
+        if chosen is not None:
             log.info("finished: %d evaluations, best score %.4f, arch %s",
-                     strategy.n_evaluated, strategy.best[1], strategy.best[0].key)
-    best, score = strategy.best or (None, math.nan)
+                     strategy.n_evaluated, chosen[0][1], chosen[0][0].key)
+    best, score = chosen[0] if chosen is not None else (None, math.nan)
     return SearchOutcome(out, best.to_dict() if best is not None else None, score,
                          strategy.n_evaluated, resumed)
 
@@ -213,12 +214,14 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
     from mbnas.store.optuna_mirror import mirror_search_log
 
     mirror_search_log(folder.path, [json.loads(line) for line in lines])
-    if strategy.best is not None:
-        best, score = strategy.best
+    chosen = chosen_best(strategy, scorer)
+    if chosen is not None:
+        (best, score), extra = chosen
         atomic_write_json(folder.best, {
             "genotype": best.to_dict(), "arch_key": best.key,
             "score": score,
             "protocol_key": protocol.key,
+            **extra,
             **({} if fidelity is None else {"trainings_by_fidelity": trainings_by_fidelity(
                 store, protocol, fidelity.rungs)}),
         })
@@ -227,6 +230,17 @@ def write_outputs(folder: RunFolder, strategy: Any, store: ResultStore, protocol
 
     plot_search_progress([(progress_label(folder.read_config()), folder.read_search_log())],
                          folder.progress)
+
+
+def chosen_best(strategy: Any, scorer: Scorer | None
+                ) -> tuple[tuple[Any, float], dict[str, Any]] | None:
+    """The search's best (architecture, score) and best.json's extra fields: the
+    strategy's best, unless the scorer picks it (``best(strategy)``: a supernet search
+    picks by stand-alone score)."""
+    pick = getattr(scorer, "best", None)
+    if pick is not None:
+        return pick(strategy)
+    return None if strategy.best is None else (strategy.best, {})
 
 
 def _raced(runs: list[Any], protocol: Protocol) -> dict[str, str]:

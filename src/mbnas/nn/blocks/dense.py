@@ -7,11 +7,12 @@ from torch import nn
 
 from mbnas.nn.blocks.common import check_kernel, norm, relu, transition
 from mbnas.nn.blocks.registry import register_block
+from mbnas.nn.layers import conv
 
 N_LAYERS = 2
 
 
-@register_block("dense")
+@register_block("dense", dims=(2, 3))
 class DenseBlock(nn.Module):
     """``N_LAYERS`` (2) bottleneck layers with growth rate ``out_channels``, as the authors'.
 
@@ -24,21 +25,22 @@ class DenseBlock(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 stride: int = 1) -> None:
+                 stride: int = 1, spatial_dims: int = 2) -> None:
         super().__init__()
         padding = check_kernel(kernel_size)
+        conv_nd, dims = conv(spatial_dims), spatial_dims
         self.layers = nn.ModuleList()
         width = in_channels
         for _ in range(N_LAYERS):
             self.layers.append(nn.Sequential(
-                norm(width), relu(),
-                nn.Conv2d(width, out_channels, 1, bias=False),
-                norm(out_channels), relu(),
-                nn.Conv2d(out_channels, out_channels, kernel_size, padding=padding, bias=False),
+                norm(width, spatial_dims=dims), relu(),
+                conv_nd(width, out_channels, 1, bias=False),
+                norm(out_channels, spatial_dims=dims), relu(),
+                conv_nd(out_channels, out_channels, kernel_size, padding=padding, bias=False),
             ))
             width += out_channels
-        self.transition = transition(width, out_channels, stride)
-        self.out = nn.Sequential(norm(out_channels), relu())
+        self.transition = transition(width, out_channels, stride, dims)
+        self.out = nn.Sequential(norm(out_channels, spatial_dims=dims), relu())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]

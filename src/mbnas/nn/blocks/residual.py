@@ -7,9 +7,10 @@ from torch import nn
 
 from mbnas.nn.blocks.common import check_kernel, check_stride, norm, relu
 from mbnas.nn.blocks.registry import register_block
+from mbnas.nn.layers import conv
 
 
-@register_block("residual")
+@register_block("residual", dims=(2, 3))
 class ResidualBlock(nn.Module):
     """conv-BN-ReLU, conv-BN, plus a 1x1 projection shortcut, then ReLU (He et al. 2016).
 
@@ -19,17 +20,18 @@ class ResidualBlock(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 stride: int = 1) -> None:
+                 stride: int = 1, spatial_dims: int = 2) -> None:
         super().__init__()
         padding = check_kernel(kernel_size)
         check_stride(stride)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding,
-                               bias=False)
-        self.bn1 = norm(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size, stride=stride,
-                               padding=padding, bias=False)
-        self.bn2 = norm(out_channels)
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+        conv_nd = conv(spatial_dims)
+        self.conv1 = conv_nd(in_channels, out_channels, kernel_size, padding=padding,
+                             bias=False)
+        self.bn1 = norm(out_channels, spatial_dims=spatial_dims)
+        self.conv2 = conv_nd(out_channels, out_channels, kernel_size, stride=stride,
+                             padding=padding, bias=False)
+        self.bn2 = norm(out_channels, spatial_dims=spatial_dims)
+        self.shortcut = conv_nd(in_channels, out_channels, 1, stride=stride, bias=False)
         self.relu = relu()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

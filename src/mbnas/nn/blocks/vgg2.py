@@ -18,13 +18,13 @@ from mbnas.nn.blocks.common import ConvBNAct
 from mbnas.nn.blocks.registry import register_block
 
 
-@register_block("vgg2")
+@register_block("vgg2", dims=(2, 3))
 class VGGBlock2(nn.Sequential):
     """conv k x k (strided) -> BN -> LeakyReLU -> conv 3 x 3 -> BN -> LeakyReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 stride: int = 1) -> None:
+                 stride: int = 1, spatial_dims: int = 2) -> None:
         super().__init__(
-            ConvBNAct(in_channels, out_channels, kernel_size, stride),
-            ConvBNAct(out_channels, out_channels, 3),
+            ConvBNAct(in_channels, out_channels, kernel_size, stride, spatial_dims),
+            ConvBNAct(out_channels, out_channels, 3, spatial_dims=spatial_dims),
         )

@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.errors import ConfigError, GenotypeError
-from mbnas.nn.blocks import get_block
+from mbnas.nn.blocks import check_block_dims, get_block
 from mbnas.spaces.mbnas.count import TopologyCounter
 from mbnas.spaces.mbnas.genotype import (
     CHANNEL_OPTIONS,
@@ -123,10 +123,12 @@ class SearchSpace:
         last_same: Whether the last node must be a non-scaling cell (the authors').
         first_skip_node: Nodes before it take no skip (the authors' alphabet gives
             nodes 1 and 2 a single skip option, none: 3).
+        spatial_dims: 2 (images) or 3 (volumes): the networks it builds.
 
     Raises:
         ConfigError: If the fixed part of ``base`` is not valid with ``max_depth``, or
-            a block family searched is not registered.
+            a block family it uses is not registered or does not support
+            ``spatial_dims``.
     """
 
     def __init__(
@@ -140,8 +142,10 @@ class SearchSpace:
         skips: tuple[int, ...] = SKIPS,
         last_same: bool = False,
         first_skip_node: int = 1,
+        spatial_dims: int = 2,
     ) -> None:
         self.name = name
+        self.spatial_dims = spatial_dims
         self.searched = frozenset(searched)
         if not self.searched <= set(KINDS):
             raise ConfigError(f"space {name!r}: searched kinds must be among a, b, c, d")
@@ -156,13 +160,16 @@ class SearchSpace:
         }
         self.last_same = last_same
         self.first_skip_node = first_skip_node
-        if "b" in self.searched:
-            for block in self.options["b"]:
-                try:
-                    get_block(block)
-                except GenotypeError as exc:
-                    raise ConfigError(f"space {name!r} searches block {block!r}: {exc}"
-                                      ) from None
+        used = self.options["b"] if "b" in self.searched else ()
+        if spatial_dims != 2:  # the fixed blocks too (2D: as before, the builder checks)
+            used = (*used, *(n.block for n in base.nodes))
+        for block in dict.fromkeys(used):
+            try:
+                get_block(block)
+                check_block_dims(block, spatial_dims)
+            except GenotypeError as exc:
+                raise ConfigError(f"space {name!r} searches block {block!r}: {exc}"
+                                  ) from None
         if not {"a", "d"} & self.searched:
             try:
                 base.validate(max_depth, self.n_nodes)
@@ -356,7 +363,8 @@ def get_space(name: str, max_depth: int | None = None,
     return SearchSpace(name, definition.searched, base, max_depth,
                        blocks=definition.blocks, kernels=definition.kernels or KERNELS,
                        skips=definition.skips or SKIPS, last_same=definition.last_same,
-                       first_skip_node=definition.first_skip_node)
+                       first_skip_node=definition.first_skip_node,
+                       spatial_dims=definition.spatial_dims)
 
 
 def with_block(genotype: Genotype, block: str, space: str = "",
