@@ -407,10 +407,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         + f" (default {DEFAULT_SCORING})")
     p.add_argument("--retrain-top", type=int, dest="retrain_top", metavar="K",
                    help="--scoring supernet: train the best K networks by supernet score "
-                        "stand-alone at the end; best.json is the best of them (default 5)")
+                        "stand-alone at the end; --strategy dnas: the K most probable "
+                        "decoded networks; best.json is the best of them (default 5)")
     p.add_argument("--supernet-epochs", type=int, dest="supernet_epochs", metavar="N",
-                   help="--scoring supernet: epochs of each fold's supernet (default: "
-                        "--epochs)")
+                   help="--scoring supernet: epochs of each fold's supernet; --strategy "
+                        "dnas: of its supernets and architecture parameters, unless its "
+                        "option epochs is set (default: --epochs)")
     p.add_argument("--repeats", type=int, metavar="K",
                    help="K independent searches (search seeds seed..seed+K-1) on the same "
                         "folds, sharing one store, in OUT/repeat0..; for search stability")

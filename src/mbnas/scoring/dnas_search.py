@@ -55,6 +55,7 @@ from mbnas.io import atomic_write, atomic_write_json
 from mbnas.nn.weight_init import initialise
 from mbnas.scoring.dnas_arch import ArchitectureDistribution, SampledArchitecture
 from mbnas.scoring.supernet import SuperNet
+from mbnas.scoring.supernet_train import supernet_epochs
 from mbnas.spaces.mbnas.definitions import SearchSpace
 from mbnas.spaces.mbnas.genotype import Genotype
 from mbnas.strategies.dnas import DnasOptions
@@ -137,7 +138,7 @@ class DnasSearch:
         self.folder = Path(folder)
         self.cost = cost
         self.device = select_device(device)
-        self.epochs = options.search_epochs(protocol.epochs)
+        self.epochs = options.search_epochs(supernet_epochs(protocol))
         data = ctx.data
         self.halves: list[tuple[_Half, _Half]] = []
         for f in range(len(ctx.folds)):

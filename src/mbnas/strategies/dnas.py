@@ -52,7 +52,8 @@ class DnasOptions:
 
     Attributes:
         epochs: Epochs of supernet and architecture training, warm-up included; None:
-            the search protocol's ``epochs``.
+            the search protocol's ``supernet_epochs`` (``--supernet-epochs``, as the
+            supernet of ``--scoring supernet``), else its ``epochs``.
         warmup_epochs: First epochs training the weights only, on networks sampled
             uniformly from the space (so every op is trained before the architecture
             parameters start to prefer some; DARTS-family searches otherwise collapse
@@ -109,7 +110,8 @@ class DnasOptions:
                 raise ConfigError(f"strategy option {name} must be finite")
 
     def search_epochs(self, protocol_epochs: int) -> int:
-        """All epochs of the DNAS phase (warm-up included)."""
+        """All epochs of the DNAS phase (warm-up included); ``protocol_epochs``: the
+        protocol's supernet epochs."""
         return self.epochs if self.epochs is not None else protocol_epochs
 
     def tau(self, epoch: int, total: int) -> float:
