@@ -4,8 +4,7 @@ Run as a script::
 
     python benchmarks/dnas_vs_local.py [--data DIR] [--space micro] [--repeats 3]
         [--supernet-epochs 4] [--budget 10] [--retrain-top 2] [--epochs 2]
-        [--eval-epochs 4] [--folds 2] [--image-size 32] [--base-channels 4]
-        [--out FOLDER] [--threads 1]
+        [--eval-epochs 4] [--folds 2] [--image-size 32] [--out FOLDER] [--threads 1]
 
 Both searches run with ``mbnas search`` on the same data, space, folds and search protocol:
 
@@ -19,7 +18,8 @@ Both searches run with ``mbnas search`` on the same data, space, folds and searc
 
 Each with ``--repeats`` searches (seeds 0..R-1, the same folds). Then ``mbnas evaluate``
 trains the first repeat's best network of each, and the U-Net preset, with one final
-protocol (``--eval-epochs``; folds x 1 seed). Printed: per method, the stand-alone search
+protocol (``--eval-epochs``; folds x 1 seed). Every training uses the ``quick``
+protocol's settings otherwise (width 8, batch 16). Printed: per method, the stand-alone search
 score of best.json (mean and sd over repeats), the final protocol's mean validation Dice,
 the search cost (seconds of the supernet or DNAS phase, seconds and count of stand-alone
 trainings, all from the run folders), and the agreement of the repeats' best networks
@@ -95,7 +95,6 @@ def main() -> None:
     p.add_argument("--eval-epochs", type=int, default=4)
     p.add_argument("--folds", type=int, default=2)
     p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--base-channels", type=int, default=4)
     p.add_argument("--target-spacing", default="0")
     p.add_argument("--foreground-fraction", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=1)
@@ -107,7 +106,6 @@ def main() -> None:
                                      shape=(48, 48, 12))
     protocol = ["--protocol", "quick", "--epochs", str(args.epochs), "--folds",
                 str(args.folds), "--seeds", "0", "--image-size", str(args.image_size),
-                "--base-channels", str(args.base_channels), "--batch-size", "16",
                 "--target-spacing", args.target_spacing, "--foreground-fraction",
                 str(args.foreground_fraction), "--device", "cpu", "--threads",
                 str(args.threads), "--cache", str(out / "cache")]
@@ -150,7 +148,7 @@ def main() -> None:
     unet = next((v for n, v in final.values() if n.startswith("U-Net")), float("nan"))
     print(f"data {data}; space {args.space}; {args.repeats} repeats; supernet epochs "
           f"{args.supernet_epochs}; search protocol {args.epochs} epochs, {args.folds} folds, "
-          f"{args.image_size} px, width {args.base_channels}; final protocol "
+          f"{args.image_size} px, the quick protocol's width (8); final protocol "
           f"{args.eval_epochs} epochs; out {out}")
     print("| method | search score of best.json (mean ± sd over repeats) | final-protocol "
           "Dice (repeat 0) | supernet/DNAS phase s | stand-alone runs (s) per repeat | "

@@ -131,3 +131,35 @@ def test_bad_options_are_one_line_and_nothing_is_written(
                  "--strategy-option", "beam=3"]) == 2
     assert "the local strategy takes no options" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_dnas_repeats_on_the_real_lung_sample_evaluate_and_report_stability(
+        lung_sample: Path, tmp_path: Path) -> None:
+    """Real patients at the tiniest setting: two DNAS searches (--repeats) over the macro
+    space, their folder evaluated and reported; the stability section compares their
+    decoded networks variable by variable."""
+    tiny = ["--protocol", "quick", "--epochs", "1", "--image-size", "32", "--folds", "2",
+            "--seeds", "0", "--device", "cpu", "--threads", "1",
+            "--target-spacing", "10", "--foreground-fraction", "0.33",
+            "--cache", str(tmp_path / "cache")]
+    run = tmp_path / "search"
+    assert main(["search", str(lung_sample), *tiny, "--strategy", "dnas", "--space", "macro",
+                 "--retrain-top", "1", "--supernet-epochs", "2", "--repeats", "2",
+                 "--out", str(run)]) == 0
+    for k in range(2):
+        decoded = json.loads((run / f"repeat{k}" / "dnas" / "decoded.json").read_text())
+        best = json.loads((run / f"repeat{k}" / "best.json").read_text())
+        assert decoded["epochs"] == 2 and best["arch_key"] == decoded["argmax"]["arch_key"]
+        assert get_space("macro").contains(Genotype.from_dict(best["genotype"]))
+    evaluation, report = tmp_path / "evaluation", tmp_path / "report"
+    assert main(["evaluate", str(run), "--baselines", "none", "--seeds", "1", "--folds", "2",
+                 "--epochs", "1", "--device", "cpu", "--threads", "1",
+                 "--out", str(evaluation)]) == 0
+    assert main(["report", "--evaluation", str(evaluation), "--out", str(report)]) == 0
+    card = json.loads((report / "card.json").read_text())
+    assert all("differentiable" in v for v in card["strategy"].values())
+    (group,) = json.loads((report / "stability.json").read_text()).values()
+    assert group["repeats"] == 2 and set(group["agreement"]) == {f"node {i}"
+                                                                 for i in range(1, 11)}
+    assert "Agreement per variable" in (report / "report.html").read_text()

@@ -149,13 +149,18 @@ class DnasOptions:
 def _coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in ("none", "null", ""):
         return None
-    kind = str if key == "cost" else int if key in ("epochs", "warmup_epochs", "beam") else float
-    if isinstance(value, bool) or (kind is int and isinstance(value, float)
-                                   and not value.is_integer()):
-        raise ConfigError(f"strategy option {key} must be {kind.__name__}, got {value!r}")
+    kind = str if key == "cost" else int if key in ("epochs", "warmup_epochs", "beam") \
+        else float
     try:
-        return kind(value) if kind is not int else int(float(value))
-    except (TypeError, ValueError):
+        if isinstance(value, bool):
+            raise ValueError
+        if kind is int:
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"strategy option {key} must be {kind.__name__}, got {value!r} "
                           f"(default {default})") from None
 
