@@ -105,7 +105,7 @@ def main() -> None:
     data = args.data or make_phantom(out / "Task09_Spleen", "spleen", n_cases=6, seed=0,
                                      shape=(48, 48, 12))
     protocol = ["--protocol", "quick", "--epochs", str(args.epochs), "--folds",
-                str(args.folds), "--seeds", "0", "--image-size", str(args.image_size),
+                str(args.folds), "--seeds", "1", "--image-size", str(args.image_size),
                 "--target-spacing", args.target_spacing, "--foreground-fraction",
                 str(args.foreground_fraction), "--device", "cpu", "--threads",
                 str(args.threads), "--cache", str(out / "cache")]
@@ -139,7 +139,7 @@ def main() -> None:
     evaluation = out / "evaluation"
     _mbnas("evaluate", *(str(rows[n]["folder"] / "repeat0") for n in rows), "--baselines",
            "unet", "--protocol", "quick", "--epochs", str(args.eval_epochs), "--folds",
-           str(args.folds), "--seeds", "0", "--image-size", str(args.image_size),
+           str(args.folds), "--seeds", "1", "--image-size", str(args.image_size),
            "--target-spacing", args.target_spacing, "--foreground-fraction",
            str(args.foreground_fraction), "--device", "cpu", "--threads", str(args.threads),
            "--cache", str(out / "cache"), "--out", str(evaluation))
