@@ -222,7 +222,7 @@ class DecodedCandidates(Strategy):
                                "decoded: the search driver offers them first")
         new = [g for g in self._candidates if not self._ledger.known(g)]
         new = new[:self._ledger.remaining()]
-        return Batch(tuple(new), "dnas") if new else None
+        return Batch(tuple(new), self.name) if new else None
 
     def _absorb(self, batch: Batch, scores: list[float | None]) -> list[bool]:
         best = self._ledger.best()
