@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mbnas.spaces import registry as space_registry
 from mbnas.cli import main
+from mbnas.spaces import registry as space_registry
 from mbnas.spaces.mbnas import get_space, preset
 from mbnas.spaces.registry import SpaceDefinition
 

@@ -23,8 +23,11 @@ def _meta(sop_class: str, sop_uid: str):  # noqa: ANN202
 def write_series(folder: Path, n_slices: int = 6, size: int = 16, modality: str = "CT",
                  series_uid: str | None = None, origin_z: float = 0.0,
                  skip: tuple[int, ...] = (), frame: str = "1.2.3.9",
-                 prefix: str = "IMG") -> str:
-    """A series of ``n_slices`` slices of ``size`` x ``size`` in ``folder``; its UID."""
+                 prefix: str = "IMG", noise: bool = False) -> str:
+    """A series of ``n_slices`` slices of ``size`` x ``size`` in ``folder``; its UID.
+
+    ``noise``: random pixels, so the written NIfTI files do not compress.
+    """
     from pydicom.dataset import Dataset
     from pydicom.uid import generate_uid
 
@@ -51,6 +54,8 @@ def write_series(folder: Path, n_slices: int = 6, size: int = 16, modality: str 
         ds.RescaleIntercept, ds.RescaleSlope = 0, 1
         pixels = np.full((size, size), -1000, np.int16)
         pixels[size // 4:3 * size // 4, size // 4:3 * size // 4] = 40 + k
+        if noise:
+            pixels = np.random.default_rng(k).integers(-1000, 1000, (size, size), np.int16)
         ds.PixelData = pixels.tobytes()
         ds.save_as(folder / f"{prefix}_{k:03d}.dcm", enforce_file_format=True)
     return series_uid
@@ -102,6 +107,7 @@ def write_rtstruct(folder: Path, rois: dict[str, list[list[float]]],
     ds.StructureSetROISequence = Sequence(structs)
     ds.ROIContourSequence = Sequence(contours)
     path = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
 

@@ -144,8 +144,10 @@ def test_an_import_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None
 def test_a_killed_import_leaves_no_half_folder_and_the_next_run_cleans_up(
         tmp_path: Path) -> None:
     _patient(tmp_path / "src" / "a")
-    (tmp_path / ".o.abc123.tmp" / "imagesTr").mkdir(parents=True)  # what a kill leaves
+    killed = tmp_path / ".o.abc12345.tmp"  # what a kill leaves: marked as the import's
+    (killed / "imagesTr").mkdir(parents=True)
+    (killed / ".mbnas_import_tmp").write_text("123")
     out, _, _ = import_dicom_rt(tmp_path / "src", tmp_path / "o", ROIS)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "src"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".o.lock", "o", "src"]
     again, _, _ = import_dicom_rt(tmp_path / "src", out, ROIS)  # an earlier import: replaced
     assert sorted(p.name for p in again.iterdir()) == ["dataset.json", "imagesTr", "labelsTr"]

@@ -273,11 +273,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         print_estimate(estimate, "search")
         if config.scoring == "supernet":
             from mbnas.commands.common.estimate import supernet_lines
+            from mbnas.scoring.supernet_scoring import phase_kernel
             from mbnas.spaces.mbnas import get_space
 
             space = get_space(config.space, config.max_depth, config.block)
             for line in supernet_lines(estimate, space, config.budget, config.retrain_top,
-                                       7 if config.strategy == "bilevel" else None):
+                                       phase_kernel(config.strategy)):
                 print(line)
         return 0
     if args.splits is not None:

@@ -12,12 +12,19 @@ import gzip
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mbnas.data.formats import CaseFiles, Dataset, scan_dataset
 from mbnas.data.problems import Problem, error, raise_if_errors, warning
 from mbnas.progress import track
+
+# Largest image read (voxels, all channels): 4x a 512 x 512 x 1024 CT.
+MAX_VOXELS = 1 << 30
+# Deflate cannot compress more than 1032:1, so a .nii.gz file of n bytes holds at most
+# about this many times n bytes of image.
+_MAX_GZIP_RATIO = 1100
 
 # Tolerances for comparing an image's geometry with its label's (mm).
 _SPACING_RTOL = 1e-4
@@ -112,6 +119,28 @@ def voxel_sizes(affine: np.ndarray) -> np.ndarray:
     return np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
 
 
+def declared_size_problem(path: Path, img: Any) -> str | None:
+    """Why a NIfTI file cannot hold the image its header declares (None: it can), found
+    before its data is read, so a lying header allocates nothing."""
+    shape = tuple(int(n) for n in img.shape)
+    voxels = int(np.prod(shape, dtype=object))
+    nbytes = voxels * np.dtype(img.get_data_dtype()).itemsize
+    size = path.stat().st_size
+    if voxels > MAX_VOXELS:
+        return (f"its header declares {' x '.join(map(str, shape))} = {voxels:,} voxels; at "
+                f"most {MAX_VOXELS:,} are read")
+    offset = int(img.header["vox_offset"])
+    if path.name.endswith(".gz"):
+        if nbytes > _MAX_GZIP_RATIO * size + 1_000_000:
+            return (f"its header declares {' x '.join(map(str, shape))} voxels ({nbytes:,} "
+                    f"bytes), more than a {size:,}-byte compressed file can hold: truncated, "
+                    "or a wrong header")
+    elif size < offset + nbytes:
+        return (f"its header declares {' x '.join(map(str, shape))} voxels ({nbytes:,} bytes)"
+                f" but the file holds {max(size - offset, 0):,}: truncated, or a wrong header")
+    return None
+
+
 def _read(path: Path, problems: list[Problem]) -> tuple[np.ndarray, np.ndarray] | None:
     """Read a NIfTI file fully; report any failure as a problem instead of raising."""
     import nibabel as nib  # here: `mbnas --help` imports this module, not nibabel
@@ -120,6 +149,10 @@ def _read(path: Path, problems: list[Problem]) -> tuple[np.ndarray, np.ndarray] 
         img = nib.load(path)
         if not isinstance(img, nib.Nifti1Image):
             problems.append(error(path, f"not a NIfTI image ({type(img).__name__})"))
+            return None
+        bomb = declared_size_problem(path, img)
+        if bomb is not None:
+            problems.append(error(path, bomb))
             return None
         arr = np.asanyarray(img.dataobj)
         affine = np.asarray(img.affine, dtype=np.float64)

@@ -1,23 +1,23 @@
 """`mbnas import dicom-rt`: folders of DICOM CT/MR series with RTSTRUCT contours -> MSD.
 
 One patient is one folder holding one image series and one RTSTRUCT file (a tree of such
-folders is searched). pydicom reads the headers and the structure sets, SimpleITK reads
-the series (its geometry maps contour points, in patient mm, to voxel indices), and
-dcmrtstruct2nii fills the contour polygons (``skimage.draw.polygon2mask`` on the exact,
-sub-voxel contour points; holes by XOR, as DICOM defines them). docs/real_data.md says
-why this library and not rt-utils or platipy.
+folders is searched); an RTSTRUCT alone in a folder of its own joins the folder of the
+series it refers to (the DICOMDIR layout, one folder per series). pydicom reads the
+headers and the structure sets (and decodes compressed pixel data to check it), SimpleITK
+reads the series (its geometry maps contour points, in patient mm, to voxel indices), and
+:mod:`mbnas.data.dicom_labels` fills the contours. docs/real_data.md says why this
+library and not rt-utils or platipy.
 
-Every problem is listed, one line each, naming its file: unreadable files, a missing or
-ambiguous ROI, more than one series or a gap in one (a series split in two), contours
-outside the image, overlapping ROIs, mixed modalities. The filled mask volume of every ROI
-is compared with the area its contours enclose; a difference over
-:data:`AREA_TOLERANCE` is a warning.
+Every problem is listed, one line each, naming its file: unreadable or malformed files
+(:mod:`mbnas.data.dicom_checks`), a missing or ambiguous ROI, more than one series or a gap
+in one (a series split in two), slices that disagree, contours outside the image or
+between its slices, overlapping ROIs, mixed modalities, two patients whose folder names
+make one case id.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,17 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mbnas.data.dicom_checks import series_problems, slice_problem
+from mbnas.data.dicom_labels import RoiCheck, label_map
 from mbnas.data.msd_write import MsdCase, write_msd
-from mbnas.data.problems import Problem, error, warning
+from mbnas.data.problems import Problem, error
 from mbnas.errors import ConfigError, DatasetError
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
 IMAGE_MODALITIES = ("CT", "MR")
-# Filled mask volume vs the area the contours enclose: larger relative differences are
-# reported (the issue's 5 %).
-AREA_TOLERANCE = 0.05
 # Files that are never DICOM, so not reported as unreadable.
 _NOT_DICOM = (".txt", ".md", ".json", ".csv", ".pdf", ".xml", ".nii", ".gz", ".zip", ".nrrd",
               ".png", ".jpg", ".html")
@@ -75,25 +74,15 @@ def parse_rois(text: str) -> list[RoiSpec]:
 
 
 @dataclass
-class RoiCheck:
-    """Filled voxels of one ROI of one case and the area (in voxels) its contours enclose."""
-
-    case_id: str
-    roi: str
-    mask_voxels: int
-    contour_voxels: float
-
-    @property
-    def difference(self) -> float:
-        """Relative difference of the mask volume from the contour area."""
-        return abs(self.mask_voxels - self.contour_voxels) / max(self.contour_voxels, 1e-9)
-
-
-@dataclass
 class Patient:
-    """The DICOM files of one folder, by kind."""
+    """The DICOM files of one folder, by kind.
+
+    ``case_folder`` names the case: the folder itself, or, when its RTSTRUCT sits in a
+    series folder of its own (DICOMDIR layouts), the folder holding both.
+    """
 
     folder: Path
+    case_folder: Path | None = None
     series: dict[str, list[tuple[Path, Any]]] = field(default_factory=lambda: defaultdict(list))
     structs: list[tuple[Path, Any]] = field(default_factory=list)
 
@@ -118,6 +107,7 @@ def read_dicom_rt(source: str | Path, rois: list[RoiSpec], site: str | None = No
         case = _convert(patient, source, rois, site, problems, checks)
         if case is not None:
             cases.append(case)
+    _refuse_same_ids(patients, source, problems)
     return cases, problems, checks
 
 
@@ -158,39 +148,64 @@ def _scan(source: Path, problems: list[Problem]) -> list[Patient]:
     from pydicom.errors import InvalidDicomError
 
     patients: dict[Path, Patient] = {}
+    found: dict[tuple[Path, str], list[Path]] = {}  # (folder, problem) -> files
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         if path.name.startswith(".") or path.name.casefold().endswith(_NOT_DICOM):
             continue
         try:
             ds = pydicom.dcmread(path)
             modality = str(ds.get("Modality", ""))
-            if modality in IMAGE_MODALITIES:
-                _check_pixels(ds)
-        except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError) as exc:
-            problems.append(error(path, f"not a readable DICOM file ({type(exc).__name__}: "
-                                        f"{str(exc).splitlines()[0] if str(exc) else ''})"))
+            wrong = slice_problem(ds) if modality in IMAGE_MODALITIES else None
+        except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError,
+                KeyError, TypeError) as exc:
+            wrong = (f"not a readable DICOM file ({type(exc).__name__}: "
+                     f"{str(exc).splitlines()[0] if str(exc) else ''})")
+        if wrong is not None:
+            found.setdefault((path.parent, wrong), []).append(path)
             continue
         patient = patients.setdefault(path.parent, Patient(path.parent))
         if modality == "RTSTRUCT":
             patient.structs.append((path, ds))
         elif modality in IMAGE_MODALITIES:
-            patient.series[str(ds.SeriesInstanceUID)].append((path, ds))
-    return list(patients.values())
+            patient.series[str(ds.get("SeriesInstanceUID", ""))].append((path, ds))
+    for (_, wrong), paths in found.items():  # one line for a problem of many slices
+        more = f" (and {len(paths) - 1} more file(s) in this folder)" if len(paths) > 1 else ""
+        problems.append(error(paths[0], wrong + more))
+    broken = {folder for folder, _ in found}  # other findings there would follow from these
+    _pair_own_folders(patients)
+    return [p for folder, p in patients.items() if folder not in broken]
 
 
-def _check_pixels(ds: Any) -> None:
-    expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) \
-        * int(ds.BitsAllocated) // 8
-    if len(ds.PixelData) < expected:
-        raise ValueError(f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)")
+def _pair_own_folders(patients: dict[Path, Patient]) -> None:
+    """Join an RTSTRUCT alone in its folder to the one folder (without an RTSTRUCT) that
+    holds the image series it refers to, as DICOMDIR layouts store them."""
+    by_series = {uid: folder for folder, p in patients.items() if not p.structs
+                 for uid in p.series}
+    for folder, patient in list(patients.items()):
+        if patient.series or len(patient.structs) != 1:
+            continue
+        targets = {by_series[u] for u in _referenced_series(patient.structs[0][1])
+                   if u in by_series}
+        if len(targets) != 1 or patients[next(iter(targets))].structs:
+            continue
+        target = patients[targets.pop()]
+        target.structs.append(patient.structs[0])
+        target.case_folder = Path(os.path.commonpath([folder, target.folder]))
+        del patients[folder]
 
 
 def _convert(patient: Patient, source: Path, rois: list[RoiSpec], site: str | None,
              problems: list[Problem], checks: list[RoiCheck]) -> MsdCase | None:
     folder = patient.folder
     if not patient.series:
-        for path, _ in patient.structs:
-            problems.append(error(path, "RTSTRUCT without a CT or MR series in its folder"))
+        for path, ds in patient.structs:
+            uids = sorted(_referenced_series(ds))
+            problems.append(error(path, "RTSTRUCT without a CT or MR series in its folder, "
+                                        "and no other folder here holds the one series it "
+                                        "refers to (" + (f"...{uids[0][-12:]}" if uids else
+                                                         "it names none") + "); put it in "
+                                        "the folder of its series, or in a folder of its own "
+                                        "beside that series' folder"))
         return None
     modalities = {str(files[0][1].Modality) for files in patient.series.values()}
     if len(modalities) > 1:
@@ -205,11 +220,17 @@ def _convert(patient: Patient, source: Path, rois: list[RoiSpec], site: str | No
             + "; put each series with its RTSTRUCT in a folder of its own"))
         return None
     if len(patient.structs) != 1:
-        problems.append(error(folder, "no RTSTRUCT file beside the image series" if not
+        problems.append(error(folder, "no RTSTRUCT file beside the image series, and no "
+                              "RTSTRUCT in a folder of its own refers to it (series ..."
+                              f"{next(iter(patient.series))[-12:]})" if not
                               patient.structs else f"{len(patient.structs)} RTSTRUCT files; "
                               "keep the one to import"))
         return None
     ((uid, files),) = patient.series.items()
+    mismatched = series_problems(folder, files)
+    if mismatched:
+        problems += mismatched
+        return None
     files = _sorted_slices(folder, files, problems)
     if files is None:
         return None
@@ -219,11 +240,16 @@ def _convert(patient: Patient, source: Path, rois: list[RoiSpec], site: str | No
         problems.append(error(struct_path, f"refers to series ...{sorted(referenced)[0][-12:]}"
                                            f", not to the series in its folder (...{uid[-12:]})"))
         return None
-    image = _read_series([p for p, _ in files])
+    try:
+        image = _read_series([p for p, _ in files])
+    except RuntimeError as exc:
+        problems.append(error(folder, "SimpleITK cannot read the series ("
+                                      f"{str(exc).strip().splitlines()[-1]})"))
+        return None
     modality = str(files[0][1].Modality)
     image.SetMetaData("mbnas_modality", modality)
-    case_id = _case_id(folder, source)
-    label = _label_map(case_id, image, struct_path, struct, rois, problems, checks)
+    case_id = _case_id(patient.case_folder or folder, source)
+    label = label_map(case_id, image, struct_path, struct, rois, problems, checks)
     if label is None:
         return None
     return MsdCase(case_id, image, label, site)
@@ -269,106 +295,21 @@ def _read_series(paths: list[Path]) -> sitk.Image:
 
 
 def _case_id(folder: Path, source: Path) -> str:
+    """The folder's path under ``source``, letters (any script), digits, - and _ kept."""
     rel = folder.relative_to(source).as_posix() if folder != source else folder.name
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", rel).strip("_") or "case"
+    return re.sub(r"[^\w-]+", "_", rel).strip("_") or "case"
 
 
-def _label_map(case_id: str, image: sitk.Image, struct_path: Path, struct: Any,
-               rois: list[RoiSpec], problems: list[Problem],
-               checks: list[RoiCheck]) -> sitk.Image | None:
-    import SimpleITK as sitk
-
-    names = {int(r.ROINumber): str(r.ROIName) for r in struct.get("StructureSetROISequence", [])}
-    contours = {int(c.ReferencedROINumber): list(c.get("ContourSequence", []))
-                for c in struct.get("ROIContourSequence", [])}
-    size = np.asarray(image.GetSize())
-    label = np.zeros(tuple(reversed(image.GetSize())), np.uint8)
-    ok = True
-    for value, spec in enumerate(rois, start=1):
-        found = [n for n, roi_name in names.items() if spec.matches(roi_name)]
-        if len(found) != 1:
-            has = ", ".join(sorted(names.values())) or "none"
-            problems.append(error(struct_path, f"ROI '{spec.label}' ({'|'.join(spec.names)}) "
-                                               f"{'not found' if not found else 'is ambiguous'}"
-                                               f" (ROIs: {has})"))
-            ok = False
-            continue
-        polygons, outside = [], 0
-        for contour in contours.get(found[0], []):
-            if str(contour.get("ContourGeometricType", "")).upper() not in (
-                    "CLOSED_PLANAR", "INTERPOLATED_PLANAR"):
-                continue
-            points = np.asarray(contour.ContourData, float).reshape(-1, 3)
-            index = np.array([image.TransformPhysicalPointToContinuousIndex(p.tolist())
-                              for p in points])
-            if (index < -0.5).any() or (index > size - 0.5).any():
-                outside += 1
-                continue
-            polygons.append(index)
-        roi_name = names[found[0]]
-        if outside:
-            problems.append(error(struct_path, f"ROI '{roi_name}': {outside} contour(s) lie "
-                                               "outside the image series"))
-            ok = False
-            continue
-        if not polygons:
-            problems.append(warning(struct_path, f"ROI '{roi_name}' has no contours"))
-            continue
-        mask = _fill(image, polygons)
-        clash = int(np.count_nonzero(mask & (label > 0)))
-        if clash:
-            other = rois[int(np.bincount(label[mask & (label > 0)]).argmax()) - 1].label
-            problems.append(error(struct_path, f"ROIs '{other}' and '{spec.label}' overlap in "
-                                               f"{clash} voxel(s); a voxel can have one label"))
-            ok = False
-            continue
-        label[mask] = value
-        check = RoiCheck(case_id, spec.label, int(mask.sum()), _enclosed_area(polygons))
-        checks.append(check)
-        if check.difference > AREA_TOLERANCE:
-            problems.append(warning(struct_path, f"ROI '{roi_name}': the filled mask has "
-                                                 f"{check.mask_voxels} voxels, its contours "
-                                                 f"enclose {check.contour_voxels:.0f} "
-                                                 f"({100 * check.difference:.0f} % apart)"))
-    if not ok:
-        return None
-    out = sitk.GetImageFromArray(label)
-    out.CopyInformation(image)
-    return out
-
-
-def _fill(image: sitk.Image, polygons: list[np.ndarray]) -> np.ndarray:
-    """The voxels inside the contours, by dcmrtstruct2nii (z, y, x boolean array)."""
-    import SimpleITK as sitk
-
-    with contextlib.redirect_stdout(io.StringIO()):  # its import prints a citation
-        from dcmrtstruct2nii.adapters.convert.rtstructcontour2mask import DcmPatientCoords2Mask
-
-    # dcmrtstruct2nii takes patient coordinates and maps them itself; give it the points
-    # back in mm (TransformContinuousIndexToPhysicalPoint undoes our bounds check's map).
-    contours = []
-    for index in polygons:
-        mm = np.array([image.TransformContinuousIndexToPhysicalPoint(p.tolist()) for p in index])
-        contours.append({"type": "CLOSED_PLANAR",
-                         "points": {"x": mm[:, 0], "y": mm[:, 1], "z": mm[:, 2]}})
-    mask = DcmPatientCoords2Mask().convert(contours, image, 0, 1)
-    return sitk.GetArrayFromImage(mask).astype(bool)
-
-
-def _enclosed_area(polygons: list[np.ndarray]) -> float:
-    """Voxels enclosed by the contours: shoelace areas, a contour inside an odd number of
-    others on its slice being a hole (subtracted), as DICOM's XOR rule says."""
-    from skimage.measure import points_in_poly
-
-    by_slice: dict[int, list[np.ndarray]] = defaultdict(list)
-    for index in polygons:
-        by_slice[int(round(index[0, 2]))].append(index[:, :2])
-    total = 0.0
-    for rings in by_slice.values():
-        for i, ring in enumerate(rings):
-            x, y = ring[:, 0], ring[:, 1]
-            area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
-            depth = sum(bool(points_in_poly(ring[:1], other)[0])
-                        for j, other in enumerate(rings) if j != i)
-            total += -area if depth % 2 else area
-    return float(total)
+def _refuse_same_ids(patients: list[Patient], source: Path, problems: list[Problem]) -> None:
+    """Two folders whose names clean to one case id (ignoring case, as some file systems
+    do) would overwrite each other's files: an error naming both."""
+    by_id: dict[str, list[Path]] = defaultdict(list)
+    for patient in patients:
+        if patient.series:
+            where = patient.case_folder or patient.folder
+            by_id[_case_id(where, source).casefold()].append(where)
+    for folders in by_id.values():
+        if len(folders) > 1:
+            problems.append(error(folders[0], "has the same case id as " + ", ".join(
+                map(str, folders[1:])) + f" ('{_case_id(folders[0], source)}': names are "
+                "kept to letters, digits, - and _); rename one of the folders"))

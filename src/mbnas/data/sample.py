@@ -15,6 +15,7 @@ download is refused and a warm cache works offline.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mbnas.data.dicom_rt import parse_rois, read_dicom_rt, refuse_if_errors
-from mbnas.data.msd_write import MsdCase, read_record, write_msd
+from mbnas.data.msd_write import MsdCase, locked, read_record, write_msd
 from mbnas.errors import ConfigError, DatasetError
 from mbnas.io import atomic_write_json, atomic_write_text
 
@@ -67,22 +68,28 @@ def make_sample(name: str, out: str | Path, cache: str | Path,
     if name not in SAMPLES:
         raise ConfigError(f"unknown sample {name!r}; choose one of: {', '.join(SAMPLES)}")
     out, downloads = Path(out), Path(cache) / "downloads"
+    unpacked = Path(cache) / "samples" / f"{name}-src"
+    with locked(out), locked(unpacked, f"building a sample from {unpacked}"):
+        return _make_sample(name, out, downloads, unpacked, say)
+
+
+def _make_sample(name: str, out: Path, downloads: Path, unpacked: Path,
+                 say: Callable[[str], None]) -> tuple[Path, bool]:
     sources = (PYCERR, PYRADIOMICS)
     record = read_record(out)
     if record is not None and record.get("sample") == name and record.get("archives") == {
             s.archive: s.sha256 for s in sources} and _complete(out):
         return out, False
     archives = {s.archive: fetch_archive(s, downloads, say) for s in sources}
-    unpacked = Path(cache) / "samples" / f"{name}-src"
     cases, provenance = [], []
-    dicom_root = _unpack(archives[PYCERR.archive], unpacked / "pycerr", _DICOM_DIR)
+    dicom_root = _unpack(archives[PYCERR.archive], unpacked / "pycerr", _DICOM_DIR, say)
     dicom_cases, problems, _ = read_dicom_rt(dicom_root, parse_rois("tumour=GTV-1"), PYCERR.site)
     refuse_if_errors(dicom_root, problems)
     for case in dicom_cases:
         cases.append(MsdCase(f"pycerr_{case.case_id}", case.image, case.label, case.site))
     provenance += _provenance(PYCERR, dicom_root, unpacked / "pycerr")
     nrrd_root = _unpack(archives[PYRADIOMICS.archive], unpacked / "pyradiomics",
-                        "pyradiomics-3.0.1/data")
+                        "pyradiomics-3.0.1/data", say)
     for case in _NRRD_CASES:
         cases.append(_nrrd_case(nrrd_root, case))
     provenance += _provenance(PYRADIOMICS, nrrd_root, unpacked / "pyradiomics",
@@ -147,21 +154,54 @@ def _complete(out: Path) -> bool:
         "*.nii.gz"))) == 6
 
 
-def _unpack(archive: Path, dest: Path, prefix: str) -> Path:
-    """Extract the members under ``prefix`` (once; a finished unpack is marked)."""
+def _unpack(archive: Path, dest: Path, prefix: str, say: Callable[[str], None]) -> Path:
+    """Extract the members under ``prefix``; extract again when what is there differs from
+    the (pinned) archive, so a changed file in the cache is never converted."""
+    wanted = _member_digests(archive, prefix)
     done = dest / ".complete"
-    if not done.is_file():
-        dest.mkdir(parents=True, exist_ok=True)
-        if archive.suffix == ".whl":
-            with zipfile.ZipFile(archive) as z:
-                z.extractall(dest, [m for m in z.namelist() if m.startswith(prefix + "/")])
-        else:
-            with tarfile.open(archive) as t:
-                t.extractall(dest, [m for m in t.getmembers()
-                                    if m.name.startswith(prefix + "/") and m.isfile()],
-                             filter="data")
-        done.touch()
+    if done.is_file() and _digests(dest, prefix) == wanted:
+        return dest / prefix
+    if done.is_file():
+        say(f"{dest}: the unpacked files differ from {archive.name}; unpacking it again")
+    shutil.rmtree(dest, ignore_errors=True)  # the cache's own folder, from this function
+    dest.mkdir(parents=True, exist_ok=True)
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(dest, [m for m in z.namelist() if m.startswith(prefix + "/")])
+    else:
+        with tarfile.open(archive) as t:
+            t.extractall(dest, [m for m in t.getmembers()
+                                if m.name.startswith(prefix + "/") and m.isfile()],
+                         filter="data")
+    if _digests(dest, prefix) != wanted:
+        raise DatasetError(f"{dest}: files unpacked from {archive.name} differ from it; "
+                           "check the disk, delete the folder and run again")
+    done.touch()
     return dest / prefix
+
+
+def _member_digests(archive: Path, prefix: str) -> dict[str, str]:
+    """SHA-256 of each file under ``prefix`` in the archive, by member name."""
+    out = {}
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                if info.filename.startswith(prefix + "/") and not info.is_dir():
+                    out[info.filename] = hashlib.sha256(z.read(info)).hexdigest()
+        return out
+    with tarfile.open(archive) as t:
+        for member in t:
+            f = t.extractfile(member) if member.isfile() and member.name.startswith(
+                prefix + "/") else None
+            if f is not None:
+                out[member.name] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def _digests(dest: Path, prefix: str) -> dict[str, str]:
+    """SHA-256 of each file unpacked under ``dest / prefix``, by path under ``dest``."""
+    return {p.relative_to(dest).as_posix(): sha256(p)
+            for p in sorted((dest / prefix).rglob("*")) if p.is_file()}
 
 
 def _member(archive: Path, name: str) -> str:

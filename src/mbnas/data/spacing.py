@@ -12,6 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mbnas.errors import ConfigError
+
+# Largest side (px) of a slice resampled to --target-spacing: 4x a 512 px CT slice. A finer
+# target would allocate gigabytes per case before cropping to the image size.
+MAX_RESAMPLED_SIDE = 2048
 # Spread (largest / smallest) of in-plane spacing or field of view above which `check`
 # recommends --target-spacing.
 SPREAD_LIMIT = 1.5
@@ -73,9 +78,22 @@ def spacing_lines(paths: list[Path], image_size: int = 128) -> list[str]:
 
 def spacing_grid(shape: tuple[int, int], voxel: tuple[float, float],
                  target: float) -> tuple[int, int]:
-    """In-plane grid of a slice of ``shape`` and ``voxel`` size resampled to ``target`` mm."""
-    return (max(1, round(shape[0] * voxel[0] / target)),
-            max(1, round(shape[1] * voxel[1] / target)))
+    """In-plane grid of a slice of ``shape`` and ``voxel`` size resampled to ``target`` mm.
+
+    Raises:
+        ConfigError: The grid would be over :data:`MAX_RESAMPLED_SIDE` px on a side (checked
+            before anything is allocated).
+    """
+    with np.errstate(over="ignore", divide="ignore"):
+        sides = [float(np.float64(n) * v / target) for n, v in zip(shape, voxel, strict=True)]
+    if not all(np.isfinite(sides)) or max(sides) > MAX_RESAMPLED_SIDE:
+        smallest = max(n * v for n, v in zip(shape, voxel, strict=True)) / MAX_RESAMPLED_SIDE
+        raise ConfigError(
+            f"--target-spacing {target:g} mm would resample a {shape[0]} x {shape[1]} slice of "
+            f"{voxel[0]:.3g} x {voxel[1]:.3g} mm to {' x '.join(f'{s:.3g}' for s in sides)} px;"
+            f" at most {MAX_RESAMPLED_SIDE} px a side are allowed: use a target spacing of at "
+            f"least {smallest:.3g} mm")
+    return (max(1, round(sides[0])), max(1, round(sides[1])))
 
 
 def crop_or_pad(src: np.ndarray, out: np.ndarray, fill: np.ndarray) -> None:

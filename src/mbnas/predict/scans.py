@@ -25,7 +25,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from mbnas.data.check import voxel_sizes
+from mbnas.data.check import declared_size_problem, voxel_sizes
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write
 
@@ -187,6 +187,9 @@ def _read(path: Path) -> tuple[np.ndarray, nib.Nifti1Image]:
         img = nib.load(path)
         if not isinstance(img, nib.Nifti1Image):
             raise ScanError(f"{path}: not a NIfTI image ({type(img).__name__})")
+        bomb = declared_size_problem(path, img)
+        if bomb is not None:
+            raise ScanError(f"{path}: {bomb}")
         arr = np.asanyarray(img.dataobj)
     except ScanError:
         raise

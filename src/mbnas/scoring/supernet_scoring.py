@@ -50,15 +50,13 @@ class SupernetScorer:
 
     def __init__(self, context: ScoringContext) -> None:
         from mbnas.spaces.mbnas import get_space
-        from mbnas.spaces.registry import PAPER_KERNELS
 
         self.config = context.config
         self.evaluator = context.evaluator
         self.ctx = context.run_context
         self.folder = Path(context.folder.path)
         self.space = get_space(self.config.space, self.config.max_depth, self.config.block)
-        # Bilevel's second phase searches kernels the macro space fixes.
-        self.max_kernel = max(PAPER_KERNELS) if self.config.strategy == "bilevel" else None
+        self.max_kernel = phase_kernel(self.config.strategy)
         self.scores: dict[str, float] = {}
         self.standalone: dict[str, float] = {}
         self._nets: list[Any] | None = None
@@ -198,6 +196,15 @@ class SupernetScorer:
         if strategy.best is None:
             return None
         return strategy.best, {"score_source": "supernet"}
+
+
+def phase_kernel(strategy: str) -> int | None:
+    """The largest kernel a strategy with a kernel phase searches (Bilevel-NAS's second
+    phase: the paper's kernels on a topology whose space fixes them), else None."""
+    from mbnas.spaces.registry import PAPER_KERNELS
+    from mbnas.strategies import strategy_definition
+
+    return max(PAPER_KERNELS) if strategy_definition(strategy).kernel_phase else None
 
 
 def _first_index(strategy: Any, key: str) -> int:

@@ -31,6 +31,20 @@ def check_output_dir(out: str | Path, what: str = "--out") -> Path:
     return out
 
 
+def check_outside_dataset(out: str | Path, data_dir: str | Path, what: str = "--out") -> None:
+    """Refuse an output folder that is the dataset folder or lies in its image or label
+    folders: run files would land among the scans (and `mbnas check` warn about each)."""
+    out, data = Path(out).resolve(), Path(data_dir).resolve()
+    if out == data:
+        raise ConfigError(f"{out}: {what} is the dataset folder; choose a folder outside "
+                          "it (e.g. beside it)")
+    if out.is_relative_to(data):
+        first = out.relative_to(data).parts[0]
+        if first.casefold().startswith(("images", "labels")):
+            raise ConfigError(f"{out}: {what} lies in the dataset's {first}/ folder, among "
+                              "the scans; choose a folder outside it")
+
+
 def check_device(device: str, executor: str = DEFAULT_EXECUTOR) -> None:
     """Refuse a device this machine does not have (runs trained here only: the workers of
     a remote executor, such as Ray's, may have it)."""

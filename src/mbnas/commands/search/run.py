@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.commands.common.dataset import training_data
+from mbnas.commands.common.preflight import check_outside_dataset
 from mbnas.commands.common.runfolder import RunFolder
 from mbnas.commands.search.config import SearchConfig, build_strategy
 from mbnas.commands.search.cost import (
@@ -80,6 +81,7 @@ def run_search(
     folder = RunFolder(out, shared)
     out = folder.path
     folder.check(config.device, config.executor)
+    check_outside_dataset(out, config.data_dir)
     data = training_data(config.data_dir, config.cache_dir, config.protocol.image_size,
                          config.sites_file, config.protocol.normalisation,
                          config.protocol.target_spacing)
