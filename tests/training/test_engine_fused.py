@@ -14,6 +14,7 @@ from mbnas.training.fused import FusedNetworks, execute_group, fusable_groups, t
 from mbnas.training.loss import soft_dice_loss
 from mbnas.training.protocol import Protocol
 from mbnas.training.runs import RunContext, RunSpec, execute_run, fold_data
+from mbnas.training.score_rule import run_score, score_epochs
 from mbnas.training.train import train_run
 
 
@@ -136,3 +137,31 @@ def test_fused_folds_equal_separate_runs_in_float64(phantom_spleen, phantom_cach
             torch.testing.assert_close(outcome.state_dict[name], value, rtol=1e-7,
                                        atol=1e-9, msg=name)
     assert set(fused[0].case_dice) != set(fused[1].case_dice)  # each on its own fold
+
+
+def test_both_trainers_score_a_run_by_the_one_run_score_rule(phantom_slices: SliceData,
+                                                              tiny_protocol: Protocol) -> None:
+    # 3 epochs, fraction 0.5: the score is the mean of the last 2 validation Dice values,
+    # in the single and the fused trainer alike (one rule, training/score_rule.py).
+    # lr 0.01 and batches of 4: the U-Net learns at once, so the epochs differ.
+    protocol = dataclasses.replace(tiny_protocol, epochs=3, score_fraction=0.5, seeds=(0,),
+                                   precision="fp32", lr=0.01, batch_size=4)
+    assert protocol.score_epochs == score_epochs(3, 0.5) == 2
+    genotype = preset("unet")
+    ctx = RunContext(phantom_slices, _folds(phantom_slices), "cpu")
+    specs = [RunSpec(genotype.to_dict(), genotype.key, 0, 0, protocol)]
+    for outcome in [*train_fused(specs, ctx), _separate(specs[0], ctx)]:
+        dice = [e.val_dice for e in outcome.curve]
+        assert len(dice) == 3 and len(set(dice)) > 1  # the epochs differ
+        assert outcome.score == run_score(dice, protocol.score_fraction)
+        assert outcome.score == pytest.approx((dice[1] + dice[2]) / 2, rel=1e-12)
+
+
+def test_the_run_score_rule() -> None:
+    dice = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    assert run_score(dice, 0.2) == pytest.approx(0.95)  # the paper's: last 20%
+    assert run_score(dice, 0.0) == 1.0  # at least one epoch
+    assert run_score(dice, 1.0) == pytest.approx(0.55)
+    assert run_score(dice[:3], 0.2) == pytest.approx(0.3)  # round(0.6) = 1
+    with pytest.raises(ValueError, match="at least one epoch"):
+        run_score([], 0.2)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mbnas.errors import GenotypeError
-from mbnas.spaces.mbnas import Genotype, build_network
+from mbnas.spaces.mbnas import architecture_from_dict, build_model
 from mbnas.spaces.mbnas.genotype import BASE_CHANNELS
 
 #: ``network_class_name`` of the configurations written by ``mbnas export nnunet``.
@@ -83,14 +83,16 @@ class MBNASNetwork(nn.Module):
         super().__init__()
         if not isinstance(genotype, Mapping):
             raise GenotypeError(f"arch_kwargs.genotype must be a genotype dict, got {genotype!r}")
-        self.network = build_network(Genotype.from_dict(dict(genotype)), int(input_channels),
-                                     int(num_classes), int(base_channels))
+        # Read and built by the architecture's language (its codec): a genotype here.
+        self.architecture = architecture_from_dict(dict(genotype))
+        self.network = build_model(self.architecture, int(input_channels), int(num_classes),
+                                   int(base_channels))
         self.ds_factors = ds_factors([list(s) for s in strides]) if strides else [(1, 1)]
         self.decoder = _DeepSupervisionSwitch(deep_supervision)
 
     @property
-    def genotype(self) -> Genotype:
-        return self.network.genotype
+    def genotype(self) -> Any:
+        return self.architecture
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         logits = self.network(x)

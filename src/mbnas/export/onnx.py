@@ -29,7 +29,7 @@ from mbnas.io import atomic_write_json
 from mbnas.predict.model_folder import MODEL_JSON, ModelFolder, load_model_folder
 from mbnas.predict.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
 from mbnas.progress import track
-from mbnas.spaces.mbnas import Genotype
+from mbnas.spaces.languages import codec_of
 from mbnas.store.weights import file_sha256
 
 OPSET = 18
@@ -39,8 +39,9 @@ _MAX_BLOCKS = 4096
 
 def size_multiple(model: ModelFolder) -> int:
     """Height and width of the input must be multiples of this."""
-    if isinstance(model.architecture, Genotype):
-        return 2 ** model.architecture.depth()
+    codec = codec_of(model.architecture)
+    if codec is not None:  # a searched architecture: its language knows its halvings
+        return int(codec.multiple(model.architecture))
     return 32  # smp encoders downsample five times
 
 

@@ -16,24 +16,14 @@ from __future__ import annotations
 
 from torch import nn
 
-#: The numbers of spatial dimensions a network may have: images and volumes.
-SPATIAL_DIMS: tuple[int, ...] = (2, 3)
+from mbnas.nn import SPATIAL_DIMS, check_dims
+
+__all__ = ["SPATIAL_DIMS", "avg_pool", "batch_norm", "check_dims", "conv", "conv_transpose"]
 
 _CONV: dict[int, type[nn.Module]] = {2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_TRANSPOSE: dict[int, type[nn.Module]] = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 _BATCH_NORM: dict[int, type[nn.Module]] = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 _AVG_POOL: dict[int, type[nn.Module]] = {2: nn.AvgPool2d, 3: nn.AvgPool3d}
-
-
-def check_dims(spatial_dims: int) -> int:
-    """Return ``spatial_dims`` if it is one of :data:`SPATIAL_DIMS`.
-
-    Raises:
-        ValueError: Otherwise (2 for images, 3 for volumes; 1D is not supported).
-    """
-    if isinstance(spatial_dims, bool) or spatial_dims not in SPATIAL_DIMS:
-        raise ValueError(f"spatial_dims must be 2 (images) or 3 (volumes), got {spatial_dims!r}")
-    return int(spatial_dims)
 
 
 def conv(spatial_dims: int) -> type[nn.Module]:

@@ -33,7 +33,7 @@ from mbnas.data.normalise import resolve_schemes
 from mbnas.data.preprocess import PreprocessConfig, preprocess
 from mbnas.errors import GenotypeError, MbnasError
 from mbnas.io import atomic_write, atomic_write_json
-from mbnas.spaces.mbnas import Baseline, Genotype, architecture_from_dict
+from mbnas.spaces.mbnas import architecture_from_dict
 from mbnas.store import file_sha256
 
 MODEL_FORMAT = 1
@@ -66,7 +66,7 @@ class ModelFolder:
     """
 
     folder: Path
-    architecture: Genotype | Baseline
+    architecture: Any  # a Baseline, or an architecture of a language (a Genotype)
     in_channels: int
     n_classes: int
     base_channels: int
@@ -270,7 +270,7 @@ def _positive_int(meta: dict[str, Any], key: str, where: str) -> int:
     return int(value)
 
 
-def _validate(meta: Any, where: str) -> Genotype | Baseline:
+def _validate(meta: Any, where: str) -> Any:
     """Check a ``model.json`` dict; return its architecture."""
     if not isinstance(meta, dict):
         raise ModelFolderError(f"{where}: expected a JSON object, got {type(meta).__name__}")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.reporting.report_data import ModelEvaluation, ReportError
+from mbnas.spaces.languages import describe
 
 __all__ = ["NOT_AVAILABLE", "NOT_DONE", "CARD_SECTIONS", "ReportingCard", "genotype_similarity",
            "stability", "software_versions", "cost_summary"]
@@ -105,25 +106,21 @@ class ReportingCard:
         return cls(**dict(d))
 
 
-def _nodes(genotype: Any) -> list[Mapping[str, Any]] | None:
-    if hasattr(genotype, "to_dict"):
-        genotype = genotype.to_dict()
-    if not isinstance(genotype, Mapping):
-        return None
-    nodes = genotype.get("nodes")
-    if not isinstance(nodes, (list, tuple)) or not all(isinstance(n, Mapping) for n in nodes):
-        return None
-    return list(nodes)
+def _nodes(genotype: Any) -> list[Mapping[str, str]] | None:
+    """The architecture's variables per node, as its language's codec describes them."""
+    described = describe(genotype)
+    return None if described is None else list(described.values())
 
 
 def genotype_similarity(a: Any, b: Any) -> float:
     """Fraction of node variables that are equal in two genotypes (1.0: identical).
 
-    Genotypes are dicts ``{"kind": "genotype", "nodes": [{"channels": .., "block": ..,
-    "kernel": .., "skip": ..}, ...]}`` (or objects with ``to_dict()``). Nodes are
+    Architectures are dicts of any registered language (or objects with ``to_dict()``),
+    read through the language's codec (:func:`mbnas.spaces.languages.describe`): for a
+    genotype, its nodes' ``channels``, ``block``, ``kernel`` and ``skip``. Nodes are
     compared position by position, variable by variable; a node or variable present in
-    only one genotype counts as unequal. Anything that is not genotype-shaped (e.g. a
-    baseline's description) gives NaN: the similarity is undefined.
+    only one architecture counts as unequal. Anything no codec reads (e.g. a baseline's
+    description) gives NaN: the similarity is undefined.
     """
     na, nb = _nodes(a), _nodes(b)
     if na is None or nb is None:

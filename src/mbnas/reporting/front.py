@@ -22,6 +22,7 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 from mbnas.io import atomic_write_text  # noqa: E402
 from mbnas.reporting.figures import save_figure  # noqa: E402
 from mbnas.reporting.report_data import ModelEvaluation  # noqa: E402
+from mbnas.spaces.languages import architecture_text  # noqa: E402
 
 #: (figure, axis label, scale to the unit shown)
 AXES = (("params", "parameters (M)", 1e-6), ("macs", "MACs per forward pass (M)", 1e-6),
@@ -35,15 +36,12 @@ COST_FIELDS = {"params": "max_params", "macs": "max_macs", "memory": "max_memory
 
 
 def genotype_text(genotype: Mapping[str, Any]) -> str:
-    """A compact one-line genotype: per node channels initial, block, kernel, skip source.
+    """A compact one-line architecture, as its language's codec writes it.
 
-    ``s vgg3 / d res5 / u den3<2`` (s/d/u: same/down/up; ``<2``: skip from node 2).
+    An MB-NAS genotype: ``s vgg3 / d res5 / u den3<2`` (s/d/u: same/down/up; ``<2``: skip
+    from node 2); anything no codec reads: its name or kind.
     """
-    nodes = genotype.get("nodes")
-    if not isinstance(nodes, list):
-        return str(genotype.get("name", genotype.get("kind", "?")))
-    return " / ".join(f"{n['channels'][0]} {n['block'][:3]}{n['kernel']}"
-                      + (f"<{n['skip']}" if n.get("skip") else "") for n in nodes)
+    return architecture_text(genotype)
 
 
 def objectives_text(config: Mapping[str, Any]) -> str:

@@ -4,7 +4,8 @@ Built from values only (the driver reads the run folders and the store):
 
 * the spread of the K best scores (:func:`mbnas.reporting.card.stability`);
 * the pairwise distance between the K best genotypes, per variable type: the fraction
-  of nodes whose ``channels``, ``block``, ``kernel`` or ``skip`` differ;
+  of nodes whose ``channels``, ``block``, ``kernel`` or ``skip`` differ (the variables
+  their language's codec describes, :func:`mbnas.spaces.languages.describe`);
 * how often each option was chosen per node across the K best genotypes, and the
   *agreement* per variable (node x variable type): the share of pairs of repeats whose
   best genotypes chose the same option there (1: every repeat agrees). Several groups
@@ -28,13 +29,23 @@ from typing import Any
 import numpy as np
 
 from mbnas.reporting.card import stability
+from mbnas.spaces.languages import describe
 
+#: The variable types of the paper's genotypes: the columns when no genotype is readable.
 VARIABLES = ("channels", "block", "kernel", "skip")
 
+def _nodes(genotype: Mapping[str, Any]) -> list[Mapping[str, str]]:
+    """The architecture's variables per node (or stage), as its codec describes them."""
+    return list((describe(genotype) or {}).values())
 
-def _nodes(genotype: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    nodes = genotype.get("nodes") if isinstance(genotype, Mapping) else None
-    return list(nodes) if isinstance(nodes, (list, tuple)) else []
+
+def _variables(*groups: Sequence[Mapping[str, str]]) -> list[str]:
+    """The variable types of the nodes, in order of first appearance."""
+    return list(dict.fromkeys(v for nodes in groups for node in nodes for v in node))
+
+
+def _columns(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(v for row in rows.values() for v in row))
 
 
 def variable_distances(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, float]:
@@ -42,7 +53,7 @@ def variable_distances(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, 
     na, nb = _nodes(a), _nodes(b)
     n = max(len(na), len(nb))
     out = {}
-    for var in VARIABLES:
+    for var in _variables(na, nb) or VARIABLES:
         if n == 0:
             out[var] = math.nan
             continue
@@ -54,34 +65,38 @@ def variable_distances(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, 
 
 def option_frequencies(genotypes: Sequence[Mapping[str, Any]]
                        ) -> dict[str, dict[str, dict[str, int]]]:
-    """``{"node 1": {"block": {"dense": 2, ...}, ...}, ...}`` over the genotypes."""
+    """``{"node 1": {"block": {"dense": 2, ...}, ...}, ...}`` over the genotypes (the
+    node or stage names and variables their codec describes)."""
     out: dict[str, dict[str, dict[str, int]]] = {}
     for g in genotypes:
-        for i, node in enumerate(_nodes(g), start=1):
-            per = out.setdefault(f"node {i}", {v: {} for v in VARIABLES})
-            for var in VARIABLES:
-                key = str(node.get(var))
-                per[var][key] = per[var].get(key, 0) + 1
+        for group, node in (describe(g) or {}).items():
+            per = out.setdefault(group, {})
+            for var, value in node.items():
+                per.setdefault(var, {})
+                per[var][value] = per[var].get(value, 0) + 1
     return out
 
 
 def variable_agreement(genotypes: Sequence[Mapping[str, Any]]
                        ) -> dict[str, dict[str, float | None]]:
-    """``{"node 1": {"channels": 1.0, "block": 0.33, ...}, ...}``: per node and variable
-    type, the share of pairs of genotypes that chose the same option (None: one genotype)."""
+    """``{"node 1": {"channels": 1.0, "block": 0.33, ...}, ...}``: per node (or stage, as
+    the codec describes it) and variable, the share of pairs of genotypes that chose the
+    same option (None: one genotype)."""
+    described = [describe(g) or {} for g in genotypes]
+    pairs = list(itertools.combinations(described, 2))
     out: dict[str, dict[str, float | None]] = {}
-    pairs = list(itertools.combinations([_nodes(g) for g in genotypes], 2))
-    n = max((len(_nodes(g)) for g in genotypes), default=0)
-    for i in range(n):
-        out[f"node {i + 1}"] = {
-            var: (sum(1 for a, b in pairs if _at(a, i).get(var) == _at(b, i).get(var))
-                  / len(pairs)) if pairs else None
-            for var in VARIABLES}
+    for group in dict.fromkeys(k for d in described for k in d):
+        variables = dict.fromkeys(v for d in described for v in d.get(group, {}))
+        out[group] = {var: (sum(1 for a, b in pairs if a.get(group, {}).get(var)
+                                == b.get(group, {}).get(var)) / len(pairs)) if pairs else None
+                      for var in variables}
     return out
 
 
-def _at(nodes: list[Mapping[str, Any]], i: int) -> Mapping[str, Any]:
-    return nodes[i] if i < len(nodes) else {}
+def _identical(genotypes: Sequence[Mapping[str, Any]]) -> float | None:
+    """The share of pairs of genotypes that describe the same network."""
+    pairs = list(itertools.combinations([describe(g) or {} for g in genotypes], 2))
+    return sum(1 for a, b in pairs if a == b) / len(pairs) if pairs else None
 
 
 def fold_rank_correlation(fold_scores: Mapping[str, Sequence[float]]) -> dict[str, Any]:
@@ -146,12 +161,6 @@ def search_stability(labels: Sequence[str], best_scores: Sequence[float],
     }
 
 
-def _identical(genotypes: Sequence[Mapping[str, Any]]) -> float | None:
-    """The share of pairs of genotypes that are the same network."""
-    pairs = list(itertools.combinations([_nodes(g) for g in genotypes], 2))
-    return sum(1 for a, b in pairs if a == b) / len(pairs) if pairs else None
-
-
 def agreement_html(groups: Mapping[str, Mapping[str, Any]]) -> str:
     """One table, a column per group of repeats: the agreement of their best genotypes
     per variable (node x variable type), the mean per type and the identical share."""
@@ -159,16 +168,15 @@ def agreement_html(groups: Mapping[str, Mapping[str, Any]]) -> str:
     if not names:
         return ""
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
-    rows = []
-    for var in VARIABLES:
+    rows: list[tuple[str, list[Any]]] = []
+    for var in dict.fromkeys(v for n in names for v in groups[n]["mean_distance"]):
         rows.append((f"{var}, mean over nodes", [
             None if groups[n]["mean_distance"].get(var) is None
             else 1.0 - groups[n]["mean_distance"][var] for n in names]))
     rows.append(("the whole network", [groups[n].get("identical") for n in names]))
-    nodes = sorted({k for n in names for k in groups[n]["agreement"]},
-                   key=lambda k: int(k.split()[-1]))
+    nodes = dict.fromkeys(k for n in names for k in groups[n]["agreement"])
     for node in nodes:
-        for var in VARIABLES:
+        for var in dict.fromkeys(v for n in names for v in groups[n]["agreement"].get(node, {})):
             values = [groups[n]["agreement"].get(node, {}).get(var) for n in names]
             if any(v is not None and v < 1.0 for v in values):
                 rows.append((f"{node} {var}", values))
@@ -217,17 +225,22 @@ def stability_html(groups: Mapping[str, Mapping[str, Any]]) -> str:
                                                          "best_score_min", "best_score_max",
                                                          "best_score_range"))
                  + "</tr></tbody></table>")
+        distance_columns = _columns(s["distance"])
         html += ("<table><thead><tr><th>best genotypes</th>"
-                 + "".join(f"<th>{v} distance</th>" for v in VARIABLES) + "</tr></thead><tbody>"
+                 + "".join(f"<th>{escape(v)} distance</th>" for v in distance_columns)
+                 + "</tr></thead><tbody>"
                  + "".join(f"<tr><td>{escape(pair)}</td>"
-                           + "".join(f"<td>{_f(d[v])}</td>" for v in VARIABLES) + "</tr>"
-                           for pair, d in s["distance"].items()) + "</tbody></table>")
+                           + "".join(f"<td>{_f(d.get(v))}</td>" for v in distance_columns)
+                           + "</tr>" for pair, d in s["distance"].items()) + "</tbody></table>")
+        chosen_columns = _columns(s["option_frequencies"])
         html += ("<table><thead><tr><th>node</th>"
-                 + "".join(f"<th>{v} chosen (count over repeats)</th>" for v in VARIABLES)
+                 + "".join(f"<th>{escape(v)} chosen (count over repeats)</th>"
+                           for v in chosen_columns)
                  + "</tr></thead><tbody>"
                  + "".join(f"<tr><td>{escape(node)}</td>" + "".join(
                      "<td>" + escape(", ".join(f"{o} {n}" for o, n in sorted(
-                         per[v].items(), key=lambda t: -t[1]))) + "</td>" for v in VARIABLES)
+                         per.get(v, {}).items(), key=lambda t: -t[1]))) + "</td>"
+                     for v in chosen_columns)
                            + "</tr>" for node, per in s["option_frequencies"].items())
                  + "</tbody></table>")
         rc = s["rank_correlation"]

@@ -32,6 +32,10 @@ PAPER_SIZE_NOTE = (
 )
 
 
+#: The architecture language of the paper's genotypes (``SpaceDefinition.language``).
+MBNAS_LANGUAGE = "mb-nas"
+
+
 @dataclass(frozen=True)
 class SpaceDefinition:
     """A named search space: what is searched, its options and its fixed base.
@@ -42,6 +46,10 @@ class SpaceDefinition:
     ``blocks`` are the block families it searches (the ``b`` options, registered names),
     in option order. ``spatial_dims`` says whether its networks are 2D (images, every
     built-in space) or 3D (volumes); every block it names must support it.
+    ``language`` is the architecture language whose codec reads and builds its
+    architectures (:mod:`mbnas.spaces.languages`; the paper's genotypes: ``"mb-nas"``);
+    the fields ``searched`` to ``first_skip_node`` are the MB-NAS language's options, and
+    another language reads what it needs from its definition.
     """
 
     name: str
@@ -58,6 +66,7 @@ class SpaceDefinition:
     description: str = ""
     paper_size: float | None = None
     spatial_dims: int = 2
+    language: str = MBNAS_LANGUAGE
 
     @property
     def display_name(self) -> str:

@@ -58,6 +58,7 @@ from mbnas.training.runs import (
     utc_now,
 )
 from mbnas.training.sampling import foreground_slices, pass_order
+from mbnas.training.score_rule import run_score
 from mbnas.training.stacked_adam import StackedAdam
 from mbnas.training.train import EpochStats, RunOutcome, _autocast, _DeviceData, constant_class
 
@@ -267,9 +268,9 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
     outcomes = []
     for i in range(m):
         val = members[i].val_data
-        last = curves[i][-protocol.score_epochs:]
         outcome = RunOutcome(
-            score=float(np.mean([s.val_dice for s in last])), curve=curves[i],
+            score=run_score([s.val_dice for s in curves[i]], protocol.score_fraction),
+            curve=curves[i],
             case_dice={c.case_id: d for c, d in
                        zip(val.cases, per_case[i].mean(dim=1).float().tolist())},
             seconds=(time.perf_counter() - started) / m, device=str(device),

@@ -18,6 +18,7 @@ from mbnas.data.normalise import CHOICES as NORMALISATIONS
 from mbnas.errors import ConfigError
 from mbnas.nn import INITS
 from mbnas.training.fields import check_fields, reject_unknown
+from mbnas.training.score_rule import score_epochs
 
 # How a run's validation Dice is computed (see mbnas.metrics.overlap).
 DICE_MODES = ("pooled", "case")
@@ -266,7 +267,7 @@ class Protocol:
     @property
     def score_epochs(self) -> int:
         """How many final epochs are averaged into the run score (at least one)."""
-        return max(1, round(self.epochs * self.score_fraction))
+        return score_epochs(self.epochs, self.score_fraction)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -29,6 +29,7 @@ from mbnas.training.intensity import intensity_augment
 from mbnas.training.loss import poly_lr, soft_dice_loss
 from mbnas.training.protocol import Protocol
 from mbnas.training.sampling import foreground_slices, pass_order
+from mbnas.training.score_rule import run_score
 
 
 @dataclass
@@ -190,8 +191,7 @@ def train_run(
         curve.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
-    last = curve[-protocol.score_epochs:]
-    score = float(np.mean([s.val_dice for s in last]))
+    score = run_score([s.val_dice for s in curve], protocol.score_fraction)
     case_mean = per_case.mean(dim=1).float().tolist()
     outcome = RunOutcome(
         score=score,

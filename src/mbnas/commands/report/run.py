@@ -36,6 +36,7 @@ from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.progress import Step, track
 from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.report_data import ModelEvaluation
+from mbnas.spaces.languages import architecture_text
 
 PNG = ".png"
 
@@ -129,6 +130,8 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     figures: list[FigureRef] = []
 
     def add(paths: Sequence[Path], caption: str) -> None:
+        if not paths:  # a language that draws nothing
+            return
         files.extend(paths)
         figures.append(FigureRef(next(p for p in paths if p.suffix == PNG), caption))
 
@@ -141,7 +144,8 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     step.advance(info="search progress figure")
     for r in runs:
         add(draw_best(r, figs / f"architecture_{slug(r.name)}"),
-            f"Best network of {r.label} (search score {_score(r.best.get('score'))}).")
+            f"Best network of {r.label} (search score {_score(r.best.get('score'))}): "
+            f"{architecture_text(r.genotype)}.")
     step.advance(info=f"{len(runs)} architecture drawing(s)")
     front_html, front_files = front_section(  # cost-aware runs
         [(r.label, r.files.read_front(), log) for r, log in zip(runs, logs, strict=True)],
@@ -226,13 +230,27 @@ def _score(x: Any) -> str:
 
 
 def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
-    """The architecture picture of a run's best network (PNG and SVG)."""
-    from mbnas.spaces.mbnas import Genotype
-    from mbnas.spaces.mbnas.draw import draw_genotype
+    """The architecture picture of a run's best network (PNG and SVG), drawn by its
+    language's codec; for a language that draws nothing, its variables as a table."""
+    from mbnas.spaces.languages import codec_of, describe
 
-    genotype = Genotype.from_dict(run.genotype)
-    return list(draw_genotype(genotype, prefix, title=f"{run.name}: best network "
-                              f"({genotype.key})"))
+    codec = codec_of(run.genotype)
+    if codec is None:
+        return []
+    architecture = codec.decode(run.genotype)
+    title = f"{run.name}: best network ({architecture.key})"
+    if codec.draw is not None:
+        return list(codec.draw(architecture, prefix, title))
+    from mbnas.reporting.figures import plt, save_figure
+
+    rows = list((describe(run.genotype) or {}).items())
+    columns = list(dict.fromkeys(v for _, node in rows for v in node))
+    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(columns), 0.9 + 0.3 * len(rows)))
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    ax.table(cellText=[[node.get(v, "") for v in columns] for _, node in rows],
+             rowLabels=[g for g, _ in rows], colLabels=columns, loc="center")
+    return save_figure(fig, prefix)
 
 
 def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str, Any]:

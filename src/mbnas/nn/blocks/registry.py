@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from mbnas.errors import GenotypeError
-from mbnas.nn.layers import check_dims
+from mbnas.nn import check_dims
 from mbnas.registry import Registry
 
 if TYPE_CHECKING:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mbnas.errors import GenotypeError
+from mbnas.spaces.languages import LANGUAGES, codec_of
 from mbnas.spaces.mbnas.genotype import Genotype
 
 if TYPE_CHECKING:
@@ -94,13 +95,16 @@ class Baseline:
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:16]
 
 
-def architecture_from_dict(d: Any) -> Genotype | Baseline:
-    """Read a genotype or a baseline from its dict, dispatching on ``"kind"``.
+def architecture_from_dict(d: Any) -> Any:
+    """Read an architecture from its dict, dispatching on ``"kind"``.
 
-    A dict without ``"kind"`` but with ``"nodes"`` is read as a genotype.
+    ``"baseline"`` is a :class:`Baseline`; any other kind is decoded by the codec of the
+    architecture language registered for it (``"genotype"``: a :class:`Genotype`;
+    :mod:`mbnas.spaces.languages`). A dict without ``"kind"`` but with ``"nodes"`` is
+    read as a genotype.
 
     Raises:
-        GenotypeError: If the dict is neither.
+        GenotypeError: If no language reads the dict's kind, or its codec refuses it.
     """
     if not isinstance(d, dict):
         raise GenotypeError(f"an architecture must be a mapping, got {type(d).__name__}")
@@ -109,6 +113,10 @@ def architecture_from_dict(d: Any) -> Genotype | Baseline:
         return Genotype.from_dict(d)
     if kind == "baseline":
         return Baseline.from_dict(d)
+    codec = codec_of(d)
+    if codec is not None:
+        return codec.decode(d)
+    kinds = ", ".join(repr(c.kind) for _, c in LANGUAGES.items())
     raise GenotypeError(
-        f"unknown architecture kind {kind!r}; expected 'genotype' or 'baseline'"
+        f"unknown architecture kind {kind!r}; expected {kinds} or 'baseline'"
     )

@@ -25,6 +25,8 @@ parameter order, so the same initial weights for a seed).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -32,6 +34,7 @@ from mbnas.errors import ConfigError, GenotypeError
 from mbnas.nn.blocks import check_block_dims, get_block
 from mbnas.nn.blocks.vgg import VGGBlock
 from mbnas.nn.layers import check_dims, conv, conv_transpose
+from mbnas.spaces.languages import codec_of
 from mbnas.spaces.mbnas.baselines import Baseline
 from mbnas.spaces.mbnas.genotype import BASE_CHANNELS, Genotype, level_text
 
@@ -141,15 +144,16 @@ def build_network(genotype: Genotype, in_channels: int, n_classes: int,
     return MBNASNet(genotype, in_channels, n_classes, base_channels, spatial_dims)
 
 
-def build_model(architecture: Genotype | Baseline, in_channels: int, n_classes: int,
+def build_model(architecture: Any, in_channels: int, n_classes: int,
                 base_channels: int = BASE_CHANNELS, spatial_dims: int = 2) -> nn.Module:
-    """Build a genotype's network or a named baseline, so callers need not care which.
+    """Build a genotype's network, a named baseline, or an architecture of another
+    language (through its codec's ``build``), so callers need not care which.
 
-    ``base_channels`` applies to genotypes; the baselines keep their published widths
-    and are 2D only.
+    ``base_channels`` applies to searched architectures; the baselines keep their
+    published widths and are 2D only.
 
     Raises:
-        GenotypeError: If ``architecture`` is neither a Genotype nor a Baseline.
+        GenotypeError: If ``architecture`` is none of these.
         ConfigError: If a baseline is asked for in 3D.
     """
     if isinstance(architecture, Genotype):
@@ -160,6 +164,10 @@ def build_model(architecture: Genotype | Baseline, in_channels: int, n_classes: 
                               f"not {spatial_dims}D")
         _check_channels(in_channels, n_classes)
         return architecture.build(in_channels, n_classes)
+    codec = codec_of(architecture)
+    if codec is not None:
+        _check_channels(in_channels, n_classes)
+        return codec.build(architecture, in_channels, n_classes, base_channels, spatial_dims)
     raise GenotypeError(
         f"cannot build {architecture!r}: expected a Genotype or a Baseline"
     )

@@ -69,6 +69,7 @@ import numpy as np
 
 from mbnas.errors import ConfigError, GenotypeError
 from mbnas.nn.blocks import check_block_dims, get_block
+from mbnas.spaces.languages import language
 from mbnas.spaces.mbnas.count import TopologyCounter
 from mbnas.spaces.mbnas.genotype import (
     CHANNEL_OPTIONS,
@@ -82,6 +83,7 @@ from mbnas.spaces.mbnas.genotype import (
 from mbnas.spaces.mbnas.presets import preset
 from mbnas.spaces.registry import (
     FIXED_BLOCKS,
+    MBNAS_LANGUAGE,
     PAPER_BLOCKS,
     PAPER_KERNELS,
     SPACES,
@@ -338,8 +340,11 @@ class SearchSpace:
 
 
 def get_space(name: str, max_depth: int | None = None,
-              block: str | None = None) -> SearchSpace:
+              block: str | None = None) -> Any:
     """The registered search space ``name`` (see :func:`space_names`).
+
+    A :class:`SearchSpace` of genotypes for the MB-NAS language; a space of another
+    architecture language (``SpaceDefinition.language``) is built by its codec.
 
     Args:
         name: A registered space name.
@@ -353,6 +358,8 @@ def get_space(name: str, max_depth: int | None = None,
             ``block`` is given for a space that searches blocks or is not a fixed block.
     """
     definition = space_definition(name)
+    if definition.language != MBNAS_LANGUAGE:  # another language builds its own spaces
+        return language(definition.language).space(definition, max_depth, block)
     if max_depth is None:
         max_depth = DEFAULT_MAX_DEPTH if definition.max_depth is None else definition.max_depth
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
