@@ -16,7 +16,12 @@ import numpy as np
 from mbnas.data.sites import check_split
 from mbnas.errors import ConfigError
 from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS
-from mbnas.spaces.registry import DEFAULT_SPACE, RANDOM_START
+from mbnas.spaces.registry import (
+    DEFAULT_SPACE,
+    MBNAS_LANGUAGE,
+    RANDOM_START,
+    space_definition,
+)
 from mbnas.strategies import (
     DEFAULT_STRATEGY,
     check_method,
@@ -103,6 +108,12 @@ class SearchConfig:
             raise ConfigError(f"the {self.strategy} strategy trains its decoded networks "
                               f"stand-alone (scoring {DEFAULT_SCORING}); drop --scoring "
                               f"{self.scoring}")
+        if strategy_definition(self.strategy).one_shot:
+            space = space_definition(self.space)
+            if space.language != MBNAS_LANGUAGE or space.spatial_dims != 2:
+                raise ConfigError(f"the {self.strategy} strategy searches the 2D spaces of "
+                                  f"the MB-NAS genotypes (its supernet's); space "
+                                  f"{self.space} is not one")
         if strategy_definition(self.strategy).one_shot and tuple(self.objectives) != ("dice",):
             raise ConfigError(f"{self.strategy} searches Dice; for a cost term use "
                               "--strategy-option cost_weight=W (and cost=params|macs|memory);"
