@@ -33,6 +33,7 @@ ALLOWED = {
     ("cli/search.py", "ray"): "the config's `ray` settings section (a field name)",
     ("cli/evaluate_report.py", "ray"): "the config's `ray` settings section (a field name)",
     ("spaces/registry.py", "random"): "RANDOM_START, the --start option, not the strategy",
+    ("commands/common/runfolder.py", "dnas"): "the folder of the DNAS phase's files",
 }
 
 

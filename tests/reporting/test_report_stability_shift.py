@@ -113,3 +113,22 @@ def test_domain_shift_leaves_out_what_no_one_measured() -> None:
                      {"ext": {"models": {"nn": [{"case": "e1", "dice": 0.6}]}}})
     assert d["metrics"] == ["dice"]
     assert d["models"]["nn"]["columns"]["external ext"]["drop"] == pytest.approx(0.1)
+
+
+def test_agreement_per_variable_and_side_by_side_groups() -> None:
+    from mbnas.reporting.stability import agreement_html, variable_agreement
+
+    three = [_g("vgg", "dense"), _g("vgg", "vgg"), _g("vgg", "vgg", kernel=5)]
+    agreement = variable_agreement(three)
+    assert agreement["node 1"]["block"] == 1.0
+    assert agreement["node 2"]["block"] == pytest.approx(1 / 3)  # 1 pair of 3 agrees
+    assert agreement["node 1"]["kernel"] == pytest.approx(1 / 3)
+    assert variable_agreement([_g("vgg")])["node 1"]["block"] is None
+    groups = {name: search_stability(["r0", "r1", "r2"], [0.5, 0.5, 0.5], g,
+                                     [set(), set(), set()], {})
+              for name, g in (("dnas", three), ("local", [_g("vgg", "vgg")] * 3))}
+    assert groups["local"]["identical"] == 1.0 and groups["dnas"]["identical"] == 0.0
+    html = agreement_html(groups)
+    assert "<th>dnas</th><th>local</th>" in html
+    assert "<tr><td>node 2 block</td><td>0.3333</td><td>1.0000</td></tr>" in html
+    assert "node 1 block" not in html  # every group agrees there

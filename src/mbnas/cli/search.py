@@ -412,7 +412,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy-option", action="append", metavar="KEY=VALUE",
                    dest="strategy_option",
                    help="an option of the strategy (repeatable), e.g. batch_size=4 with "
-                        "--strategy random; added to the config file's strategy_options")
+                        "--strategy random, arch_lr=0.01 with --strategy dnas; added to the "
+                        "config file's strategy_options")
     p.add_argument("--max-depth", type=int, dest="max_depth",
                    help="deepest level (default: the space's own, 3 for the paper's)")
     p.add_argument("--device", help="auto, cpu or cuda")
@@ -428,10 +429,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         + f" (default {DEFAULT_SCORING})")
     p.add_argument("--retrain-top", type=int, dest="retrain_top", metavar="K",
                    help="--scoring supernet: train the best K networks by supernet score "
-                        "stand-alone at the end; best.json is the best of them (default 5)")
+                        "stand-alone at the end; --strategy dnas: the K most probable "
+                        "decoded networks; best.json is the best of them (default 5)")
     p.add_argument("--supernet-epochs", type=int, dest="supernet_epochs", metavar="N",
-                   help="--scoring supernet: epochs of each fold's supernet (default: "
-                        "--epochs)")
+                   help="--scoring supernet: epochs of each fold's supernet; --strategy "
+                        "dnas: of its supernets and architecture parameters, unless its "
+                        "option epochs is set (default: --epochs)")
     p.add_argument("--repeats", type=int, metavar="K",
                    help="K independent searches (search seeds seed..seed+K-1) on the same "
                         "folds, sharing one store, in OUT/repeat0..; for search stability")

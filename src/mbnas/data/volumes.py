@@ -127,8 +127,10 @@ class VolumeData:
             raise DatasetError(f"{folder}: not a readable volume cache ({exc}); delete it "
                                "and run again") from exc
         cases = tuple(VolumeCase(c["case_id"], tuple(c["spacing"]), c.get("site"),
-                                 tuple(c["shape"]), tuple(c["original_shape"]),
-                                 tuple(c["original_spacing"])) for c in meta["cases"])
+                                 shape=tuple(c["shape"]),
+                                 original_shape=tuple(c["original_shape"]),
+                                 original_spacing=tuple(c["original_spacing"]))
+                      for c in meta["cases"])
         return cls(folder, cases, {int(k): v for k, v in meta["label_names"].items()},
                    tuple(meta["channel_names"]), meta.get("statistics", {}))
 

@@ -6,7 +6,11 @@ Built from values only (the driver reads the run folders and the store):
 * the pairwise distance between the K best genotypes, per variable type: the fraction
   of nodes whose ``channels``, ``block``, ``kernel`` or ``skip`` differ (the variables
   their language's codec describes, :func:`mbnas.spaces.languages.describe`);
-* how often each option was chosen per node across the K best genotypes;
+* how often each option was chosen per node across the K best genotypes, and the
+  *agreement* per variable (node x variable type): the share of pairs of repeats whose
+  best genotypes chose the same option there (1: every repeat agrees). Several groups
+  (e.g. ``--strategy dnas`` and local search, each with ``--repeats``) are shown side by
+  side, variable by variable (:func:`agreement_html`);
 * the rank correlation (Spearman) of the scores of architectures that several repeats
   evaluated. The repeats share one store, so such an architecture has one score: its
   ranking is compared across folds instead (fold i vs fold j, over those
@@ -74,6 +78,28 @@ def option_frequencies(genotypes: Sequence[Mapping[str, Any]]
     return out
 
 
+def variable_agreement(genotypes: Sequence[Mapping[str, Any]]
+                       ) -> dict[str, dict[str, float | None]]:
+    """``{"node 1": {"channels": 1.0, "block": 0.33, ...}, ...}``: per node (or stage, as
+    the codec describes it) and variable, the share of pairs of genotypes that chose the
+    same option (None: one genotype)."""
+    described = [describe(g) or {} for g in genotypes]
+    pairs = list(itertools.combinations(described, 2))
+    out: dict[str, dict[str, float | None]] = {}
+    for group in dict.fromkeys(k for d in described for k in d):
+        variables = dict.fromkeys(v for d in described for v in d.get(group, {}))
+        out[group] = {var: (sum(1 for a, b in pairs if a.get(group, {}).get(var)
+                                == b.get(group, {}).get(var)) / len(pairs)) if pairs else None
+                      for var in variables}
+    return out
+
+
+def _identical(genotypes: Sequence[Mapping[str, Any]]) -> float | None:
+    """The share of pairs of genotypes that describe the same network."""
+    pairs = list(itertools.combinations([describe(g) or {} for g in genotypes], 2))
+    return sum(1 for a, b in pairs if a == b) / len(pairs) if pairs else None
+
+
 def fold_rank_correlation(fold_scores: Mapping[str, Sequence[float]]) -> dict[str, Any]:
     """Spearman correlation of architecture scores between every pair of folds.
 
@@ -127,11 +153,42 @@ def search_stability(labels: Sequence[str], best_scores: Sequence[float],
         "repeats": len(labels), "spread": spread, "distance": pairs,
         "mean_distance": mean_distance,
         "option_frequencies": option_frequencies(best_genotypes),
+        "agreement": variable_agreement(best_genotypes),
+        "identical": _identical(best_genotypes),
         "evaluated": {lab: len(k) for lab, k in zip(labels, evaluated, strict=True)},
         "shared_architectures": len(shared),
         "rank_correlation": fold_rank_correlation({k: fold_scores[k] for k in shared
                                                    if k in fold_scores}),
     }
+
+
+def agreement_html(groups: Mapping[str, Mapping[str, Any]]) -> str:
+    """One table, a column per group of repeats: the agreement of their best genotypes
+    per variable (node x variable type), the mean per type and the identical share."""
+    names = [n for n, s in groups.items() if s.get("agreement")]
+    if not names:
+        return ""
+    head = "".join(f"<th>{escape(n)}</th>" for n in names)
+    rows: list[tuple[str, list[Any]]] = []
+    for var in dict.fromkeys(v for n in names for v in groups[n]["mean_distance"]):
+        rows.append((f"{var}, mean over nodes", [
+            None if groups[n]["mean_distance"].get(var) is None
+            else 1.0 - groups[n]["mean_distance"][var] for n in names]))
+    rows.append(("the whole network", [groups[n].get("identical") for n in names]))
+    nodes = dict.fromkeys(k for n in names for k in groups[n]["agreement"])
+    for node in nodes:
+        for var in dict.fromkeys(v for n in names for v in groups[n]["agreement"].get(node, {})):
+            values = [groups[n]["agreement"].get(node, {}).get(var) for n in names]
+            if any(v is not None and v < 1.0 for v in values):
+                rows.append((f"{node} {var}", values))
+    body = "".join(f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{_f(v)}</td>"
+                                                             for v in values) + "</tr>"
+                   for label, values in rows)
+    return ("<h3>Agreement per variable</h3><p>The share of pairs of repeats whose best "
+            "networks chose the same option, per variable (1: all repeats agree); "
+            "variables on which every group agrees fully are left out.</p>"
+            f"<table><thead><tr><th>variable</th>{head}</tr></thead><tbody>{body}"
+            "</tbody></table>")
 
 
 def card_line(s: Mapping[str, Any]) -> str:
@@ -194,4 +251,4 @@ def stability_html(groups: Mapping[str, Mapping[str, Any]]) -> str:
                  "between folds (the shared store gives each one score, so the folds are "
                  f"compared): {escape(pairs or rc.get('note', 'n/a'))}"
                  f"{'; mean ' + _f(rc['mean']) if rc.get('mean') is not None else ''}.</p>")
-    return html
+    return html + agreement_html(groups)

@@ -49,6 +49,11 @@ class StrategyDefinition:
             network (``mbnas.spaces.mbnas.kernel_space``); reports then give both phases' sizes.
         was_space: Whether run folders written before it was a strategy name it as their
             space (``space: NAME``, strategy local); they are read as today's settings.
+        one_shot: ``"module:function"`` of an architecture search done by training (torch),
+            which the search driver runs before the ask/tell loop and whose decoded
+            networks it offers to the strategy (``strategy.offer``); see
+            :mod:`mbnas.strategies.dnas`. Empty: a plain ask/tell strategy.
+        card: How the reporting card names the search method; empty: "NAME search".
     """
 
     name: str
@@ -61,6 +66,8 @@ class StrategyDefinition:
     kernel_phase: bool = False
     was_space: bool = False
     options: type | None = None
+    one_shot: str = ""
+    card: str = ""
 
 
 #: The strategy `mbnas search` uses unless told otherwise: the paper's local search.
@@ -70,7 +77,7 @@ DEFAULT_STRATEGY = "local"
 STRATEGIES: Registry[StrategyDefinition] = Registry(
     "search strategy", "search strategies: ask for genotypes, are told their scores",
     builtins=("mbnas.strategies.local", "mbnas.strategies.random_search",
-              "mbnas.strategies.bilevel"))
+              "mbnas.strategies.bilevel", "mbnas.strategies.dnas"))
 
 
 def register_strategy(name: str, **fields: Any

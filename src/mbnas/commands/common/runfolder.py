@@ -124,6 +124,11 @@ class RunFolder:
         return self.path / "front.json"
 
     @property
+    def dnas(self) -> Path:
+        """The DNAS phase of ``--strategy dnas``: its checkpoint and ``decoded.json``."""
+        return self.path / "dnas"
+
+    @property
     def progress(self) -> Path:
         """The prefix of the search progress figure (``progress.png``/``.svg``)."""
         return self.path / "progress"

@@ -32,7 +32,7 @@ from mbnas.reporting.card import (
 from mbnas.reporting.front import objectives_text
 from mbnas.reporting.report_data import ModelEvaluation
 from mbnas.spaces.mbnas import Genotype, get_space, kernel_space
-from mbnas.strategies import method_description, strategy_definition
+from mbnas.strategies import STRATEGIES, method_description, strategy_definition
 from mbnas.training.protocol import Protocol
 
 NO_EVALUATION = "no evaluation yet: run `mbnas evaluate` on the search runs"
@@ -291,8 +291,7 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
         split_seed=split_seed, splits_file=splits,
         search_space=_per_run(runs, lambda r: method_description(r.space, r.strategy)),
         search_space_size=_per_run(runs, space_size),
-        strategy=_per_run(runs, lambda r: f"{r.config.get('strategy')} search, start "
-                          f"{r.config.get('start')}"),
+        strategy=_per_run(runs, strategy_text),
         budget=_per_run(runs, lambda r: f"{plural(int(r.config.get('budget') or 0), 'evaluation')}"
                         f" ({len(r.files.read_search_log())} done)"),
         objectives=_per_run(runs, lambda r: objectives_text(r.config)),
@@ -323,6 +322,24 @@ def build_card(runs: Sequence[SearchRun], evaluation: EvaluationFile | None,
         software_versions=versions,
         config_hashes=hashes,
     )
+
+
+def strategy_text(run: SearchRun) -> str:
+    """The card's strategy row: "local search, start unet"; a strategy with a method of
+    its own (dnas) says what it did, and the DNAS phase's epochs and time."""
+    name = str(run.config.get("strategy"))
+    definition = STRATEGIES.find(name)
+    if definition is None or not definition.card:
+        return f"{name} search, start {run.config.get('start')}"
+    text = f"{name}: {definition.card}"
+    decoded = run.files.dnas / "decoded.json"
+    if definition.one_shot and decoded.is_file():
+        d = json.loads(decoded.read_text(encoding="utf-8"))
+        text += (f"; {d.get('epochs')} supernet epochs on {d.get('folds')} folds in "
+                 f"{float(d.get('seconds', 0)) / 3600:.2f} h, then {len(d['candidates'])} "
+                 "decoded networks (the masked argmax and the most probable others) "
+                 "trained stand-alone")
+    return text
 
 
 def _metric_list(tolerance_mm: float) -> str:

@@ -61,6 +61,7 @@ def _fold_scores(store_file: Path, keys: set[str], protocol_key: str) -> dict[st
 def stability_groups(runs: Sequence[SearchRun]) -> dict[str, dict[str, Any]]:
     """The stability figures of each ``--repeats`` folder among the runs."""
     from mbnas.reporting.stability import search_stability
+    from mbnas.strategies.registry import default_strategy
 
     by_folder = {r.folder: r for r in runs}
     out = {}
@@ -71,11 +72,13 @@ def stability_groups(runs: Sequence[SearchRun]) -> dict[str, dict[str, Any]]:
         keys = set().union(*evaluated)
         scores = _fold_scores(store_path(group[0].folder), keys,
                               str(group[0].best.get("protocol_key")))
-        out[f"{group[0].name.split(' (')[0]} repeats in {parent.name}"] = search_stability(
-            [f"{r.folder.name} (seed {r.config.get('seed')})" for r in group],
-            [math.nan if r.best.get("score") is None else float(r.best["score"])
-             for r in group],
-            [r.genotype for r in group], evaluated, scores)
+        strategy = group[0].config.get("strategy") or default_strategy()
+        out[f"{group[0].name.split(' (')[0]} {strategy} repeats in {parent.name}"] = \
+            search_stability(
+                [f"{r.folder.name} (seed {r.config.get('seed')})" for r in group],
+                [math.nan if r.best.get("score") is None else float(r.best["score"])
+                 for r in group],
+                [r.genotype for r in group], evaluated, scores)
     return out
 
 

@@ -16,11 +16,17 @@ import numpy as np
 from mbnas.data.sites import check_split
 from mbnas.errors import ConfigError
 from mbnas.scoring.registry import DEFAULT_SCORING, SCORINGS
-from mbnas.spaces.registry import DEFAULT_SPACE, RANDOM_START
+from mbnas.spaces.registry import (
+    DEFAULT_SPACE,
+    MBNAS_LANGUAGE,
+    RANDOM_START,
+    space_definition,
+)
 from mbnas.strategies import (
     DEFAULT_STRATEGY,
     check_method,
     make_strategy,
+    strategy_definition,
     strategy_options,
     upgrade_settings,
 )
@@ -79,9 +85,11 @@ class SearchConfig:
     fidelity: tuple[float, ...] = ()
     # `--scoring`: how each batch of networks gets its scores (mbnas.scoring.registry).
     scoring: str = DEFAULT_SCORING
-    # `--retrain-top K`: --scoring supernet trains its best K networks stand-alone at the end.
+    # `--retrain-top K`: --scoring supernet trains its best K networks stand-alone at the
+    # end; --strategy dnas trains its K most probable decoded networks.
     retrain_top: int = RETRAIN_TOP
-    # The strategy's own options (its options dataclass; `--strategy-option KEY=VALUE`).
+    # `--strategy-option KEY=VALUE`: the strategy's own settings (e.g. dnas's
+    # mbnas.strategies.dnas.DnasOptions), checked by its registration; {}: defaults.
     strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -108,6 +116,23 @@ class SearchConfig:
             build_strategy(self, np.random.default_rng(self.seed))
         check_executor(self.executor)
         SCORINGS.get(self.scoring)  # an unknown method lists the registered ones
+        if strategy_definition(self.strategy).one_shot and self.scoring != DEFAULT_SCORING:
+            raise ConfigError(f"the {self.strategy} strategy trains its decoded networks "
+                              f"stand-alone (scoring {DEFAULT_SCORING}); drop --scoring "
+                              f"{self.scoring}")
+        if strategy_definition(self.strategy).one_shot:
+            space = space_definition(self.space)
+            if space.language != MBNAS_LANGUAGE or space.spatial_dims != 2:
+                raise ConfigError(f"the {self.strategy} strategy searches the 2D spaces of "
+                                  f"the MB-NAS genotypes (its supernet's); space "
+                                  f"{self.space} is not one")
+        if strategy_definition(self.strategy).one_shot and tuple(self.objectives) != ("dice",):
+            raise ConfigError(f"{self.strategy} searches Dice; for a cost term use "
+                              "--strategy-option cost_weight=W (and cost=params|macs|memory);"
+                              " --max-* limits apply to the decoded networks")
+        options = strategy_options(self.strategy, self.strategy_options)
+        if options is not None:  # the resolved values, as the strategy reads them
+            object.__setattr__(self, "strategy_options", options.to_dict())
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
         if self.retrain_top < 1:
@@ -135,6 +160,11 @@ class SearchConfig:
         if not self.strategy_options:
             del d["strategy_options"]
         return without_default_cost_settings(d)  # folders of Dice-only searches unchanged
+
+    @property
+    def options(self) -> Any:
+        """The strategy's options object (None for a strategy that takes none)."""
+        return strategy_options(self.strategy, self.strategy_options)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:

@@ -36,7 +36,7 @@ from mbnas.scoring.fidelity_search import trainings_by_fidelity
 from mbnas.scoring.registry import DEFAULT_SCORING, Scorer, ScoringContext, make_scorer
 from mbnas.scoring.train import Evaluator
 from mbnas.store import ResultStore
-from mbnas.strategies import upgrade_settings
+from mbnas.strategies import strategy_definition, upgrade_settings
 from mbnas.training.failures import RunFailure, last_line
 from mbnas.training.protocol import Protocol
 from mbnas.training.runs import InProcessExecutor, RunHooks
@@ -112,6 +112,10 @@ def run_search(
                 if cost is not None:
                     cost.load_state_dict(state)
                 scorer.load_state_dict(state.get(_state_key(config)))
+            one_shot = strategy_definition(config.strategy).one_shot
+            if one_shot:  # a search done by training (DNAS): its networks are the asks
+                decoded = _import(one_shot)(config, folder, ctx, cost)
+                strategy.offer([g for g, _ in decoded], [lp for _, lp in decoded])
             while (batch := strategy.ask()) is not None:
                 if cost is not None:
                     cost.check_batch(batch)
@@ -166,6 +170,14 @@ def search_data(config: SearchConfig) -> tuple[SearchConfig, Any]:
     config = dataclasses.replace(config, protocol=plan_protocol(config.protocol,
                                                                 config.data_dir, levels))
     return config, training_volumes(config.data_dir, config.cache_dir, config.protocol)
+
+
+def _import(path: str) -> Any:
+    """The function ``module:name`` (a registration names it: the strategies stay light)."""
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def log_restart(told: list[Any]) -> None:

@@ -214,6 +214,13 @@ class SearchSpace:
                 nodes[i - 1] = replace(nodes[i - 1], channels=CELL_OF_STEP[step])
         return nodes
 
+    @property
+    def counter(self) -> TopologyCounter:
+        """The DP over valid (a, d) choices node by node (read-only use): what a sampler
+        that is not uniform (the DNAS distribution, :mod:`mbnas.scoring.dnas_arch`) masks
+        its options with."""
+        return self._counter
+
     def __repr__(self) -> str:
         return (f"SearchSpace({self.name!r}, searched={''.join(sorted(self.searched))}, "
                 f"max_depth={self.max_depth}, size={self.size()})")
