@@ -8,11 +8,11 @@ import json
 
 import numpy as np
 import pytest
-from toy_space import ToyGenotype, ToySpace, drive, separable_objective
 
 from mbnas.errors import ConfigError
 from mbnas.strategies import make_strategy, strategy_definition, strategy_options
 from mbnas.strategies.dnas import DnasOptions
+from mbnas.testing.toy_space import ToyGenotype, ToySpace, drive, separable_objective
 
 space = ToySpace("toy", 3)
 objective = separable_objective(3, seed=3)
