@@ -173,25 +173,3 @@ def test_predict_shows_its_progress_and_takes_threads(trained, tmp_path, capsys)
     assert "1 CPU thread(s)" in capsys.readouterr().out
     assert main(["predict", "--model", str(trained.model_dir), "--input", str(scan),
                  "--output", str(tmp_path / "out2"), "--threads", "0"]) == 2
-
-
-def test_a_model_folder_shares_the_runs_weights_instead_of_copying_them(trained, tmp_path):
-    import os
-    import shutil
-
-    from mbnas.inference import export_model
-
-    meta = json.loads((trained.model_dir / "model.json").read_text())
-    run = tmp_path / "weights" / trained.weights.name  # the evaluation's weights file
-    run.parent.mkdir()
-    shutil.copy(trained.weights, run)
-    export_model(tmp_path / "model", architecture=meta["architecture"], in_channels=1,
-                 n_classes=2, base_channels=meta["base_channels"], image_size=32,
-                 label_names={int(k): v for k, v in meta["label_names"].items()},
-                 channel_names=meta["channel_names"],
-                 normalisation=meta["normalisation"], weights=[run])
-    kept = tmp_path / "model" / run.name
-    assert os.stat(kept).st_ino == os.stat(run).st_ino  # one copy of the bytes on disk
-    run.unlink()  # removing the evaluation's file leaves the model folder whole
-    assert load_model_folder(tmp_path / "model").weights == (kept.resolve(),)
-    assert kept.stat().st_size > 0

@@ -175,32 +175,16 @@ def export_model(folder: str | Path, *, architecture: Mapping[str, Any], in_chan
         if target.exists() and (target.resolve() == path.resolve()
                                 or os.path.samefile(target, path)):  # linked already
             continue
-        if not _link(path, target):
-            with path.open("rb") as src:
-                atomic_write(target, partial(shutil.copyfileobj, src))
+        # A copy, not a hard link: a model folder edited or overwritten in place must
+        # never change the store's weights (finished work is never lost).
+        with path.open("rb") as src:
+            atomic_write(target, partial(shutil.copyfileobj, src))
     # A checksum per weights file: loading refuses a file changed since the export.
     meta["weights_sha256"] = {p.name: file_sha256(folder / p.name) for p in paths}
     atomic_write_json(folder / MODEL_JSON, meta)
     for name in old - set(meta["weights"]):
         (folder / name).unlink(missing_ok=True)
     return folder / MODEL_JSON
-
-
-def _link(source: Path, target: Path) -> bool:
-    """Hard-link ``source`` as ``target`` (atomically); False where links are not possible
-    (another file system, Windows FAT). Weights are never written in place, so the run's
-    file and the model folder's share their bytes: an evaluation stores each once (it
-    kept 787 MB twice for 8 tiny runs), and either survives the other's removal."""
-    tmp = target.with_name(f".{target.name}.link.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-        os.replace(tmp, target)
-        tmp.unlink(missing_ok=True)  # rename() of two links to one file leaves both
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        return False
-    return True
 
 
 def load_model_folder(folder: str | Path) -> ModelFolder:

@@ -130,9 +130,6 @@ class SearchConfig:
             raise ConfigError(f"{self.strategy} searches Dice; for a cost term use "
                               "--strategy-option cost_weight=W (and cost=params|macs|memory);"
                               " --max-* limits apply to the decoded networks")
-        options = strategy_options(self.strategy, self.strategy_options)
-        if options is not None:  # the resolved values, as the strategy reads them
-            object.__setattr__(self, "strategy_options", options.to_dict())
         if self.budget < 1:
             raise ConfigError(f"budget must be at least 1, got {self.budget}")
         if self.retrain_top < 1:
