@@ -117,10 +117,10 @@ def test_bad_options_are_one_line_and_nothing_is_written(
         tmp_path: Path, phantom_spleen: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     for flags, message in (
-            (["--strategy-option", "speed=3"], "'speed' is not an option of dnas"),
+            (["--strategy-option", "speed=3"], "unknown option 'speed' of the dnas strategy"),
             (["--strategy-option", "arch_lr=fast"], "arch_lr must be float"),
             (["--strategy-option", "cost=latency"], "cost must be one of params"),
-            (["--strategy-option", "beam"], "give KEY=VALUE"),
+            (["--strategy-option", "beam"], "takes KEY=VALUE"),
             (["--scoring", "supernet"], "drop --scoring supernet"),
             (["--scoring", "train", "--objectives", "dice,macs"], "dnas searches Dice")):
         code = main(["search", str(phantom_spleen), "--out", str(out), "--strategy", "dnas",

@@ -83,4 +83,4 @@ def test_options_are_checked_and_only_changed_ones_are_kept() -> None:
         with pytest.raises(ConfigError):
             strategy_options("dnas", bad)
     with pytest.raises(ConfigError, match="takes no options"):
-        strategy_options("random", {"arch_lr": 1})
+        strategy_options("local", {"arch_lr": 1})  # local declares none
