@@ -77,7 +77,8 @@ def search(data_dir: str | Path | None, out: str | Path, *,
     shared_folder: Path | None = _path("search", "shared", shared, optional=True)
     if config is None:
         if data_dir is None:
-            raise ConfigError("search: give data_dir or config")
+            raise ConfigError("search: data_dir must be a dataset folder when no config is given, "
+                              "got None")
         config = search_config(data_dir, protocol=protocol,
                                protocol_overrides=protocol_overrides, **settings)
     with _executor(executor, config.executor, config.ray, config.threads) as ex:
