@@ -49,7 +49,13 @@ def architecture_search(config: Any, folder: Any, ctx: Any, cost: Any = None
 
     search = DnasSearch(space, ctx, config.protocol, options, config.seed,
                         folder.dnas, relative, config.device)
-    search.train()
+    from mbnas.costs.measure import cpu_threads
+    from mbnas.training.cpus import default_threads
+
+    # The run's threads, as a training run takes them: float sums of another thread count
+    # differ, so a resumed search would not reproduce an uninterrupted one.
+    with cpu_threads(config.threads if config.threads is not None else default_threads()):
+        search.train()
     k = min(config.retrain_top, config.budget)
     limits = limits_of(config)
     if not limits:
