@@ -90,8 +90,8 @@ def _make_sample(name: str, out: Path, downloads: Path, unpacked: Path,
     provenance += _provenance(PYCERR, dicom_root, unpacked / "pycerr")
     nrrd_root = _unpack(archives[PYRADIOMICS.archive], unpacked / "pyradiomics",
                         "pyradiomics-3.0.1/data", say)
-    for name in _NRRD_CASES:
-        cases.append(_nrrd_case(nrrd_root, name))
+    for case_name in _NRRD_CASES:
+        cases.append(_nrrd_case(nrrd_root, case_name))
     provenance += _provenance(PYRADIOMICS, nrrd_root, unpacked / "pyradiomics",
                               [f"{c}_{k}.nrrd" for c in _NRRD_CASES for k in ("image", "label")])
 
