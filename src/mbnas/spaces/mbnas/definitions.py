@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from mbnas.errors import ConfigError, GenotypeError
-from mbnas.nn.blocks import check_block_dims, get_block
+from mbnas.nn.blocks import check_block, check_block_dims
 from mbnas.spaces.languages import language
 from mbnas.spaces.mbnas.count import TopologyCounter
 from mbnas.spaces.mbnas.genotype import (
@@ -167,7 +167,7 @@ class SearchSpace:
             used = (*used, *(n.block for n in base.nodes))
         for block in dict.fromkeys(used):
             try:
-                get_block(block)
+                check_block(block)
                 check_block_dims(block, spatial_dims)
             except GenotypeError as exc:
                 raise ConfigError(f"space {name!r} searches block {block!r}: {exc}"
