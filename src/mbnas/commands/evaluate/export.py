@@ -15,7 +15,7 @@ from typing import Any
 
 from mbnas.commands.common.runfolder import EvaluationFolder, RunFolder
 from mbnas.commands.common.search_runs import slug
-from mbnas.store import file_sha256
+from mbnas.io import file_sha256
 
 
 def weights_file(folder: EvaluationFolder, record: Any) -> Path | None:
