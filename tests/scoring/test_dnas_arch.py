@@ -65,10 +65,12 @@ def test_decoded_networks_build(name: str) -> None:
     top = dist.top_k(3)
     assert top[0][0] == dist.argmax() or top[0][1] >= dist.log_prob(dist.argmax())
     assert len({g.key for g, _ in top}) == 3
+    dims = space.spatial_dims  # a 3D space's networks are built and run as 3D
+    shape = (1, 1, 32, 32, 32) if dims == 3 else (1, 1, 32, 32)
     for genotype, _ in top:
-        model = build_model(genotype, 1, 2, 4)
-        out = model(torch.zeros(1, 1, 32, 32))
-        assert out.shape == (1, 2, 32, 32)
+        model = build_model(genotype, 1, 2, 4, spatial_dims=dims)
+        out = model(torch.zeros(shape))
+        assert out.shape == (1, 2, *shape[2:])
 
 
 def _tiny_space() -> SearchSpace:
