@@ -26,7 +26,7 @@ import torch
 
 from mbnas.data.check import load_case, voxel_sizes
 from mbnas.data.formats import read_dataset
-from mbnas.data.preprocess import to_canonical
+from mbnas.data.orientation import to_canonical
 from mbnas.data.slices import SliceData
 from mbnas.data.spacing import spacing_grid
 from mbnas.errors import DatasetError
