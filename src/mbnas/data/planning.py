@@ -21,12 +21,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mbnas.errors import ConfigError
 
-Strides = tuple[tuple[int, int, int], ...]
+#: One (sx, sy, sz) per resolution level, each 1 or 2 (as ``VolumeConfig.strides`` holds
+#: them: three values per level, checked there).
+Strides = tuple[tuple[int, ...], ...]
 
 #: Bytes per voxel and base channel that one training step holds: an estimate of the
 #: activations kept for the backward pass across the encoder, the decoder and the skips
@@ -48,13 +51,13 @@ def plan_strides(spacing: Sequence[float], levels: int) -> Strides:
     current = [float(s) for s in spacing]
     if any(not s > 0 for s in current):
         raise ConfigError(f"target spacing must be positive, got {tuple(spacing)}")
-    out = []
+    out: list[tuple[int, ...]] = []
     for _ in range(levels):
         finest = min(current)
         stride = tuple(1 if s > 2 * finest else 2 for s in current)
         current = [s * k for s, k in zip(current, stride, strict=True)]
         out.append(stride)
-    return tuple(out)  # type: ignore[return-value]
+    return tuple(out)
 
 
 def stride_product(strides: Strides) -> tuple[int, int, int]:
@@ -131,7 +134,9 @@ def canonical_geometry(path: Path) -> tuple[tuple[float, float, float], tuple[in
     """Voxel size (mm) and shape of an image in the closest RAS orientation, from its header."""
     import nibabel as nib
 
-    img = nib.load(path)
+    # nibabel's load is annotated FileBasedImage; a NIfTI volume is a SpatialImage (affine,
+    # shape), as the other header readers (mbnas.data.spacing) take it.
+    img: Any = nib.load(path)
     ornt = nib.orientations.io_orientation(img.affine)
     sizes = np.sqrt((np.asarray(img.affine)[:3, :3] ** 2).sum(axis=0))
     axes = [int(np.flatnonzero(ornt[:, 0] == k)[0]) for k in range(3)]

@@ -9,8 +9,10 @@ object-oriented API (no pyplot, no global state), written atomically as PNG and 
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
+from typing import IO, Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -121,10 +123,15 @@ def draw_genotype(genotype: Genotype, prefix: str | Path,
     fig = figure(genotype, title)
     prefix = Path(prefix)
     paths = []
-    for ext, kwargs in (("png", {"dpi": 150}), ("svg", {})):
+    formats: tuple[tuple[str, dict[str, Any]], ...] = (("png", {"dpi": 150}), ("svg", {}))
+    for ext, kwargs in formats:
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, **kwargs)
         path = prefix.with_name(prefix.name + f".{ext}")
-        atomic_write(path, lambda f, data=buf.getvalue(): f.write(data))
+        atomic_write(path, functools.partial(_write_bytes, buf.getvalue()))
         paths.append(path)
     return paths[0], paths[1]
+
+
+def _write_bytes(data: bytes, file: IO[bytes]) -> None:
+    file.write(data)
