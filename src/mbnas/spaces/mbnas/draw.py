@@ -14,6 +14,7 @@ import io
 from pathlib import Path
 from typing import IO, Any
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -96,7 +97,7 @@ def figure(genotype: Genotype, title: str | None = None) -> Figure:
     return fig
 
 
-def _fit_arcs(fig: Figure, ax: object) -> None:
+def _fit_arcs(fig: Figure, ax: Axes) -> None:
     """Raise the top of the axes until every skip arc is inside it, below the title.
 
     The arcs are drawn in display space, so their height depends on the axes' scale:
@@ -104,13 +105,13 @@ def _fit_arcs(fig: Figure, ax: object) -> None:
     """
     for _ in range(4):
         fig.canvas.draw()
-        tops = [patch.get_window_extent().y1 for patch in ax.patches]  # type: ignore[attr-defined]
-        box = ax.bbox  # type: ignore[attr-defined]
+        tops = [patch.get_window_extent().y1 for patch in ax.patches]
+        box = ax.bbox
         if not tops or max(tops) <= box.y1 - 4:
             return
-        low, high = ax.get_ylim()  # type: ignore[attr-defined]
+        low, high = ax.get_ylim()
         per_pixel = (high - low) / box.height
-        ax.set_ylim(low, high + (max(tops) - box.y1 + 8) * per_pixel * 1.2)  # type: ignore[attr-defined]
+        ax.set_ylim(low, high + (max(tops) - box.y1 + 8) * per_pixel * 1.2)
 
 
 def draw_genotype(genotype: Genotype, prefix: str | Path,
