@@ -258,9 +258,13 @@ class DnasSearch:
                 if warm:
                     continue
                 sample = self.dist.sample(self.sample_gen, tau)
+                entropy = sample.entropy
+                # A distribution with a variable has an entropy (None: nothing searched).
+                assert entropy is not None, "a DNAS search needs a space with variables"
                 arch_loss = self._arch_loss(net, second, sample)
-                total = arch_loss + self.options.entropy_weight * sample.entropy
+                total = arch_loss + self.options.entropy_weight * entropy
                 if self.options.cost_weight > 0:
+                    assert self.cost is not None  # __init__ refuses a cost weight without it
                     relative = self.cost(sample.genotype)
                     gate = torch.stack(list(sample.gates.values())).prod()
                     total = total + self.options.cost_weight * relative * gate
@@ -273,7 +277,7 @@ class DnasSearch:
                     p.grad = g
                 self.arch_opt.step()
                 a_losses.append(float(arch_loss.detach()))
-                entropies.append(float(sample.entropy.detach()))
+                entropies.append(float(entropy.detach()))
         if not all(math.isfinite(v) for v in w_losses + a_losses):
             from mbnas.training.failures import NonFiniteLossError
 

@@ -171,11 +171,11 @@ def train_run(
                                      f"in epoch {epoch}")
         pred = predict_labels(model, va.images, protocol.val_batch_size, bf16)
         counts = dice_counts(pred, va.labels, va.n_classes)
-        score, per_case = validation_dice(counts, va.case_index, va.n_cases, protocol.dice)
+        dice, per_case = validation_dice(counts, va.case_index, va.n_cases, protocol.dice)
         stats = EpochStats(
             epoch=epoch,
             loss=float(total) / max(steps, 1),
-            val_dice=float(score),
+            val_dice=float(dice),
             lr=lr,
             seconds=time.perf_counter() - t0,
         )

@@ -46,6 +46,8 @@ def sliding_window_logits(model: Callable[[torch.Tensor], torch.Tensor], image: 
     with _autocast(image.device, bf16):
         out = sliding_window_inference(image, tuple(int(p) for p in patch), batch_size, model,
                                        overlap=overlap, mode="gaussian")
+    # MONAI returns what the predictor returns (a tensor here; its hint allows tuples, dicts).
+    assert isinstance(out, torch.Tensor)
     return out.float()
 
 

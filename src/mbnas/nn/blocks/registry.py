@@ -66,7 +66,7 @@ def register_block(name: str, dims: tuple[int, ...] = (2,)) -> Callable[[T], T]:
     if not isinstance(dims, tuple) or not dims:
         raise ValueError(f"block {name!r}: dims must be a tuple such as (2, 3), got {dims!r}")
     supported = tuple(sorted({check_dims(d) for d in dims}))
-    register = BLOCKS.decorator(name)
+    register: Callable[[type[nn.Module]], type[nn.Module]] = BLOCKS.decorator(name)
 
     def decorate(cls: T) -> T:
         register(cls)

@@ -236,13 +236,15 @@ class SearchSpace:
             raise GenotypeError(
                 f"{value!r} is not an option of {variable.name}: {variable.options}"
             )
-        nodes: list[Node] | None = list(genotype.nodes)
+        nodes: list[Node]
         try:
             if variable.kind == "a":
-                nodes = self._with_level(genotype, variable.node, value)
-                if nodes is None:
+                leveled = self._with_level(genotype, variable.node, value)
+                if leveled is None:
                     return None
+                nodes = leveled
             else:
+                nodes = list(genotype.nodes)
                 nodes[variable.node - 1] = replace(
                     nodes[variable.node - 1], **{FIELDS[variable.kind]: value}
                 )
