@@ -62,7 +62,7 @@ from mbnas.strategies.dnas import DnasOptions
 from mbnas.training.augment import augment_batch
 from mbnas.training.device import select_device, use_bf16
 from mbnas.training.intensity import intensity_augment
-from mbnas.training.loss import poly_lr, soft_dice_loss
+from mbnas.training.loss import poly_lr, set_poly_lr, soft_dice_loss
 from mbnas.training.protocol import Protocol
 from mbnas.training.runs import RunContext, fold_data
 from mbnas.training.sampling import foreground_slices, pass_order
@@ -242,8 +242,8 @@ class DnasSearch:
         w_losses, a_losses, entropies, costs = [], [], [], []
         for net, opt, (first, second) in zip(self.nets, self.weight_opts, self.halves,
                                              strict=True):
-            for group in opt.param_groups:
-                group["lr"] = lr
+            set_poly_lr(opt, self.weight_lr, self.epoch, self.epochs,
+                        self.protocol.poly_exponent)
             net.train()
             for _ in range(first.steps(self.protocol)):
                 if warm:

@@ -49,7 +49,7 @@ from mbnas.training.augment import augment_batch
 from mbnas.training.device import select_device, use_bf16
 from mbnas.training.failures import NonFiniteLossError
 from mbnas.training.intensity import intensity_augment
-from mbnas.training.loss import poly_lr, soft_dice_loss
+from mbnas.training.loss import poly_lr, set_poly_lr, soft_dice_loss
 from mbnas.training.runs import (
     RunContext,
     RunSpec,
@@ -58,7 +58,7 @@ from mbnas.training.runs import (
     record_outcome,
     utc_now,
 )
-from mbnas.training.sampling import foreground_slices, pass_order
+from mbnas.training.sampling import epoch_batches, foreground_slices
 from mbnas.training.score_rule import run_score
 from mbnas.training.stacked_adam import StackedAdam
 from mbnas.training.train import EpochStats, RunOutcome, _autocast, _DeviceData, constant_class
@@ -168,16 +168,8 @@ class _Member:
 
     def batches(self, protocol: Any, gen: torch.Generator) -> list[torch.Tensor]:
         """One epoch's batches (indices into all slices), in ``train_run``'s order."""
-        n, bs, out = len(self.train), protocol.batch_size, []
-        for _ in range(protocol.passes_per_epoch(n)):
-            order = pass_order(n, bs, protocol.foreground_fraction, self.foreground,
-                               gen).to(self.train.device)
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
-                if len(idx) < 2 and n >= 2:  # as train_run: BatchNorm needs two samples
-                    continue
-                out.append(self.train[idx])
-        return out
+        return [self.train[idx] for idx in epoch_batches(
+            len(self.train), protocol, self.foreground, gen, self.train.device)]
 
 
 def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
@@ -229,8 +221,7 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
         if isinstance(optimiser, StackedAdam):
             optimiser.lr = lr
         else:
-            for group in optimiser.param_groups:
-                group["lr"] = lr
+            set_poly_lr(optimiser, protocol.lr, epoch, protocol.epochs, protocol.poly_exponent)
         nets.train(True)
         # Per member as train_run sums it (a float32 scalar), so the curves match.
         totals, steps = [torch.zeros((), device=device) for _ in specs], [0] * m
