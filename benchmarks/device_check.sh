@@ -52,10 +52,11 @@ if [ "$DEVICE" = cuda ]; then
 else  # tiny: checks that every step runs, measures nothing worth quoting
     TESTS=(tests/training/test_cuda.py)
     COST=(--device cpu --size 32 --batch 2 --base-channels 4 --steps 1 --concurrency 1
-          --fused 2 --networks 1)
-    THROUGHPUT=(--device cpu --size 32 --batch 4 --slices 8 --epochs 1 --steps 1)
+          --fused 2 --networks 1 --matmul-size 256 --precision fp32)
+    THROUGHPUT=(--device cpu --size 32 --batch 4 --slices 8 --epochs 1 --steps 1
+                --matmul-size 256)
     EVALUATION=(--device cpu --cases 6 --slices-per-case 8 --size 32 --epochs 1
-                --samples-per-epoch 0 --base-channels 4 --threads 1)
+                --samples-per-epoch 0 --base-channels 4 --threads 1 --seeds-trained 1)
     LIMITS=(120 120 120 120)
 fi
 

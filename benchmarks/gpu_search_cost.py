@@ -143,6 +143,9 @@ def main() -> None:
     parser.add_argument("--fused", type=int, default=3, help="members of a fused network")
     parser.add_argument("--networks", type=int, default=3, help="random networks")
     parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
+    parser.add_argument("--matmul-size", type=int, default=2048,
+                        help="side of the square matrices of the matmul peak; smaller for a "
+                             "CPU smoke run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     results: list[dict[str, Any]] = []
@@ -156,7 +159,7 @@ def main() -> None:
     networks = [("U-Net preset", preset("unet"))] + [
         (f"random network {i + 1}", space.sample(rng)) for i in range(args.networks)]
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
-    peak = matmul_flops(dev, dtype)
+    peak = matmul_flops(dev, dtype, args.matmul_size)
     print(f"device: {device_name(dev)} ({device}), torch {torch.__version__}, "
           f"{args.size}x{args.size}, batch {args.batch}, base channels {args.base_channels}, "
           f"{args.precision}, {args.steps} timed steps; matmul {peak / 1e12:.2f} TFLOP/s")

@@ -6,7 +6,8 @@ It writes a Spleen phantom of 41 cases (MSD Spleen's training set) with about as
 slices as the real one, and trains the U-Net preset under the ``paper-spleen`` protocol
 (5 folds x 3 seeds, 50 epochs of >= 2048 samples, bf16 where supported) through the
 engine's executor, as a search evaluation does. ``--folds-trained K`` trains the runs
-of the first K folds only and scales the time by 5 / K (the folds are alike in size);
+of the first K folds only and scales the time by 5 / K (the folds are alike in size),
+``--seeds-trained S`` likewise the first S of the 3 seeds (scaled by 3 / S);
 ``--runs-per-device`` and ``--fuse`` are the search's options of the same names.
 """
 
@@ -43,6 +44,8 @@ def main() -> None:
     parser.add_argument("--samples-per-epoch", type=int, default=None)
     parser.add_argument("--base-channels", type=int, default=None)
     parser.add_argument("--folds-trained", type=int, default=1)
+    parser.add_argument("--seeds-trained", type=int, default=None,
+                        help="train the first S seeds only (default: all)")
     parser.add_argument("--runs-per-device", type=int, default=1)
     parser.add_argument("--fuse", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
@@ -66,7 +69,9 @@ def main() -> None:
         unet = preset("unet")
         with ResultStore(Path(tmp) / "store.sqlite") as store:
             evaluator = Evaluator(ctx, protocol, store, executor)
-            specs = [s for s in evaluator.specs(unet) if s.fold < args.folds_trained]
+            seeds = protocol.seeds[:args.seeds_trained or len(protocol.seeds)]
+            specs = [s for s in evaluator.specs(unet)
+                     if s.fold < args.folds_trained and s.seed in seeds]
             executor.start()
             t0 = time.perf_counter()
             try:
@@ -79,7 +84,8 @@ def main() -> None:
                   for f in range(args.folds_trained)) // args.folds_trained
     images = (len(specs) * protocol.epochs * protocol.passes_per_epoch(n_train)
               * -(-n_train // protocol.batch_size) * protocol.batch_size)
-    evaluation = seconds * protocol.folds / args.folds_trained
+    evaluation = (seconds * protocol.folds / args.folds_trained
+                  * len(protocol.seeds) / len(seeds))
     figures = {
         "device": device_name(device), "slices": len(data.images),
         "runs_trained": len(specs), "finished": sum(r.status == "finished" for r in runs),
@@ -92,7 +98,8 @@ def main() -> None:
           f"{len(data.images)} slices at {protocol.image_size} px (prepared in {prepared:.0f} s)")
     print(f"U-Net preset, paper-spleen protocol ({protocol.epochs} epochs, "
           f"{protocol.folds} folds x {len(protocol.seeds)} seeds): {len(specs)} runs of "
-          f"{args.folds_trained} fold(s) in {seconds:.1f} s ({figures['finished']} finished; "
+          f"{args.folds_trained} fold(s) x {len(seeds)} seed(s) in {seconds:.1f} s "
+          f"({figures['finished']} finished; "
           f"{figures['training_images_per_s']:.0f} training images/s); one evaluation "
           f"(all {protocol.folds} folds) ~ {evaluation:.0f} s = {evaluation / 3600:.2f} h")
     if args.json is not None:

@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8, help="reference steps (b)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--matmul-size", type=int, default=2048,
+                        help="side of the square matrices of (c); smaller for a CPU smoke run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     device = select_device(args.device)
@@ -144,7 +146,7 @@ def main() -> None:
                                     args.batch)
     print(f"(b) reference: {b:8.1f} training images/s (MONAI CacheDataset+DataLoader, fp32)")
     dtype = torch.bfloat16 if bf16 else torch.float32
-    c = matmul_flops(device, dtype)
+    c = matmul_flops(device, dtype, args.matmul_size)
     print(f"(c) matmul:    {c / 1e9:8.1f} GFLOP/s ({dtype})")
     train_flops = 3 * forward_flops(build_model(unet, 1, 2), args.size, device)
     achieved = a * train_flops

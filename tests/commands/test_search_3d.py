@@ -1,5 +1,8 @@
 """`mbnas search --space mbnas-3d` end to end on a 3D phantom and the real lung sample:
-local and random search, the plan in config.yaml, SIGKILL resume, 2D/3D folders kept apart."""
+local and random search, the plan in config.yaml, SIGKILL resume, 2D/3D folders kept apart.
+
+Sized for the suite: a 4-case 32 x 32 x 8 phantom made for this module, 16 x 16 x 8
+patches, 1 epoch of 2 steps, one preprocessing cache shared by the module's searches."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import yaml
 from test_driver_search import _killed_and_resumed, _log
 
 from mbnas.cli import main
+from mbnas.data import make_phantom
 
-BUDGET = 3
+BUDGET = 2
+PATCH = [16, 16, 8]
 
 
 def config_3d(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
@@ -23,7 +28,7 @@ def config_3d(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
         "device": "cpu",
         "protocol": {"epochs": 1, "folds": 2, "seeds": [0], "base_channels": 4,
                      "batch_size": 2, "precision": "fp32",
-                     "volume": {"patch_size": [32, 32, 8], "iterations_per_epoch": 2}},
+                     "volume": {"patch_size": PATCH, "iterations_per_epoch": 2}},
         **extra,
     }
     path = tmp_path / f"search-{len(list(tmp_path.glob('search*.yaml')))}.yaml"
@@ -32,9 +37,17 @@ def config_3d(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
 
 
 @pytest.fixture(scope="module")
-def search_3d(tmp_path_factory, phantom_spleen: Path) -> Path:
+def phantom_3d(tmp_path_factory) -> tuple[Path, Path]:
+    """A small 3D phantom (4 cases, up to 32 x 32 x 8 voxels) and the module's cache."""
+    tmp = tmp_path_factory.mktemp("phantom3d")
+    data = make_phantom(tmp / "Task09_Spleen", "spleen", n_cases=4, seed=0, shape=(32, 32, 8))
+    return data, tmp / "cache"
+
+
+@pytest.fixture(scope="module")
+def search_3d(tmp_path_factory, phantom_3d: tuple[Path, Path]) -> Path:
     tmp = tmp_path_factory.mktemp("search3d")
-    cfg = config_3d(tmp, phantom_spleen, tmp / "cache")
+    cfg = config_3d(tmp, *phantom_3d)
     assert main(["search", "--config", str(cfg), "--out", str(tmp / "run")]) == 0
     return tmp / "run"
 
@@ -43,7 +56,7 @@ def test_local_search_in_3d_records_the_plan(search_3d: Path) -> None:
     config = yaml.safe_load((search_3d / "config.yaml").read_text())
     vol = config["protocol"]["volume"]
     assert config["protocol"]["dice"] == "case"
-    assert vol["patch_size"] == [32, 32, 8] and len(vol["strides"]) == 3
+    assert vol["patch_size"] == PATCH and len(vol["strides"]) == 3
     assert len(vol["spacing"]) == 3
     log = _log(search_3d)
     assert len(log) == BUDGET and all(0 <= e["score"] <= 1 for e in log)
@@ -51,22 +64,22 @@ def test_local_search_in_3d_records_the_plan(search_3d: Path) -> None:
     assert best["score"] == max(e["score"] for e in log)
 
 
-def test_random_search_in_3d(tmp_path: Path, phantom_spleen: Path) -> None:
-    cfg = config_3d(tmp_path, phantom_spleen, tmp_path / "cache", strategy="random",
-                    budget=2)
+def test_random_search_in_3d(tmp_path: Path, phantom_3d: tuple[Path, Path]) -> None:
+    cfg = config_3d(tmp_path, *phantom_3d, strategy="random", budget=2)
     assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
     assert len(_log(tmp_path / "run")) == 2
 
 
 def test_a_3d_folder_never_resumes_as_2d(search_3d: Path, tmp_path: Path,
-                                         phantom_spleen: Path, capsys) -> None:
+                                         phantom_3d: tuple[Path, Path], capsys) -> None:
+    data = phantom_3d[0]
     before = (search_3d / "config.yaml").read_text()
-    code = main(["search", str(phantom_spleen), "--space", "mbnas", "--protocol", "quick",
+    code = main(["search", str(data), "--space", "mbnas", "--protocol", "quick",
                  "--out", str(search_3d)])
     assert code == 2
     assert (search_3d / "config.yaml").read_text() == before
     capsys.readouterr()
-    code = main(["search", str(phantom_spleen), "--space", "mbnas", "--protocol", "quick",
+    code = main(["search", str(data), "--space", "mbnas", "--protocol", "quick",
                  "--patch-size", "32,32,8", "--out", str(tmp_path / "x")])
     assert code == 2
     assert "is 2D, but the protocol has 3D settings" in capsys.readouterr().err
@@ -83,22 +96,22 @@ def test_patch_not_divisible_by_the_strides_is_refused(tmp_path: Path, phantom_s
 
 
 def test_3d_search_killed_with_sigkill_resumes_to_the_same_log(
-        search_3d: Path, tmp_path: Path, phantom_spleen: Path) -> None:
-    cfg = config_3d(tmp_path, phantom_spleen, search_3d.parent / "cache")
+        search_3d: Path, tmp_path: Path, phantom_3d: tuple[Path, Path]) -> None:
+    cfg = config_3d(tmp_path, *phantom_3d)
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg), "--out",
            str(out)]
-    _killed_and_resumed(cmd, out, kill_after_runs=3)
+    _killed_and_resumed(cmd, out, kill_after_runs=3)  # mid-way through the second evaluation
     assert _log(out) == _log(search_3d)
 
 
 def test_3d_search_on_the_real_lung_sample(tmp_path: Path, lung_sample: Path) -> None:
     cfg = config_3d(tmp_path, lung_sample, tmp_path / "cache", strategy="random", budget=1)
     settings = yaml.safe_load(cfg.read_text())
-    # 4 mm voxels keep the CT volumes small (about 50 x 50 x 40) for a CPU test
-    settings["protocol"]["volume"].update(spacing=[4.0, 4.0, 5.0], patch_size=[32, 32, 16])
+    # 8 mm voxels keep the CT volumes small (about 25-37 x 25-37 x 12-24) for a CPU test
+    settings["protocol"]["volume"].update(spacing=[8.0, 8.0, 10.0], patch_size=[16, 16, 8])
     cfg.write_text(yaml.safe_dump(settings))
     assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
-    assert config["protocol"]["volume"]["strides"][0] == [2, 2, 2]  # 4 <= 2 x 4 and 5
+    assert config["protocol"]["volume"]["strides"][0] == [2, 2, 2]  # 10 <= 2 x 8
     assert len(_log(tmp_path / "run")) == 1

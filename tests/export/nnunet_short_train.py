@@ -3,7 +3,7 @@
 ``nnUNetTrainer_1epoch`` runs 250 training and 50 validation iterations, several minutes
 on a 2-core CPU. nnU-Net finds trainer classes only inside its own package, so a trainer
 defined in test code cannot be named with ``-tr``; instead this script shortens
-``nnUNetTrainer_1epoch`` (10 + 2 iterations, no mirroring, so the final validation runs
+``nnUNetTrainer_1epoch`` (2 + 1 iterations, no mirroring, so the final validation runs
 without test-time mirroring) and then runs nnU-Net's unchanged command line. The checkpoint names
 ``nnUNetTrainer_1epoch``, so the stock ``nnUNetv2_predict`` loads it. Users run
 ``nnUNetv2_train DATASET 2d_mbnas FOLD`` itself.
@@ -25,8 +25,8 @@ _start = nnUNetTrainer_1epoch.on_train_start
 
 def _short_start(self) -> None:
     # Set here, not in __init__: nnU-Net records __init__'s arguments by inspecting it.
-    self.num_iterations_per_epoch = 10
-    self.num_val_iterations_per_epoch = 2
+    self.num_iterations_per_epoch = 2
+    self.num_val_iterations_per_epoch = 1
     _start(self)
 
 

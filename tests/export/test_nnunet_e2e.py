@@ -78,7 +78,8 @@ def test_nnunet_trains_and_predicts_the_genotype(tmp_path: Path) -> None:
     shutil.copy(raw / DATASET / "imagesTr" / "spleen_4_0000.nii.gz", inputs)
     _run([str(BIN / "nnUNetv2_predict"), "-i", str(inputs), "-o", str(out), "-d", "42",
           "-c", "2d_mbnas", "-f", "0", "-tr", TRAINER, "-chk", "checkpoint_final.pth",
-          "--disable_tta", "-npp", "1", "-nps", "1", "-device", "cpu"], env, tmp_path)
+          # -npp 0 -nps 0: nnU-Net's sequential mode, no spawned worker processes to start
+          "--disable_tta", "-npp", "0", "-nps", "0", "-device", "cpu"], env, tmp_path)
     image = nib.load(inputs / "spleen_4_0000.nii.gz")
     label = nib.load(out / "spleen_4.nii.gz")
     assert label.shape == image.shape
