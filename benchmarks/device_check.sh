@@ -11,16 +11,25 @@
 # checkout, where it would show in `git status`), --python PY (use this interpreter instead of installing .venv with
 # `make`). Each step has its own time limit, so a slow or failing step costs its limit,
 # never the whole check; the summary says what was not measured.
+#
+#   benchmarks/device_check.sh --real-patients # then the real-patient supernet search too
+#
+# --real-patients adds, after the figures, issue 31's real-patient run at its full setting
+# (benchmarks/real_lung.py --scoring supernet at 64 px, budget 150, top 5 retrained, then
+# the evaluation against the U-Net preset over 3 folds x 3 seeds), limited to an hour:
+# more than this CPU can run (docs/one_shot.md has the largest setting it could).
 set -u -o pipefail
 
 DEVICE=cuda
 OUT=""
 PY=""
+REAL=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --python) PY="$2"; shift 2 ;;
+        --real-patients) REAL=1; shift ;;
         -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -86,4 +95,15 @@ step "paper evaluation" "${LIMITS[3]}" "$PY" benchmarks/paper_evaluation.py \
 
 echo "== figures" >> "$OUT"
 "$PY" benchmarks/device_summary.py "$WORK" >> "$OUT" 2>&1
+if [ "$REAL" = 1 ]; then
+    if [ "$DEVICE" = cuda ]; then
+        REAL_ARGS=(--image-size 64 --base-channels 16 --epochs 20 --folds 3 --budget 150
+                   --seeds 3 --retrain-top 5 --target-spacing 5)
+    else
+        REAL_ARGS=(--image-size 32 --base-channels 4 --epochs 1 --folds 2 --budget 2
+                   --seeds 1 --retrain-top 1 --target-spacing 10)
+    fi
+    step "real patients, supernet search" 3600 "$PY" benchmarks/real_lung.py --scoring supernet \
+        --strategies local --foreground-fraction 0.33 "${REAL_ARGS[@]}" --out "$WORK/real"
+fi
 echo "device check written to $OUT" >&2
