@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from mbnas.cli import main
 from mbnas.store import ResultStore, StoreError
 
 
@@ -32,6 +33,12 @@ def search_log(run: Path) -> list[dict]:
     for e in lines:
         e.pop("seconds", None)
     return lines
+
+
+def search_to_end(cfg: Path, out: Path, *flags: str) -> Path:
+    """``out`` after `mbnas search --config CFG --out OUT FLAGS` ran to its end here."""
+    assert main(["search", "--config", str(cfg), "--out", str(out), *flags]) == 0
+    return out
 
 
 def search_command(cfg: Path, out: Path, *flags: str) -> list[str]:
@@ -69,6 +76,15 @@ def kill_after_runs(cfg: Path, out: Path, runs: int, *flags: str) -> dict[tuple,
     finished_at, to check that the resumed search trains none of them again."""
     sigkill_when(search_command(cfg, out, *flags), lambda: committed_runs(out) >= runs)
     return finished_runs(out)
+
+
+def kill_and_resume(cfg: Path, out: Path, runs: int, *flags: str) -> Path:
+    """:func:`kill_after_runs`, then the same search resumed to its end in this process;
+    fails if it trained again any run committed before the kill. Returns ``out``."""
+    before = kill_after_runs(cfg, out, runs, *flags)
+    search_to_end(cfg, out, *flags)
+    assert_none_trained_again(out, before)
+    return out
 
 
 def finished_runs(out: Path) -> dict[tuple, str]:

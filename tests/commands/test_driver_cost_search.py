@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from search_kill import assert_none_trained_again, kill_after_runs, search_log, write_config
+from search_kill import kill_and_resume, search_log, write_config
 
 from mbnas.cli import main
 from mbnas.commands.search.cost import CostOracle
@@ -138,10 +138,8 @@ def test_cost_search_killed_with_sigkill_resumes_to_the_same_end(
     # Pareto archive and the skipped architectures to what must survive the kill.
     whole_run, flags = pareto_run
     cfg = _config(tmp_path, phantom_spleen, phantom_cache)
-    out = tmp_path / "killed"
-    before = kill_after_runs(cfg, out, 3, *flags)  # mid-way through the second evaluation
-    assert main(["search", "--config", str(cfg), "--out", str(out), *flags]) == 0
-    assert_none_trained_again(out, before)
+    # mid-way through the second evaluation
+    out = kill_and_resume(cfg, tmp_path / "killed", 3, *flags)
     whole, resumed = _lines(whole_run), _lines(out)
     assert resumed == whole
     assert any("skipped" in e for e in whole), "nothing was over the limit: it is too loose"

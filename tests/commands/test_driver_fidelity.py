@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from search_kill import assert_none_trained_again, kill_after_runs, search_log, write_config
+from search_kill import kill_and_resume, search_log, search_to_end, write_config
 
 from mbnas.cli import main
 from mbnas.commands.search.run import SearchConfig
@@ -61,9 +61,7 @@ def _check_fidelities(run: Path) -> dict:
 @pytest.fixture(scope="module")
 def fidelity_search(tmp_path_factory, phantom_spleen: Path, phantom_cache: Path) -> Path:
     tmp = tmp_path_factory.mktemp("fidelity")
-    cfg = _config(tmp, phantom_spleen, phantom_cache)
-    assert main(["search", "--config", str(cfg), "--out", str(tmp / "run")]) == 0
-    return tmp / "run"
+    return search_to_end(_config(tmp, phantom_spleen, phantom_cache), tmp / "run")
 
 
 def test_fidelity_search_tells_full_scores_only(fidelity_search: Path) -> None:
@@ -81,14 +79,11 @@ def test_fidelity_search_killed_with_sigkill_resumes_to_the_same_end(
         fidelity_search: Path, tmp_path: Path, phantom_spleen: Path, phantom_cache: Path
         ) -> None:
     cfg = _config(tmp_path, phantom_spleen, phantom_cache)
-    out = tmp_path / "killed"
     # Killed among the low rungs, after the start's full runs: the fidelity state (which
     # option is at which rung) must survive.
-    before = kill_after_runs(cfg, out, 5)
-    assert main(["search", "--config", str(cfg), "--out", str(out)]) == 0  # the resume
+    out = kill_and_resume(cfg, tmp_path / "killed", 5)
     assert _log(out) == _log(fidelity_search)
     _check_fidelities(out)
-    assert_none_trained_again(out, before)
 
 
 def test_rerun_of_a_fidelity_search_trains_nothing(fidelity_search: Path, tmp_path: Path,

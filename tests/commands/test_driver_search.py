@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from search_kill import assert_none_trained_again, kill_after_runs, search_log, write_config
+from search_kill import kill_and_resume, search_log, search_to_end, write_config
 
 from mbnas.cli import main
 from mbnas.commands.common.runfolder import RunLock
@@ -35,9 +35,7 @@ _log = search_log
 @pytest.fixture(scope="module")
 def finished_search(tmp_path_factory, phantom_spleen: Path, phantom_cache: Path) -> Path:
     tmp = tmp_path_factory.mktemp("search")
-    cfg = _config(tmp, phantom_spleen, phantom_cache)
-    assert main(["search", "--config", str(cfg), "--out", str(tmp / "run")]) == 0
-    return tmp / "run"
+    return search_to_end(_config(tmp, phantom_spleen, phantom_cache), tmp / "run")
 
 
 def test_search_writes_its_run_folder(finished_search: Path) -> None:
@@ -128,15 +126,12 @@ def test_search_killed_with_sigkill_resumes_to_the_same_end(
         finished_search: Path, tmp_path: Path, phantom_spleen: Path, phantom_cache: Path
         ) -> None:
     cfg = _config(tmp_path, phantom_spleen, phantom_cache)
-    out = tmp_path / "killed"
     # Killed mid-way through the search, in the middle of its second evaluation (one of
     # its runs committed); the modes' test below kills at the same point.
-    before = kill_after_runs(cfg, out, 3)
-    assert main(["search", "--config", str(cfg), "--out", str(out)]) == 0  # the resume
+    out = kill_and_resume(cfg, tmp_path / "killed", 3)
     assert _log(out) == _log(finished_search)
     with ResultStore(out / "store.sqlite", read_only=True) as store:
         assert len(store.runs()) == BUDGET * 2
-    assert_none_trained_again(out, before)
 
 
 def test_a_typo_in_the_config_file_is_refused(tmp_path: Path, phantom_spleen: Path,
@@ -155,11 +150,8 @@ def test_a_typo_in_the_config_file_is_refused(tmp_path: Path, phantom_spleen: Pa
 def test_search_modes_killed_with_sigkill_resume_to_the_same_end(
         flags: list[str], tmp_path: Path, phantom_spleen: Path, phantom_cache: Path) -> None:
     cfg = _config(tmp_path, phantom_spleen, phantom_cache, budget=3)
-    whole, out = tmp_path / "whole", tmp_path / "killed"
-    assert main(["search", "--config", str(cfg), "--out", str(whole), *flags]) == 0
-    before = kill_after_runs(cfg, out, 3, *flags)  # mid-way through the second evaluation
-    assert main(["search", "--config", str(cfg), "--out", str(out), *flags]) == 0
-    assert_none_trained_again(out, before)
+    whole = search_to_end(cfg, tmp_path / "whole", *flags)
+    out = kill_and_resume(cfg, tmp_path / "killed", 3, *flags)  # in the second evaluation
     assert _log(out) == _log(whole)
     assert json.loads((out / "best.json").read_text()) == \
         json.loads((whole / "best.json").read_text())
