@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from mbnas.cli import main
+from mbnas.commands.common.runfolder import EvaluationFolder
+from mbnas.commands.evaluate.export import weights_file
 from mbnas.errors import MbnasError
 from mbnas.inference.model_folder import load_model_folder
 from mbnas.inference.segment import Segmenter
@@ -61,7 +63,8 @@ def test_model_weights_are_copies_with_checked_checksums(study, tmp_path: Path) 
     name = meta["weights"][0]
     with ResultStore(study.evaluation / "store.sqlite", read_only=True) as store:
         record = next(r for r in store.runs() if Path(r.weights_path).name == name)
-    stored = Path(record.weights_path)
+    stored = weights_file(EvaluationFolder(study.evaluation), record)  # the evaluation's
+    assert stored is not None and stored.is_relative_to(study.evaluation / "models")
     assert meta["weights_sha256"][name] == record.weights_sha256
     assert (model / name).stat().st_ino != stored.stat().st_ino  # a copy, not a hard link
     before = stored.read_bytes()
@@ -112,15 +115,31 @@ def test_search_into_an_evaluation_folder_says_so(study, capsys: pytest.CaptureF
     assert sorted(p.name for p in study.evaluation.iterdir()) == before
 
 
-def test_second_evaluation_says_it_replaced_the_run_model_folder(
+def test_second_evaluation_finds_the_weights_kept_once_and_says_it_replaced_the_run_model(
         study, capsys: pytest.CaptureFixture) -> None:
-    # a copy of the evaluation resumes from its store (nothing trained) and exports again
+    # a copy of the evaluation resumes from its store (nothing trained; each run's weights
+    # are kept once, in its model folder) and exports again
+    from mbnas.io import file_sha256
+
     second = study.root / "evaluation2"
-    shutil.copytree(study.evaluation, second, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(study.evaluation, second)
+    kept = sorted(second.rglob("*.pt"))
+    digests = [file_sha256(p) for p in kept]
+    # only the model folders hold weights (two models of one architecture, here the
+    # search's best and the U-Net preset, are two folders); the store's copies are gone
+    assert kept and all(p.parent.parent == second / "models" for p in kept), kept
+    for model in (second / "models").iterdir():
+        assert sorted(json.loads((model / "model.json").read_text())["weights"]) == sorted(
+            p.name for p in model.glob("*.pt"))
+    before = json.loads((second / "evaluation.json").read_text())["models"]
     argv = ["evaluate", str(study.run), "--baselines", "none", "--seeds", "1", "--folds", "2",
             "--device", "cpu"]
     capsys.readouterr()
     assert main([*argv, "--out", str(second)]) == 0
+    assert sorted(second.rglob("*.pt")) == kept and [file_sha256(p) for p in kept] == digests
+    after = json.loads((second / "evaluation.json").read_text())["models"]
+    assert [(m["run_scores"], m["cases"]) for m in after] == [
+        (m["run_scores"], m["cases"]) for m in before]
     # (the tiny runs may also get a constant-prediction note; only the export's is counted)
     notes = [line for line in capsys.readouterr().out.splitlines()
              if line.startswith("note:") and "replaced the model folder" in line]

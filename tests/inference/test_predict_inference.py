@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from mbnas.data import make_phantom
-from mbnas.data.preprocess import from_canonical, to_canonical
+from mbnas.data.orientation import from_canonical, to_canonical
 from mbnas.inference import (
     ModelFolder,
     ModelFolderError,

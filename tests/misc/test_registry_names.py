@@ -30,6 +30,7 @@ ALLOWED = {
     ("training/ray_executor.py", "local"): "Ray's own address keyword (ray.init)",
     ("commands/search/run.py", "ray"): "the config's `ray` settings section (a field name)",
     ("commands/evaluate/run.py", "ray"): "the config's `ray` settings section (a field name)",
+    ("cli/settings.py", "ray"): "the config's `ray` settings section (a field name)",
     ("cli/search.py", "ray"): "the config's `ray` settings section (a field name)",
     ("cli/evaluate_report.py", "ray"): "the config's `ray` settings section (a field name)",
     ("spaces/registry.py", "random"): "RANDOM_START, the --start option, not the strategy",

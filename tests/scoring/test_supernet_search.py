@@ -1,5 +1,9 @@
-"""`mbnas search --scoring supernet` end to end, on a phantom and on the real lung sample,
-and a supernet training killed with SIGKILL resuming to the same weights."""
+"""`mbnas search --scoring supernet` end to end: local, Pareto and bilevel searches on a
+phantom, random search on real lung patients; evaluate, report and predict after a
+supernet search (phantom and lung); a search killed with SIGKILL during supernet training
+and again during scoring resumes to the same weights, search_log.jsonl and best.json.
+
+One search per data set is shared by the tests of this module (``scope="module"``)."""
 
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+import nibabel as nib
 import pytest
 import torch
 import yaml
+from lung_subset import lung_subset
 
 from mbnas.cli import main
 from mbnas.commands.search.config import SearchConfig
@@ -81,11 +87,20 @@ def _check_supernet_search(run: Path, retrain_top: int, budget: int) -> list[dic
     return log
 
 
+@pytest.fixture(scope="module")
+def phantom_run(tmp_path_factory: pytest.TempPathFactory, phantom_spleen: Path,
+                phantom_cache: Path) -> Path:
+    """A local supernet search on the phantom: budget 3, the best 2 retrained."""
+    tmp = tmp_path_factory.mktemp("supernet_phantom")
+    run = tmp / "run"
+    assert main(["search", "--config", str(_config(tmp, phantom_spleen, phantom_cache)),
+                 "--out", str(run)]) == 0
+    return run
+
+
 def test_a_local_supernet_search_on_a_phantom_scores_by_inherited_weights(
-        tmp_path: Path, phantom_spleen: Path, phantom_cache: Path) -> None:
-    cfg = _config(tmp_path, phantom_spleen, phantom_cache)
-    run = tmp_path / "run"
-    assert main(["search", "--config", str(cfg), "--out", str(run)]) == 0
+        phantom_run: Path) -> None:
+    run = phantom_run
     log = _check_supernet_search(run, 2, 3)
     checkpoints = _checkpoints(run)
     assert [p.name for p in checkpoints] == ["fold0.pt", "fold1.pt"]
@@ -114,46 +129,121 @@ def test_a_local_supernet_search_on_a_phantom_scores_by_inherited_weights(
     assert math.isclose(log[0]["score"], sum(scores) / 2, rel_tol=1e-6)
 
 
-@pytest.mark.parametrize("strategy", ["random"])
-def test_a_random_supernet_search_on_the_real_lung_sample(strategy: str, lung_sample: Path,
-                                                          tmp_path: Path) -> None:
-    tiny = ["--protocol", "quick", "--epochs", "1", "--image-size", "32", "--folds", "2",
-            "--seeds", "1", "--device", "cpu", "--threads", "1", "--target-spacing", "10",
-            "--foreground-fraction", "0.33"]
+def _evaluate_report_predict(run: Path, tmp: Path, scan: Path) -> dict:
+    """evaluate (the search's best.json), report and predict after a supernet search;
+    returns the report's card."""
+    evaluation, report, pred = tmp / "evaluation", tmp / "report", tmp / "pred"
+    assert main(["evaluate", str(run), "--baselines", "none", "--seeds", "1", "--folds", "2",
+                 "--epochs", "1", "--device", "cpu", "--threads", "1",
+                 "--out", str(evaluation)]) == 0
+    best = json.loads((run / "best.json").read_text())
+    model = json.loads((run / "model" / "model.json").read_text())
+    # The network evaluated and exported is best.json's: the best by stand-alone score.
+    assert architecture_from_dict(model["architecture"]).key == best["arch_key"]
+    assert model["search"]["search_score"] == best["score"]
+    assert main(["report", "--evaluation", str(evaluation), "--out", str(report)]) == 0
+    card = json.loads((report / "card.json").read_text())
+    (trainings,) = card["search_trainings"].values()
+    assert "scores of the search by a weight-sharing supernet" in trainings
+    assert "best.json: best stand-alone score" in trainings
+    assert "weight-sharing supernet" in (report / "report.html").read_text()
+    assert main(["predict", "--model", str(run / "model"), "--input", str(scan),
+                 "--output", str(pred), "--threads", "1"]) == 0
+    labels = nib.load(pred / scan.name)
+    assert labels.shape == nib.load(scan).shape
+    assert set(map(int, labels.get_fdata().ravel())) <= {0, 1}
+    return card
+
+
+def test_evaluate_report_and_predict_after_a_phantom_supernet_search(
+        phantom_run: Path, tmp_path: Path) -> None:
+    scan = sorted((Path(_data_dir(phantom_run)) / "imagesTr").glob("*.nii.gz"))[0]
+    _evaluate_report_predict(phantom_run, tmp_path, scan)
+
+
+def _data_dir(run: Path) -> str:
+    return yaml.safe_load((run / "config.yaml").read_text())["data_dir"]
+
+
+@pytest.mark.parametrize(("strategy", "extra"), [
+    ("pareto", {"objectives": ["dice", "params"]}),
+    ("bilevel", {"space": "macro", "max_depth": None, "strategy": "bilevel", "start": "unet"}),
+])
+def test_pareto_and_bilevel_searches_score_by_the_supernet(
+        strategy: str, extra: dict, tmp_path: Path, phantom_spleen: Path,
+        phantom_cache: Path) -> None:
+    settings = {"budget": 2, "retrain_top": 1, **extra}
+    cfg = _config(tmp_path, phantom_spleen, phantom_cache, **settings)
+    cfg.write_text(cfg.read_text().replace("supernet_epochs: 2", "supernet_epochs: 1"))
+    run = tmp_path / "run"
+    assert main(["search", "--config", str(cfg), "--out", str(run)]) == 0
+    log = _check_supernet_search(run, 1, 2)
+    if strategy == "pareto":
+        assert all(e["costs"]["params"] > 0 for e in log)
+        front = json.loads((run / "front.json").read_text())
+        assert front["objectives"] == ["dice", "params"] and front["members"]
+    else:
+        kernels = {n["kernel"] for e in log for n in e["genotype"]["nodes"]}
+        assert kernels - {3}  # the kernel phase scored a larger kernel with the supernet
+
+
+def test_a_random_supernet_search_on_the_real_lung_sample_then_evaluate_report_predict(
+        lung_sample: Path, tmp_path: Path) -> None:
+    """Four real patients: a random supernet search (budget 3, the best retrained), then
+    evaluate, report and predict (one test: one search, whichever worker runs it)."""
+    data = lung_subset(lung_sample, tmp_path / "lung")
     run = tmp_path / "search"
-    assert main(["search", str(lung_sample), *tiny, "--cache", str(tmp_path / "cache"),
-                 "--space", "macro", "--strategy", strategy, "--budget", "3",
+    # No --foreground-fraction: after one epoch of it the nets predict tumour everywhere,
+    # and evaluate's surface metrics of such a mask on the original grid take seconds.
+    tiny = ["--protocol", "quick", "--epochs", "1", "--image-size", "32", "--folds", "2",
+            "--seeds", "1", "--device", "cpu", "--threads", "1", "--target-spacing", "10"]
+    assert main(["search", str(data), *tiny, "--cache", str(tmp_path / "cache"),
+                 "--space", "macro", "--strategy", "random", "--budget", "3",
                  "--scoring", "supernet", "--supernet-epochs", "1", "--retrain-top", "1",
                  "--out", str(run)]) == 0
     _check_supernet_search(run, 1, 3)
     config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["strategy"] == "random" and config["scoring"] == "supernet"
     assert config["retrain_top"] == 1 and config["protocol"]["supernet_epochs"] == 1
+    scan = sorted((data / "imagesTr").glob("*.nii.gz"))[-1]
+    _evaluate_report_predict(run, tmp_path, scan)
 
 
-def test_supernet_training_killed_with_sigkill_resumes_to_the_same_weights(
-        tmp_path: Path, phantom_spleen: Path, phantom_cache: Path) -> None:
-    settings = {"space": "micro", "max_depth": None, "budget": 2, "retrain_top": 1}
-    cfg = _config(tmp_path, phantom_spleen, phantom_cache, **settings)
-    whole = tmp_path / "whole"
-    assert main(["search", "--config", str(cfg), "--out", str(whole)]) == 0
+def _wait(proc: subprocess.Popen, done, what: str) -> None:
+    """Poll until ``done()``, then SIGKILL ``proc``; fail if it ended first."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not done():
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the search ended before it could be killed {what}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_a_supernet_search_killed_in_training_and_in_scoring_resumes_to_the_same_results(
+        phantom_run: Path, tmp_path: Path, phantom_spleen: Path, phantom_cache: Path) -> None:
+    cfg = _config(tmp_path, phantom_spleen, phantom_cache)
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg),
            "--out", str(killed)]
+    # 1: during supernet training, once the first epoch's checkpoint is written.
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None and not _checkpoints(killed):
-        time.sleep(0.02)
-    assert proc.poll() is None, "the search ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _wait(proc, lambda: bool(_checkpoints(killed)), "in supernet training")
     first = torch.load(_checkpoints(killed)[0], weights_only=False)
     assert first["epoch"] < 2 or len(_checkpoints(killed)) < 2  # killed mid-training
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
-    for a, b in zip(_checkpoints(whole), _checkpoints(killed), strict=True):
+    assert not (killed / "search_log.jsonl").exists()  # nothing scored yet
+    # 2: resumed, then killed during scoring: the supernets trained, networks scored and
+    # being retrained stand-alone, supernet.json (written when scoring ends) not there.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait(proc, (killed / "search_log.jsonl").exists, "in scoring")
+    assert not (killed / "supernet.json").exists()
+    assert [torch.load(p, weights_only=False)["epoch"] for p in _checkpoints(killed)] == [2, 2]
+    # 3: resumed to the end (in this process).
+    assert main(["search", "--config", str(cfg), "--out", str(killed)]) == 0
+    for a, b in zip(_checkpoints(phantom_run), _checkpoints(killed), strict=True):
         sa, sb = torch.load(a, weights_only=False), torch.load(b, weights_only=False)
         assert sa["epoch"] == sb["epoch"] == 2
         assert sa["model"].keys() == sb["model"].keys()
         assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
-    assert _log(killed) == _log(whole)
+    assert _log(killed) == _log(phantom_run)
     assert (json.loads((killed / "best.json").read_text())
-            == json.loads((whole / "best.json").read_text()))
+            == json.loads((phantom_run / "best.json").read_text()))

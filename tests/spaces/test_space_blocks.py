@@ -192,3 +192,11 @@ def test_block_recipe_of_extending_md_passes_the_shared_block_checks(plugin):
 
 
 BLOCKS_BUILT_IN = block_names()
+
+
+def test_the_built_in_families_declared_dims_are_the_ones_their_files_register():
+    from mbnas.nn.blocks import BUILTIN_DIMS
+    from mbnas.nn.blocks.registry import registered_dims
+
+    assert set(BUILTIN_DIMS) == set(BLOCKS_BUILT_IN)
+    assert {n: registered_dims(n) for n in BUILTIN_DIMS} == BUILTIN_DIMS

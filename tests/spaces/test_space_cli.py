@@ -136,3 +136,17 @@ def test_cost_at_a_given_base_width_costs_that_network(capsys):
     assert params[8] < params[32]
     assert main(["space", "cost", "unet", "--size", "32", "--no-memory"]) == 0
     assert f"({params[32]:,})" in capsys.readouterr().out  # the default: the paper's 32
+
+
+@pytest.mark.parametrize("name", ["mbnas", "macro", "mbnas-3d"])
+def test_info_counts_without_importing_torch(name):
+    """`space info` took 10-13 s on a laptop because importing the space imported torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mbnas.cli import main; "
+            f"assert main(['space', 'info', '--space', {name!r}]) == 0; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-400:]
+    assert "valid genotypes" in done.stdout

@@ -7,7 +7,8 @@ import dataclasses
 import torch
 
 from mbnas.training.augment import augment_batch, random_affine, random_brightness
-from mbnas.training.protocol import PROTOCOLS, AugmentConfig
+from mbnas.training.augment_config import AugmentConfig
+from mbnas.training.protocol import PROTOCOLS
 
 NOTHING = AugmentConfig(scale_p=0, shift_p=0, rotate_p=0, flip_p=0, brightness_p=0)
 

@@ -120,7 +120,7 @@ def test_target_spacing_median_becomes_the_datasets_median_in_mm(phantom_spleen)
 
     import nibabel as nib
 
-    from mbnas.cli.search import real_data_flags
+    from mbnas.cli.settings import real_data_flags
     from mbnas.data.formats import read_dataset
 
     sizes = [nib.affines.voxel_sizes(nib.load(c.images[0]).affine)[:2]

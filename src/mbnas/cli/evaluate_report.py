@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from mbnas.cli.search import (
+from mbnas.cli.settings import (
     add_executor_arguments,
     add_protocol_arguments,
     ray_settings,

@@ -111,9 +111,9 @@ def _describe_space(space: SearchSpace, title: str, topology: str | None = None)
             lines.append(f"  {kind}1..{kind}{n}  {what:<12} fixed: {fixed}")
     lines.append(f"  size: {size:,} valid genotypes ({size:.3g})")
     if getattr(space, "spatial_dims", 2) == 3:
-        options = (space.options["c"] if "c" in space.searched
-                   else sorted({nd.kernel for nd in space.base.nodes}))
-        kernels = ", ".join(f"{k}x{k}x{k}" for k in options)
+        kernel_options = (space.options["c"] if "c" in space.searched
+                          else sorted({nd.kernel for nd in space.base.nodes}))
+        kernels = ", ".join(f"{k}x{k}x{k}" for k in kernel_options)
         lines.append(f"  3D (volumes): kernels {kernels}; a down/up cell at a level uses that "
                      "level's stride planned on the dataset (anisotropic axes are not halved "
                      "while coarser than twice the finest; docs/3d.md)")

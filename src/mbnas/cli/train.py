@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mbnas.cli.search import add_protocol_arguments, protocol_settings
+from mbnas.cli.settings import add_protocol_arguments, protocol_settings
 from mbnas.cli.speed import announce, refuse_paper_on_cpu, timed_estimate
 from mbnas.errors import EXIT_RUNS_FAILED, ConfigError
 

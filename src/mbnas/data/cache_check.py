@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mbnas.store.weights import file_sha256
+from mbnas.io import file_sha256
 
 CHECKED_FILES = ("slices.npz", "slices.json")
 

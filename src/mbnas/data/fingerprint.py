@@ -20,7 +20,7 @@ import numpy as np
 from mbnas.data.formats import read_dataset
 from mbnas.data.slices import SliceData
 from mbnas.errors import ConfigError
-from mbnas.store import file_sha256
+from mbnas.io import file_sha256
 
 FINGERPRINT_FILE = "dataset_fingerprint.json"
 

@@ -15,7 +15,6 @@ temporary folder is only removed when it is this module's (a marker inside) and 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mbnas.errors import ConfigError, DatasetError
-from mbnas.io import atomic_write_json, atomic_write_text
+from mbnas.io import atomic_write_json, atomic_write_text, file_sha256
 from mbnas.store.lock import FileLock
 
 if TYPE_CHECKING:
@@ -104,7 +103,7 @@ def _write(tmp: Path, cases: list[MsdCase], labels: list[str], modality: str, na
             sitk.WriteImage(volume, str(tmp / folder / f"{case.case_id}.nii.gz"), True)
     if extra is not None:
         extra(tmp)
-    files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*"))
+    files = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*"))
              if p.is_file() and p.name != _MARKER}
     meta = {
         "name": name, "description": record.get("description", name),
@@ -231,7 +230,7 @@ def _foreign(out: Path, record: dict[str, Any]) -> list[str]:
             continue
         if rel == "dataset.json" and not path.is_symlink():
             continue
-        if path.is_symlink() or rel not in written or _sha256(path) != written[rel]:
+        if path.is_symlink() or rel not in written or file_sha256(path) != written[rel]:
             found.append(rel)
     return found
 
@@ -247,12 +246,6 @@ def _describe(record: dict[str, Any]) -> str:
     return f"sample {source}" if kind == "sample" else f"an import ({kind}) of {source}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _umask() -> int:

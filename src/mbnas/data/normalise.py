@@ -54,6 +54,17 @@ def normalise_case(x: np.ndarray, scheme: str) -> None:
         np.clip(x, lo, hi, out=x)
     elif scheme != "zscore":
         raise ConfigError(f"{scheme!r} is not a per-case normalisation")
-    mean, std = float(x.mean(dtype=np.float64)), float(x.std(dtype=np.float64))
+    _standardise(x, float(x.mean(dtype=np.float64)), float(x.std(dtype=np.float64)))
+
+
+def normalise_ct(x: np.ndarray, clip: tuple[float, float], mean: float, std: float) -> None:
+    """Clip to ``clip`` and z-score with the dataset's foreground ``mean`` and ``std``,
+    in place (nnU-Net's CT scheme; the statistics are in ``preprocess.json``)."""
+    np.clip(x, clip[0], clip[1], out=x)
+    _standardise(x, mean, std)
+
+
+def _standardise(x: np.ndarray, mean: float, std: float) -> None:
+    """``(x - mean) / std`` in place, in float32 (a constant channel: divided by 1e-8)."""
     x -= np.float32(mean)
     x /= np.float32(max(std, 1e-8))

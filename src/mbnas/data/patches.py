@@ -10,6 +10,7 @@ normalised mean; label background), never refused. Only the patch is read from d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import EllipsisType
 
 import numpy as np
 
@@ -37,12 +38,13 @@ def crop(array: np.ndarray, origin: Sequence[int], patch: Sequence[int]) -> np.n
     """The patch at ``origin`` of the last three axes of ``array``, zero-padded outside."""
     lead = array.shape[:-3]
     out = np.zeros((*lead, *patch), dtype=array.dtype)
-    src, dst = [], []
+    src: list[EllipsisType | slice] = [...]
+    dst: list[EllipsisType | slice] = [...]
     for o, p, n in zip(origin, patch, array.shape[-3:], strict=True):
         a, b = max(o, 0), min(o + p, n)
         src.append(slice(a, b))
         dst.append(slice(a - o, b - o))
-    out[(..., *dst)] = array[(..., *src)]
+    out[tuple(dst)] = array[tuple(src)]
     return out
 
 

@@ -19,20 +19,31 @@ have another key and a resumed search uses the plan it started with.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mbnas.errors import ConfigError
 
-Strides = tuple[tuple[int, int, int], ...]
+#: One (sx, sy, sz) per resolution level, each 1 or 2 (as ``VolumeConfig.strides`` holds
+#: them: three values per level, checked there).
+Strides = tuple[tuple[int, ...], ...]
+
+_V = TypeVar("_V")
 
 #: Bytes per voxel and base channel that one training step holds: an estimate of the
 #: activations kept for the backward pass across the encoder, the decoder and the skips
 #: of a U-Net-like network of ~3 levels (2 convolutions and a norm per node, fp32): about
 #: 60 floats per voxel and base channel. The budget is a planning rule, not a measurement.
 BYTES_PER_VOXEL_CHANNEL = 240.0
+
+
+def _xyz(values: Iterable[_V]) -> tuple[_V, _V, _V]:
+    """The (x, y, z) of values per axis (exactly three)."""
+    x, y, z = values
+    return x, y, z
 
 
 def plan_strides(spacing: Sequence[float], levels: int) -> Strides:
@@ -48,18 +59,18 @@ def plan_strides(spacing: Sequence[float], levels: int) -> Strides:
     current = [float(s) for s in spacing]
     if any(not s > 0 for s in current):
         raise ConfigError(f"target spacing must be positive, got {tuple(spacing)}")
-    out = []
+    out: list[tuple[int, ...]] = []
     for _ in range(levels):
         finest = min(current)
         stride = tuple(1 if s > 2 * finest else 2 for s in current)
         current = [s * k for s, k in zip(current, stride, strict=True)]
         out.append(stride)
-    return tuple(out)  # type: ignore[return-value]
+    return tuple(out)
 
 
 def stride_product(strides: Strides) -> tuple[int, int, int]:
     """Total downsampling factor per axis: a patch must be a multiple of it."""
-    return tuple(int(np.prod([s[a] for s in strides])) for a in range(3)) or (1, 1, 1)  # type: ignore[return-value]
+    return _xyz(int(np.prod([s[a] for s in strides])) for a in range(3))
 
 
 def check_patch(patch: Sequence[int], strides: Strides) -> None:
@@ -106,7 +117,7 @@ def plan_patch(median_shape: Sequence[float], spacing: Sequence[float], strides:
                 "--memory-budget or lower the batch size or channels")
         axis = max(shrinkable, key=lambda a: patch[a] * spacing[a])
         patch[axis] -= factor[axis]
-    return tuple(patch)  # type: ignore[return-value]
+    return _xyz(patch)
 
 
 def check_patch_budget(patch: Sequence[int], spacing: Sequence[float], strides: Strides,
@@ -131,12 +142,13 @@ def canonical_geometry(path: Path) -> tuple[tuple[float, float, float], tuple[in
     """Voxel size (mm) and shape of an image in the closest RAS orientation, from its header."""
     import nibabel as nib
 
-    img = nib.load(path)
+    # nibabel's load is annotated FileBasedImage; a NIfTI volume is a SpatialImage (affine,
+    # shape), as the other header readers (mbnas.data.spacing) take it.
+    img: Any = nib.load(path)
     ornt = nib.orientations.io_orientation(img.affine)
     sizes = np.sqrt((np.asarray(img.affine)[:3, :3] ** 2).sum(axis=0))
     axes = [int(np.flatnonzero(ornt[:, 0] == k)[0]) for k in range(3)]
-    return (tuple(float(sizes[a]) for a in axes),  # type: ignore[return-value]
-            tuple(int(img.shape[a]) for a in axes))
+    return (_xyz(float(sizes[a]) for a in axes), _xyz(int(img.shape[a]) for a in axes))
 
 
 def median_geometry(paths: Sequence[Path], target: Sequence[float] | None = None
@@ -146,19 +158,19 @@ def median_geometry(paths: Sequence[Path], target: Sequence[float] | None = None
     geometry = [canonical_geometry(Path(p)) for p in paths]
     spacing = np.array([g[0] for g in geometry])
     shape = np.array([g[1] for g in geometry], dtype=float)
-    median = tuple(round(float(v), 4) for v in np.median(spacing, axis=0))
+    median = _xyz(round(float(v), 4) for v in np.median(spacing, axis=0))
     tgt = np.asarray(target if target is not None else median, dtype=float)
     extent = np.median(shape * spacing / tgt, axis=0)
-    return median, tuple(float(v) for v in extent)  # type: ignore[return-value]
+    return median, _xyz(float(v) for v in extent)
 
 
 def resolve_spacing(given: Sequence[float], median: Sequence[float]) -> tuple[float, float, float]:
     """The target spacing: ``given`` (one value for every axis, or three), else the median."""
     if not given:
-        return tuple(float(v) for v in median)  # type: ignore[return-value]
+        return _xyz(float(v) for v in median)
     if len(given) == 1:
         given = tuple(given) * 3
     if len(given) != 3 or any(not (math.isfinite(v) and v > 0) for v in given):
         raise ConfigError(f"target spacing must be one or three positive numbers (mm), "
                           f"got {tuple(given)}")
-    return tuple(float(v) for v in given)  # type: ignore[return-value]
+    return _xyz(float(v) for v in given)

@@ -45,7 +45,8 @@ from mbnas.data.cache_check import cache_checksums, cache_problem
 from mbnas.data.check import Volume, load_case, voxel_sizes
 from mbnas.data.cropped import check_cropped_labels, label_extent
 from mbnas.data.formats import Dataset, read_dataset
-from mbnas.data.normalise import normalise_case, resolve_schemes
+from mbnas.data.normalise import normalise_case, normalise_ct, resolve_schemes
+from mbnas.data.orientation import to_canonical
 from mbnas.data.problems import Problem, raise_if_errors
 from mbnas.data.slices import CaseInfo, SliceData
 from mbnas.data.spacing import crop_or_pad, foreground_start, spacing_grid
@@ -60,7 +61,6 @@ _CHUNK = 32
 AXES_DOC = ("images (N, C, H, W): H along R (left to right), W along A (posterior to "
             "anterior) of the RAS-canonical volume; slices inferior to superior")
 
-_IDENTITY = np.array([[0, 1], [1, 1], [2, 1]], dtype=float)  # RAS in nibabel's ornt form
 
 Log = Callable[[str], None]
 
@@ -320,39 +320,6 @@ def _canonical(volume: Volume) -> tuple[np.ndarray, np.ndarray, tuple[float, flo
     return image, label, (sx, sy, sz)
 
 
-def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reorient a volume to the closest canonical (RAS) orientation, like nibabel's
-    ``as_closest_canonical``: only axis permutations and flips, no resampling.
-
-    Args:
-        array: (X, Y, Z, ...) array as stored; trailing axes (channels) are kept.
-        affine: Its voxel -> world (mm) affine.
-
-    Returns:
-        The reoriented array (a view where possible) and its affine.
-    """
-    import nibabel as nib
-
-    ornt = nib.orientations.io_orientation(affine)
-    if np.array_equal(ornt, _IDENTITY):
-        return np.asanyarray(array), np.asarray(affine)
-    out = nib.orientations.apply_orientation(array, ornt)
-    shape = np.asarray(array.shape[:3])
-    return out, np.asarray(affine) @ nib.orientations.inv_ornt_aff(ornt, shape)
-
-
-def from_canonical(array: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Undo :func:`to_canonical`: put a canonical (X, Y, Z, ...) array back into the
-    voxel order of the volume whose own affine is ``affine``."""
-    import nibabel as nib
-
-    ornt = nib.orientations.io_orientation(affine)
-    if np.array_equal(ornt, _IDENTITY):
-        return np.asanyarray(array)
-    return nib.orientations.apply_orientation(array, nib.orientations.ornt_transform(
-        _IDENTITY, ornt))
-
-
 def _resize_into(image: np.ndarray, label: np.ndarray, out_images: np.ndarray,
                  out_labels: np.ndarray) -> None:
     """Resize every axial slice: bilinear (antialiased) for images, nearest for labels."""
@@ -386,22 +353,6 @@ def resize_slices(image: np.ndarray, out: np.ndarray) -> None:
         chunk = np.ascontiguousarray(image[:, :, a:b].transpose(2, 3, 0, 1), dtype=np.float32)
         out[a:b] = F.interpolate(torch.from_numpy(chunk), size=size, mode="bilinear",
                                  align_corners=False, antialias=True).numpy()
-
-
-def zscore(x: np.ndarray) -> None:
-    """Z-score in place over the whole array (one channel of one case): the scheme of
-    every non-CT channel."""
-    mean, std = float(x.mean(dtype=np.float64)), float(x.std(dtype=np.float64))
-    x -= np.float32(mean)
-    x /= np.float32(max(std, 1e-8))
-
-
-def normalise_ct(x: np.ndarray, clip: tuple[float, float], mean: float, std: float) -> None:
-    """Clip to ``clip`` and z-score with the dataset's foreground ``mean`` and ``std``,
-    in place (nnU-Net's CT scheme; the statistics are in ``preprocess.json``)."""
-    np.clip(x, clip[0], clip[1], out=x)
-    x -= np.float32(mean)
-    x /= np.float32(max(std, 1e-8))
 
 
 def _normalise_ct(dataset: Dataset, c: int, samples: list[np.ndarray], images: np.ndarray,

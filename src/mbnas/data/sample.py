@@ -28,7 +28,7 @@ from typing import Any
 from mbnas.data.dicom_rt import parse_rois, read_dicom_rt, refuse_if_errors
 from mbnas.data.msd_write import MsdCase, locked, read_record, write_msd
 from mbnas.errors import ConfigError, DatasetError
-from mbnas.io import atomic_write_json, atomic_write_text
+from mbnas.io import atomic_write_json, atomic_write_text, file_sha256
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def _make_sample(name: str, out: Path, downloads: Path, unpacked: Path,
 def fetch_archive(source: Source, downloads: Path, say: Callable[[str], None]) -> Path:
     """The package archive, from the cache or by ``pip download`` (no install, no deps)."""
     path = downloads / source.archive
-    if path.is_file() and sha256(path) == source.sha256:
+    if path.is_file() and file_sha256(path) == source.sha256:
         return path
     downloads.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
@@ -133,20 +133,12 @@ def fetch_archive(source: Source, downloads: Path, say: Callable[[str], None]) -
         raise DatasetError(f"could not download {source.package}=={source.version} with "
                            f"`pip download` into {downloads} ({why}); connect to the package "
                            f"registry, or copy {source.archive} there")
-    digest = sha256(path)
+    digest = file_sha256(path)
     if digest != source.sha256:
         path.unlink()
         raise DatasetError(f"{path}: SHA-256 {digest} is not the pinned {source.sha256}; "
                            "the download was removed, run again")
     return path
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _complete(out: Path) -> bool:
@@ -200,7 +192,7 @@ def _member_digests(archive: Path, prefix: str) -> dict[str, str]:
 
 def _digests(dest: Path, prefix: str) -> dict[str, str]:
     """SHA-256 of each file unpacked under ``dest / prefix``, by path under ``dest``."""
-    return {p.relative_to(dest).as_posix(): sha256(p)
+    return {p.relative_to(dest).as_posix(): file_sha256(p)
             for p in sorted((dest / prefix).rglob("*")) if p.is_file()}
 
 
@@ -220,7 +212,7 @@ def _provenance(source: Source, root: Path, base: Path,
     files = sorted(p for p in root.rglob("*") if p.is_file()) if names is None else \
         [root / n for n in names]
     return [{"package": source.package, "version": source.version,
-             "file": p.relative_to(base).as_posix(), "sha256": sha256(p)} for p in files]
+             "file": p.relative_to(base).as_posix(), "sha256": file_sha256(p)} for p in files]
 
 
 def _nrrd_case(root: Path, name: str) -> MsdCase:

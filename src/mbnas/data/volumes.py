@@ -1,7 +1,7 @@
 """Whole volumes for 3D training: resampled to the target spacing, normalised, cached.
 
 Per case, as nnU-Net preprocesses for ``3d_fullres``: reorient to the closest RAS
-orientation (:func:`mbnas.data.preprocess.to_canonical`), resample to the target
+orientation (:func:`mbnas.data.orientation.to_canonical`), resample to the target
 spacing (images trilinear, labels nearest), normalise each channel with the same
 schemes as the 2D slices (:mod:`mbnas.data.normalise`; CT statistics from foreground
 voxels sampled over every case) and write ``<case>_image.npy`` (C, X, Y, Z) float32,
@@ -27,8 +27,9 @@ import numpy as np
 
 from mbnas.data.check import load_case, voxel_sizes
 from mbnas.data.formats import read_dataset
-from mbnas.data.normalise import normalise_case, resolve_schemes
-from mbnas.data.preprocess import dataset_inputs, normalise_ct, to_canonical
+from mbnas.data.normalise import normalise_case, normalise_ct, resolve_schemes
+from mbnas.data.orientation import to_canonical
+from mbnas.data.preprocess import dataset_inputs
 from mbnas.data.problems import raise_if_errors
 from mbnas.data.slices import CaseInfo
 from mbnas.errors import DatasetError

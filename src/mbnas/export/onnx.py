@@ -30,11 +30,10 @@ import torch
 
 from mbnas.inference.model_folder import MODEL_JSON, ModelFolder, load_model_folder
 from mbnas.inference.onnx_runtime import OnnxNetwork, load_onnx_folder, require_package
-from mbnas.io import atomic_write_json, file_mode
+from mbnas.io import atomic_write_json, file_mode, file_sha256
 from mbnas.progress import track
 from mbnas.spaces.languages import codec_of
 from mbnas.spaces.mbnas.genotype import Genotype
-from mbnas.store.weights import file_sha256
 
 OPSET = 18
 #: Names of the dynamic spatial axes of 2D and 3D inputs.

@@ -36,9 +36,8 @@ from mbnas.data.formats import read_dataset
 from mbnas.data.normalise import resolve_schemes
 from mbnas.data.preprocess import PreprocessConfig, preprocess
 from mbnas.errors import GenotypeError, MbnasError
-from mbnas.io import atomic_write, atomic_write_json
+from mbnas.io import atomic_write, atomic_write_json, file_sha256
 from mbnas.spaces.mbnas import architecture_from_dict
-from mbnas.store import file_sha256
 
 MODEL_FORMAT = 1
 MODEL_JSON = "model.json"

@@ -25,13 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mbnas.data.normalise import normalise_case
-from mbnas.data.preprocess import (
-    from_canonical,
-    normalise_ct,
-    resize_slices,
-    to_canonical,
-)
+from mbnas.data.normalise import normalise_case, normalise_ct
+from mbnas.data.orientation import from_canonical, to_canonical
+from mbnas.data.preprocess import resize_slices
 from mbnas.data.spacing import crop_or_pad, spacing_grid
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.inference.model_folder import ModelFolder, ModelFolderError, load_model_folder

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from mbnas.data.check import voxel_sizes
-from mbnas.data.normalise import normalise_case
-from mbnas.data.preprocess import from_canonical, normalise_ct, to_canonical
+from mbnas.data.normalise import normalise_case, normalise_ct
+from mbnas.data.orientation import from_canonical, to_canonical
 from mbnas.data.volumes import resample_image
 from mbnas.training.train3d import sliding_window_logits
 

@@ -10,6 +10,8 @@ commented out, so PyTorch's default ran there. The protocol's ``init`` picks one
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from torch import nn
 
 from mbnas.nn import INITS
@@ -17,8 +19,10 @@ from mbnas.nn.blocks.common import NEGATIVE_SLOPE
 
 __all__ = ["INITS", "he_init", "initialise"]
 
+M = TypeVar("M", bound=nn.Module)
 
-def he_init(model: nn.Module, negative_slope: float = NEGATIVE_SLOPE) -> nn.Module:
+
+def he_init(model: M, negative_slope: float = NEGATIVE_SLOPE) -> M:
     """He-normal (fan in, leaky ReLU) weights and zero biases on every convolution."""
 
     def init(module: nn.Module) -> None:
@@ -30,7 +34,7 @@ def he_init(model: nn.Module, negative_slope: float = NEGATIVE_SLOPE) -> nn.Modu
     return model.apply(init)  # children first, as the authors' self.apply
 
 
-def initialise(model: nn.Module, init: str) -> nn.Module:
+def initialise(model: M, init: str) -> M:
     """Apply the named initialisation (:data:`INITS`) to a freshly built network.
 
     Raises:

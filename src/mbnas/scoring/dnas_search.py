@@ -62,7 +62,7 @@ from mbnas.strategies.dnas import DnasOptions
 from mbnas.training.augment import augment_batch
 from mbnas.training.device import select_device, use_bf16
 from mbnas.training.intensity import intensity_augment
-from mbnas.training.loss import poly_lr, soft_dice_loss
+from mbnas.training.loss import poly_lr, set_poly_lr, soft_dice_loss
 from mbnas.training.protocol import Protocol
 from mbnas.training.runs import RunContext, fold_data
 from mbnas.training.sampling import foreground_slices, pass_order
@@ -242,8 +242,8 @@ class DnasSearch:
         w_losses, a_losses, entropies, costs = [], [], [], []
         for net, opt, (first, second) in zip(self.nets, self.weight_opts, self.halves,
                                              strict=True):
-            for group in opt.param_groups:
-                group["lr"] = lr
+            set_poly_lr(opt, self.weight_lr, self.epoch, self.epochs,
+                        self.protocol.poly_exponent)
             net.train()
             for _ in range(first.steps(self.protocol)):
                 if warm:
@@ -258,9 +258,13 @@ class DnasSearch:
                 if warm:
                     continue
                 sample = self.dist.sample(self.sample_gen, tau)
+                entropy = sample.entropy
+                # A distribution with a variable has an entropy (None: nothing searched).
+                assert entropy is not None, "a DNAS search needs a space with variables"
                 arch_loss = self._arch_loss(net, second, sample)
-                total = arch_loss + self.options.entropy_weight * sample.entropy
+                total = arch_loss + self.options.entropy_weight * entropy
                 if self.options.cost_weight > 0:
+                    assert self.cost is not None  # __init__ refuses a cost weight without it
                     relative = self.cost(sample.genotype)
                     gate = torch.stack(list(sample.gates.values())).prod()
                     total = total + self.options.cost_weight * relative * gate
@@ -273,7 +277,7 @@ class DnasSearch:
                     p.grad = g
                 self.arch_opt.step()
                 a_losses.append(float(arch_loss.detach()))
-                entropies.append(float(sample.entropy.detach()))
+                entropies.append(float(entropy.detach()))
         if not all(math.isfinite(v) for v in w_losses + a_losses):
             from mbnas.training.failures import NonFiniteLossError
 

@@ -129,8 +129,8 @@ class Screen:
             record = level.store.get(a.key, level.protocol.key, spec.fold, spec.seed)
             if record is None:
                 raise RuntimeError(f"runs missing after execution: {spec.label}")
-            ok = record.status == "finished" and record.score is not None
-            out[a.key] = float(record.score) if ok else None
+            out[a.key] = (float(record.score) if record.status == "finished"
+                          and record.score is not None else None)
         return out
 
     def screen(self, batch: Sequence[Architecture],
@@ -150,6 +150,7 @@ class Screen:
             need = {a.key: a for i in alive for a in [batch[i], *bar_of[i]]}
             scores = self._scores(level, list(need.values()))
             keep = []
+            kept_score: dict[int, float] = {}
             for i in alive:
                 own = scores[batch[i].key]
                 bar_scores = [s for b in bar_of[i] if (s := scores[b.key]) is not None]
@@ -158,11 +159,12 @@ class Screen:
                 # of a short training, Dice 0): it may still beat the bar in full.
                 if own is not None and (bar is None or own >= bar):
                     keep.append(i)
+                    kept_score[i] = own
                 else:
                     dropped[i] = Dropped(rung, level.protocol.epochs, own, bar)
             if halving:
                 cap = -(-len(alive) // ETA)
-                ranked = sorted(keep, key=lambda i: -scores[batch[i].key])  # stable
+                ranked = sorted(keep, key=lambda i: -kept_score[i])  # stable
                 for i in ranked[cap:]:
                     dropped[i] = Dropped(rung, level.protocol.epochs,
                                          scores[batch[i].key], None, halved=True)

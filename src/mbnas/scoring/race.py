@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mbnas.scoring.train import Architecture, EvaluationResult, Evaluator
+from mbnas.store import RunRecord
 
 
 def optimistic_score(scores: Sequence[float], n_runs: int) -> float:
@@ -52,16 +53,19 @@ def race_many(evaluator: Evaluator, architectures: Sequence[Architecture],
     results = []
     for arch in architectures:
         specs = evaluator.specs(arch)
-        n_runs, runs, trained = len(specs), [], 0
+        n_runs, trained = len(specs), 0
+        runs: list[RunRecord] = []
         for fold in range(protocol.folds):
             fold_specs = [s for s in specs if s.fold == fold]
             trained += evaluator.train_missing(fold_specs).get(arch.key, 0)
-            runs += [store.get(s.arch_key, protocol.key, s.fold, s.seed) for s in fold_specs]
-            if any(r is None for r in runs):
+            found = [store.get(s.arch_key, protocol.key, s.fold, s.seed) for s in fold_specs]
+            if any(r is None for r in found):
                 raise RuntimeError(f"runs missing after execution: {arch.key} fold {fold}")
+            runs += [r for r in found if r is not None]
             if any(r.status != "finished" for r in runs):
                 break  # a failed run fails the candidate: nothing more to learn
-            scores = [float(r.score) for r in runs]
+            # Every run is finished here, so each has a score (RunRecord refuses one without).
+            scores = [float(r.score) for r in runs if r.score is not None]
             if (to_beat is not None and len(runs) < n_runs
                     and optimistic_score(scores, n_runs) <= to_beat):
                 break

@@ -41,9 +41,9 @@ from mbnas.scoring.supernet import SuperNet
 from mbnas.spaces.mbnas.definitions import SearchSpace
 from mbnas.spaces.mbnas.genotype import Genotype
 from mbnas.training.device import use_bf16
-from mbnas.training.loss import poly_lr
+from mbnas.training.loss import set_poly_lr
 from mbnas.training.protocol import Protocol
-from mbnas.training.sampling import foreground_slices, pass_order
+from mbnas.training.sampling import epoch_batches, foreground_slices
 from mbnas.training.train import _DeviceData, _train_step, predict_labels
 
 #: Training batches the BatchNorm statistics of a scored path are recalibrated on.
@@ -116,27 +116,17 @@ def train_supernet(space: SearchSpace, train: SliceData, protocol: Protocol, see
         done, seconds, losses = state["epoch"], state["seconds"], state["losses"]
     bf16 = use_bf16(protocol, device)
     tr = _DeviceData(train, device, False)
-    n, bs = len(tr.images), protocol.batch_size
-    passes = protocol.passes_per_epoch(n)
     foreground = foreground_slices(tr.labels)
     for epoch in range(done, total_epochs):
         t0 = time.perf_counter()
-        lr = poly_lr(protocol.lr, epoch, total_epochs, protocol.poly_exponent)
-        for group in optimiser.param_groups:
-            group["lr"] = lr
+        set_poly_lr(optimiser, protocol.lr, epoch, total_epochs, protocol.poly_exponent)
         net.train()
         total, steps = torch.zeros((), device=device), 0
-        for _ in range(passes):
-            order = pass_order(n, bs, protocol.foreground_fraction, foreground,
-                               order_gen).to(device)
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
-                if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples
-                    continue
-                path_net = net.subnet(space.sample(rng))  # one path per step (SPOS)
-                total += _train_step(path_net, optimiser, tr, idx, protocol, aug_gen,
-                                     False, device, bf16)
-                steps += 1
+        for idx in epoch_batches(len(tr.images), protocol, foreground, order_gen, device):
+            path_net = net.subnet(space.sample(rng))  # one path per step (SPOS)
+            total += _train_step(path_net, optimiser, tr, idx, protocol, aug_gen,
+                                 False, device, bf16)
+            steps += 1
         seconds += time.perf_counter() - t0
         losses.append(float(total) / max(steps, 1))
         log.info("supernet %s epoch %d/%d: loss %.4f, %d paths in %.1f s", path.name,

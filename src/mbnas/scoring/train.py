@@ -56,7 +56,9 @@ class EvaluationResult:
 
     @property
     def scores(self) -> list[float]:
-        return [float(r.score) for r in self.runs if r.status == "finished"]
+        # A finished run has a score (RunRecord refuses one without).
+        return [float(r.score) for r in self.runs
+                if r.status == "finished" and r.score is not None]
 
     @property
     def score(self) -> float:
@@ -171,10 +173,11 @@ class Evaluator:
         results = []
         for arch in architectures:
             specs = self.specs(arch)
-            runs = tuple(self.store.get(s.arch_key, pkey, s.fold, s.seed) for s in specs)
-            missing = [s.label for s, r in zip(specs, runs) if r is None]
+            found = [self.store.get(s.arch_key, pkey, s.fold, s.seed) for s in specs]
+            missing = [s.label for s, r in zip(specs, found) if r is None]
             if missing:  # an executor that lost work must not pass silently
                 raise RuntimeError(f"runs missing after execution: {', '.join(missing)}")
+            runs = tuple(r for r in found if r is not None)
             results.append(EvaluationResult(arch.to_dict(), arch.key, runs,
                                             trained.get(arch.key, 0)))
         return results

@@ -27,6 +27,17 @@ from mbnas.registry import Registry
 
 
 @dataclass(frozen=True)
+class Variable:
+    """One categorical variable of a space's encoding, e.g. ``b3`` (block of node 3): what
+    every strategy iterates over, whatever the language."""
+
+    name: str
+    node: int
+    kind: str
+    options: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Codec:
     """The functions of one architecture language.
 

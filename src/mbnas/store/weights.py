@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mbnas.io import atomic_write
+from mbnas.io import atomic_write, file_sha256
 from mbnas.store.records import StoreError
 
 __all__ = ["check_checksum", "file_sha256", "load_weights", "save_weights"]
@@ -44,15 +43,6 @@ def save_weights(state_dict: Mapping[str, Any], path: str | Path) -> Path:
         exc.filename = exc.filename or str(path)
         raise
     return path
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 (hex) of a file's content, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_checksum(path: Path, sha256: str | None) -> None:

@@ -63,8 +63,13 @@ def check_block(name: str) -> None:
     """Every check on the registered family ``name``, for every kernel size and every
     dimension its registration supports."""
     from mbnas.nn.blocks import block_dims
+    from mbnas.nn.blocks.registry import registered_dims
     from mbnas.spaces.mbnas import KERNELS
 
+    # a built-in's dims are declared in the registry too (checked without torch): equal
+    assert block_dims(name) == registered_dims(name), \
+        f"{name}: registry declares dims {block_dims(name)}, its file registers " \
+        f"{registered_dims(name)}"
     for spatial_dims in block_dims(name):
         for kernel in KERNELS:
             for in_ch, out_ch in CHANNELS:

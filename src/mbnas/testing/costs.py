@@ -66,7 +66,7 @@ def check_flag(figure: CostFigure) -> None:
         return
     import argparse
 
-    from mbnas.cli.search import add_cost_arguments
+    from mbnas.cli.settings import add_cost_arguments
 
     parser = argparse.ArgumentParser()
     add_cost_arguments(parser)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from mbnas.spaces.languages import Variable
+
 OPTIONS: dict[str, tuple[Any, ...]] = {
     "a": (1, 2, 4),
     "b": ("vgg", "residual", "dense"),
@@ -25,14 +27,6 @@ OPTIONS: dict[str, tuple[Any, ...]] = {
     "d": (0, 1, 2, 3),
 }
 DEFAULTS = {"a": 4, "b": "vgg", "c": 3, "d": 0}
-
-
-@dataclass(frozen=True)
-class Variable:
-    name: str
-    node: int
-    kind: str
-    options: tuple
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Batched data augmentation on the training device, drawn per sample and per transform.
 
 The transforms and their probabilities are the authors' (``py_src/unet/datasets.py``,
-see :class:`~mbnas.training.protocol.AugmentConfig`): for every sample, scaling, shifting,
+see :class:`~mbnas.training.augment_config.AugmentConfig`): for every sample, scaling, shifting,
 rotation, flipping and brightness are each applied with their own probability, drawn
 from the seeded generator. The geometric ones are folded into one 2x3 affine matrix per
 sample, and ``affine_grid`` + ``grid_sample`` resample the whole batch at once (the image
@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mbnas.training.protocol import AugmentConfig
+from mbnas.training.augment_config import AugmentConfig
 
 
 def _bernoulli(shape: tuple[int, ...], p: float, gen: torch.Generator, device) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from mbnas.training.augment import _bernoulli, _clipped_normal, _uniform, random_brightness
-from mbnas.training.protocol import AugmentConfig
+from mbnas.training.augment_config import AugmentConfig
 from mbnas.training.volume import VolumeConfig
 
 

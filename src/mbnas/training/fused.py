@@ -30,6 +30,7 @@ network with an operation ``vmap`` does not support) falls back to separate runs
 from __future__ import annotations
 
 import copy
+import functools
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from mbnas.data.slices import SliceData
 from mbnas.errors import HookError
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.nn.weight_init import initialise
@@ -49,7 +51,7 @@ from mbnas.training.augment import augment_batch
 from mbnas.training.device import select_device, use_bf16
 from mbnas.training.failures import NonFiniteLossError
 from mbnas.training.intensity import intensity_augment
-from mbnas.training.loss import poly_lr, soft_dice_loss
+from mbnas.training.loss import poly_lr, set_poly_lr, soft_dice_loss
 from mbnas.training.runs import (
     RunContext,
     RunSpec,
@@ -58,7 +60,7 @@ from mbnas.training.runs import (
     record_outcome,
     utc_now,
 )
-from mbnas.training.sampling import foreground_slices, pass_order
+from mbnas.training.sampling import epoch_batches, foreground_slices
 from mbnas.training.score_rule import run_score
 from mbnas.training.stacked_adam import StackedAdam
 from mbnas.training.train import EpochStats, RunOutcome, _autocast, _DeviceData, constant_class
@@ -154,30 +156,23 @@ class _Member:
     """One member's data: indices of its fold's training slices into all slices, and its
     fold's validation slices (as ``fold_data`` gives them to a separate run)."""
 
-    def __init__(self, ctx: RunContext, fold: int, device: torch.device) -> None:
-        held_out = set(ctx.folds[fold])
-        ranges = [ctx.data.case_slices(c) for c in ctx.data.case_ids if c not in held_out]
+    def __init__(self, data: SliceData, folds: Sequence[Sequence[str]], fold: int,
+                 device: torch.device) -> None:
+        held_out = set(folds[fold])
+        ranges = [data.case_slices(c) for c in data.case_ids if c not in held_out]
         train = np.concatenate([np.arange(r.start, r.stop) for r in ranges]) if ranges \
             else np.zeros(0, dtype=np.int64)
         self.train = torch.from_numpy(train.astype(np.int64)).to(device)
         # Positions (in this member's training set) of slices with foreground, as
         # train_run finds them in its own training data.
-        self.foreground = foreground_slices(torch.as_tensor(ctx.data.labels[train]))
-        self.val_data = fold_data(ctx.data, ctx.folds, fold)[1]
+        self.foreground = foreground_slices(torch.as_tensor(data.labels[train]))
+        self.val_data = fold_data(data, folds, fold)[1]
         self.val = _DeviceData(self.val_data, device, False)
 
     def batches(self, protocol: Any, gen: torch.Generator) -> list[torch.Tensor]:
         """One epoch's batches (indices into all slices), in ``train_run``'s order."""
-        n, bs, out = len(self.train), protocol.batch_size, []
-        for _ in range(protocol.passes_per_epoch(n)):
-            order = pass_order(n, bs, protocol.foreground_fraction, self.foreground,
-                               gen).to(self.train.device)
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
-                if len(idx) < 2 and n >= 2:  # as train_run: BatchNorm needs two samples
-                    continue
-                out.append(self.train[idx])
-        return out
+        return [self.train[idx] for idx in epoch_batches(
+            len(self.train), protocol, self.foreground, gen, self.train.device)]
 
 
 def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
@@ -195,21 +190,24 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
     if any((s.arch_key, s.protocol.key) != (first.arch_key, first.protocol.key)
            for s in specs):
         raise ValueError("fused runs must share architecture and protocol")
+    slices = ctx.data
+    if not isinstance(slices, SliceData):  # the search refuses --fuse for a 3D space
+        raise TypeError("fused training takes 2D slices, not volumes")
     protocol, device = first.protocol, select_device(ctx.device)
     bf16 = use_bf16(protocol, device)
-    dtype = torch.float64 if ctx.data.images.dtype == np.float64 else torch.float32
+    dtype = torch.float64 if slices.images.dtype == np.float64 else torch.float32
     models = []
     for spec in specs:  # each member initialised exactly as execute_run does
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             models.append(initialise(build_model(architecture_from_dict(spec.architecture),
-                                                 ctx.data.in_channels, ctx.data.n_classes,
+                                                 slices.in_channels, slices.n_classes,
                                                  protocol.base_channels),
                                      protocol.init).to(device, dtype))
     nets = FusedNetworks(models)
     del models
-    data = _DeviceData(ctx.data, device, False)  # every slice once; members index it
-    members = [_Member(ctx, s.fold, device) for s in specs]
+    data = _DeviceData(slices, device, False)  # every slice once; members index it
+    members = [_Member(slices, ctx.folds, s.fold, device) for s in specs]
     one_fold = len({s.fold for s in specs}) == 1
     order_gens = [torch.Generator().manual_seed(s.seed) for s in specs]
     aug_gens = [torch.Generator(device=device).manual_seed(s.seed + 1) for s in specs]
@@ -229,8 +227,7 @@ def train_fused(specs: Sequence[RunSpec], ctx: RunContext,
         if isinstance(optimiser, StackedAdam):
             optimiser.lr = lr
         else:
-            for group in optimiser.param_groups:
-                group["lr"] = lr
+            set_poly_lr(optimiser, protocol.lr, epoch, protocol.epochs, protocol.poly_exponent)
         nets.train(True)
         # Per member as train_run sums it (a float32 scalar), so the curves match.
         totals, steps = [torch.zeros((), device=device) for _ in specs], [0] * m
@@ -323,7 +320,7 @@ def execute_group(specs: Sequence[RunSpec], ctx: RunContext,
     gives failed records.
     """
     if len(specs) == 1:
-        cb = None if on_epoch is None else (lambda st, s=specs[0]: on_epoch(s, st))
+        cb = None if on_epoch is None else functools.partial(on_epoch, specs[0])
         return [execute_run(specs[0], ctx, cb)]
     started, t0 = utc_now(), time.perf_counter()
     try:
@@ -335,7 +332,7 @@ def execute_group(specs: Sequence[RunSpec], ctx: RunContext,
         print(f"fused training of {specs[0].arch_key} fold {specs[0].fold} failed "
               f"({reason}); training its runs one by one")
         return [execute_run(s, ctx, None if on_epoch is None else
-                            (lambda st, s=s: on_epoch(s, st))) for s in specs]
+                            functools.partial(on_epoch, s)) for s in specs]
     seconds = (time.perf_counter() - t0) / len(specs)
     return [_with_fused_note(record_outcome(s, ctx, o, started, seconds), len(specs))
             for s, o in zip(specs, outcomes, strict=True)]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 # The settings live with the protocol (no torch there); imported from here as before.
-from mbnas.training.protocol import ROBUST, IntensityConfig
+from mbnas.training.augment_config import ROBUST, IntensityConfig
 
 __all__ = ["ROBUST", "IntensityConfig", "intensity_augment"]
 

@@ -35,3 +35,12 @@ def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor, eps: float = 1e-5
 def poly_lr(base_lr: float, epoch: int, epochs: int, exponent: float = 0.9) -> float:
     """Learning rate of ``epoch`` (0-based): base * (1 - epoch / epochs) ** exponent."""
     return base_lr * (1 - epoch / epochs) ** exponent
+
+
+def set_poly_lr(optimiser: torch.optim.Optimizer, base_lr: float, epoch: int, epochs: int,
+                exponent: float = 0.9) -> float:
+    """Give every parameter group of ``optimiser`` :func:`poly_lr`'s rate; return it."""
+    lr = poly_lr(base_lr, epoch, epochs, exponent)
+    for group in optimiser.param_groups:
+        group["lr"] = lr
+    return lr

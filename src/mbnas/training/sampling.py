@@ -9,6 +9,9 @@ length. Everything is drawn from the run's own generator, so a run reproduces.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import torch
 
 
@@ -32,6 +35,27 @@ def pass_order(n: int, batch_size: int, foreground_fraction: float,
     picks = torch.randint(len(foreground), (int(forced.sum()),), generator=generator)
     order[forced] = foreground[picks]
     return order
+
+
+def epoch_batches(n: int, protocol: Any, foreground: torch.Tensor,
+                  generator: torch.Generator, device: torch.device | str = "cpu"
+                  ) -> Iterator[torch.Tensor]:
+    """One epoch's batches of training-slice indices, on ``device``.
+
+    ``protocol.passes_per_epoch(n)`` passes in :func:`pass_order`'s order, each cut into
+    ``protocol.batch_size`` batches; a last batch of one slice is skipped where there are
+    two or more (BatchNorm needs two samples). Every trainer draws its epochs here, so a
+    fused, a supernet and a plain run see the same batches for one generator.
+    """
+    bs = protocol.batch_size
+    for _ in range(protocol.passes_per_epoch(n)):
+        order = pass_order(n, bs, protocol.foreground_fraction, foreground,
+                           generator).to(device)
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            if len(idx) < 2 and n >= 2:
+                continue
+            yield idx
 
 
 def foreground_slices(labels: torch.Tensor) -> torch.Tensor:

@@ -26,9 +26,9 @@ from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.training.augment import augment_batch
 from mbnas.training.device import select_device, to_channels_last, use_bf16
 from mbnas.training.intensity import intensity_augment
-from mbnas.training.loss import poly_lr, soft_dice_loss
+from mbnas.training.loss import set_poly_lr, soft_dice_loss
 from mbnas.training.protocol import Protocol
-from mbnas.training.sampling import foreground_slices, pass_order
+from mbnas.training.sampling import epoch_batches, foreground_slices
 from mbnas.training.score_rule import run_score
 
 
@@ -150,29 +150,20 @@ def train_run(
     aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
     optimiser = torch.optim.Adam(model.parameters(), lr=protocol.lr,
                                  weight_decay=protocol.weight_decay)
-    n, bs = len(tr.images), protocol.batch_size
-    passes = protocol.passes_per_epoch(n)
     foreground = foreground_slices(tr.labels)
     curve: list[EpochStats] = []
     started = time.perf_counter()
     per_case = torch.zeros(0)
     for epoch in range(protocol.epochs):
         t0 = time.perf_counter()
-        lr = poly_lr(protocol.lr, epoch, protocol.epochs, protocol.poly_exponent)
-        for group in optimiser.param_groups:
-            group["lr"] = lr
+        lr = set_poly_lr(optimiser, protocol.lr, epoch, protocol.epochs,
+                         protocol.poly_exponent)
         model.train()
         total, steps = torch.zeros((), device=device), 0
-        for _ in range(passes):
-            order = pass_order(n, bs, protocol.foreground_fraction, foreground,
-                               order_gen).to(device)
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
-                if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples
-                    continue
-                total += _train_step(model, optimiser, tr, idx, protocol, aug_gen,
-                                     channels_last, device, bf16)
-                steps += 1
+        for idx in epoch_batches(len(tr.images), protocol, foreground, order_gen, device):
+            total += _train_step(model, optimiser, tr, idx, protocol, aug_gen,
+                                 channels_last, device, bf16)
+            steps += 1
         if not torch.isfinite(total):  # a diverged network: a failed run, not a score 0
             from mbnas.training.failures import NonFiniteLossError
 
@@ -180,11 +171,11 @@ def train_run(
                                      f"in epoch {epoch}")
         pred = predict_labels(model, va.images, protocol.val_batch_size, bf16)
         counts = dice_counts(pred, va.labels, va.n_classes)
-        score, per_case = validation_dice(counts, va.case_index, va.n_cases, protocol.dice)
+        dice, per_case = validation_dice(counts, va.case_index, va.n_cases, protocol.dice)
         stats = EpochStats(
             epoch=epoch,
             loss=float(total) / max(steps, 1),
-            val_dice=float(score),
+            val_dice=float(dice),
             lr=lr,
             seconds=time.perf_counter() - t0,
         )

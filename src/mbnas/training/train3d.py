@@ -25,7 +25,7 @@ from mbnas.data.volumes import VolumeData
 from mbnas.metrics.overlap import dice_counts, validation_dice
 from mbnas.training.augment3d import augment_volumes
 from mbnas.training.device import select_device, use_bf16
-from mbnas.training.loss import poly_lr, soft_dice_loss
+from mbnas.training.loss import set_poly_lr, soft_dice_loss
 from mbnas.training.protocol import Protocol
 from mbnas.training.train import EpochStats, RunOutcome, _autocast, constant_class
 
@@ -46,6 +46,8 @@ def sliding_window_logits(model: Callable[[torch.Tensor], torch.Tensor], image: 
     with _autocast(image.device, bf16):
         out = sliding_window_inference(image, tuple(int(p) for p in patch), batch_size, model,
                                        overlap=overlap, mode="gaussian")
+    # MONAI returns what the predictor returns (a tensor here; its hint allows tuples, dicts).
+    assert isinstance(out, torch.Tensor)
     return out.float()
 
 
@@ -122,9 +124,8 @@ def train_run_3d(model: nn.Module, train: VolumeData, val: VolumeData, protocol:
     only: int | None = None
     for epoch in range(protocol.epochs):
         t0 = time.perf_counter()
-        lr = poly_lr(protocol.lr, epoch, protocol.epochs, protocol.poly_exponent)
-        for group in optimiser.param_groups:
-            group["lr"] = lr
+        lr = set_poly_lr(optimiser, protocol.lr, epoch, protocol.epochs,
+                         protocol.poly_exponent)
         model.train()
         total = torch.zeros((), device=device)
         for _ in range(vol.iterations_per_epoch):

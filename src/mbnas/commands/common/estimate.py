@@ -14,7 +14,7 @@ pass (which at the paper's size takes minutes and gigabytes) and nothing written
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,21 +188,14 @@ def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
     size, bs = protocol.image_size, protocol.batch_size
     images = torch.randn(bs, in_channels, size, size, generator=gen, device=dev)
     labels = torch.randint(0, n_classes, (bs, size, size), generator=gen, device=dev)
-    optimiser = torch.optim.Adam(model.parameters(), lr=protocol.lr)
-    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16)
 
-    def step() -> None:
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
         x, y = augment_batch(images, labels, protocol.augment, gen)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast:
-            loss = soft_dice_loss(model(x), y)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        return x, y
 
-    model.train()
-    train_s = seconds_per_call(step, steps, dev)
+    train_s = seconds_per_step(model, batch, protocol, dev, bf16, steps)
     if not validate:
         return NetworkRate(name, bs / train_s, float("inf"))
     # one training batch of images validated (a full validation batch at the paper's
@@ -210,6 +203,27 @@ def time_network(name: str, architecture: Any, in_channels: int, n_classes: int,
     val_s = seconds_per_call(
         lambda: predict_labels(model, images, protocol.val_batch_size, bf16), 1, dev)
     return NetworkRate(name, bs / train_s, len(images) / val_s)
+
+
+def seconds_per_step(model: torch.nn.Module,
+                     batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+                     protocol: Protocol, device: torch.device, bf16: bool,
+                     steps: int) -> float:
+    """Seconds per training step (Adam, the soft Dice loss) on ``batch()``'s images,
+    after one warm-up step: what a 2D and a 3D estimate time alike."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=protocol.lr)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def step() -> None:
+        x, y = batch()
+        with autocast:
+            loss = soft_dice_loss(model(x), y)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    model.train()
+    return seconds_per_call(step, steps, device)
 
 
 def seconds_per_call(fn: Any, repeats: int, device: torch.device) -> float:

@@ -15,13 +15,17 @@ from typing import Any
 
 import torch
 
-from mbnas.commands.common.estimate import NetworkRate, _duration, seconds_per_call
+from mbnas.commands.common.estimate import (
+    NetworkRate,
+    _duration,
+    seconds_per_call,
+    seconds_per_step,
+)
 from mbnas.data.formats import read_dataset
 from mbnas.data.planning import format_strides, median_geometry
 from mbnas.spaces.mbnas import build_model
 from mbnas.training.augment3d import augment_volumes
 from mbnas.training.device import select_device, use_bf16
-from mbnas.training.loss import soft_dice_loss
 from mbnas.training.protocol import Protocol
 from mbnas.training.train3d import sliding_window_logits
 
@@ -95,19 +99,9 @@ def time_network_3d(name: str, architecture: Any, in_channels: int, n_classes: i
     bs = protocol.batch_size
     images = torch.randn(bs, in_channels, *vol.patch_size, generator=gen, device=dev)
     labels = torch.randint(0, n_classes, (bs, *vol.patch_size), generator=gen, device=dev)
-    optimiser = torch.optim.Adam(model.parameters(), lr=protocol.lr)
-    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16)
-
-    def step() -> None:
-        x, y = augment_volumes(images, labels, protocol.augment, vol, gen)
-        with autocast:
-            loss = soft_dice_loss(model(x), y)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
-    model.train()
-    train_s = seconds_per_call(step, steps, dev)
+    train_s = seconds_per_step(
+        model, lambda: augment_volumes(images, labels, protocol.augment, vol, gen),
+        protocol, dev, bf16, steps)
     volume = torch.randn(1, in_channels, *shape, generator=gen, device=dev)
     model.eval()
     val_s = seconds_per_call(lambda: sliding_window_logits(

@@ -84,5 +84,6 @@ def training_volumes(data_dir: str | Path, cache_dir: str | Path | None,
     if protocol.volume is None or not protocol.volume.planned:
         raise ConfigError("the protocol's volume is not planned (plan_protocol first)")
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    sx, sy, sz = protocol.volume.spacing  # planned: three values (VolumeConfig checks)
     return load_volumes(data_dir, cache, VolumePrepConfig(
-        spacing=tuple(protocol.volume.spacing), normalisation=protocol.normalisation))
+        spacing=(sx, sy, sz), normalisation=protocol.normalisation))

@@ -4,10 +4,16 @@ Every model gets ``EVAL_DIR/models/<slug>/``; the best network of a search run g
 ``RUN_DIR/model`` too. That folder belongs to whichever evaluation exported into it last,
 so an export that replaces another evaluation's model folder says so in a note (the
 evaluation folder is recorded as ``source`` in ``model.json``).
+
+Each run's weights are kept once in the evaluation folder: once a model folder holds a
+copy whose checksum (``model.json``'s ``weights_sha256``) is the store's, the run's file
+under ``weights/`` is removed, and :func:`weights_file` finds it in the model folder.
+Model folders hold copies, never links, so one edited in place changes nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,17 +21,48 @@ from typing import Any
 
 from mbnas.commands.common.runfolder import EvaluationFolder, RunFolder
 from mbnas.commands.common.search_runs import slug
-from mbnas.store import file_sha256
+from mbnas.io import file_sha256
 
 
 def weights_file(folder: EvaluationFolder, record: Any) -> Path | None:
     """A run's kept weights: in the evaluation folder (which may have been moved since),
-    else where the run saved them; None when neither exists."""
+    else where the run saved them, else in one of the evaluation's model folders with the
+    store's checksum; None when none exists."""
     here = folder.weights_file(record.arch_key, record.fold, record.seed)
     for path in (here, Path(record.weights_path or here)):
         if path.is_file():
             return path
+    for meta in sorted(folder.models.glob("*/model.json")):
+        kept = meta.parent / here.name
+        if record.weights_sha256 and _checksums(meta).get(here.name) == record.weights_sha256 \
+                and kept.is_file():
+            return kept
     return None
+
+
+def _checksums(meta: Path) -> dict[str, str]:
+    """``weights_sha256`` of a model folder's ``model.json`` ({} when unreadable)."""
+    try:
+        sums = json.loads(meta.read_text()).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return sums if isinstance(sums, dict) else {}
+
+
+def release_weights(folder: EvaluationFolder, runs: Sequence[Any], weights: Sequence[Path],
+                    model_dir: Path) -> None:
+    """Remove the evaluation's own file of each run whose weights ``model_dir`` now holds
+    with the store's checksum: every weights file is then kept once."""
+    if folder.shared != folder.path:  # weights another folder shares: left alone
+        return
+    sums = _checksums(model_dir / "model.json")
+    for run, path in zip(runs, weights, strict=True):
+        if path.parent.parent != folder.weights or not run.weights_sha256:
+            continue
+        if sums.get(path.name) == run.weights_sha256 and (model_dir / path.name).is_file():
+            path.unlink()
+            with contextlib.suppress(OSError):  # the architecture's folder, once empty
+                path.parent.rmdir()
 
 
 def export_models(folder: EvaluationFolder, models: Sequence[Any], results: Sequence[Any],
@@ -84,11 +121,12 @@ def export_models(folder: EvaluationFolder, models: Sequence[Any], results: Sequ
             try:
                 export_model(target, **settings)
             except OSError as exc:  # a search folder on a read-only file system or medium
-                notes.append(f"{target} not written ({exc.strerror or exc}); the model folder "
-                             f"is {folders[m.name]}")
-                continue
+                note = (f"{target} not written ({exc.strerror or exc}); the model folder "
+                        f"is {folders[m.name]}")
             if note is not None:
                 notes.append(note)
+        release_weights(folder, finished, [w for w in weights if w is not None],
+                        folders[m.name])
     return folders
 
 

@@ -26,7 +26,7 @@ import torch
 
 from mbnas.data.check import load_case, voxel_sizes
 from mbnas.data.formats import read_dataset
-from mbnas.data.preprocess import to_canonical
+from mbnas.data.orientation import to_canonical
 from mbnas.data.slices import SliceData
 from mbnas.data.spacing import spacing_grid
 from mbnas.errors import DatasetError
@@ -109,9 +109,11 @@ def _predict_volume(net: torch.nn.Module, data: Any, case_id: str, protocol: Pro
     (as `mbnas predict` does: :mod:`mbnas.inference.volumes`)."""
     from mbnas.inference.volumes import probabilities_on_grid
 
+    vol = protocol.volume
+    assert vol is not None  # called for a 3D protocol only
     grid = (shape[1], shape[2], shape[0])
     prob = probabilities_on_grid(lambda x: net(x).float().softmax(1), data.image(case_id),
-                                 protocol.volume.to_dict(), grid, device)
+                                 vol.to_dict(), grid, device)
     return prob.argmax(0).to(torch.uint8).cpu().numpy().transpose(2, 0, 1)
 
 
@@ -156,13 +158,13 @@ def _measure(path: Path, dataset: Any, data: SliceData | Any, folds: list[tuple[
     from mbnas.spaces.mbnas import architecture_from_dict, build_model
     from mbnas.store import load_weights
 
-    build = ({} if protocol.volume is None else
-             {"spatial_dims": 3, "strides": protocol.volume.strides})
+    dims, strides = (2, None) if protocol.volume is None else (3, protocol.volume.strides)
     for fold, fold_runs in sorted(todo.items()):
         labels = {c: _original_label(dataset, c) for c in folds[fold]}
         for arch, key, _, seed, weights in fold_runs:
             net = build_model(architecture_from_dict(dict(arch)), data.in_channels,
-                              data.n_classes, protocol.base_channels, **build)
+                              data.n_classes, protocol.base_channels, spatial_dims=dims,
+                              strides=strides)
             net.load_state_dict(load_weights(weights))
             net = net.to(dev).eval()
             for case_id, (ref, spacing) in labels.items():

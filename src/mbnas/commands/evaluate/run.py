@@ -305,8 +305,8 @@ def _data_and_normalisation(config: EvaluateConfig) -> tuple[Any, dict[str, Any]
 
         if config.external:
             raise ConfigError("--external is not available for 3D networks yet")
-        data = training_volumes(config.data_dir, config.cache_dir, protocol)
-        return data, volume_normalisation(config.data_dir, data, protocol)
+        volumes = training_volumes(config.data_dir, config.cache_dir, protocol)
+        return volumes, volume_normalisation(config.data_dir, volumes, protocol)
     from mbnas.inference.model_folder import normalisation_from_cache
 
     data = training_data(config.data_dir, config.cache_dir, protocol.image_size,

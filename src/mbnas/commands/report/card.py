@@ -348,3 +348,26 @@ def _metric_list(tolerance_mm: float) -> str:
 
     return ", ".join(d.axis_label + (f" ({tolerance_mm:g} mm)" if "tolerance_mm" in d.settings
                                      else "") for d in metric_definitions())
+
+
+def _md_value(v: Any, indent: int = 0) -> str:
+    pad = "  " * indent
+    if isinstance(v, Mapping):
+        if not v:
+            return " none"
+        return "".join(f"\n{pad}- **{k}**:{_md_value(x, indent + 1)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return "".join(f"\n{pad}-{_md_value(x, indent + 1)}" for x in v) or " none"
+    if isinstance(v, float):
+        return f" {v:.4g}"
+    return f" {v}"
+
+
+def card_markdown(card: ReportingCard) -> str:
+    """The reporting card as Markdown: a heading per section, nested lists for values."""
+    lines = ["# NAS reporting card", ""]
+    for head, items in card.sections():
+        lines += [f"## {head}", ""]
+        lines += [f"- **{label}**:{_md_value(value, 1)}" for label, value in items]
+        lines.append("")
+    return "\n".join(lines)

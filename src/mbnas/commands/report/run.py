@@ -17,18 +17,17 @@ Table 1 and the statistics say that no evaluation exists yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mbnas.commands.common.evaluation_file import EvaluationFile, read_evaluation
 from mbnas.commands.common.runfolder import reading_lock
 from mbnas.commands.common.search_runs import SearchRun, progress_label, read_search_runs, slug
-from mbnas.commands.report.card import NO_EVALUATION, build_card
+from mbnas.commands.report.card import NO_EVALUATION, build_card, card_markdown
+from mbnas.commands.report.figures import draw_best, example_segmentations
 from mbnas.commands.report.sections import apply as apply_sections
 from mbnas.commands.report.sections import build_sections
 from mbnas.commands.report.verify import (
@@ -39,7 +38,6 @@ from mbnas.commands.report.verify import (
 from mbnas.errors import ConfigError, MbnasError
 from mbnas.io import atomic_write_json, atomic_write_text
 from mbnas.progress import Step, track
-from mbnas.reporting.card import ReportingCard
 from mbnas.reporting.report_data import ModelEvaluation
 from mbnas.spaces.languages import architecture_text
 
@@ -260,30 +258,6 @@ def _build_report(run_dirs: Sequence[str | Path], out: str | Path,
     return ReportOutcome(out, html, [html, *files, stats_path, *card_paths], notes)
 
 
-def draw_best(run: SearchRun, prefix: Path) -> list[Path]:
-    """The architecture picture of a run's best network (PNG and SVG), drawn by its
-    language's codec; for a language that draws nothing, its variables as a table."""
-    from mbnas.spaces.languages import codec_of, describe
-
-    codec = codec_of(run.genotype)
-    if codec is None:
-        return []
-    architecture = codec.decode(run.genotype)
-    title = f"{run.name}: best network ({architecture.key})"
-    if codec.draw is not None:
-        return list(codec.draw(architecture, prefix, title))
-    from mbnas.reporting.figures import plt, save_figure
-
-    rows = list((describe(run.genotype) or {}).items())
-    columns = list(dict.fromkeys(v for _, node in rows for v in node))
-    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(columns), 0.9 + 0.3 * len(rows)))
-    ax.axis("off")
-    ax.set_title(title, fontsize=9)
-    ax.table(cellText=[[node.get(v, "") for v in columns] for _, node in rows],
-             rowLabels=[g for g, _ in rows], colLabels=columns, loc="center")
-    return save_figure(fig, prefix)
-
-
 def dataset_info(run: SearchRun, evaluation: EvaluationFile | None) -> dict[str, Any]:
     """Name, path, number of cases, cases per site and licence of the dataset."""
     info: dict[str, Any] = {"path": run.data_dir}
@@ -349,87 +323,3 @@ def search_costs(runs: Sequence[SearchRun]) -> dict[str, str]:
         out[r.name] = (f"{cost.params / 1e6:.3g} M params; {cost.macs / 1e6:.3g} MMAC "
                        f"at {at} (base channels {p.base_channels})")
     return out
-
-
-def example_segmentations(evaluation: EvaluationFile, evals: Sequence[ModelEvaluation],
-                          eval_dir: Path, out_prefix: Path,
-                          cache_dir: str | Path | None = None) -> tuple[list[Path], str]:
-    """Predict one validation slice with each model's fold-0, seed-0 network and draw it.
-
-    The networks are read from the models' exported folders, as `mbnas predict` reads
-    them (checksums checked). The slice: of the first validation case of fold 0, the
-    one with the most foreground.
-    """
-    from mbnas.commands.common.dataset import training_data
-    from mbnas.inference.model_folder import load_model_folder
-    from mbnas.inference.segment import Segmenter
-    from mbnas.metrics import label_dice
-    from mbnas.reporting.figures import plot_example_segmentations
-    from mbnas.training.runs import weights_name
-
-    protocol = evaluation.protocol
-    if protocol.volume is not None:
-        raise MbnasError("the figure shows 2D slices; this evaluation's networks are 3D")
-    data = training_data(evaluation.data_dir, cache_dir or evaluation.cache_dir,
-                         protocol.image_size, evaluation.sites_file, protocol.normalisation,
-                         protocol.target_spacing, allow_cropped_labels=True)
-    case_id = evaluation.folds[0][0]
-    rows = data.case_slices(case_id)
-    labels = data.labels[rows]
-    k = rows.start + int(np.argmax((labels > 0).reshape(len(labels), -1).sum(1)))
-    image, ref = data.images[k], data.labels[k]
-    first = weights_name(0, 0)
-    preds, captions = {}, {}
-    for e in evals:
-        details = evaluation.details.get(e.name)
-        if details is None or not (eval_dir / details.model_dir / first).is_file():
-            continue
-        model = load_model_folder(eval_dir / details.model_dir).member(first)
-        pred = Segmenter(model, "cpu").predict_slices(image[None])[0]
-        preds[e.name] = pred
-        # a prediction covering the whole slice has no contour: say how much it covers
-        slice_dice = float(label_dice(pred, ref, data.n_classes).mean())
-        captions[e.name] = (f"slice Dice {slice_dice:.3f}, "
-                            f"{100 * float((pred > 0).mean()):.0f}% predicted foreground")
-    if not preds:
-        raise ConfigError("no model has weights of fold 0, seed 0")
-    title = (f"{case_id}, slice {int(data.slice_index[k])} (fold 0 validation case), "
-             "networks of fold 0, seed 0")
-    # The title goes into the page's caption: a figure title overlaps the two-line panel
-    # titles of plot_example_segmentations.
-    paths = plot_example_segmentations(
-        radiological(image[0]), radiological(ref),
-        {n: radiological(p) for n, p in preds.items()}, out_prefix, captions=captions,
-        class_names={c: n for c, n in data.label_names.items() if c != 0})
-    return paths, ("Example segmentations: reference (green) and prediction (pink) "
-                   f"contours on {title}; radiological view (anterior up, the patient's "
-                   "right on the left).")
-
-
-def radiological(slice_ra: np.ndarray) -> np.ndarray:
-    """An axial slice (rows along R, columns along A, see ``mbnas.data.preprocess``) as
-    shown in radiology: anterior at the top, the patient's right on the viewer's left."""
-    return np.asarray(slice_ra).T[::-1, ::-1]
-
-
-def _md_value(v: Any, indent: int = 0) -> str:
-    pad = "  " * indent
-    if isinstance(v, Mapping):
-        if not v:
-            return " none"
-        return "".join(f"\n{pad}- **{k}**:{_md_value(x, indent + 1)}" for k, x in v.items())
-    if isinstance(v, (list, tuple)):
-        return "".join(f"\n{pad}-{_md_value(x, indent + 1)}" for x in v) or " none"
-    if isinstance(v, float):
-        return f" {v:.4g}"
-    return f" {v}"
-
-
-def card_markdown(card: ReportingCard) -> str:
-    """The reporting card as Markdown: a heading per section, nested lists for values."""
-    lines = ["# NAS reporting card", ""]
-    for head, items in card.sections():
-        lines += [f"## {head}", ""]
-        lines += [f"- **{label}**:{_md_value(value, 1)}" for label, value in items]
-        lines.append("")
-    return "\n".join(lines)

@@ -60,7 +60,9 @@ def architecture_search(config: Any, folder: Any, ctx: Any, cost: Any = None
     limits = limits_of(config)
     if not limits:
         return search.decode(k)
-    figures = cost.figures if cost is not None else None
+    # Limits make the search cost-aware: it has its cost part (CostSearch.for_config).
+    assert cost is not None
+    figures = cost.figures
 
     def allowed(genotype: Genotype) -> bool:
         return not violations(figures(genotype), limits)

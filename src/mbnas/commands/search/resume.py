@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mbnas.commands.common.runfolder import config_differences
+from mbnas.commands.common.claim import config_differences
 from mbnas.errors import ConfigError
 from mbnas.io import atomic_write_json
 from mbnas.store import ResultStore

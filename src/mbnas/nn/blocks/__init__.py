@@ -18,14 +18,17 @@ from __future__ import annotations
 
 from mbnas.nn.blocks.registry import (
     BLOCKS,
+    BUILTIN_DIMS,
     block_dims,
     block_names,
     blocks_for,
+    check_block,
     check_block_dims,
     get_block,
     register_block,
     unregister_block,
 )
 
-__all__ = ["BLOCKS", "block_dims", "block_names", "blocks_for", "check_block_dims",
+__all__ = ["BLOCKS", "BUILTIN_DIMS", "block_dims", "block_names", "blocks_for", "check_block",
+           "check_block_dims",
            "get_block", "register_block", "unregister_block"]

@@ -38,6 +38,14 @@ BLOCKS: Registry[type[nn.Module]] = Registry(
 #: The spatial dimensions each family supports, by name (its registration's ``dims``).
 _DIMS: dict[str, tuple[int, ...]] = {}
 
+#: The built-in families and their ``dims``, declared here as well, so that a genotype or a
+#: space is checked without importing their files and torch (`mbnas space info` stays
+#: light); the shared block checks hold these equal to what the files register.
+BUILTIN_DIMS: dict[str, tuple[int, ...]] = {
+    "vgg": (2, 3), "residual": (2, 3), "dense": (2, 3), "inception": (2, 3), "vgg2": (2, 3)}
+#: Built-in names a plugin or a test unregistered (then the registry answers for them).
+_REMOVED: set[str] = set()
+
 
 def register_block(name: str, dims: tuple[int, ...] = (2,)) -> Callable[[T], T]:
     """Class decorator that registers a block family under ``name`` in :data:`BLOCKS`.
@@ -58,11 +66,12 @@ def register_block(name: str, dims: tuple[int, ...] = (2,)) -> Callable[[T], T]:
     if not isinstance(dims, tuple) or not dims:
         raise ValueError(f"block {name!r}: dims must be a tuple such as (2, 3), got {dims!r}")
     supported = tuple(sorted({check_dims(d) for d in dims}))
-    register = BLOCKS.decorator(name)
+    register: Callable[[type[nn.Module]], type[nn.Module]] = BLOCKS.decorator(name)
 
     def decorate(cls: T) -> T:
         register(cls)
         _DIMS[name] = supported
+        _REMOVED.discard(name)
         return cls
 
     return decorate
@@ -72,10 +81,28 @@ def unregister_block(name: str) -> None:
     """Remove a registered family (for tests and plugins that register temporarily)."""
     BLOCKS.unregister(name)
     _DIMS.pop(name, None)
+    if name in BUILTIN_DIMS:
+        _REMOVED.add(name)
+
+
+def _declared(name: str) -> bool:
+    return name in BUILTIN_DIMS and name not in _REMOVED
+
+
+def check_block(name: str) -> None:
+    """Refuse a name no family is registered under (``GenotypeError`` listing the valid
+    names); a built-in name is accepted without importing the families' files."""
+    if not _declared(name):
+        BLOCKS.get(name)
 
 
 def block_dims(name: str) -> tuple[int, ...]:
     """The spatial dimensions the family ``name`` supports (``GenotypeError`` if unknown)."""
+    return BUILTIN_DIMS[name] if _declared(name) else registered_dims(name)
+
+
+def registered_dims(name: str) -> tuple[int, ...]:
+    """The ``dims`` the family's registration gave (imports the built-in files)."""
     BLOCKS.get(name)
     return _DIMS.get(name, (2,))
 

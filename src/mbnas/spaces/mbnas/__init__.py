@@ -18,6 +18,8 @@ Public API:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mbnas.nn.blocks import block_names, get_block, register_block, unregister_block
 from mbnas.spaces.mbnas.authors import from_authors_string, to_authors_string
 from mbnas.spaces.mbnas.baselines import (
@@ -27,7 +29,6 @@ from mbnas.spaces.mbnas.baselines import (
     architecture_from_dict,
     baseline_name,
 )
-from mbnas.spaces.mbnas.build import build_model, build_network
 from mbnas.spaces.mbnas.count import space_size
 from mbnas.spaces.mbnas.definitions import (
     SPACES,
@@ -41,6 +42,21 @@ from mbnas.spaces.mbnas.definitions import (
 from mbnas.spaces.mbnas.genotype import KERNELS, N_NODES, Genotype, Node
 from mbnas.spaces.mbnas.load import load_architecture, load_genotype
 from mbnas.spaces.mbnas.presets import PRESETS, preset
+
+if TYPE_CHECKING:
+    from mbnas.spaces.mbnas.build import build_model, build_network
+
+#: Loaded on first use (PEP 562): the builder imports torch, which `mbnas space info`
+#: and the other light commands must not pay for (issue 35.8).
+_LAZY = {"build_model", "build_network"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from mbnas.spaces.mbnas import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BASELINES",

@@ -90,7 +90,7 @@ class TopologyCounter:
             bumped[before] = min(2, bumped[before] + 1)  # node l-2 becomes a candidate
         after = tuple(bumped)
         skips = [d for d in self.skip_options[node - 1] if skips_needed(d) <= n_candidates]
-        out = []
+        out: list[tuple[str, int, State]] = []
         for a in self.channel_options[node - 1]:
             new_level = level + LEVEL_STEP[a]
             if not 0 <= new_level <= self.max_depth:

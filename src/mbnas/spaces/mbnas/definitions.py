@@ -62,14 +62,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from mbnas.errors import ConfigError, GenotypeError
-from mbnas.nn.blocks import check_block_dims, get_block
-from mbnas.spaces.languages import language
+from mbnas.nn.blocks import check_block, check_block_dims
+from mbnas.spaces.languages import Variable, language
 from mbnas.spaces.mbnas.count import TopologyCounter
 from mbnas.spaces.mbnas.genotype import (
     CHANNEL_OPTIONS,
@@ -99,16 +99,6 @@ __all__ = [
 ]
 KINDS = ("a", "b", "c", "d")
 CELL_OF_STEP = {1: "down", 0: "same", -1: "up"}
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One categorical variable of the encoding, e.g. ``b3`` (block of node 3)."""
-
-    name: str
-    node: int
-    kind: str
-    options: tuple
 
 
 class SearchSpace:
@@ -167,7 +157,7 @@ class SearchSpace:
             used = (*used, *(n.block for n in base.nodes))
         for block in dict.fromkeys(used):
             try:
-                get_block(block)
+                check_block(block)
                 check_block_dims(block, spatial_dims)
             except GenotypeError as exc:
                 raise ConfigError(f"space {name!r} searches block {block!r}: {exc}"
@@ -246,13 +236,15 @@ class SearchSpace:
             raise GenotypeError(
                 f"{value!r} is not an option of {variable.name}: {variable.options}"
             )
-        nodes: list[Node] | None = list(genotype.nodes)
+        nodes: list[Node]
         try:
             if variable.kind == "a":
-                nodes = self._with_level(genotype, variable.node, value)
-                if nodes is None:
+                leveled = self._with_level(genotype, variable.node, value)
+                if leveled is None:
                     return None
+                nodes = leveled
             else:
+                nodes = list(genotype.nodes)
                 nodes[variable.node - 1] = replace(
                     nodes[variable.node - 1], **{FIELDS[variable.kind]: value}
                 )

@@ -9,9 +9,12 @@ object-oriented API (no pyplot, no global state), written atomically as PNG and 
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
+from typing import IO, Any
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -94,7 +97,7 @@ def figure(genotype: Genotype, title: str | None = None) -> Figure:
     return fig
 
 
-def _fit_arcs(fig: Figure, ax: object) -> None:
+def _fit_arcs(fig: Figure, ax: Axes) -> None:
     """Raise the top of the axes until every skip arc is inside it, below the title.
 
     The arcs are drawn in display space, so their height depends on the axes' scale:
@@ -102,13 +105,13 @@ def _fit_arcs(fig: Figure, ax: object) -> None:
     """
     for _ in range(4):
         fig.canvas.draw()
-        tops = [patch.get_window_extent().y1 for patch in ax.patches]  # type: ignore[attr-defined]
-        box = ax.bbox  # type: ignore[attr-defined]
+        tops = [patch.get_window_extent().y1 for patch in ax.patches]
+        box = ax.bbox
         if not tops or max(tops) <= box.y1 - 4:
             return
-        low, high = ax.get_ylim()  # type: ignore[attr-defined]
+        low, high = ax.get_ylim()
         per_pixel = (high - low) / box.height
-        ax.set_ylim(low, high + (max(tops) - box.y1 + 8) * per_pixel * 1.2)  # type: ignore[attr-defined]
+        ax.set_ylim(low, high + (max(tops) - box.y1 + 8) * per_pixel * 1.2)
 
 
 def draw_genotype(genotype: Genotype, prefix: str | Path,
@@ -121,10 +124,15 @@ def draw_genotype(genotype: Genotype, prefix: str | Path,
     fig = figure(genotype, title)
     prefix = Path(prefix)
     paths = []
-    for ext, kwargs in (("png", {"dpi": 150}), ("svg", {})):
+    formats: tuple[tuple[str, dict[str, Any]], ...] = (("png", {"dpi": 150}), ("svg", {}))
+    for ext, kwargs in formats:
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, **kwargs)
         path = prefix.with_name(prefix.name + f".{ext}")
-        atomic_write(path, lambda f, data=buf.getvalue(): f.write(data))
+        atomic_write(path, functools.partial(_write_bytes, buf.getvalue()))
         paths.append(path)
     return paths[0], paths[1]
+
+
+def _write_bytes(data: bytes, file: IO[bytes]) -> None:
+    file.write(data)

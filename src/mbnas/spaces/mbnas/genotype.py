@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mbnas.errors import GenotypeError
-from mbnas.nn.blocks import get_block
+from mbnas.nn.blocks import check_block
 
 N_NODES = 10
 #: What a genotype means as a network. Version 1 (before the authors' wiring) resampled
@@ -118,7 +118,7 @@ class Node:
             )
         if not isinstance(self.block, str):
             raise GenotypeError(f"block must be a name, got {self.block!r}")
-        get_block(self.block)  # raises with the list of valid names
+        check_block(self.block)  # raises with the list of valid names
         # Plain ints only (numpy integers are converted), so that JSON and keys are stable.
         object.__setattr__(self, "kernel", _check_int(self.kernel, "kernel"))
         object.__setattr__(self, "skip", _check_int(self.skip, "skip"))
