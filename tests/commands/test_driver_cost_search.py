@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from search_kill import kill_and_resume, search_log, write_config
 
 from mbnas.cli import main
 from mbnas.commands.search.cost import CostOracle
 from mbnas.commands.search.run import SearchConfig, run_search
 from mbnas.data import load_slices
 from mbnas.spaces.mbnas import architecture_from_dict, get_space
-from mbnas.store import ResultStore
-from mbnas.store.records import StoreError
 from mbnas.training.runs import InProcessExecutor, RunSpec
 
 BUDGET = 3
@@ -37,16 +31,10 @@ def _config(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
     cfg = {"data_dir": str(data), "space": "mbnas", "strategy": "local", "budget": BUDGET,
            "seed": SEED, "start": "random", "cache_dir": str(cache), "protocol": PROTOCOL,
            **extra}
-    path = tmp_path / f"search{len(list(tmp_path.glob('search*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path, cfg, f"search{len(list(tmp_path.glob('search*.yaml')))}.yaml")
 
 
-def _lines(run: Path) -> list[dict]:
-    lines = [json.loads(x) for x in (run / "search_log.jsonl").read_text().splitlines()]
-    for e in lines:
-        e.pop("seconds", None)
-    return lines
+_lines = search_log
 
 
 def _start_macs(data: Path, cache: Path) -> float:
@@ -128,23 +116,6 @@ def test_a_start_over_a_limit_is_refused_with_its_figures(
     assert "max-macs must be a number" in capsys.readouterr().err
 
 
-def _run_killed(cmd: list[str], out: Path, kill_after_runs: int) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with ResultStore(out / "store.sqlite", read_only=True) as store:
-                if store.count() >= kill_after_runs:
-                    break
-        except StoreError:  # not created, or not initialised yet
-            pass
-        time.sleep(0.05)
-    assert proc.poll() is None, "the search ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
 @pytest.fixture(scope="module")
 def pareto_run(tmp_path_factory, phantom_spleen: Path, phantom_cache: Path
                ) -> tuple[Path, list[str]]:
@@ -167,11 +138,8 @@ def test_cost_search_killed_with_sigkill_resumes_to_the_same_end(
     # Pareto archive and the skipped architectures to what must survive the kill.
     whole_run, flags = pareto_run
     cfg = _config(tmp_path, phantom_spleen, phantom_cache)
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg), "--out",
-           str(out), *flags]
-    _run_killed(cmd, out, kill_after_runs=3)  # mid-way through the second evaluation
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    # mid-way through the second evaluation
+    out = kill_and_resume(cfg, tmp_path / "killed", 3, *flags)
     whole, resumed = _lines(whole_run), _lines(out)
     assert resumed == whole
     assert any("skipped" in e for e in whole), "nothing was over the limit: it is too loose"

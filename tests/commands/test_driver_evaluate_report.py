@@ -43,7 +43,7 @@ EVALUATE = ["--baselines", "smp-unet", "--seeds", "2", "--folds", "2", "--device
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("study")
-    data = make_phantom(root / "phantom", "spleen", n_cases=6, seed=0, shape=(48, 48, 8),
+    data = make_phantom(root / "phantom", "spleen", n_cases=6, seed=0, shape=(48, 48, 4),
                         sites=2)
     # fp32: on CPUs without fast bf16 the "auto" precision is several times slower.
     protocol = get_protocol("quick", epochs=1, folds=2, image_size=32, base_channels=4,

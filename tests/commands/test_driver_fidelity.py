@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from search_kill import kill_and_resume, search_log, search_to_end, write_config
 
 from mbnas.cli import main
 from mbnas.commands.search.run import SearchConfig
 from mbnas.scoring.fidelity import rung_protocol
-from mbnas.store import ResultStore, StoreError
+from mbnas.store import ResultStore
 
 BUDGET = 5
 RUNGS = "0.5,1"
@@ -33,16 +29,10 @@ def _config(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
                      "precision": "fp32"},
         **extra,
     }
-    path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path, cfg)
 
 
-def _log(run: Path) -> list[dict]:
-    lines = [json.loads(x) for x in (run / "search_log.jsonl").read_text().splitlines()]
-    for e in lines:
-        e.pop("seconds")
-    return lines
+_log = search_log
 
 
 def _check_fidelities(run: Path) -> dict:
@@ -71,9 +61,7 @@ def _check_fidelities(run: Path) -> dict:
 @pytest.fixture(scope="module")
 def fidelity_search(tmp_path_factory, phantom_spleen: Path, phantom_cache: Path) -> Path:
     tmp = tmp_path_factory.mktemp("fidelity")
-    cfg = _config(tmp, phantom_spleen, phantom_cache)
-    assert main(["search", "--config", str(cfg), "--out", str(tmp / "run")]) == 0
-    return tmp / "run"
+    return search_to_end(_config(tmp, phantom_spleen, phantom_cache), tmp / "run")
 
 
 def test_fidelity_search_tells_full_scores_only(fidelity_search: Path) -> None:
@@ -91,36 +79,11 @@ def test_fidelity_search_killed_with_sigkill_resumes_to_the_same_end(
         fidelity_search: Path, tmp_path: Path, phantom_spleen: Path, phantom_cache: Path
         ) -> None:
     cfg = _config(tmp_path, phantom_spleen, phantom_cache)
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg), "--out", str(out)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for kill_after_runs in (2, 5):  # in the start's full runs, then among the low rungs
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with ResultStore(out / "store.sqlite", read_only=True) as store:
-                    if store.count() >= kill_after_runs:
-                        break
-            except StoreError:  # not created, or its tables not made yet
-                pass
-            time.sleep(0.05)
-        assert proc.poll() is None, "the search ended before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    with ResultStore(out / "store.sqlite", read_only=True) as store:
-        before = {(r.arch_key, r.protocol_key, r.fold, r.seed): r.finished_at
-                  for r in store.runs()}
-    assert before, "the search was killed before any run was committed"
-    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    # Killed among the low rungs, after the start's full runs: the fidelity state (which
+    # option is at which rung) must survive.
+    out = kill_and_resume(cfg, tmp_path / "killed", 5)
     assert _log(out) == _log(fidelity_search)
     _check_fidelities(out)
-    with ResultStore(out / "store.sqlite", read_only=True) as store:
-        for r in store.runs():  # nothing committed before the kill was trained again
-            key = (r.arch_key, r.protocol_key, r.fold, r.seed)
-            if key in before:
-                assert r.finished_at == before[key]
 
 
 def test_rerun_of_a_fidelity_search_trains_nothing(fidelity_search: Path, tmp_path: Path,

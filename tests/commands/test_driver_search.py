@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from search_kill import kill_and_resume, search_log, search_to_end, write_config
 
 from mbnas.cli import main
 from mbnas.commands.common.runfolder import RunLock
-from mbnas.store import ResultStore, StoreError
+from mbnas.store import ResultStore
 
 BUDGET = 4
 
@@ -26,29 +22,20 @@ def _config(tmp_path: Path, data: Path, cache: Path, **extra) -> Path:
         "seed": 3, "start": "random", "cache_dir": str(cache),
         # samples_per_epoch 0: an epoch is one pass over the phantom's slices (3 steps),
         # not the 2048 samples of the default protocol.
-        "protocol": {"epochs": 2, "folds": 2, "seeds": [0], "image_size": 32,
+        "protocol": {"epochs": 1, "folds": 2, "seeds": [0], "image_size": 32,
                      "base_channels": 4, "batch_size": 16, "samples_per_epoch": 0},
         **extra,
     }
-    path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path, cfg)
 
 
-def _log(run: Path) -> list[dict]:
-    """The search log without wall-clock fields, which differ between runs."""
-    lines = [json.loads(x) for x in (run / "search_log.jsonl").read_text().splitlines()]
-    for e in lines:
-        e.pop("seconds")
-    return lines
+_log = search_log
 
 
 @pytest.fixture(scope="module")
 def finished_search(tmp_path_factory, phantom_spleen: Path, phantom_cache: Path) -> Path:
     tmp = tmp_path_factory.mktemp("search")
-    cfg = _config(tmp, phantom_spleen, phantom_cache)
-    assert main(["search", "--config", str(cfg), "--out", str(tmp / "run")]) == 0
-    return tmp / "run"
+    return search_to_end(_config(tmp, phantom_spleen, phantom_cache), tmp / "run")
 
 
 def test_search_writes_its_run_folder(finished_search: Path) -> None:
@@ -92,7 +79,7 @@ def test_changed_config_is_refused_with_the_differences(
     code = main(["search", "--config", str(cfg), "--out", str(finished_search), "--epochs", "3"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "seed: 3 -> 4" in err and "protocol.epochs: 2 -> 3" in err
+    assert "seed: 3 -> 4" in err and "protocol.epochs: 1 -> 3" in err
     assert "Traceback" not in err
 
 
@@ -139,37 +126,12 @@ def test_search_killed_with_sigkill_resumes_to_the_same_end(
         finished_search: Path, tmp_path: Path, phantom_spleen: Path, phantom_cache: Path
         ) -> None:
     cfg = _config(tmp_path, phantom_spleen, phantom_cache)
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg), "--out", str(out)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for kill_after_runs in (1, 4):  # mid-evaluation, then mid-way through the search
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with ResultStore(out / "store.sqlite", read_only=True) as store:
-                    if store.count() >= kill_after_runs:
-                        break
-            except StoreError:  # not created, or its tables not made yet
-                pass
-            time.sleep(0.05)
-        assert proc.poll() is None, "the search ended before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    with ResultStore(out / "store.sqlite", read_only=True) as store:
-        committed_before_resume = {(r.arch_key, r.fold, r.seed): r.finished_at
-                                   for r in store.runs()}
-    assert committed_before_resume, "the search was killed before any run was committed"
-    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    # Killed mid-way through the search, in the middle of its second evaluation (one of
+    # its runs committed); the modes' test below kills at the same point.
+    out = kill_and_resume(cfg, tmp_path / "killed", 3)
     assert _log(out) == _log(finished_search)
     with ResultStore(out / "store.sqlite", read_only=True) as store:
-        runs = store.runs()
-        assert len(runs) == BUDGET * 2
-        for r in runs:  # nothing committed before the kill was trained again
-            key = (r.arch_key, r.fold, r.seed)
-            if key in committed_before_resume:
-                assert r.finished_at == committed_before_resume[key]
+        assert len(store.runs()) == BUDGET * 2
 
 
 def test_a_typo_in_the_config_file_is_refused(tmp_path: Path, phantom_spleen: Path,
@@ -180,24 +142,6 @@ def test_a_typo_in_the_config_file_is_refused(tmp_path: Path, phantom_spleen: Pa
     assert not (tmp_path / "r" / "store.sqlite").exists()
 
 
-def _killed_and_resumed(cmd: list[str], out: Path, kill_after_runs: int) -> None:
-    """Run ``cmd``, SIGKILL it once ``kill_after_runs`` runs are committed, resume it."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with ResultStore(out / "store.sqlite", read_only=True) as store:
-                if store.count() >= kill_after_runs:
-                    break
-        except StoreError:  # not created, or its tables not made yet
-            pass
-        time.sleep(0.05)
-    assert proc.poll() is None, "the search ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
-
-
 # Settings whose own state (the bilevel phases, the fused seeds, the race's dropped
 # candidates) must survive a SIGKILL; the cost limits' test is in test_driver_cost_search.
 @pytest.mark.parametrize("flags", [["--space", "macro", "--strategy", "bilevel"],
@@ -206,11 +150,8 @@ def _killed_and_resumed(cmd: list[str], out: Path, kill_after_runs: int) -> None
 def test_search_modes_killed_with_sigkill_resume_to_the_same_end(
         flags: list[str], tmp_path: Path, phantom_spleen: Path, phantom_cache: Path) -> None:
     cfg = _config(tmp_path, phantom_spleen, phantom_cache, budget=3)
-    whole, out = tmp_path / "whole", tmp_path / "killed"
-    assert main(["search", "--config", str(cfg), "--out", str(whole), *flags]) == 0
-    cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg), "--out",
-           str(out), *flags]
-    _killed_and_resumed(cmd, out, kill_after_runs=3)  # mid-way through the second evaluation
+    whole = search_to_end(cfg, tmp_path / "whole", *flags)
+    out = kill_and_resume(cfg, tmp_path / "killed", 3, *flags)  # in the second evaluation
     assert _log(out) == _log(whole)
     assert json.loads((out / "best.json").read_text()) == \
         json.loads((whole / "best.json").read_text())

@@ -36,7 +36,7 @@ def test_tiny_cnn_segments_held_out_cases(tmp_path, task):
         x, y = torch.from_numpy(train.images), torch.from_numpy(train.labels).long()
         batches = torch.Generator().manual_seed(0)
         for _ in range(200):
-            idx = torch.randint(0, len(x), (32,), generator=batches)
+            idx = torch.randint(0, len(x), (16,), generator=batches)
             optimiser.zero_grad()
             nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
             optimiser.step()

@@ -1,6 +1,6 @@
 """The Ray executor on a real local Ray instance with 2 CPUs (started once for this module).
 
-Every search here is the same tiny one (spleen phantom, 32 px, 2 folds, 1 seed, 2 epochs,
+Every search here is the same tiny one (spleen phantom, 32 px, 2 folds, 1 seed, 1 epoch,
 base_channels 4, budget 3): 3 evaluations of one architecture each, 6 runs. The reference
 is that search run in this process with one torch thread, which is what a Ray run with
 ``cpus_per_run=1`` uses; so the Ray searches must match it bit for bit.
@@ -41,7 +41,7 @@ from mbnas.training.ray_executor import (  # noqa: E402
 from mbnas.training.runs import RunContext, RunSpec, execute_run  # noqa: E402
 from mbnas.training.train import EpochStats  # noqa: E402
 
-PROTOCOL = dict(epochs=2, folds=2, image_size=32, base_channels=4)
+PROTOCOL = dict(epochs=1, folds=2, image_size=32, base_channels=4)
 BUDGET, RUNS = 3, 6  # 3 evaluations x 2 folds x 1 seed
 
 
@@ -51,7 +51,7 @@ def faulty_train(spec: RunSpec, ctx: RunContext, threads: int, use_gpu: bool,
 
     ``crash_marker``: the first run to start creates this file and kills its own worker
     process (``os._exit``), as a crashed node would; runs that find the file train.
-    ``fail_run`` ("ARCH_KEY:FOLD"): that run raises after its first epoch, inside the run.
+    ``fail_run`` ("ARCH_KEY:FOLD"): that run raises after its (first) epoch, inside the run.
     """
     if crash_marker:
         try:
@@ -316,7 +316,7 @@ def test_killed_driver_resumes_without_retraining(cluster: Any, dataset: Any,
     cmd = [sys.executable, "-m", "mbnas.cli", "search", str(data), "--out", str(out),
            "--config", str(config), "--space", "mbnas", "--strategy", "local",
            "--budget", str(BUDGET), "--start", "unet", "--cache", str(cache),
-           "--protocol", "quick", "--epochs", "2", "--folds", "2", "--image-size", "32",
+           "--protocol", "quick", "--epochs", "1", "--folds", "2", "--image-size", "32",
            "--executor", "ray", "--address", address, "--cpus-per-run", "1"]
     driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
