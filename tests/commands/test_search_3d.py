@@ -7,12 +7,12 @@ patches, 1 epoch of 2 steps, one preprocessing cache shared by the module's sear
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from test_driver_search import _killed_and_resumed, _log
+from search_kill import kill_and_resume
+from search_kill import search_log as _log
 
 from mbnas.cli import main
 from mbnas.data import make_phantom
@@ -98,10 +98,7 @@ def test_patch_not_divisible_by_the_strides_is_refused(tmp_path: Path, phantom_s
 def test_3d_search_killed_with_sigkill_resumes_to_the_same_log(
         search_3d: Path, tmp_path: Path, phantom_3d: tuple[Path, Path]) -> None:
     cfg = config_3d(tmp_path, *phantom_3d)
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "mbnas.cli", "search", "--config", str(cfg), "--out",
-           str(out)]
-    _killed_and_resumed(cmd, out, kill_after_runs=3)  # mid-way through the second evaluation
+    out = kill_and_resume(cfg, tmp_path / "killed", 3)  # mid-way through the 2nd evaluation
     assert _log(out) == _log(search_3d)
 
 
