@@ -28,7 +28,7 @@ $(SAMPLE)/provenance.json: | $(STAMP)
 test: $(STAMP) $(SAMPLE)/provenance.json
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	MBNAS_LUNG_SAMPLE=$(SAMPLE) MBNAS_SAMPLE_CACHE=$(SAMPLE_CACHE) $(PY) -m pytest -q -n 2
+	MBNAS_LUNG_SAMPLE=$(SAMPLE) MBNAS_SAMPLE_CACHE=$(SAMPLE_CACHE) $(PY) -m pytest -q -n 2 --dist loadscope
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
