@@ -235,6 +235,13 @@ TAMPERED = {  # how evaluation.json is changed -> what the one-line refusal says
 def test_report_refuses_a_tampered_evaluation_in_one_line(study, tmp_path: Path, capsys,
                                                           what: str) -> None:
     change, message = TAMPERED[what]
+    err = _report_of_an_edited_evaluation(study, tmp_path, capsys, change)
+    assert "evaluation.json" in err and re.search(message, err), err
+
+
+def _report_of_an_edited_evaluation(study, tmp_path: Path, capsys, change) -> str:
+    """The one-line refusal of `mbnas report` on a copy of the study's evaluation whose
+    evaluation.json ``change`` edited; no report folder may be written."""
     evaluation = tmp_path / "evaluation"
     shutil.copytree(study.evaluation, evaluation)
     path = evaluation / "evaluation.json"
@@ -244,9 +251,8 @@ def test_report_refuses_a_tampered_evaluation_in_one_line(study, tmp_path: Path,
     out = tmp_path / "report"
     assert main(["report", str(study.run), "--evaluation", str(evaluation), "--out",
                  str(out)]) == 2
-    err = _err(capsys)
-    assert "evaluation.json" in err and re.search(message, err), err
     assert not out.exists()
+    return _err(capsys)
 
 
 def _first_case_dice(value: dict) -> None:
@@ -273,19 +279,14 @@ EDITED = {  # issue 34 item 9: evaluation.json's figures must be those of its st
 def test_report_refuses_figures_its_store_does_not_back(study, tmp_path: Path, capsys,
                                                         what: str) -> None:
     change, message = EDITED[what]
-    evaluation = tmp_path / "evaluation"
-    shutil.copytree(study.evaluation, evaluation)
-    path = evaluation / "evaluation.json"
-    value = json.loads(path.read_text())
-    assert value["models"][0]["cases"][0]["metrics"]["dice"] != 0.95
-    change(value)
-    path.write_text(json.dumps(value))
-    out = tmp_path / "report"
-    assert main(["report", str(study.run), "--evaluation", str(evaluation), "--out",
-                 str(out)]) == 2
-    err = _err(capsys)
+
+    def checked_change(value: dict) -> None:
+        assert value["models"][0]["cases"][0]["metrics"]["dice"] != 0.95
+        change(value)
+
+    err = _report_of_an_edited_evaluation(study, tmp_path, capsys, checked_change)
+    path = tmp_path / "evaluation" / "evaluation.json"
     assert str(path) in err and re.search(message, err), err
-    assert not out.exists()
 
 
 GARBAGE = {  # issue 34 item 21: a garbage store.sqlite or config.yaml is refused
