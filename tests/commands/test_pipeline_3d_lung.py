@@ -27,6 +27,9 @@ def test_the_3d_chain_runs_on_real_patients(lung_sample: Path, tmp_path: Path) -
     (tmp_path / "search.yaml").write_text(yaml.safe_dump(cfg))
     run, evaluation = tmp_path / "run", tmp_path / "eval"
     assert main(["search", "--config", str(tmp_path / "search.yaml"), "--out", str(run)]) == 0
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["protocol"]["volume"]["strides"][0] == [2, 2, 2]  # 10 mm <= 2 x 8 mm
+    assert len((run / "search_log.jsonl").read_text().splitlines()) == 1
     assert main(["evaluate", str(run), "--out", str(evaluation), "--seeds", "1", "--folds",
                  "2", "--threads", "1", "--device", "cpu"]) == 0
     evaluated = json.loads((evaluation / "evaluation.json").read_text())

@@ -1,5 +1,6 @@
-"""`mbnas search --space mbnas-3d` end to end on a 3D phantom and the real lung sample:
-local and random search, the plan in config.yaml, SIGKILL resume, 2D/3D folders kept apart.
+"""`mbnas search --space mbnas-3d` end to end on a 3D phantom: local and random search, the
+plan in config.yaml, SIGKILL resume, 2D/3D folders kept apart (the real lung sample, from
+search to nnU-Net export: test_pipeline_3d_lung.py).
 
 Sized for the suite: a 4-case 32 x 32 x 8 phantom made for this module, 16 x 16 x 8
 patches, 1 epoch of 2 steps, one preprocessing cache shared by the module's searches."""
@@ -100,15 +101,3 @@ def test_3d_search_killed_with_sigkill_resumes_to_the_same_log(
     cfg = config_3d(tmp_path, *phantom_3d)
     out = kill_and_resume(cfg, tmp_path / "killed", 3)  # mid-way through the 2nd evaluation
     assert _log(out) == _log(search_3d)
-
-
-def test_3d_search_on_the_real_lung_sample(tmp_path: Path, lung_sample: Path) -> None:
-    cfg = config_3d(tmp_path, lung_sample, tmp_path / "cache", strategy="random", budget=1)
-    settings = yaml.safe_load(cfg.read_text())
-    # 8 mm voxels keep the CT volumes small (about 25-37 x 25-37 x 12-24) for a CPU test
-    settings["protocol"]["volume"].update(spacing=[8.0, 8.0, 10.0], patch_size=[16, 16, 8])
-    cfg.write_text(yaml.safe_dump(settings))
-    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
-    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
-    assert config["protocol"]["volume"]["strides"][0] == [2, 2, 2]  # 10 <= 2 x 8
-    assert len(_log(tmp_path / "run")) == 1
