@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from nnunet_plans import write_3d_plans
 
 from mbnas.cli import main
 from mbnas.data import make_phantom
@@ -104,18 +105,8 @@ def test_nnunet_configuration_inherits_3d_fullres_and_builds(evaluated_3d: Path,
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    plans = {"dataset_name": "Dataset042_Phantom", "plans_name": "nnUNetPlans",
-             "configurations": {"3d_fullres": {
-                 "data_identifier": "nnUNetPlans_3d_fullres", "batch_size": 2,
-                 "patch_size": [64, 64, 16],
-                 "architecture": {
-                     "network_class_name":
-                         "dynamic_network_architectures.architectures.unet.PlainConvUNet",
-                     "arch_kwargs": {"n_stages": 4, "strides": [[1, 1, 1], [2, 2, 1],
-                                                                [2, 2, 2], [2, 2, 2]]},
-                     "_kw_requires_import": []}}}}
-    path = tmp_path / "nnUNetPlans.json"
-    path.write_text(json.dumps(plans))
+    path = write_3d_plans(tmp_path / "nnUNetPlans.json", "Dataset042_Phantom", [64, 64, 16],
+                          [[1, 1, 1], [2, 2, 1], [2, 2, 2], [2, 2, 2]])
     assert main(["export", "nnunet", str(evaluated_3d / "run"), "--plans", str(path),
                  "--base-channels", "4"]) == 0
     config = PlansManager(str(path)).get_configuration("3d_fullres_mbnas")

@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 import yaml
 from lung_subset import lung_subset
+from nnunet_plans import write_3d_plans
 
 from mbnas.cli import main
 
@@ -56,18 +57,8 @@ def test_the_3d_chain_runs_on_real_patients(lung_sample: Path, tmp_path: Path) -
                  "--device", "cpu"]) == 0
     assert np.array_equal(labels, np.asanyarray(nib.load(tmp_path / "ort" / scan.name).dataobj))
 
-    plans = {"dataset_name": "Dataset043_LungCT", "plans_name": "nnUNetPlans",
-             "configurations": {"3d_fullres": {
-                 "data_identifier": "nnUNetPlans_3d_fullres", "batch_size": 2,
-                 "patch_size": [64, 64, 32],
-                 "architecture": {
-                     "network_class_name":
-                         "dynamic_network_architectures.architectures.unet.PlainConvUNet",
-                     "arch_kwargs": {"n_stages": 4, "strides": [[1, 1, 1], [2, 2, 2],
-                                                                [2, 2, 2], [2, 2, 2]]},
-                     "_kw_requires_import": []}}}}
-    path = tmp_path / "nnUNetPlans.json"
-    path.write_text(json.dumps(plans))
+    path = write_3d_plans(tmp_path / "nnUNetPlans.json", "Dataset043_LungCT", [64, 64, 32],
+                          [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]])
     assert main(["export", "nnunet", str(run), "--plans", str(path),
                  "--base-channels", "4"]) == 0
     configurations = json.loads(path.read_text())["configurations"]

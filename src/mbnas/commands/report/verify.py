@@ -76,7 +76,7 @@ def _check_config(folder: EvaluationFolder, record: EvaluationFile) -> None:
 
 def _check_model(folder: EvaluationFolder, record: EvaluationFile, i: int,
                  model: ModelEvaluation, store: Any, original: Mapping[str, Any]) -> None:
-    from mbnas.commands.evaluate.run import model_evaluation
+    from mbnas.commands.evaluate.results import model_evaluation
     from mbnas.scoring.train import EvaluationResult
     from mbnas.spaces.mbnas import architecture_from_dict
 
